@@ -1,0 +1,154 @@
+"""`write_video`: encode frames to a file with PyAV, atomically (a killed run leaves no half-written video)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".ts": "mpegts"}
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray | torch.Tensor],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int | None = 23,
+    preset: str | None = "medium",
+    keyframe_interval: int | None = None,
+    pixel_format: str = "yuv420p",
+    rotation: int = 0,
+    max_b_frames: int | None = None,
+    threads: int = 0,
+    faststart: bool = True,
+    codec_options: dict[str, str] | None = None,
+) -> Path:
+    """Encode RGB frames (each ``(H, W, 3)`` uint8) into ``path`` and return it.
+
+    The file is written under a temporary name beside ``path`` and renamed when complete, so readers never
+    see a partial video. ``keyframe_interval`` fixes the GOP length in frames (scene-cut keyframes off), e.g.
+    ``round(fps)`` for the 1-second keyframes that make seeking cheap; ``None`` keeps the encoder default
+    (250 for x264). ``rotation`` stores a display rotation (degrees counter-clockwise) without touching pixels.
+    MP4/MOV files get their index at the front (``faststart``) so a truncated copy still plays its first part.
+
+    Example:
+        >>> write_video("clip.mp4", (np.zeros((64, 64, 3), np.uint8) for _ in range(30)), fps=30)
+        PosixPath('clip.mp4')
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"unsupported video extension {suffix!r}; use one of {', '.join(sorted(_FORMATS))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{suffix}")
+    options = {}
+    if faststart and _FORMATS[suffix] in ("mp4", "mov"):
+        options["movflags"] = "+faststart"
+    container = av.open(str(tmp), mode="w", format=_FORMATS[suffix], options=options)
+    try:
+        stream = None
+        for frame in frames:
+            array = _as_hwc_uint8(frame)
+            if stream is None:
+                stream = _add_stream(
+                    container,
+                    codec,
+                    fps,
+                    array.shape[0],
+                    array.shape[1],
+                    pixel_format,
+                    crf,
+                    preset,
+                    keyframe_interval,
+                    max_b_frames,
+                    threads,
+                    rotation,
+                    codec_options,
+                )
+            elif array.shape[:2] != (stream.height, stream.width):
+                raise ValueError(
+                    f"all frames must have one size: got {array.shape[:2]} after {(stream.height, stream.width)}"
+                )
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        if stream is None:
+            raise ValueError("no frames to write")
+        container.mux(stream.encode(None))
+        container.close()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            container.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def _as_hwc_uint8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(frame, torch.Tensor):
+        frame = frame.detach().cpu()
+        if frame.ndim == 3 and frame.shape[0] == 3 and frame.shape[-1] != 3:
+            frame = frame.permute(1, 2, 0)  # (C, H, W) -> (H, W, C)
+        frame = frame.numpy()
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"frames must be (H, W, 3) uint8 RGB arrays, got shape {frame.shape} dtype {frame.dtype}")
+    return np.ascontiguousarray(frame)
+
+
+def _add_stream(
+    container,
+    codec,
+    fps,
+    height,
+    width,
+    pixel_format,
+    crf,
+    preset,
+    keyframe_interval,
+    max_b_frames,
+    threads,
+    rotation,
+    codec_options,
+):
+    if pixel_format in ("yuv420p", "yuvj420p", "nv12") and (height % 2 or width % 2):
+        raise ValueError(f"{pixel_format} needs an even width and height, got {width}x{height}")
+    options = dict(codec_options or {})
+    is_x26x = codec in ("libx264", "libx265")
+    if is_x26x:
+        if crf is not None:
+            options.setdefault("crf", str(crf))
+        if preset is not None:
+            options.setdefault("preset", preset)
+        if keyframe_interval is not None:
+            params = f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0"
+            options.setdefault(f"{codec[3:]}-params", params)
+    stream = container.add_stream(codec, rate=_as_rate(fps), options=options)
+    stream.width, stream.height = width, height
+    stream.pix_fmt = pixel_format
+    # FRAME|SLICE, as FFmpeg's CLI sets: x264 then uses frame threads and writes one slice per frame, like
+    # real recordings (PyAV's default, SLICE alone, makes x264 cut every frame into slices).
+    stream.thread_type = "AUTO"
+    stream.thread_count = threads
+    if keyframe_interval is not None:
+        stream.codec_context.gop_size = keyframe_interval
+    if max_b_frames is not None:
+        stream.codec_context.max_b_frames = max_b_frames
+    if rotation:
+        stream.set_display_rotation(rotation)
+    return stream
+
+
+def _as_rate(fps: float):
+    from fractions import Fraction
+
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    return Fraction(fps).limit_denominator(1001)

@@ -1,0 +1,290 @@
+"""`probe`: what a video file holds, read from its packets rather than from what the container claims."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+
+from .errors import VideoDecodeError
+
+
+@dataclass(frozen=True, eq=False)
+class VideoMetadata:
+    """Facts about one video stream, all measured by :func:`probe`.
+
+    ``num_frames`` counts the frames the file really holds (its packets), so it is right where the container
+    header is missing or wrong (Matroska and MPEG-TS carry no count; a truncated MP4 claims frames it lost).
+    ``width``/``height`` are the *displayed* size, after the rotation recorded in the file is applied;
+    :func:`~surgical_skill.video.decode_frames` returns frames in that orientation.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    rotation: int
+    codec: str
+    pixel_format: str | None
+    is_variable_frame_rate: bool
+    num_frames_from_header: int | None = None
+    nominal_fps: float | None = None
+    start_time: float = 0.0
+    bit_rate: int | None = None
+    has_audio: bool = False
+    stream_index: int = 0
+    file_size: int | None = None
+    # Frame-exact index, in presentation order: pts of every frame and the positions of keyframes (the
+    # frames a decoder can start from after a seek). Kept as arrays: a 10-minute video has ~18k frames.
+    time_base: Fraction = Fraction(1, 1)
+    frame_pts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    keyframe_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    # Decode timestamp of each keyframe (its pts where the container has no dts): some containers seek by it.
+    keyframe_dts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    # False when packets lack timestamps or repeat them; decoding then counts frames from the start.
+    timestamps_reliable: bool = True
+
+    @property
+    def header_frame_count_is_wrong(self) -> bool:
+        """True when the container states a frame count that differs from the frames really present."""
+        return bool(self.num_frames_from_header) and self.num_frames_from_header != self.num_frames
+
+    @property
+    def gop_sizes(self) -> np.ndarray:
+        """Frames between consecutive keyframes (the last group runs to the end of the video)."""
+        return np.diff(np.append(self.keyframe_indices, self.num_frames))
+
+    def frame_timestamps(self) -> np.ndarray:
+        """Presentation time of every frame in seconds, from the start of the stream."""
+        return (self.frame_pts - self.frame_pts[0]).astype(np.float64) * float(self.time_base)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (no per-frame index), e.g. for dataset columns or ``surgical-skill probe``."""
+        gops = self.gop_sizes
+        return {
+            "path": self.path,
+            "num_frames": self.num_frames,
+            "num_frames_from_header": self.num_frames_from_header,
+            "fps": round(self.fps, 6),
+            "nominal_fps": None if self.nominal_fps is None else round(self.nominal_fps, 6),
+            "is_variable_frame_rate": self.is_variable_frame_rate,
+            "duration": round(self.duration, 6),
+            "start_time": round(self.start_time, 6),
+            "width": self.width,
+            "height": self.height,
+            "rotation": self.rotation,
+            "codec": self.codec,
+            "pixel_format": self.pixel_format,
+            "bit_rate": self.bit_rate,
+            "has_audio": self.has_audio,
+            "num_keyframes": len(self.keyframe_indices),
+            "max_gop": int(gops.max()) if len(gops) else 0,
+            "file_size": self.file_size,
+        }
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    return "://" in os.fspath(path)
+
+
+def check_readable_file(path: str | os.PathLike) -> str:
+    """Return ``path`` as a string, or raise :class:`VideoDecodeError` saying why it cannot be a video."""
+    path = os.fspath(path)
+    if is_url(path):
+        return path
+    if not os.path.exists(path):
+        raise VideoDecodeError(path, "file not found")
+    if os.path.isdir(path):
+        raise VideoDecodeError(path, "is a directory, not a video file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise VideoDecodeError(path, "permission denied")
+    return path
+
+
+def open_container(path: str) -> av.container.InputContainer:
+    """``av.open`` with FFmpeg's failures turned into :class:`VideoDecodeError`."""
+    try:
+        return av.open(path, mode="r", metadata_errors="ignore")
+    except av.FFmpegError as err:
+        raise VideoDecodeError(path, f"not a readable video file (FFmpeg: {_ffmpeg_message(err)})") from err
+    except OSError as err:
+        raise VideoDecodeError(path, f"cannot open ({err.strerror or err})") from err
+
+
+def select_video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
+    """The first real video stream (cover art and thumbnails stored as attached pictures are skipped)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    kinds = sorted({s.type for s in container.streams}) or ["none"]
+    raise VideoDecodeError(path, f"no video stream (streams found: {', '.join(kinds)})")
+
+
+def _ffmpeg_message(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err)
+
+
+def probe(path: str | os.PathLike) -> VideoMetadata:
+    """Measure a video: frame count, frame rate, duration, size, rotation, codec and keyframe layout.
+
+    The count and timestamps come from scanning the stream's packets (demuxing only: no frame is decoded
+    except the first, which confirms the codec works and gives the displayed size and rotation). Results are
+    cached per process, keyed by path, size and modification time, so repeated calls on one file are free.
+
+    Raises:
+        VideoDecodeError: missing, empty, unreadable or non-video files, and files where no frame decodes.
+
+    Example:
+        >>> meta = probe("suturing_01.mp4")
+        >>> meta.num_frames, meta.fps, meta.duration, (meta.height, meta.width)
+        (1800, 30.0, 60.0, (720, 1280))
+    """
+    path = check_readable_file(path)
+    if is_url(path):
+        return _probe_uncached(path)
+    stat = os.stat(path)
+    return _probe_cached(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=128)
+def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoMetadata:
+    return _probe_uncached(path)
+
+
+def _probe_uncached(path: str) -> VideoMetadata:
+    container = open_container(path)
+    try:
+        return _scan(container, path)
+    finally:
+        container.close()
+
+
+def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
+    stream = select_video_stream(container, path)
+    codec_context = stream.codec_context
+
+    pts_list: list[int | None] = []
+    dts_list: list[int | None] = []
+    key_list: list[bool] = []
+    durations: list[int] = []
+    first_frame: av.VideoFrame | None = None
+    decode_error: str | None = None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet demux yields at end of stream
+                continue
+            if packet.is_discard:  # outside an MP4 edit list: decoded but never shown
+                continue
+            if packet.is_corrupt:  # e.g. the cut-off last packet of a truncated file: not a whole frame
+                continue
+            pts_list.append(packet.pts if packet.pts is not None else packet.dts)
+            dts_list.append(packet.dts)
+            key_list.append(bool(packet.is_keyframe))
+            if packet.duration:
+                durations.append(int(packet.duration))
+            if first_frame is None:
+                try:
+                    frames = codec_context.decode(packet)
+                except av.FFmpegError as err:
+                    decode_error = _ffmpeg_message(err)
+                else:
+                    if frames:
+                        first_frame = frames[0]
+    except av.FFmpegError as err:
+        # A damaged tail: keep what was demuxed before it, as a sequential decode would.
+        decode_error = _ffmpeg_message(err)
+    if first_frame is None:
+        try:  # frames held back by the decoder for reordering come out on flush
+            frames = codec_context.decode(None)
+            first_frame = frames[0] if frames else None
+        except av.FFmpegError as err:
+            decode_error = _ffmpeg_message(err)
+    if not pts_list:
+        raise VideoDecodeError(path, "the video stream holds no frames")
+    if first_frame is None:
+        reason = "no frame could be decoded"
+        raise VideoDecodeError(path, f"{reason} (FFmpeg: {decode_error})" if decode_error else reason)
+
+    reliable = all(p is not None for p in pts_list) and len(set(pts_list)) == len(pts_list)
+    if reliable:
+        pts = np.asarray(pts_list, dtype=np.int64)
+        order = np.argsort(pts, kind="stable")
+        frame_pts = pts[order]
+        # rank[i] = presentation index of the i-th packet in decode order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        key_packets = np.flatnonzero(np.asarray(key_list))
+        keyframe_indices = rank[key_packets]
+        seek_ts = np.asarray(
+            [dts_list[i] if dts_list[i] is not None else pts_list[i] for i in key_packets], dtype=np.int64
+        )
+        by_position = np.argsort(keyframe_indices, kind="stable")
+        keyframe_indices, seek_ts = keyframe_indices[by_position], seek_ts[by_position]
+    else:
+        frame_pts = np.arange(len(pts_list), dtype=np.int64)
+        keyframe_indices = np.zeros(1, np.int64)
+        seek_ts = np.zeros(1, np.int64)
+    if len(keyframe_indices) == 0 or keyframe_indices[0] != 0:
+        # Streams that start on a recovery point carry no keyframe flag on frame 0; decoding from the very
+        # start is always possible.
+        keyframe_indices = np.insert(keyframe_indices, 0, 0)
+        seek_ts = np.insert(seek_ts, 0, frame_pts[0])
+
+    time_base = stream.time_base or Fraction(1, 1)
+    nominal = stream.average_rate or stream.guessed_rate or stream.base_rate
+    nominal_fps = float(nominal) if nominal else None
+    num_frames = len(frame_pts)
+    diffs = np.diff(frame_pts) if reliable else np.zeros(0)
+    if len(diffs):
+        typical = float(np.median(diffs))
+        last_duration = durations[-1] if durations else typical
+        span_ticks = float(frame_pts[-1] - frame_pts[0]) + last_duration
+        duration = span_ticks * float(time_base)
+        tolerance = max(1.5, 0.1 * typical)
+        is_vfr = bool(np.any(np.abs(diffs - typical) > tolerance))
+    else:
+        frame_ticks = durations[0] if durations else 0
+        duration = frame_ticks * float(time_base) if frame_ticks else (1.0 / nominal_fps if nominal_fps else 0.0)
+        is_vfr = False
+    if not reliable:
+        duration = num_frames / nominal_fps if nominal_fps else 0.0
+    fps = num_frames / duration if duration > 0 else (nominal_fps or 0.0)
+
+    rotation = round(first_frame.rotation or 0) % 360
+    width, height = first_frame.width, first_frame.height
+    if rotation in (90, 270):
+        width, height = height, width
+    start_time = float(frame_pts[0] * time_base) if reliable else 0.0
+    return VideoMetadata(
+        path=path,
+        num_frames=num_frames,
+        fps=fps,
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        codec=codec_context.name,
+        pixel_format=first_frame.format.name if first_frame.format else None,
+        is_variable_frame_rate=is_vfr,
+        num_frames_from_header=int(stream.frames) or None,
+        nominal_fps=nominal_fps,
+        start_time=start_time,
+        bit_rate=int(container.bit_rate) if container.bit_rate else None,
+        has_audio=bool(container.streams.audio),
+        stream_index=stream.index,
+        file_size=None if is_url(path) else os.path.getsize(path),
+        time_base=Fraction(time_base),
+        frame_pts=frame_pts,
+        keyframe_indices=keyframe_indices.astype(np.int64),
+        keyframe_dts=seek_ts.astype(np.int64),
+        timestamps_reliable=reliable,
+    )

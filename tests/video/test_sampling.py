@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from surgical_skill.video import (
+    frame_stride_for,
+    sample_clip_indices,
+    sample_multi_clip_indices,
+    sample_segment_indices,
+)
+
+
+class TestSegmentSampling:
+    def test_eval_takes_segment_centres(self):
+        assert sample_segment_indices(100, 4).tolist() == [12, 37, 62, 87]
+
+    def test_training_draws_one_frame_inside_each_segment(self):
+        rng = np.random.default_rng(0)
+        for _ in range(200):
+            indices = sample_segment_indices(100, 4, random=True, generator=rng)
+            segments = indices // 25
+            assert segments.tolist() == [0, 1, 2, 3]
+
+    def test_training_covers_every_frame_of_a_segment_over_many_draws(self):
+        rng = np.random.default_rng(1)
+        seen = {int(sample_segment_indices(40, 4, random=True, generator=rng)[0]) for _ in range(400)}
+        assert seen == set(range(10))
+
+    def test_same_seed_same_frames_and_different_seeds_differ(self):
+        a = sample_segment_indices(1000, 16, random=True, generator=7)
+        b = sample_segment_indices(1000, 16, random=True, generator=7)
+        c = sample_segment_indices(1000, 16, random=True, generator=8)
+        assert np.array_equal(a, b)
+        assert not np.array_equal(a, c)
+
+    def test_video_shorter_than_segments_repeats_frames_in_order(self):
+        indices = sample_segment_indices(5, 16)
+        assert len(indices) == 16
+        assert indices.min() >= 0 and indices.max() <= 4
+        assert np.all(np.diff(indices) >= 0)
+        assert set(indices.tolist()) == set(range(5))
+
+    def test_single_frame_video(self):
+        assert sample_segment_indices(1, 8, random=True, generator=0).tolist() == [0] * 8
+
+    @pytest.mark.parametrize("num_frames, count", [(0, 4), (10, 0)])
+    def test_rejects_empty_video_or_zero_segments(self, num_frames, count):
+        with pytest.raises(ValueError):
+            sample_segment_indices(num_frames, count)
+
+
+class TestClipSampling:
+    def test_eval_clip_is_centred_with_stride(self):
+        assert sample_clip_indices(100, 4, frame_stride=2).tolist() == [46, 48, 50, 52]
+
+    def test_random_clip_is_contiguous_in_range_and_reaches_both_ends(self):
+        rng = np.random.default_rng(0)
+        starts = set()
+        for _ in range(2000):
+            clip = sample_clip_indices(20, 8, frame_stride=2, random=True, generator=rng)
+            assert np.all(np.diff(clip) == 2)
+            assert clip.min() >= 0 and clip.max() <= 19
+            starts.add(int(clip[0]))
+        assert starts == set(range(20 - 15 + 1))
+
+    def test_target_fps_sets_the_stride(self):
+        assert frame_stride_for(30, 10) == 3
+        assert frame_stride_for(25, 10) == 2
+        assert frame_stride_for(None, 10, frame_stride=4) == 4
+        clip = sample_clip_indices(300, 5, fps=30, target_fps=10)
+        assert np.all(np.diff(clip) == 3)
+
+    def test_short_video_repeats_last_frame(self):
+        assert sample_clip_indices(5, 8).tolist() == [0, 1, 2, 3, 4, 4, 4, 4]
+
+    def test_deterministic_given_seed(self):
+        a = sample_clip_indices(500, 16, random=True, generator=3)
+        b = sample_clip_indices(500, 16, random=True, generator=3)
+        assert np.array_equal(a, b)
+
+
+class TestMultiClipSampling:
+    def test_clips_cover_the_whole_video(self):
+        clips = sample_multi_clip_indices(100, 4, num_clips=3, frame_stride=2)
+        assert clips.tolist() == [[0, 2, 4, 6], [46, 48, 50, 52], [93, 95, 97, 99]]
+
+    def test_stride_in_seconds_bounds_the_gap_between_clips(self):
+        fps, num_frames = 30.0, 1800
+        clips = sample_multi_clip_indices(num_frames, 16, fps=fps, clip_stride_seconds=4.0)
+        starts = clips[:, 0]
+        assert starts[0] == 0 and clips[-1, -1] == num_frames - 1
+        assert np.all(np.diff(starts) <= 4.0 * fps)
+        assert len(clips) == 16  # ceil(1784 / 120) gaps
+
+    def test_short_video_gives_valid_clips(self):
+        clips = sample_multi_clip_indices(10, 16, num_clips=4)
+        assert clips.shape == (4, 16)
+        assert clips.min() >= 0 and clips.max() == 9
+
+    def test_needs_exactly_one_of_count_or_stride(self):
+        with pytest.raises(ValueError, match="exactly one"):
+            sample_multi_clip_indices(100, 8)
+        with pytest.raises(ValueError, match="exactly one"):
+            sample_multi_clip_indices(100, 8, num_clips=2, fps=30, clip_stride_seconds=1)
+        with pytest.raises(ValueError, match="fps"):
+            sample_multi_clip_indices(100, 8, clip_stride_seconds=1)
