@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -46,39 +48,48 @@ def write_video(
     suffix = path.suffix.lower()
     if suffix not in _FORMATS:
         raise ValueError(f"unsupported video extension {suffix!r}; use one of {', '.join(sorted(_FORMATS))}")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("no frames to write")
+    first = _as_hwc_uint8(first)
+    height, width = first.shape[:2]
+    if pixel_format in ("yuv420p", "yuvj420p", "nv12") and (height % 2 or width % 2):
+        raise ValueError(f"{pixel_format} needs an even width and height, got {width}x{height}")
+
+    options = dict(codec_options or {})
+    if codec in ("libx264", "libx265"):
+        if crf is not None:
+            options.setdefault("crf", str(crf))
+        if preset is not None:
+            options.setdefault("preset", preset)
+        if keyframe_interval is not None:
+            params = f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0"
+            options.setdefault(f"{codec[3:]}-params", params)
+    container_options = {"movflags": "+faststart"} if faststart and _FORMATS[suffix] in ("mp4", "mov") else {}
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{suffix}")
-    options = {}
-    if faststart and _FORMATS[suffix] in ("mp4", "mov"):
-        options["movflags"] = "+faststart"
-    container = av.open(str(tmp), mode="w", format=_FORMATS[suffix], options=options)
+    container = av.open(str(tmp), mode="w", format=_FORMATS[suffix], options=container_options)
     try:
-        stream = None
-        for frame in frames:
-            array = _as_hwc_uint8(frame)
-            if stream is None:
-                stream = _add_stream(
-                    container,
-                    codec,
-                    fps,
-                    array.shape[0],
-                    array.shape[1],
-                    pixel_format,
-                    crf,
-                    preset,
-                    keyframe_interval,
-                    max_b_frames,
-                    threads,
-                    rotation,
-                    codec_options,
-                )
-            elif array.shape[:2] != (stream.height, stream.width):
-                raise ValueError(
-                    f"all frames must have one size: got {array.shape[:2]} after {(stream.height, stream.width)}"
-                )
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
+        # FRAME|SLICE, as FFmpeg's CLI sets: x264 then uses frame threads and writes one slice per frame, like
+        # real recordings (PyAV's default, SLICE alone, makes x264 cut every frame into slices).
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        if keyframe_interval is not None:
+            stream.codec_context.gop_size = keyframe_interval
+        if max_b_frames is not None:
+            stream.codec_context.max_b_frames = max_b_frames
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for array in itertools.chain([first], map(_as_hwc_uint8, frames)):
+            if array.shape[:2] != (height, width):
+                raise ValueError(f"all frames must have one size: got {array.shape[:2]} after {(height, width)}")
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
-        if stream is None:
-            raise ValueError("no frames to write")
         container.mux(stream.encode(None))
         container.close()
         os.replace(tmp, path)
@@ -101,54 +112,3 @@ def _as_hwc_uint8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frames must be (H, W, 3) uint8 RGB arrays, got shape {frame.shape} dtype {frame.dtype}")
     return np.ascontiguousarray(frame)
-
-
-def _add_stream(
-    container,
-    codec,
-    fps,
-    height,
-    width,
-    pixel_format,
-    crf,
-    preset,
-    keyframe_interval,
-    max_b_frames,
-    threads,
-    rotation,
-    codec_options,
-):
-    if pixel_format in ("yuv420p", "yuvj420p", "nv12") and (height % 2 or width % 2):
-        raise ValueError(f"{pixel_format} needs an even width and height, got {width}x{height}")
-    options = dict(codec_options or {})
-    is_x26x = codec in ("libx264", "libx265")
-    if is_x26x:
-        if crf is not None:
-            options.setdefault("crf", str(crf))
-        if preset is not None:
-            options.setdefault("preset", preset)
-        if keyframe_interval is not None:
-            params = f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0"
-            options.setdefault(f"{codec[3:]}-params", params)
-    stream = container.add_stream(codec, rate=_as_rate(fps), options=options)
-    stream.width, stream.height = width, height
-    stream.pix_fmt = pixel_format
-    # FRAME|SLICE, as FFmpeg's CLI sets: x264 then uses frame threads and writes one slice per frame, like
-    # real recordings (PyAV's default, SLICE alone, makes x264 cut every frame into slices).
-    stream.thread_type = "AUTO"
-    stream.thread_count = threads
-    if keyframe_interval is not None:
-        stream.codec_context.gop_size = keyframe_interval
-    if max_b_frames is not None:
-        stream.codec_context.max_b_frames = max_b_frames
-    if rotation:
-        stream.set_display_rotation(rotation)
-    return stream
-
-
-def _as_rate(fps: float):
-    from fractions import Fraction
-
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    return Fraction(fps).limit_denominator(1001)
