@@ -31,6 +31,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_decode.py
+	$(BIN)/python benchmarks/bench_data.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache benchmarks/_work

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,23 +24,9 @@ import av
 import numpy as np
 import torch
 
-from surgical_skill.testing_utils import make_test_video
+from common import ensure_video, machine_line
 from surgical_skill.video import decode_frames, probe, sample_multi_clip_indices, sample_segment_indices
 from surgical_skill.video.metadata import _probe_cached
-
-WORK = Path(__file__).parent / "_work"
-
-
-def ensure_video(name: str, seconds: int, keyframe_interval: int | None) -> Path:
-    path = WORK / name
-    if not path.exists():
-        print(f"generating {path.name} ({seconds} s, 1280x720, 30 fps) ...", flush=True)
-        started = time.perf_counter()
-        make_test_video(
-            path, seconds * 30, fps=30, height=720, width=1280, keyframe_interval=keyframe_interval, seed=1
-        )
-        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
-    return path
 
 
 def this_project(path: Path, indices: np.ndarray) -> torch.Tensor:
@@ -118,7 +102,6 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     seconds = 10 if args.quick else 60
-    WORK.mkdir(exist_ok=True)
     videos = {
         "x264 default keyframes (250)": ensure_video(f"bench_{seconds}s_720p_keyint_default.mp4", seconds, None),
         "1 s keyframes (30)": ensure_video(f"bench_{seconds}s_720p_keyint_30.mp4", seconds, 30),
@@ -134,10 +117,7 @@ def main() -> int:
     methods["PyAV decode-all, keep needed"] = pyav_decode_all_keep_needed
     methods["PyAV seek per frame"] = pyav_seek_per_frame
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"python {platform.python_version()}, torch {torch.__version__}, av {av.__version__}"
-    )
+    print(machine_line())
     results, failures = [], []
     for video_name, path in videos.items():
         meta = probe(path)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# No Hub at test time: fail at once instead of retrying the network (set before datasets/transformers load).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 import subprocess
 import sys
 import zipfile

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 EPILOG = """examples:
   surgical-skill probe video.mp4               frame count, fps, duration, size, rotation, keyframes
   surgical-skill probe videos/*.mp4 --json     one JSON object per line
+  surgical-skill prepare ratings.csv --cache-dir proxies/    transcode every video once to a fast training proxy
 """
 
 
@@ -58,12 +59,78 @@ def _run_probe(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    from .video import ProxySettings
+
+    defaults = ProxySettings()
+    parser.add_argument("sources", nargs="+", help="video files, folders of videos, or CSV/JSONL manifests")
+    parser.add_argument("--cache-dir", required=True, help="folder for the proxies (and their index.jsonl)")
+    parser.add_argument("--short-side", type=int, default=defaults.short_side, help="proxy short side in pixels")
+    parser.add_argument("--fps", type=float, default=defaults.fps, help="proxy frame rate (never raised)")
+    parser.add_argument(
+        "--keyframe-seconds",
+        type=float,
+        default=defaults.keyframe_interval_seconds,
+        help="seconds between keyframes (short = cheap seeking)",
+    )
+    parser.add_argument("--crf", type=int, default=defaults.crf, help="x264 quality (lower is better and larger)")
+    parser.add_argument("--preset", default=defaults.preset, help="x264 speed preset")
+    parser.add_argument("--workers", type=int, default=None, help="parallel transcodes (default: one per core)")
+
+
+def _collect_videos(sources: Sequence[str]) -> list[str]:
+    from pathlib import Path
+
+    from .data.building import VIDEO_EXTENSIONS, read_manifest
+
+    videos: list[str] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            videos += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
+            videos += [row["video"] for row in read_manifest(path)[0] if row.get("video")]
+        else:
+            videos.append(str(path))
+    return videos
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    import logging
+
+    from .video import ProxySettings, prepare_proxies
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    settings = ProxySettings(
+        short_side=args.short_side,
+        fps=args.fps,
+        keyframe_interval_seconds=args.keyframe_seconds,
+        crf=args.crf,
+        preset=args.preset,
+    )
+    videos = _collect_videos(args.sources)
+    if not videos:
+        print("no videos found in " + ", ".join(args.sources), file=sys.stderr)
+        return 1
+    report = prepare_proxies(videos, args.cache_dir, settings, workers=args.workers)
+    print(report.summary())
+    for source, reason in report.failures.items():
+        print(f"FAILED {source}: {reason}", file=sys.stderr)
+    return 1 if report.failures else 0
+
+
 COMMANDS: dict[str, Command] = {
     "probe": Command(
         help="print what a video holds: frames, fps, duration, size, rotation, codec, keyframes",
         add_arguments=_add_probe_arguments,
         run=_run_probe,
         example="surgical-skill probe video.mp4 --json",
+    ),
+    "prepare": Command(
+        help="transcode videos once into small, seek-friendly training proxies (resumable, parallel)",
+        add_arguments=_add_prepare_arguments,
+        run=_run_prepare,
+        example="surgical-skill prepare ratings.csv --cache-dir proxies/ --short-side 256 --fps 10",
     ),
 }
 

@@ -60,7 +60,7 @@ def test_each_strategy_is_exercised(videos):
 def count_decoding(monkeypatch) -> dict[str, int]:
     """Spy on the decoder loop: how many passes (one per seek or start) and how many frames came out."""
     counts = {"passes": 0, "frames": 0}
-    original = decode_module._iter_frames
+    original = decode_module.iter_decoded_frames
 
     def counting(*args, **kwargs):
         counts["passes"] += 1
@@ -68,7 +68,7 @@ def count_decoding(monkeypatch) -> dict[str, int]:
             counts["frames"] += 1
             yield frame
 
-    monkeypatch.setattr(decode_module, "_iter_frames", counting)
+    monkeypatch.setattr(decode_module, "iter_decoded_frames", counting)
     return counts
 
 

@@ -178,8 +178,10 @@ def _check_range(path: str, wanted: np.ndarray, num_frames: int) -> None:
         )
 
 
-def _iter_frames(container, stream, wanted_pts: frozenset[int] | None = None) -> Iterator[av.VideoFrame]:
-    """Decoded frames from the current position. A damaged packet is skipped, as FFmpeg's CLI does.
+def iter_decoded_frames(container, stream, wanted_pts: frozenset[int] | None = None) -> Iterator[av.VideoFrame]:
+    """Decoded frames of ``stream`` from the container's current position, for decoding loops in this package.
+
+    A damaged packet is skipped, as FFmpeg's CLI does, and packets flagged corrupt are left out.
 
     With ``wanted_pts``, packets of frames nobody asked for are decoded with ``skip_frame=NONREF``: the
     decoder then drops them when no other frame references them (a B-frame in a typical h264 GOP), which
@@ -212,7 +214,7 @@ def _decode_targets(
     if not meta.timestamps_reliable:
         # No usable timestamps, so no seeking (and no skipping) either: count frames from the start.
         slot, position = 0, -1
-        for position, frame in enumerate(_iter_frames(container, stream)):
+        for position, frame in enumerate(iter_decoded_frames(container, stream)):
             if position == targets[slot]:
                 yield slot, frame
                 slot += 1
@@ -236,7 +238,7 @@ def _decode_targets(
                 )
                 container.seek(int(position), stream=stream, backward=True, any_frame=False)
             last_index, overshot = -1, False
-            for frame in _iter_frames(container, stream, wanted_pts):
+            for frame in iter_decoded_frames(container, stream, wanted_pts):
                 index = pts_to_index.get(frame.pts)
                 if index is None or index < targets[slot]:
                     continue  # decoded only to reach a wanted frame (or outside the index: open-GOP leaders)

@@ -18,7 +18,7 @@ _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".a
 
 def write_video(
     path: str | os.PathLike,
-    frames: Iterable[np.ndarray | torch.Tensor],
+    frames: Iterable[np.ndarray | torch.Tensor | av.VideoFrame],
     fps: float,
     *,
     codec: str = "libx264",
@@ -32,7 +32,10 @@ def write_video(
     faststart: bool = True,
     codec_options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode RGB frames (each ``(H, W, 3)`` uint8) into ``path`` and return it.
+    """Encode RGB frames (each ``(H, W, 3)`` uint8, or ``(3, H, W)`` tensors) into ``path`` and return it.
+
+    ``av.VideoFrame`` objects are accepted too (e.g. decoded and rescaled frames when transcoding), and
+    are encoded without a detour through RGB; their timestamps are replaced by a constant ``fps`` clock.
 
     The file is written under a temporary name beside ``path`` and renamed when complete, so readers never
     see a partial video. ``keyframe_interval`` fixes the GOP length in frames (scene-cut keyframes off), e.g.
@@ -54,8 +57,8 @@ def write_video(
     first = next(frames, None)
     if first is None:
         raise ValueError("no frames to write")
-    first = _as_hwc_uint8(first)
-    height, width = first.shape[:2]
+    first = _as_video_frame(first)
+    height, width = first.height, first.width
     if pixel_format in ("yuv420p", "yuvj420p", "nv12") and (height % 2 or width % 2):
         raise ValueError(f"{pixel_format} needs an even width and height, got {width}x{height}")
 
@@ -86,10 +89,14 @@ def write_video(
             stream.codec_context.max_b_frames = max_b_frames
         if rotation:
             stream.set_display_rotation(rotation)
-        for array in itertools.chain([first], map(_as_hwc_uint8, frames)):
-            if array.shape[:2] != (height, width):
-                raise ValueError(f"all frames must have one size: got {array.shape[:2]} after {(height, width)}")
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        rate = stream.codec_context.time_base or 1 / stream.average_rate
+        for index, frame in enumerate(itertools.chain([first], map(_as_video_frame, frames))):
+            if (frame.height, frame.width) != (height, width):
+                raise ValueError(
+                    f"all frames must have one size: got {(frame.height, frame.width)} after {(height, width)}"
+                )
+            frame.pts, frame.time_base = index, rate  # a constant-rate clock, whatever the frame carried
+            container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         container.close()
         os.replace(tmp, path)
@@ -102,7 +109,11 @@ def write_video(
     return path
 
 
-def _as_hwc_uint8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
+def _as_video_frame(frame: np.ndarray | torch.Tensor | av.VideoFrame) -> av.VideoFrame:
+    if isinstance(frame, av.VideoFrame):
+        # A decoded frame remembers its picture type, and x264 would turn every former I-frame into a keyframe.
+        frame.pict_type = av.video.frame.PictureType.NONE
+        return frame
     if isinstance(frame, torch.Tensor):
         frame = frame.detach().cpu()
         if frame.ndim == 3 and frame.shape[0] == 3 and frame.shape[-1] != 3:
@@ -111,4 +122,4 @@ def _as_hwc_uint8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frames must be (H, W, 3) uint8 RGB arrays, got shape {frame.shape} dtype {frame.dtype}")
-    return np.ascontiguousarray(frame)
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")

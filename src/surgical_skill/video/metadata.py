@@ -257,7 +257,7 @@ def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
         is_vfr = False
     if not reliable:
         duration = num_frames / nominal_fps if nominal_fps else 0.0
-    fps = num_frames / duration if duration > 0 else (nominal_fps or 0.0)
+    fps = round(num_frames / duration, 9) if duration > 0 else (nominal_fps or 0.0)  # 10.0, not 9.999999999999998
 
     rotation = round(first_frame.rotation or 0) % 360
     width, height = first_frame.width, first_frame.height

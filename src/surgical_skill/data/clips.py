@@ -1,0 +1,182 @@
+"""Lazy clips: a ``with_transform`` callable that samples frame indices, decodes only those, and transforms them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from ..video import (
+    VideoDecodeError,
+    decode_frames,
+    probe,
+    sample_clip_indices,
+    sample_multi_clip_indices,
+    sample_segment_indices,
+)
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_STRATEGIES = ("uniform", "clip")
+
+
+@dataclass
+class ClipSampling:
+    """How a clip's frames are picked from a video; saved with a model's video processor.
+
+    ``uniform``: ``num_frames`` frames spread over the whole video, one per equal segment (TSN); random inside
+    each segment when training, segment centres otherwise. ``clip``: ``num_frames`` consecutive frames, every
+    ``frame_stride``-th (or resampled to ``target_fps``), at a random position when training, centred otherwise.
+    """
+
+    num_frames: int = 16
+    strategy: str = "uniform"
+    frame_stride: int = 1
+    target_fps: float | None = None
+
+    def __post_init__(self):
+        if self.strategy not in SAMPLING_STRATEGIES:
+            raise ValueError(f"unknown sampling strategy {self.strategy!r}; known: {', '.join(SAMPLING_STRATEGIES)}")
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
+
+    def indices(self, num_frames: int, fps: float | None, *, random: bool, generator=None) -> np.ndarray:
+        """Frame indices of one clip from a video of ``num_frames`` frames at ``fps``."""
+        if self.strategy == "uniform":
+            return sample_segment_indices(num_frames, self.num_frames, random=random, generator=generator)
+        return sample_clip_indices(
+            num_frames,
+            self.num_frames,
+            frame_stride=self.frame_stride,
+            fps=fps,
+            target_fps=self.target_fps,
+            random=random,
+            generator=generator,
+        )
+
+    def windows(self, num_frames: int, fps: float | None, *, num_clips: int) -> np.ndarray:
+        """``num_clips`` clips covering the whole video, shape (num_clips, num_frames), for inference."""
+        if self.strategy == "uniform":
+            # Interleaved segment samplings: clip j takes the j-th of num_clips evenly spaced offsets per segment.
+            edges = np.linspace(0, num_frames, self.num_frames + 1)
+            offsets = (np.arange(num_clips) + 0.5) / num_clips
+            positions = edges[:-1][None, :] + offsets[:, None] * np.diff(edges)[None, :]
+            return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
+        return sample_multi_clip_indices(
+            num_frames,
+            self.num_frames,
+            num_clips=num_clips,
+            frame_stride=self.frame_stride,
+            fps=fps,
+            target_fps=self.target_fps,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class VideoClipLoader:
+    """Turns rows of a skill dataset into model inputs, for ``Dataset.with_transform``.
+
+    For each row it samples frame indices with ``sampling`` (random in training, deterministic otherwise),
+    decodes just those frames at ``transforms.decode_size``, applies ``transforms`` and returns
+    ``pixel_values`` (float (T, C, H, W)), ``labels``, ``video_id`` and ``video``. A video that fails to decode
+    gives ``pixel_values=None`` and the reason in ``decode_error``: :class:`~surgical_skill.data.collate.SkillCollator`
+    drops it from the batch and reports it.
+
+    Randomness is a pure function of ``(seed, epoch, video_id)``, so a resumed epoch (or any DataLoader worker
+    layout) sees exactly the clips and augmentations of an uninterrupted one. Call :meth:`set_epoch` before each
+    epoch. Decoders are opened per call inside whichever process runs it (DataLoader workers included).
+
+    Example:
+        >>> transforms = ClipTransforms(resize=112, crop_size=112, training=True)
+        >>> train = data["train"].with_transform(VideoClipLoader(ClipSampling(16), transforms, training=True))
+        >>> train[0]["pixel_values"].shape
+        torch.Size([16, 3, 112, 112])
+    """
+
+    def __init__(
+        self,
+        sampling: ClipSampling,
+        transforms: Callable[[torch.Tensor], torch.Tensor] | None,
+        *,
+        training: bool,
+        seed: int = 0,
+        decode_size: int | tuple[int, int] | None = None,
+        backend: str = "pyav",
+        threads: int | None = None,
+    ):
+        self.sampling = sampling
+        self.transforms = transforms
+        self.training = training
+        self.seed = seed
+        self.epoch = 0
+        self.decode_size = decode_size if decode_size is not None else getattr(transforms, "decode_size", None)
+        self.backend = backend
+        self.threads = threads
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _threads(self) -> int:
+        if self.threads is not None:
+            return self.threads
+        # Inside DataLoader workers, one decoder thread each: the workers are the parallelism.
+        return 1 if torch.utils.data.get_worker_info() is not None else 0
+
+    def _decode_size(self, short_side: int | None):
+        # Scale in the decoder when frames are much larger than needed (a 1080p recording); frames already
+        # near the size (a proxy) are decoded as they are and scaled once, by the transforms.
+        if self.decode_size is None or not isinstance(self.decode_size, int) or short_side is None:
+            return self.decode_size
+        return self.decode_size if short_side > 1.5 * self.decode_size else None
+
+    def load_clip(
+        self, path: str, video_id: int, num_frames: int | None, fps: float | None, short_side: int | None = None
+    ) -> torch.Tensor:
+        """Sample, decode and transform one clip of one video."""
+        if not num_frames:
+            meta = probe(path)
+            num_frames, fps, short_side = meta.num_frames, meta.fps, min(meta.height, meta.width)
+        seed = [self.seed, self.epoch, int(video_id)]
+        generator = np.random.default_rng(seed) if self.training else None
+        indices = self.sampling.indices(num_frames, fps, random=self.training, generator=generator)
+        size = self._decode_size(short_side)
+        clip = decode_frames(path, indices, size=size, backend=self.backend, threads=self._threads())
+        if self.transforms is None:
+            return clip
+        if not self.training:
+            return self.transforms(clip)
+        # torchvision draws augmentation parameters from torch's global RNG: seed it per sample, then restore.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.default_rng([*seed, 1]).integers(2**62)))
+            return self.transforms(clip)
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        videos = batch["video"]
+        count = len(videos)
+        num_frames = batch.get("num_frames") or [None] * count
+        fps = batch.get("fps") or [None] * count
+        video_ids = batch.get("video_id") or list(range(count))
+        heights, widths = batch.get("height") or [None] * count, batch.get("width") or [None] * count
+        short_sides = [min(h, w) if h and w else None for h, w in zip(heights, widths)]
+        out: dict[str, list] = {
+            "pixel_values": [],
+            "labels": list(batch["labels"]),
+            "video_id": list(video_ids),
+            "video": list(videos),
+            "decode_error": [],
+        }
+        for path, frames, rate, video_id, short_side in zip(videos, num_frames, fps, video_ids, short_sides):
+            try:
+                out["pixel_values"].append(self.load_clip(path, video_id, frames, rate, short_side))
+                out["decode_error"].append(None)
+            except VideoDecodeError as err:
+                out["pixel_values"].append(None)
+                out["decode_error"].append(err.reason)
+        return out

@@ -1,0 +1,215 @@
+import logging
+from pathlib import Path
+
+import datasets
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from conftest import write_manifest
+from surgical_skill.data import SkillDatasetError, load_skill_dataset, order_label_names
+from surgical_skill.video import probe
+
+
+def all_rows(data: DatasetDict) -> list[dict]:
+    return [row for split in data.values() for row in split]
+
+
+def test_manifest_builds_grouped_splits_with_ordered_labels_and_metadata(manifest, skill_videos):
+    data = load_skill_dataset(manifest, seed=0)
+    assert set(data) == {"train", "validation", "test"}
+    labels = data["train"].features["labels"]
+    assert isinstance(labels, ClassLabel) and labels.names == ["novice", "intermediate", "expert"]
+    rows = all_rows(data)
+    assert len(rows) == 18 and sorted(r["video_id"] for r in rows) == list(range(18))
+    subjects = {name: set(split["subject"]) for name, split in data.items()}
+    assert not subjects["train"] & subjects["validation"]
+    assert not subjects["train"] & subjects["test"]
+    assert not subjects["validation"] & subjects["test"]
+    for row in rows:
+        assert Path(row["video"]).is_absolute() and Path(row["video"]).exists()
+        meta = probe(row["video"])
+        assert (row["num_frames"], row["fps"], row["width"], row["height"]) == (
+            meta.num_frames,
+            meta.fps,
+            meta.width,
+            meta.height,
+        )
+        assert row["duration"] == pytest.approx(meta.duration)
+    expected = {r["path"]: r["label"] for r in skill_videos}
+    assert all(labels.int2str(r["labels"]) == expected[r["video"]] for r in rows)
+
+
+def test_same_seed_same_split_other_seed_other_split(manifest):
+    a = load_skill_dataset(manifest, seed=0)
+    b = load_skill_dataset(manifest, seed=0)
+    c = load_skill_dataset(manifest, seed=5)
+    assert a["test"]["video"] == b["test"]["video"]
+    assert a["test"]["video"] != c["test"]["video"]
+
+
+def test_jsonl_manifest_equals_csv(manifest, skill_videos):
+    jsonl = write_manifest(manifest.with_suffix(".jsonl"), skill_videos)
+    from_csv, from_jsonl = load_skill_dataset(manifest), load_skill_dataset(jsonl)
+    for name in from_csv:
+        assert from_csv[name]["video"] == from_jsonl[name]["video"]
+        assert from_csv[name]["labels"] == from_jsonl[name]["labels"]
+
+
+def test_class_folder_with_metadata(class_folder):
+    data = load_skill_dataset(class_folder, split_ratios=None)
+    train = data["train"]
+    assert len(train) == 18
+    assert train.features["labels"].names == ["novice", "intermediate", "expert"]
+    for row in train:
+        assert train.features["labels"].int2str(row["labels"]) == Path(row["video"]).parent.name
+        assert row["subject"].startswith("S")
+
+
+def test_class_folder_without_metadata(class_folder, tmp_path):
+    import shutil
+
+    plain = tmp_path / "plain"
+    shutil.copytree(class_folder, plain, ignore=shutil.ignore_patterns("metadata.csv"))
+    data = load_skill_dataset(plain, split_ratios=(0.8, 0.0, 0.2))
+    assert set(data) == {"train", "test"}
+    assert sum(len(s) for s in data.values()) == 18
+    assert all(s == "" for split in data.values() for s in split["subject"])
+
+
+def test_in_memory_dataset_paths_and_video_feature(skill_videos):
+    paths = [r["path"] for r in skill_videos]
+    table = {
+        "video": paths,
+        "label": [r["label"] for r in skill_videos],
+        "subject": [r["subject"] for r in skill_videos],
+    }
+    plain = load_skill_dataset(Dataset.from_dict(table), split_ratios=None)
+    assert plain["train"]["video"] == paths
+    # a Video feature, as datasets' own video datasets have (rows decode to torchcodec decoders)
+    as_video = Dataset.from_dict(table).cast_column("video", datasets.Video())
+    with_feature = load_skill_dataset(as_video, split_ratios=None)
+    assert with_feature["train"]["video"] == paths
+
+
+def test_dataset_dict_keeps_its_splits(skill_videos):
+    rows = {"video": [r["path"] for r in skill_videos], "label": [r["label"] for r in skill_videos]}
+    given = DatasetDict(
+        {
+            "train": Dataset.from_dict({k: v[:12] for k, v in rows.items()}),
+            "test": Dataset.from_dict({k: v[12:] for k, v in rows.items()}),
+        }
+    )
+    data = load_skill_dataset(given)
+    assert set(data) == {"train", "test"} and len(data["train"]) == 12 and len(data["test"]) == 6
+
+
+def test_videos_embedded_as_bytes_like_hub_parquet(skill_videos, tmp_path, monkeypatch):
+    monkeypatch.setenv("SURGICAL_SKILL_CACHE", str(tmp_path / "cache"))
+    rows = skill_videos[:4]
+    embedded = Dataset.from_dict(
+        {
+            "video": [{"bytes": Path(r["path"]).read_bytes(), "path": r["video"]} for r in rows],
+            "label": [r["label"] for r in rows],
+        }
+    ).cast_column("video", datasets.Video(decode=False))
+    embedded.save_to_disk(tmp_path / "saved")
+    data = load_skill_dataset(tmp_path / "saved", split_ratios=None)
+    for row, source in zip(data["train"], rows):
+        assert Path(row["video"]).parent == tmp_path / "cache" / "videos"
+        assert Path(row["video"]).read_bytes() == Path(source["path"]).read_bytes()
+        assert row["num_frames"] == probe(source["path"]).num_frames
+
+
+def test_hub_id_that_cannot_be_loaded_says_so():
+    with pytest.raises(
+        SkillDatasetError,
+        match="surgical-skill/no-such-dataset: not a local folder or manifest, and loading it from the Hub failed",
+    ):
+        load_skill_dataset("surgical-skill/no-such-dataset")
+
+
+def test_scores_for_regression(manifest):
+    data = load_skill_dataset(manifest, target="score", seed=0)
+    feature = data["train"].features["labels"]
+    assert feature.dtype == "float64"
+    assert sorted(v for s in data.values() for v in s["labels"]) == [10.0 + 1.5 * i for i in range(18)]
+    assert "label_name" in data["train"].column_names
+    subjects = [set(s["subject"]) for s in data.values()]
+    assert not subjects[0] & subjects[1] and not subjects[0] & subjects[2]
+
+
+def test_split_column_in_the_manifest_wins(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"], split=["train", "val", "test"][i % 3]) for i, r in enumerate(skill_videos)]
+    data = load_skill_dataset(write_manifest(tmp_path / "m.csv", rows, ("video", "label", "split")))
+    assert {k: len(v) for k, v in data.items()} == {"train": 6, "validation": 6, "test": 6}
+    assert data["validation"]["video"] == [r["path"] for i, r in enumerate(skill_videos) if i % 3 == 1]
+
+
+def test_label_order():
+    assert order_label_names({"expert", "novice"}) == ["novice", "expert"]
+    assert order_label_names({"higher-skilled", "lower-skilled"}) == ["lower-skilled", "higher-skilled"]
+    assert order_label_names({"b", "a"}) == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def test_missing_files_are_all_listed(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:5]]
+    rows += [{"video": str(tmp_path / f"gone_{i}.mp4"), "label": "novice", "subject": "X"} for i in range(3)]
+    with pytest.raises(SkillDatasetError) as info:
+        load_skill_dataset(write_manifest(tmp_path / "m.csv", rows))
+    message = str(info.value)
+    assert "video files not found (3)" in message
+    for i, row_number in zip(range(3), (6, 7, 8)):
+        assert f"row {row_number}: {tmp_path / f'gone_{i}.mp4'}" in message
+
+
+def test_duplicates_unknown_and_empty_classes_and_bad_scores(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:6]]
+    rows.append(dict(rows[0]))
+    with pytest.raises(SkillDatasetError, match=r"(?s)duplicated videos .*row 7 repeats row 1"):
+        load_skill_dataset(write_manifest(tmp_path / "dup.csv", rows))
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:6]]
+    with pytest.raises(SkillDatasetError) as info:
+        load_skill_dataset(write_manifest(tmp_path / "names.csv", rows), label_names=["novice", "expert", "master"])
+    assert "labels not in label_names" in str(info.value) and "'intermediate'" in str(info.value)
+    assert "classes with no videos (1):\n  master" in str(info.value)
+    rows[2]["score"] = "n/a"
+    with pytest.raises(SkillDatasetError, match=r"(?s)scores that are not numbers .*row 3: 'n/a'"):
+        load_skill_dataset(write_manifest(tmp_path / "scores.csv", rows), target="score")
+
+
+def test_unknown_split_name(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"], split="train") for r in skill_videos[:4]]
+    rows[1]["split"] = "holdout"
+    with pytest.raises(SkillDatasetError, match=r"(?s)unknown split names .*row 2: 'holdout'"):
+        load_skill_dataset(write_manifest(tmp_path / "m.csv", rows, ("video", "label", "split")))
+
+
+def test_unreadable_videos_raise_or_are_dropped(skill_videos, tmp_path, caplog):
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:6]] + [{"video": str(bad), "label": "expert"}]
+    path = write_manifest(tmp_path / "m.csv", rows)
+    with pytest.raises(SkillDatasetError, match=r"unreadable videos \(1\):\n  row 7: .*broken.mp4: not a readable"):
+        load_skill_dataset(path)
+    with caplog.at_level(logging.WARNING):
+        data = load_skill_dataset(path, drop_unreadable=True, split_ratios=None)
+    assert len(data["train"]) == 6 and "broken.mp4" in caplog.text
+
+
+def test_subject_with_conflicting_labels_warns(skill_videos, tmp_path, caplog):
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:4]]
+    rows[1]["label"] = "expert"  # S0 rated novice in one trial and expert in the other
+    with caplog.at_level(logging.WARNING):
+        load_skill_dataset(write_manifest(tmp_path / "m.csv", rows), split_ratios=None)
+    assert "S0: ['expert', 'novice']" in caplog.text
+
+
+def test_no_label_or_score_and_no_such_source(skill_videos, tmp_path):
+    rows = [{"video": r["path"]} for r in skill_videos[:3]]
+    with pytest.raises(SkillDatasetError, match="no 'label' column"):
+        load_skill_dataset(write_manifest(tmp_path / "m.csv", rows, ("video",)), target="label")
+    with pytest.raises(SkillDatasetError, match="no such folder or manifest"):
+        load_skill_dataset(tmp_path / "nothing.csv")

@@ -1,0 +1,191 @@
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import VideoMAEVideoProcessor
+
+from surgical_skill.data import (
+    ClipSampling,
+    ClipTransforms,
+    DecodeFailureMonitor,
+    SkillCollator,
+    TooManyDecodeFailuresError,
+    VideoClipLoader,
+    is_empty_batch,
+    load_skill_dataset,
+)
+from surgical_skill.video import decode_frames
+
+
+@pytest.fixture(scope="module")
+def data(manifest):
+    return load_skill_dataset(manifest, seed=0)
+
+
+def loader(training, seed=0, size=32, **kwargs):
+    transforms = ClipTransforms(resize=size, crop_size=size, training=training)
+    return VideoClipLoader(ClipSampling(num_frames=8), transforms, training=training, seed=seed, **kwargs)
+
+
+def test_rows_become_normalised_clips(data):
+    train = data["train"].with_transform(loader(training=True))
+    sample = train[0]
+    assert sample["pixel_values"].shape == (8, 3, 32, 32) and sample["pixel_values"].dtype == torch.float32
+    assert sample["labels"] == data["train"][0]["labels"] and sample["video_id"] == data["train"][0]["video_id"]
+    assert sample["decode_error"] is None
+    assert -2.5 < sample["pixel_values"].mean() < 2.5  # ImageNet-normalised, not 0..255
+
+
+def test_only_the_sampled_frames_are_decoded(data):
+    row = data["test"][0]
+    raw = data["test"].with_transform(VideoClipLoader(ClipSampling(num_frames=6), None, training=False))[0]
+    indices = ClipSampling(num_frames=6).indices(row["num_frames"], row["fps"], random=False)
+    assert torch.equal(raw["pixel_values"], decode_frames(row["video"], indices))
+
+
+def test_training_randomness_is_a_function_of_seed_epoch_and_video(data):
+    a, b = loader(training=True, seed=1), loader(training=True, seed=1)
+    first = data["train"].with_transform(a)[2]["pixel_values"]
+    assert torch.equal(first, data["train"].with_transform(b)[2]["pixel_values"])
+    a.set_epoch(1)
+    assert not torch.equal(first, data["train"].with_transform(a)[2]["pixel_values"])
+    evaluation = loader(training=False)
+    one = data["validation"].with_transform(evaluation)[0]["pixel_values"]
+    evaluation.set_epoch(7)
+    assert torch.equal(one, data["validation"].with_transform(evaluation)[0]["pixel_values"])
+
+
+def test_dataloader_with_workers_gives_the_same_batches_as_without(data):
+    train = data["train"].with_transform(loader(training=True, seed=3))
+
+    def batches(workers):
+        dl = torch.utils.data.DataLoader(train, batch_size=4, num_workers=workers, collate_fn=SkillCollator())
+        return list(dl)
+
+    serial, parallel = batches(0), batches(2)
+    assert len(serial) == len(parallel) == -(-len(train) // 4)
+    for a, b in zip(serial, parallel):
+        assert a["pixel_values"].shape[1:] == (8, 3, 32, 32)
+        assert torch.equal(a["pixel_values"], b["pixel_values"])
+        assert torch.equal(a["labels"], b["labels"]) and a["labels"].dtype == torch.long
+        assert torch.equal(a["video_id"], b["video_id"])
+
+
+def test_augmentation_parameters_are_shared_by_all_frames():
+    frame = torch.randint(0, 256, (3, 60, 80), dtype=torch.uint8)
+    clip = frame.expand(10, -1, -1, -1).clone()
+    transforms = ClipTransforms(resize=48, crop_size=40, training=True, flip_prob=0.5)
+    outputs = []
+    for seed in range(6):
+        torch.manual_seed(seed)
+        out = transforms(clip)
+        assert out.shape == (10, 3, 40, 40)
+        assert all(torch.equal(out[0], out[t]) for t in range(1, 10))  # one crop, flip, jitter for the clip
+        outputs.append(out[0])
+    assert any(not torch.equal(outputs[0], o) for o in outputs[1:])  # but they do vary between clips
+
+
+def test_motion_survives_augmentation():
+    # a bright column moving one pixel right per frame stays a steady one-pixel-per-frame motion
+    clip = torch.zeros((6, 3, 40, 40), dtype=torch.uint8)
+    for t in range(6):
+        clip[t, :, :, 10 + t] = 255
+    transforms = ClipTransforms(
+        resize=40,
+        crop_size=40,
+        training=True,
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        color_jitter=None,
+        flip_prob=0.0,
+        mean=(0, 0, 0),
+        std=(1, 1, 1),
+    )
+    out = transforms(clip)
+    columns = [int(out[t, 0].sum(0).argmax()) for t in range(6)]
+    assert np.all(np.diff(columns) == 1)
+
+
+def test_evaluation_transform_resizes_and_centre_crops():
+    clip = torch.randint(0, 256, (4, 3, 90, 160), dtype=torch.uint8)
+    out = ClipTransforms(resize=64, crop_size=(64, 64), training=False)(clip)
+    assert out.shape == (4, 3, 64, 64)
+    assert torch.equal(out, ClipTransforms(resize=64, crop_size=(64, 64), training=False)(clip))
+
+
+def test_transforms_read_the_video_processor():
+    processor = VideoMAEVideoProcessor(
+        size={"shortest_edge": 128},
+        crop_size={"height": 112, "width": 112},
+        image_mean=[0.1, 0.2, 0.3],
+        image_std=[0.4, 0.5, 0.6],
+    )
+    transforms = ClipTransforms.from_video_processor(processor, training=False)
+    assert (transforms.resize, transforms.crop_size) == (128, (112, 112))
+    assert tuple(transforms.mean) == (0.1, 0.2, 0.3) and tuple(transforms.std) == (0.4, 0.5, 0.6)
+    assert transforms.decode_size == 128
+
+
+def test_windows_cover_the_video():
+    for sampling in (ClipSampling(8, "uniform"), ClipSampling(8, "clip", frame_stride=2)):
+        windows = sampling.windows(300, 30.0, num_clips=5)
+        assert windows.shape == (5, 8)
+        assert windows.min() >= 0 and windows.max() <= 299
+        assert windows.min() < 30 and windows.max() > 270
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="unknown sampling strategy 'dense'; known: uniform, clip"):
+        ClipSampling(8, "dense")
+
+
+# -------------------------------------------------------------------------------------------- collate
+
+
+@pytest.fixture
+def data_with_a_broken_video(manifest, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(manifest.parent, copy)
+    data = load_skill_dataset(copy / "ratings.csv", seed=0)
+    broken = data["train"][1]["video"]
+    with open(broken, "r+b") as handle:  # damaged after the dataset was built: it fails at decode time
+        handle.truncate(300)
+    return data, broken
+
+
+def test_collate_drops_a_video_that_fails_and_says_which(data_with_a_broken_video, caplog):
+    data, broken = data_with_a_broken_video
+    train = data["train"].with_transform(loader(training=True))
+    dl = torch.utils.data.DataLoader(train, batch_size=4, num_workers=0, collate_fn=SkillCollator())
+    with caplog.at_level(logging.WARNING):
+        first = next(iter(dl))
+    assert first["pixel_values"].shape[0] == 3 and len(first["labels"]) == 3
+    assert [f["video"] for f in first["decode_failures"]] == [broken]
+    assert broken in caplog.text and "could not be decoded" in caplog.text
+    monitor = DecodeFailureMonitor(max_failure_share=0.5, min_samples=1)
+    monitor.update(first)
+    assert monitor.failure_share == 0.25
+    strict = DecodeFailureMonitor(max_failure_share=0.1, min_samples=4)
+    with pytest.raises(TooManyDecodeFailuresError, match=r"1 of 4 samples \(25%\) could not be decoded") as info:
+        strict.update(first)
+    assert broken in str(info.value)
+
+
+def test_all_failed_batch_is_empty_not_an_error():
+    samples = [
+        {"pixel_values": None, "labels": 0, "video": f"v{i}.mp4", "decode_error": "boom", "video_id": i}
+        for i in range(3)
+    ]
+    batch = SkillCollator()(samples)
+    assert is_empty_batch(batch) and len(batch["decode_failures"]) == 3
+
+
+def test_variable_length_clips_are_padded_with_a_mask():
+    samples = [{"pixel_values": torch.ones(n, 3, 4, 4), "labels": 1.5, "video_id": n} for n in (2, 5, 3)]
+    batch = SkillCollator()(samples)
+    assert batch["pixel_values"].shape == (3, 5, 3, 4, 4)
+    assert batch["frame_mask"].tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+    assert batch["pixel_values"][0, 2:].abs().sum() == 0
+    assert batch["labels"].dtype == torch.float32

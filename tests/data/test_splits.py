@@ -1,0 +1,87 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+from datasets import ClassLabel, Dataset
+
+from surgical_skill.data import kfold_splits, leave_one_subject_out, make_splits
+
+
+def rated(num_subjects=30, trials=4, seed=0, imbalance=False) -> Dataset:
+    """Subjects with several trials each; a subject's skill class is fixed, as in most skill datasets."""
+    rng = np.random.default_rng(seed)
+    rows = {"video": [], "labels": [], "subject": [], "score": []}
+    for s in range(num_subjects):
+        label = int(rng.random() < 0.2) if imbalance else s % 2
+        for t in range(trials):
+            rows["video"].append(f"s{s}_t{t}.mp4")
+            rows["labels"].append(label)
+            rows["subject"].append(f"S{s}")
+            rows["score"].append(float(8 + 32 * rng.random()))
+    return Dataset.from_dict(rows).cast_column("labels", ClassLabel(names=["lower-skilled", "higher-skilled"]))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_subject_in_two_splits_and_ratios_roughly_kept(seed):
+    parts = make_splits(rated(seed=seed), (0.7, 0.15, 0.15), seed=seed)
+    subjects = {name: set(p["subject"]) for name, p in parts.items()}
+    assert not subjects["train"] & subjects["validation"]
+    assert not subjects["train"] & subjects["test"]
+    assert not subjects["validation"] & subjects["test"]
+    assert sum(len(p) for p in parts.values()) == 120
+    assert 0.08 <= len(parts["test"]) / 120 <= 0.25
+    assert 0.08 <= len(parts["validation"]) / 120 <= 0.25
+
+
+def test_stratified_by_label():
+    data = rated(num_subjects=60, imbalance=True)
+    overall = np.mean(data["labels"])
+    parts = make_splits(data, (0.6, 0.2, 0.2), seed=1)
+    for part in parts.values():
+        assert abs(np.mean(part["labels"]) - overall) < 0.12
+
+
+def test_reproducible():
+    a = make_splits(rated(), seed=3)
+    b = make_splits(rated(), seed=3)
+    assert all(a[k]["video"] == b[k]["video"] for k in a)
+    assert make_splits(rated(), seed=4)["test"]["video"] != a["test"]["video"]
+
+
+def test_rows_without_subject_are_their_own_group():
+    data = rated(num_subjects=10, trials=1).map(lambda r: {"subject": ""})
+    parts = make_splits(data, (0.6, 0.2, 0.2), seed=0)
+    assert sorted(v for p in parts.values() for v in p["video"]) == sorted(data["video"])
+
+
+def test_regression_scores_are_spread_over_splits():
+    data = rated(num_subjects=40).remove_columns("labels").rename_column("score", "labels")
+    parts = make_splits(data, (0.6, 0.2, 0.2), seed=0)
+    for part in parts.values():
+        assert min(part["labels"]) < 20 and max(part["labels"]) > 28
+
+
+def test_bad_ratios():
+    with pytest.raises(ValueError, match="summing to 1"):
+        make_splits(rated(), (0.5, 0.2, 0.2))
+
+
+def test_kfold_holds_every_row_out_once_and_keeps_subjects_together():
+    data = rated(num_subjects=20)
+    held_out = Counter()
+    for _fold, train, held in kfold_splits(data, k=5, seed=0):
+        assert not set(train["subject"]) & set(held["subject"])
+        assert len(train) + len(held) == len(data)
+        held_out.update(held["video"])
+    assert set(held_out.values()) == {1} and len(held_out) == len(data)
+    with pytest.raises(ValueError, match="at least 30 subjects"):
+        next(kfold_splits(data, k=30))
+
+
+def test_leave_one_subject_out():
+    data = rated(num_subjects=6, trials=3)
+    folds = list(leave_one_subject_out(data))
+    assert [s for s, _, _ in folds] == sorted({f"S{i}" for i in range(6)})
+    for subject, train, held in folds:
+        assert set(held["subject"]) == {subject} and len(held) == 3
+        assert subject not in set(train["subject"]) and len(train) == 15

@@ -1,0 +1,115 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from surgical_skill.testing_utils import make_test_video, read_frame_index
+from surgical_skill.video import ProxySettings, decode_frames, prepare_proxies, probe, transcode_proxy
+from surgical_skill.video.proxy import INDEX_NAME, read_index
+
+SETTINGS = ProxySettings(short_side=96, fps=10)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proxy_sources")
+    return [make_test_video(root / f"src_{i}.mp4", 60 + 15 * i, height=192, width=256, seed=i) for i in range(3)]
+
+
+def test_transcode_resizes_resamples_and_keys_every_second(sources, tmp_path):
+    proxy = transcode_proxy(sources[0], tmp_path / "p.mp4", SETTINGS)
+    source, meta = probe(sources[0]), probe(proxy)
+    assert (meta.height, meta.width) == (96, 128)
+    assert meta.fps == pytest.approx(10.0)
+    assert meta.num_frames == 20 and meta.duration == pytest.approx(source.duration)
+    assert meta.keyframe_indices.tolist() == [0, 10]
+    # proxy frame k shows the source frame at time k / 10 s, i.e. source frame 3k at 30 fps
+    frames = decode_frames(proxy, range(meta.num_frames)).permute(0, 2, 3, 1).numpy()
+    assert [read_frame_index(f) for f in frames] == [3 * k for k in range(20)]
+
+
+def test_rotation_is_kept_and_short_side_is_the_displayed_one(tmp_path):
+    rotated = make_test_video(tmp_path / "r.mp4", 30, height=192, width=256, rotation=-90)
+    meta = probe(transcode_proxy(rotated, tmp_path / "rp.mp4", SETTINGS))
+    assert meta.rotation == 270 and (meta.height, meta.width) == (128, 96)
+
+
+def test_never_upscales_or_raises_the_frame_rate(tmp_path):
+    small = make_test_video(tmp_path / "s.mp4", 16, fps=8, height=48, width=64)
+    meta = probe(transcode_proxy(small, tmp_path / "sp.mp4", SETTINGS))
+    assert (meta.height, meta.width, meta.num_frames, meta.fps) == (48, 64, 16, 8.0)
+
+
+def test_prepare_is_keyed_by_content_resumable_and_reports_speed(sources, tmp_path):
+    cache = tmp_path / "cache"
+    twin = tmp_path / "renamed_copy.mp4"
+    twin.write_bytes(sources[0].read_bytes())
+    report = prepare_proxies([*sources, twin], cache, SETTINGS, workers=2, progress=False)
+    assert report.made == 3 and not report.failures
+    assert report.proxies[str(twin)] == report.proxies[str(sources[0])]  # same bytes, same proxy
+    assert report.seconds_of_video > 0 and report.realtime_factor > 0
+    assert len(list(cache.glob("*.mp4"))) == 3
+    again = prepare_proxies([*sources, twin], cache, SETTINGS, progress=False)
+    assert (again.made, again.reused) == (0, 4) and again.proxies == report.proxies
+    other = prepare_proxies(sources[:1], cache, ProxySettings(short_side=64, fps=5), progress=False)
+    assert other.made == 1 and other.proxies[str(sources[0])] != report.proxies[str(sources[0])]
+
+
+def test_interrupted_run_leaves_no_partial_proxy_and_resumes(sources, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # what a killed transcode leaves behind: a temporary file, never a proxy under its final name
+    (cache / ".deadbeef.partial-123.mp4").write_bytes(b"half a video")
+    report = prepare_proxies(sources[:2], cache, SETTINGS, progress=False)
+    assert report.made == 2
+    for proxy in report.proxies.values():
+        assert probe(proxy).num_frames > 0
+    # a proxy made but not recorded (killed between the rename and the index line) is found again
+    (cache / INDEX_NAME).unlink()
+    again = prepare_proxies(sources[:2], cache, SETTINGS, progress=False)
+    assert (again.made, again.reused) == (0, 2) and len(read_index(cache)) == 2
+
+
+def test_a_changed_source_gets_a_new_proxy(tmp_path):
+    video = make_test_video(tmp_path / "v.mp4", 30, height=64, width=64, seed=1)
+    first = prepare_proxies([video], tmp_path / "cache", SETTINGS, progress=False).proxies[str(video)]
+    make_test_video(video, 45, height=64, width=64, seed=2)
+    second = prepare_proxies([video], tmp_path / "cache", SETTINGS, progress=False)
+    assert second.made == 1 and second.proxies[str(video)] != first
+
+
+def test_bad_videos_are_reported_and_the_rest_carry_on(sources, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("nope")
+    report = prepare_proxies([broken, tmp_path / "missing.mp4", sources[1]], tmp_path / "c", SETTINGS, progress=False)
+    assert report.made == 1 and str(sources[1]) in report.proxies
+    assert report.failures[str(broken)].startswith("not a readable video file")
+    assert report.failures[str(tmp_path / "missing.mp4")] == "file not found"
+
+
+def test_cli_prepare(sources, tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps({"video": str(s), "label": "a"}) + "\n" for s in sources))
+    script = Path(sys.executable).with_name("surgical-skill")
+    args = [
+        str(script),
+        "prepare",
+        str(manifest),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--short-side",
+        "96",
+        "--fps",
+        "10",
+        "--workers",
+        "1",
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert result.returncode == 0, result.stderr
+    assert "3 proxies ready (3 made, 0 already there)" in result.stdout and "real time" in result.stdout
+    assert len(read_index(tmp_path / "cache")) == 3
+    assert np.isclose(probe(next((tmp_path / "cache").glob("*.mp4"))).fps, 10.0)
