@@ -5,20 +5,20 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-import torch
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".ts": "mpegts"}
 
 
 def write_video(
     path: str | os.PathLike,
-    frames: Iterable[np.ndarray | torch.Tensor | av.VideoFrame],
+    frames: Iterable[np.ndarray | torch.Tensor | av.VideoFrame],  # noqa: F821 - torch is optional here
     fps: float,
     *,
     codec: str = "libx264",
@@ -30,6 +30,7 @@ def write_video(
     max_b_frames: int | None = None,
     threads: int = 0,
     faststart: bool = True,
+    deterministic: bool = False,
     codec_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode RGB frames (each ``(H, W, 3)`` uint8, or ``(3, H, W)`` tensors) into ``path`` and return it.
@@ -42,6 +43,7 @@ def write_video(
     ``round(fps)`` for the 1-second keyframes that make seeking cheap; ``None`` keeps the encoder default
     (250 for x264). ``rotation`` stores a display rotation (degrees counter-clockwise) without touching pixels.
     MP4/MOV files get their index at the front (``faststart``) so a truncated copy still plays its first part.
+    ``deterministic=True`` makes the same frames give the same bytes every time (x264's mbtree is turned off).
 
     Example:
         >>> write_video("clip.mp4", (np.zeros((64, 64, 3), np.uint8) for _ in range(30)), fps=30)
@@ -68,9 +70,15 @@ def write_video(
             options.setdefault("crf", str(crf))
         if preset is not None:
             options.setdefault("preset", preset)
+        params = [options[f"{codec[3:]}-params"]] if f"{codec[3:]}-params" in options else []
         if keyframe_interval is not None:
-            params = f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0"
-            options.setdefault(f"{codec[3:]}-params", params)
+            params.append(f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0")
+        if deterministic and codec == "libx264":
+            # x264's macroblock-tree rate control gives different bytes from run to run here (seen with small
+            # frames, even single-threaded); without it the same frames always encode to the same file.
+            params.append("mbtree=0")
+        if params:
+            options[f"{codec[3:]}-params"] = ":".join(params)
     container_options = {"movflags": "+faststart"} if faststart and _FORMATS[suffix] in ("mp4", "mov") else {}
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,12 +117,13 @@ def write_video(
     return path
 
 
-def _as_video_frame(frame: np.ndarray | torch.Tensor | av.VideoFrame) -> av.VideoFrame:
+def _as_video_frame(frame: np.ndarray | torch.Tensor | av.VideoFrame) -> av.VideoFrame:  # noqa: F821
     if isinstance(frame, av.VideoFrame):
         # A decoded frame remembers its picture type, and x264 would turn every former I-frame into a keyframe.
         frame.pict_type = av.video.frame.PictureType.NONE
         return frame
-    if isinstance(frame, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor can only come from a program that imported torch
+    if torch is not None and isinstance(frame, torch.Tensor):
         frame = frame.detach().cpu()
         if frame.ndim == 3 and frame.shape[0] == 3 and frame.shape[-1] != 3:
             frame = frame.permute(1, 2, 0)  # (C, H, W) -> (H, W, C)

@@ -23,7 +23,6 @@ from pathlib import Path
 import av
 from av.video.reformatter import VideoReformatter
 
-from .decode import iter_decoded_frames, output_size
 from .encode import write_video
 from .errors import VideoDecodeError
 from .metadata import open_container, probe, select_video_stream
@@ -71,6 +70,8 @@ def transcode_proxy(
     constant), scaled in the decoder's conversion straight to YUV (never RGB), and the display rotation is
     kept as metadata. Audio is dropped.
     """
+    from .decode import iter_decoded_frames, output_size  # imports torch: only when transcoding
+
     meta = probe(source)
     out_fps = min(settings.fps, meta.fps) if meta.fps else settings.fps
     out_h, out_w = (

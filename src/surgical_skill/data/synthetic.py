@@ -1,0 +1,658 @@
+"""Built-in data: procedurally generated bench-top suturing videos whose skill label lives in the motion.
+
+Each video shows a textured tissue pad with an incision seen from above, a needle driver and forceps (shaded,
+articulated), a curved needle and thread, and the planned stitch marks. A trial is generated from a surgeon
+profile (``subject``) and a latent skill in [0, 1] that drives *only how the instruments move*:
+
+- high skill: minimum-jerk reaches along direct paths, a still hand, regular stitch spacing, brisk pace;
+- low skill: overshoot and corrective sub-movements, curved paths, physiological tremor (4-9 Hz), idle
+  pauses, regrasps and failed bites, irregular stitch placement, a slower pace.
+
+Everything a single frame shows (tissue colour, lighting, drape, camera framing, instrument look, handedness,
+pace of work) comes from the surgeon's profile or the trial's randomness, independently of skill, so a model
+has to watch the motion. Skill classes overlap near their boundary; trials of one surgeon share a profile,
+so a model that memorises surgeons does not generalise across a subject-grouped split.
+
+    >>> generate_dataset("data/synthetic", SyntheticConfig(num_videos=120, seed=0))
+    PosixPath('data/synthetic/metadata.csv')
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..video import write_video
+
+BINARY_LABELS = ("lower-skilled", "higher-skilled")
+THREE_CLASS_LABELS = ("novice", "intermediate", "expert")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """How many videos, how they look, and how they are written."""
+
+    num_videos: int = 100
+    num_classes: int = 2  # 2: lower-/higher-skilled; 3: novice/intermediate/expert
+    trials_per_subject: int = 4
+    height: int = 128
+    width: int = 128
+    fps: float = 15.0
+    duration: float = 10.0  # seconds for a mid-skill, mid-pace trial; skill and pace stretch or shrink it
+    camera_shake: bool = False
+    noise: float = 3.0  # camera noise, standard deviation in 8-bit levels
+    seed: int = 0
+    crf: int = 20
+
+    def __post_init__(self):
+        if self.num_classes not in (2, 3):
+            raise ValueError(f"num_classes must be 2 or 3, got {self.num_classes}")
+        if self.num_videos < self.num_classes:
+            raise ValueError(f"need at least one video per class ({self.num_classes}), got {self.num_videos}")
+        if self.height % 2 or self.width % 2 or min(self.height, self.width) < 32:
+            raise ValueError(f"height and width must be even and at least 32, got {self.height}x{self.width}")
+        if self.fps <= 0 or self.duration <= 0 or self.trials_per_subject < 1:
+            raise ValueError("fps, duration and trials_per_subject must be positive")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return BINARY_LABELS if self.num_classes == 2 else THREE_CLASS_LABELS
+
+
+@dataclass(frozen=True)
+class SurgeonProfile:
+    """A surgeon: skill level plus a personal style that has nothing to do with skill."""
+
+    subject: str
+    label: str
+    skill: float  # latent, in [0, 1]
+    left_handed: bool
+    pace: float  # > 1 is slower; independent of skill
+    tremor_scale: float
+    appearance_seed: int
+
+
+@dataclass(frozen=True)
+class Trial:
+    video: str
+    profile: SurgeonProfile
+    skill: float  # this trial's latent skill (the surgeon's, plus day-to-day variation)
+    score: int  # GRS-like, 8..40
+    seed: int
+
+
+def plan_trials(config: SyntheticConfig) -> list[Trial]:
+    """Surgeons and their trials: classes balanced to within one video, trials grouped by surgeon."""
+    rng = np.random.default_rng([config.seed, 0])
+    labels = config.labels
+    per_class = [config.num_videos // len(labels) + (i < config.num_videos % len(labels)) for i in range(len(labels))]
+    width = 1.0 / len(labels)
+    trials: list[Trial] = []
+    subject_number = 0
+    for class_index, (label, count) in enumerate(zip(labels, per_class)):
+        for start in range(0, count, config.trials_per_subject):
+            # Skill inside the class band, concentrated towards its middle; bands touch, so classes overlap
+            # where they meet (and per-trial variation crosses the boundary now and then).
+            skill = (class_index + rng.beta(2.2, 2.2)) * width
+            profile = SurgeonProfile(
+                subject=f"S{subject_number:03d}",
+                label=label,
+                skill=float(skill),
+                left_handed=bool(rng.random() < 0.25),
+                pace=float(rng.uniform(0.8, 1.25)),
+                tremor_scale=float(rng.uniform(0.7, 1.3)),
+                appearance_seed=int(rng.integers(2**31)),
+            )
+            subject_number += 1
+            for trial_index in range(min(config.trials_per_subject, count - start)):
+                trial_skill = float(np.clip(skill + rng.normal(0, 0.04), 0.0, 1.0))
+                score = int(np.clip(round(8 + 32 * trial_skill + rng.normal(0, 1.5)), 8, 40))
+                trials.append(
+                    Trial(
+                        video=f"videos/{profile.subject}_trial{trial_index + 1}.mp4",
+                        profile=profile,
+                        skill=trial_skill,
+                        score=score,
+                        seed=int(rng.integers(2**31)),
+                    )
+                )
+    return trials
+
+
+# ------------------------------------------------------------------------------------------- motion
+
+
+def _min_jerk(p0: np.ndarray, p1: np.ndarray, n: int) -> np.ndarray:
+    """n positions from p0 to p1 along the minimum-jerk profile (bell-shaped speed, zero end velocity)."""
+    s = np.linspace(0.0, 1.0, max(n, 2))[:, None]
+    tau = 10 * s**3 - 15 * s**4 + 6 * s**5
+    path = p0 + (p1 - p0) * tau
+    return path[:n] if n > 1 else path[-1:]
+
+
+@dataclass
+class _Track:
+    """Per-frame state of both instruments, built phase by phase."""
+
+    driver: list[np.ndarray] = field(default_factory=list)
+    forceps: list[np.ndarray] = field(default_factory=list)
+    driver_jaw: list[np.ndarray] = field(default_factory=list)
+    forceps_jaw: list[np.ndarray] = field(default_factory=list)
+    needle_turn: list[np.ndarray] = field(default_factory=list)
+    stitches_done: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, driver, forceps, driver_jaw, forceps_jaw, needle_turn, done):
+        n = len(driver)
+        self.driver.append(driver)
+        self.forceps.append(forceps)
+        self.driver_jaw.append(np.broadcast_to(driver_jaw, (n,)).astype(float))
+        self.forceps_jaw.append(np.broadcast_to(forceps_jaw, (n,)).astype(float))
+        self.needle_turn.append(np.broadcast_to(needle_turn, (n,)).astype(float))
+        self.stitches_done.append(np.full(n, done))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            name: np.concatenate(getattr(self, name))
+            for name in ("driver", "forceps", "driver_jaw", "forceps_jaw", "needle_turn", "stitches_done")
+        }
+
+
+class _Mover:
+    """Generates reaches for one trial: smooth and direct when skilled, sloppy and corrected when not."""
+
+    def __init__(self, skill: float, fps: float, tempo: float, rng: np.random.Generator):
+        self.sloppiness = 1.0 - skill
+        self.fps, self.tempo, self.rng = fps, tempo, rng
+
+    def frames(self, seconds: float) -> int:
+        return max(2, round(seconds * self.tempo * self.fps))
+
+    def reach(self, p0: np.ndarray, p1: np.ndarray, seconds: float) -> np.ndarray:
+        n = self.frames(seconds)
+        distance = math.hypot(*(p1 - p0))  # not np.linalg.norm: BLAS may round differently run to run
+        if distance < 1e-6:
+            return np.repeat(p1[None], n, axis=0)
+        direction = (p1 - p0) / distance
+        normal = np.array([-direction[1], direction[0]])
+        sloppy = self.sloppiness
+        # primary sub-movement: aims past (overshoot) and beside the target, along a curved path
+        aim = (
+            p1
+            + direction * distance * sloppy * self.rng.uniform(0.1, 0.35)
+            + normal * distance * sloppy * self.rng.normal(0, 0.15)
+        )
+        corrections = int(self.rng.binomial(2, min(1.0, sloppy * 1.2)))
+        primary_share = 1.0 if corrections == 0 else self.rng.uniform(0.55, 0.75)
+        n_primary = max(2, round(n * primary_share))
+        via = (p0 + aim) / 2 + normal * distance * sloppy * self.rng.normal(0, 0.25)
+        first = _min_jerk(p0, via, n_primary // 2 + 1)
+        second = _min_jerk(via, aim, n_primary - len(first) + 1)[1:]
+        path = [first, second]
+        position = aim
+        remaining = n - n_primary
+        for k in range(corrections):
+            share = remaining if k == corrections - 1 else max(2, remaining // 2)
+            # each correction halves the error, the last lands on target
+            target = p1 if k == corrections - 1 else p1 + (position - p1) * -0.4
+            path.append(_min_jerk(position, target, share + 1)[1:])
+            position, remaining = target, remaining - share
+        out = np.concatenate(path)[:n]
+        if len(out) < n:
+            out = np.concatenate([out, np.repeat(out[-1:], n - len(out), axis=0)])
+        return out
+
+    def hold(self, p: np.ndarray, seconds: float) -> np.ndarray:
+        return np.repeat(p[None], self.frames(seconds), axis=0)
+
+
+def _jaw(n: int, start: float, end: float) -> np.ndarray:
+    s = np.linspace(0, 1, n)
+    return start + (end - start) * (10 * s**3 - 15 * s**4 + 6 * s**5)
+
+
+def _scene_layout(rng: np.random.Generator) -> dict[str, float]:
+    """Where the pad and incision sit: set per surgeon (camera set-up), not by skill."""
+    return {
+        "incision_y": rng.uniform(0.42, 0.52),
+        "incision_x0": rng.uniform(0.18, 0.26),
+        "incision_x1": rng.uniform(0.74, 0.82),
+        "tilt": rng.uniform(-0.03, 0.03),
+        "bite": rng.uniform(0.055, 0.07),
+    }
+
+
+def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.ndarray], dict]:
+    """Per-frame instrument positions (normalised 0..1 coordinates) and the stitches placed, for one trial."""
+    rng = np.random.default_rng([trial.seed, 1])
+    layout = _scene_layout(np.random.default_rng([trial.profile.appearance_seed, 0]))
+    skill = trial.skill
+    sloppy = 1.0 - skill
+    # seconds of the phases below for one stitch (approach, bite, grasp, pull, hand back) and the final rest
+    per_stitch, rest = 0.9 + 0.95 + 0.8 + 0.8 + 0.6, 0.8
+    n_stitches = max(1, round((config.duration - rest) / per_stitch))
+    base = config.duration / (n_stitches * per_stitch + rest)  # a mid-skill, mid-pace trial lasts `duration`
+    tempo = base * trial.profile.pace * (0.85 + 0.3 * sloppy) * rng.uniform(0.93, 1.07)
+    mover = _Mover(skill, config.fps, tempo, rng)
+    y_c, x0, x1, tilt, bite = (layout[k] for k in ("incision_y", "incision_x0", "incision_x1", "tilt", "bite"))
+    planned_x = np.linspace(x0 + 0.1, x1 - 0.1, n_stitches) if n_stitches > 1 else np.array([(x0 + x1) / 2])
+    # actual placement: irregular spacing and depth when unskilled
+    placed_x = planned_x + rng.normal(0, 0.004 + 0.03 * sloppy, n_stitches)
+    placed_depth = bite * (1 + rng.normal(0, 0.05 + 0.3 * sloppy, n_stitches))
+
+    def incision_y(x):
+        return y_c + tilt * (x - 0.5)
+
+    track = _Track()
+    driver = np.array([0.8, 0.75])
+    forceps = np.array([0.25, 0.78])
+    done = 0
+    stitches = []
+
+    def pause(probability: float):
+        nonlocal driver, forceps
+        if rng.random() < probability:
+            seconds = rng.uniform(0.3, 1.2)
+            n = mover.frames(seconds)
+            track.add(np.repeat(driver[None], n, 0), np.repeat(forceps[None], n, 0), 0.0, 0.0, 0.0, done)
+
+    for i in range(n_stitches):
+        entry = np.array([placed_x[i], incision_y(placed_x[i]) - placed_depth[i]])
+        exit_ = np.array([placed_x[i] + rng.normal(0, 0.01 * sloppy), incision_y(placed_x[i]) + placed_depth[i]])
+        hover = entry + np.array([0.03, -0.05])
+        # 1. approach: driver to above the entry point, forceps to beside the exit point
+        d = mover.reach(driver, hover, 0.9)
+        f = mover.reach(forceps, exit_ + np.array([-0.07, 0.06]), 0.9)
+        n = max(len(d), len(f))
+        d, f = _pad(d, n), _pad(f, n)
+        track.add(d, f, 0.0, 0.3, 0.0, done)
+        driver, forceps = d[-1], f[-1]
+        pause(0.8 * sloppy**2)
+        # 2. bite: the needle goes in at the entry and comes out at the exit, turning about its centre
+        attempts = 1 + int(rng.random() < 0.45 * sloppy**2)  # a failed bite is backed out and retried
+        for attempt in range(attempts):
+            target = exit_ if attempt == attempts - 1 else (entry + exit_) / 2
+            d = np.concatenate([mover.reach(driver, entry, 0.35), mover.reach(entry, target, 0.6)])
+            turn = np.concatenate([np.zeros(len(d) - mover.frames(0.6)), np.linspace(0, 1, mover.frames(0.6))])
+            track.add(d, np.repeat(forceps[None], len(d), 0), 0.0, 0.3, turn, done)
+            driver = d[-1]
+            if attempt < attempts - 1:
+                back = mover.reach(driver, hover, 0.5)
+                track.add(back, np.repeat(forceps[None], len(back), 0), 0.0, 0.3, np.linspace(1, 0, len(back)), done)
+                driver = back[-1]
+        # 3. the forceps grasp the needle tip at the exit; the driver lets go (regrasping when unskilled)
+        f = mover.reach(forceps, exit_ + np.array([-0.015, 0.02]), 0.5)
+        track.add(np.repeat(driver[None], len(f), 0), f, 0.0, _jaw(len(f), 1.0, 0.0), 1.0, done)
+        forceps = f[-1]
+        for _ in range(int(rng.binomial(2, 0.5 * sloppy))):  # regrasps
+            n = mover.frames(0.5)
+            jaw = np.concatenate([_jaw(n // 2, 0.0, 1.0), _jaw(n - n // 2, 1.0, 0.0)])
+            track.add(np.repeat(driver[None], n, 0), np.repeat(forceps[None], n, 0), jaw, 0.0, 1.0, done)
+        n = mover.frames(0.3)
+        track.add(np.repeat(driver[None], n, 0), np.repeat(forceps[None], n, 0), _jaw(n, 0.0, 1.0), 0.0, 1.0, done)
+        pause(0.6 * sloppy**2)
+        # 4. pull the thread through; the stitch is placed
+        f = mover.reach(forceps, forceps + np.array([-0.05, 0.12]), 0.8)
+        d = mover.reach(driver, driver + np.array([0.08, 0.02]), 0.8)
+        n = max(len(d), len(f))
+        d, f = _pad(d, n), _pad(f, n)
+        track.add(d, f, 1.0, 0.0, 1.0, done)
+        driver, forceps = d[-1], f[-1]
+        done += 1
+        stitches.append((entry, exit_))
+        # 5. hand the needle back to the driver, ready for the next stitch
+        d = mover.reach(driver, forceps + np.array([0.04, -0.02]), 0.6)
+        track.add(d, np.repeat(forceps[None], len(d), 0), _jaw(len(d), 1.0, 0.0), 0.0, 0.0, done)
+        driver = d[-1]
+        pause(0.5 * sloppy**2)
+    # rest: instruments drawn back
+    d = mover.reach(driver, np.array([0.82, 0.8]), 0.8)
+    f = mover.reach(forceps, np.array([0.2, 0.82]), 0.8)
+    n = max(len(d), len(f))
+    track.add(_pad(d, n), _pad(f, n), 0.0, 0.3, 0.0, done)
+    motion = track.arrays()
+    # tremor: a few sinusoids at 4-9 Hz, large when unskilled; everyone has a trace of it
+    t = np.arange(len(motion["driver"])) / config.fps
+    amplitude = (0.0015 + 0.022 * sloppy**1.5) * trial.profile.tremor_scale
+    for name in ("driver", "forceps"):
+        freqs = rng.uniform(4, 9, (3, 2))
+        phases = rng.uniform(0, 2 * np.pi, (3, 2))
+        weights = rng.uniform(0.5, 1.0, (3, 2))
+        waves = weights[None] * np.sin(2 * np.pi * freqs[None] * t[:, None, None] + phases[None])
+        wobble = (waves[:, 0] + waves[:, 1] + waves[:, 2]) / 2.2  # explicit sum: the same rounding every run
+        motion[name] = motion[name] + amplitude * wobble
+    return motion, {"stitches": stitches, "layout": layout, "planned_x": planned_x}
+
+
+def _pad(path: np.ndarray, n: int) -> np.ndarray:
+    return path if len(path) >= n else np.concatenate([path, np.repeat(path[-1:], n - len(path), axis=0)])
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+
+class _Canvas:
+    """Anti-aliased drawing on a float32 (3, H, W) image (channels first: numpy blends long rows fast)."""
+
+    def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
+        self.ys, self.xs = np.mgrid[0:height, 0:width].astype(np.float32)  # for whole-image effects
+        self.columns = np.arange(width, dtype=np.float32)[None, :]
+        self.rows = np.arange(height, dtype=np.float32)[:, None]
+
+    def segments(self, image, starts, ends, radius, color, shaded=False, alpha=1.0):
+        """Thick lines from ``starts[k]`` to ``ends[k]`` (pixel coordinates) in one pass over their bounding box,
+        each pixel painted by its nearest line. One call for a whole polyline keeps numpy overhead low."""
+        starts = np.asarray(starts, np.float32).reshape(-1, 2)
+        ends = np.asarray(ends, np.float32).reshape(-1, 2)
+        box = self._box(np.concatenate([starts, ends]), radius)
+        if box is None:
+            return
+        x_lo, x_hi, y_lo, y_hi = box
+        # (K, 1, w) and (K, h, 1) offsets broadcast to contiguous (K, h, w) arrays
+        rx = self.columns[None, :, x_lo:x_hi] - starts[:, 0, None, None]
+        ry = self.rows[None, y_lo:y_hi] - starts[:, 1, None, None]
+        dx = (ends[:, 0] - starts[:, 0])[:, None, None]
+        dy = (ends[:, 1] - starts[:, 1])[:, None, None]
+        inv_length = 1.0 / np.sqrt(np.maximum(dx * dx + dy * dy, 1e-6))
+        distance, across = self._offsets(rx, ry, dx, dy, inv_length, shaded)
+        nearest = distance.argmin(0)[None]
+        distance = np.take_along_axis(distance, nearest, 0)[0]
+        across = np.take_along_axis(across, nearest, 0)[0] if shaded else None
+        self._paint(image, box, distance, across, radius, color, alpha)
+
+    def segment(self, image, p0, p1, radius, color, shaded=False, alpha=1.0):
+        """One thick line, optionally shaded like a metal cylinder (set-up on Python floats: a frame draws a
+        dozen strokes and per-call numpy overhead would dominate)."""
+        x0, y0, x1, y1 = float(p0[0]), float(p0[1]), float(p1[0]), float(p1[1])
+        box = self._box(((x0, y0), (x1, y1)), radius)
+        if box is None:
+            return
+        x_lo, x_hi, y_lo, y_hi = box
+        dx, dy = x1 - x0, y1 - y0
+        inv_length = 1.0 / math.sqrt(max(dx * dx + dy * dy, 1e-6))
+        distance, across = self._offsets(
+            self.columns[:, x_lo:x_hi] - x0, self.rows[y_lo:y_hi] - y0, dx, dy, inv_length, shaded
+        )
+        self._paint(image, box, distance, across, radius, color, alpha)
+
+    def _box(self, points, radius) -> tuple[int, int, int, int] | None:
+        xs = [float(p[0]) for p in points]
+        ys = [float(p[1]) for p in points]
+        x_lo, x_hi = max(0, math.floor(min(xs) - radius - 1)), min(self.width, math.ceil(max(xs) + radius + 2))
+        y_lo, y_hi = max(0, math.floor(min(ys) - radius - 1)), min(self.height, math.ceil(max(ys) + radius + 2))
+        return None if x_lo >= x_hi or y_lo >= y_hi else (x_lo, x_hi, y_lo, y_hi)
+
+    @staticmethod
+    def _offsets(rx, ry, dx, dy, inv_length, shaded):
+        """Distance of each pixel (offset ``rx``, ``ry`` from the start) to the segment, and, for shading, its
+        signed position across the segment in pixels."""
+        along = rx * (dx * inv_length * inv_length) + ry * (dy * inv_length * inv_length)
+        np.clip(along, 0.0, 1.0, out=along)
+        ox = rx - along * dx
+        oy = ry - along * dy
+        distance = ox * ox
+        distance += oy * oy
+        np.sqrt(distance, out=distance)
+        across = (oy * (dx * inv_length) - ox * (dy * inv_length)) if shaded else None
+        return distance, across
+
+    def _paint(self, image, box, distance, across, radius, color, alpha):
+        x_lo, x_hi, y_lo, y_hi = box
+        coverage = np.subtract(radius + 0.5, distance, out=distance)  # 1 inside, 0 outside, a ramp at the edge
+        np.clip(coverage, 0.0, 1.0, out=coverage)
+        if alpha != 1.0:
+            coverage *= alpha
+        region = image[:, y_lo:y_hi, x_lo:x_hi]
+        color = np.asarray(color, np.float32)
+        if across is not None:
+            # across the shaft: a highlight left of centre, darker towards both edges
+            light = across / radius + 0.3
+            np.square(light, out=light)
+            light = 1.05 - 0.45 * light
+            np.maximum(light, 0.45, out=light)
+            paint = np.multiply.outer(color, light)
+        else:
+            paint = color[:, None, None]
+        paint = paint - region
+        paint *= coverage
+        region += paint
+
+    def polyline(self, image, points, radius, color, alpha=1.0):
+        points = np.asarray(points, np.float32)
+        self.segments(image, points[:-1], points[1:], radius, color, alpha=alpha)
+
+
+def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Value noise: random values on a coarse grid, bilinearly interpolated (numpy only)."""
+    gh, gw = height // cell + 2, width // cell + 2
+    grid = rng.random((gh, gw)).astype(np.float32)
+    y = np.linspace(0, gh - 1.001, height)
+    x = np.linspace(0, gw - 1.001, width)
+    y0, x0 = y.astype(int), x.astype(int)
+    fy, fx = (y - y0)[:, None], (x - x0)[None, :]
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
+    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+def _background(
+    config: SyntheticConfig, profile: SurgeonProfile, layout: dict, planned_x: np.ndarray, margin: int
+) -> tuple[np.ndarray, _Canvas]:
+    """Drape, tissue pad, incision and planned stitch marks: the surgeon's set-up, the same every frame."""
+    rng = np.random.default_rng([profile.appearance_seed, 1])
+    height, width = config.height + 2 * margin, config.width + 2 * margin
+    canvas = _Canvas(height, width)
+    drape = np.array(rng.choice([[40, 110, 120], [50, 95, 140], [60, 120, 90]]), np.float32) * rng.uniform(0.85, 1.1)
+    image = drape[:, None, None] * (0.85 + 0.3 * _smooth_noise(rng, height, width, max(4, height // 6)))[None]
+    # the pad: a rounded rectangle of pink, textured tissue
+    top, bottom = layout["incision_y"] - 0.3, layout["incision_y"] + 0.32
+    left, right = layout["incision_x0"] - 0.1, layout["incision_x1"] + 0.1
+    ys, xs = (canvas.ys - margin) / config.height, (canvas.xs - margin) / config.width
+    inside_y = np.clip(np.minimum(ys - top, bottom - ys) * config.height, -1, 1)
+    inside_x = np.clip(np.minimum(xs - left, right - xs) * config.width, -1, 1)
+    pad = np.clip(np.minimum(inside_x, inside_y) * 0.5 + 0.5, 0, 1)
+    tissue_color = np.array([205, 120, 115], np.float32) * rng.uniform(0.88, 1.08, 3)
+    texture = (
+        0.78
+        + 0.16 * _smooth_noise(rng, height, width, max(3, height // 12))
+        + 0.1 * _smooth_noise(rng, height, width, 2)
+    )
+    tissue = tissue_color[:, None, None] * texture[None]
+    edge = np.clip(np.minimum(inside_x, inside_y), 0, 1)  # slightly darker rim
+    image = image * (1 - pad[None]) + tissue * (pad * (0.9 + 0.1 * edge))[None]
+    # the incision: a dark red line, a little uneven
+    x_px = np.linspace(layout["incision_x0"], layout["incision_x1"], 24)
+    y_px = layout["incision_y"] + layout["tilt"] * (x_px - 0.5) + rng.normal(0, 0.003, len(x_px))
+    points = np.stack([x_px * config.width + margin, y_px * config.height + margin], 1)
+    canvas.polyline(image, points, max(0.7, config.height / 110), (110, 30, 35))
+    # planned stitch marks: faint dots either side of the incision
+    for x in planned_x:
+        for side in (-1, 1):
+            y = layout["incision_y"] + layout["tilt"] * (x - 0.5) + side * layout["bite"]
+            p = (x * config.width + margin, y * config.height + margin)
+            canvas.segment(image, p, p, max(0.6, config.height / 150), (70, 50, 90), alpha=0.6)
+    image *= rng.uniform(0.85, 1.1)  # the room's lighting
+    return image.astype(np.float32), canvas
+
+
+def render_trial(trial: Trial, config: SyntheticConfig) -> Iterator[np.ndarray]:
+    """The frames (H, W, 3) uint8 of one trial, in order."""
+    motion, extras = plan_motion(trial, config)
+    rng = np.random.default_rng([trial.seed, 2])
+    margin = 3 if config.camera_shake else 0
+    background, canvas = _background(config, trial.profile, extras["layout"], extras["planned_x"], margin)
+    scale = np.array([config.width, config.height], np.float32)
+    size = min(config.height, config.width)
+    shaft_r, jaw_r, needle_r = size * 0.028, size * 0.012, size * 0.05
+    metal = np.array([175, 178, 185], np.float32) * np.random.default_rng([trial.profile.appearance_seed, 2]).uniform(
+        0.92, 1.05
+    )
+    thread_color = (60, 25, 95)
+    # shafts enter from below, the driver on the dominant-hand side
+    driver_base = np.array([1.25, 1.35]) * scale + margin
+    forceps_base = np.array([-0.25, 1.35]) * scale + margin
+    n_frames = len(motion["driver"])
+    drift_phase, drift_period = rng.uniform(0, 2 * np.pi), rng.uniform(6, 12)
+    noise_bank = rng.normal(0, config.noise, (4, 3, config.height, config.width)).astype(np.float32)
+    shake = np.zeros((n_frames, 2), int)
+    if config.camera_shake:
+        walk = np.cumsum(rng.normal(0, 0.35, (n_frames, 2)), 0)
+        walk -= np.linspace(0, 1, n_frames)[:, None] * walk[-1]  # wander and come back
+        shake = np.clip(np.round(walk), -margin, margin).astype(int)
+    static = background.copy()
+    drawn = 0
+    for i in range(n_frames):
+        while drawn < motion["stitches_done"][i]:  # a finished stitch becomes part of the scene
+            entry, exit_ = extras["stitches"][drawn]
+            a, b = entry * scale + margin, exit_ * scale + margin
+            canvas.segment(static, a, b, max(0.6, size / 140), thread_color)
+            canvas.segment(static, a, a, max(0.9, size / 90), thread_color)
+            drawn += 1
+        frame = static.copy()
+        tip_d = motion["driver"][i] * scale + margin
+        tip_f = motion["forceps"][i] * scale + margin
+        # shadows first, offset down-right, then the instruments
+        for base, tip in ((driver_base, tip_d), (forceps_base, tip_f)):
+            canvas.segment(frame, base + size * 0.03, tip + size * 0.03, shaft_r * 1.1, (20, 15, 15), alpha=0.25)
+        _instrument(canvas, frame, driver_base, tip_d, motion["driver_jaw"][i], shaft_r, jaw_r, metal)
+        _instrument(
+            canvas, frame, forceps_base, tip_f, motion["forceps_jaw"][i], shaft_r * 0.8, jaw_r * 0.8, metal * 0.95
+        )
+        # curved needle held in the driver's jaws; it turns through the tissue during a bite
+        axis = (tip_d - driver_base) / (math.hypot(*(tip_d - driver_base)) + 1e-6)
+        start = math.atan2(axis[1], axis[0]) + 0.5 + 2.2 * motion["needle_turn"][i]
+        centre = tip_d + axis * needle_r * 0.6
+        angles = start + np.linspace(0, 2.4, 9)
+        arc = np.stack([centre[0] + needle_r * np.cos(angles), centre[1] + needle_r * np.sin(angles)], 1)
+        canvas.polyline(frame, arc, max(0.55, size / 170), (225, 228, 235))
+        # thread from the needle's tail to the last stitch (or to the pad's edge before the first)
+        anchor = (
+            (extras["stitches"][drawn - 1][1] * scale + margin) if drawn else np.array([0.5, 0.9]) * scale + margin
+        )
+        tail = arc[-1]
+        sag = (tail + anchor) / 2 + np.array([0, size * 0.05])
+        s = np.linspace(0, 1, 7)[:, None]
+        curve = (1 - s) ** 2 * tail + 2 * (1 - s) * s * sag + s**2 * anchor
+        canvas.polyline(frame, curve, max(0.5, size / 180), thread_color, alpha=0.9)
+        t = i / config.fps
+        frame *= 1.0 + 0.05 * math.sin(2 * math.pi * t / drift_period + drift_phase)  # lighting drift
+        if margin:
+            dy, dx = shake[i]
+            frame = frame[:, margin + dy : margin + dy + config.height, margin + dx : margin + dx + config.width]
+        frame += noise_bank[i % len(noise_bank)]
+        np.clip(frame, 0, 255, out=frame)
+        out = np.empty((config.height, config.width, 3), np.uint8)
+        for channel in range(3):  # (3, H, W) -> (H, W, 3); per channel is much faster than a transposing copy
+            out[..., channel] = frame[channel, :, ::-1] if trial.profile.left_handed else frame[channel]
+        yield out
+
+
+def _instrument(canvas, frame, base, tip, jaw_open, shaft_r, jaw_r, metal):
+    """A shaft from ``base`` to ``tip`` and two jaws opening by ``jaw_open`` (0 closed, 1 open)."""
+    axis = tip - base
+    axis = axis / (math.hypot(*axis) + 1e-6)
+    canvas.segment(frame, base, tip, shaft_r, metal, shaded=True)
+    canvas.segment(frame, tip - axis * shaft_r * 2.2, tip, shaft_r * 1.25, metal * 0.8, shaded=True)  # joint
+    length = shaft_r * 4.0
+    jaws = []
+    for side in (-1, 1):
+        angle = side * (0.08 + 0.45 * jaw_open)
+        cos, sin = math.cos(angle), math.sin(angle)
+        jaws.append(tip + np.array([axis[0] * cos - axis[1] * sin, axis[0] * sin + axis[1] * cos]) * length)
+    canvas.segments(frame, [tip, tip], jaws, jaw_r, metal * 1.05, shaded=True)
+
+
+# -------------------------------------------------------------------------------------------- writing
+
+
+def write_trial(trial: Trial, config: SyntheticConfig, out_dir: str | os.PathLike) -> dict:
+    """Render and encode one trial; returns its metadata row."""
+    path = Path(out_dir) / trial.video
+    frames = list(render_trial(trial, config))
+    write_video(
+        path,
+        frames,
+        config.fps,
+        crf=config.crf,
+        preset="veryfast",
+        keyframe_interval=round(config.fps),
+        threads=1,
+        deterministic=True,
+    )
+    return {
+        "video": trial.video,
+        "label": trial.profile.label,
+        "score": trial.score,
+        "subject": trial.profile.subject,
+        "duration": round(len(frames) / config.fps, 3),
+        "skill": round(trial.skill, 4),
+        "left_handed": int(trial.profile.left_handed),
+    }
+
+
+def generate_dataset(
+    out_dir: str | os.PathLike,
+    config: SyntheticConfig | None = None,
+    *,
+    workers: int | None = None,
+    progress: bool = False,
+) -> Path:
+    """Write ``config.num_videos`` videos under ``out_dir/videos`` and ``out_dir/metadata.csv``; returns the csv.
+
+    The csv has ``video`` (relative path), ``label``, ``score`` (GRS-like, 8-40), ``subject``, ``duration``
+    (seconds) and, for analysis only, the latent ``skill`` and ``left_handed``. Load it with
+    :func:`surgical_skill.data.load_skill_dataset`. The same config (seed included) gives the same videos.
+    """
+    config = config or SyntheticConfig()
+    out = Path(out_dir)
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    trials = plan_trials(config)
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from tqdm.auto import tqdm
+
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(write_trial, t, config, out) for t in trials]
+            rows = [f.result() for f in tqdm(futures, desc="Rendering", unit="video", disable=not progress)]
+    else:
+        rows = [
+            write_trial(t, config, out) for t in tqdm(trials, desc="Rendering", unit="video", disable=not progress)
+        ]
+    manifest = out / "metadata.csv"
+    tmp = manifest.with_name(".metadata.csv.partial")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, manifest)
+    (out / "synthetic_config.json").write_text(json.dumps(asdict(config), indent=2))
+    return manifest
+
+
+def save_previews(out_dir: str | os.PathLike, config: SyntheticConfig | None = None, scale: int = 2) -> list[Path]:
+    """Save one frame of a trial of each class as ``preview_<label>.png`` (a third of the way through)."""
+    from PIL import Image
+
+    config = config or SyntheticConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = []
+    trials = plan_trials(config)
+    for label in config.labels:
+        trial = next(t for t in trials if t.profile.label == label)
+        frames = list(render_trial(trial, config))
+        image = Image.fromarray(frames[len(frames) // 3])
+        image = image.resize((config.width * scale, config.height * scale), Image.Resampling.LANCZOS)
+        path = out / f"preview_{label}.png"
+        image.save(path)
+        saved.append(path)
+    return saved
