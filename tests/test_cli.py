@@ -1,22 +1,7 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import surgical_skill
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    # The installed console script, as a user runs it.
-    script = Path(sys.executable).with_name("surgical-skill")
-    return subprocess.run(
-        [str(script), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+from tests.helpers import run_cli
 
 
 def test_help_lists_subcommands_with_examples():

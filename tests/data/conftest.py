@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from surgical_skill.testing_utils import make_test_video
+from tests.helpers import write_manifest
 
 LABELS = ("novice", "intermediate", "expert")
 
@@ -27,17 +27,6 @@ def skill_videos(tmp_path_factory) -> list[dict]:
             {"video": path.name, "label": label, "subject": f"S{subject}", "score": 10.0 + 1.5 * i, "path": str(path)}
         )
     return rows
-
-
-def write_manifest(path: Path, rows: list[dict], fields=("video", "label", "subject", "score")) -> Path:
-    if path.suffix == ".csv":
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        path.write_text("".join(json.dumps({k: r[k] for k in fields if k in r}) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ import datasets
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from conftest import write_manifest
 from surgical_skill.data import SkillDatasetError, load_skill_dataset, order_label_names
 from surgical_skill.video import probe
+from tests.helpers import write_manifest
 
 
 def all_rows(data: DatasetDict) -> list[dict]:

@@ -1,9 +1,6 @@
 """The built-in suturing videos: deterministic, balanced, loadable, and skill visible only in the motion."""
 
 import csv
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from surgical_skill.data import load_skill_dataset
 from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset, plan_motion, plan_trials
 from surgical_skill.video import decode_frames, probe
+from tests.helpers import run_cli
 
 SMALL = SyntheticConfig(num_videos=48, height=64, width=64, duration=4.0, trials_per_subject=2, seed=1)
 
@@ -129,9 +127,7 @@ def test_a_single_frame_does_not_reveal_the_label_but_the_motion_does(small_data
 
 
 def test_cli_synth_with_previews(tmp_path):
-    script = Path(sys.executable).with_name("surgical-skill")
-    args = [
-        str(script),
+    result = run_cli(
         "synth",
         str(tmp_path),
         "--num-videos",
@@ -146,8 +142,7 @@ def test_cli_synth_with_previews(tmp_path):
         "--preview",
         "--workers",
         "1",
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ})
+    )
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "metadata.csv")
     assert Counter(r["label"] for r in rows) == {"novice": 2, "intermediate": 2, "expert": 2}

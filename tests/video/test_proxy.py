@@ -1,8 +1,4 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +6,7 @@ import pytest
 from surgical_skill.testing_utils import make_test_video, read_frame_index
 from surgical_skill.video import ProxySettings, decode_frames, prepare_proxies, probe, transcode_proxy
 from surgical_skill.video.proxy import INDEX_NAME, read_index
+from tests.helpers import run_cli
 
 SETTINGS = ProxySettings(short_side=96, fps=10)
 
@@ -94,9 +91,7 @@ def test_bad_videos_are_reported_and_the_rest_carry_on(sources, tmp_path):
 def test_cli_prepare(sources, tmp_path):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps({"video": str(s), "label": "a"}) + "\n" for s in sources))
-    script = Path(sys.executable).with_name("surgical-skill")
-    args = [
-        str(script),
+    result = run_cli(
         "prepare",
         str(manifest),
         "--cache-dir",
@@ -107,8 +102,7 @@ def test_cli_prepare(sources, tmp_path):
         "10",
         "--workers",
         "1",
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ})
+    )
     assert result.returncode == 0, result.stderr
     assert "3 proxies ready (3 made, 0 already there)" in result.stdout and "real time" in result.stdout
     assert len(read_index(tmp_path / "cache")) == 3
