@@ -1,5 +1,7 @@
 """surgical-skill: judge a surgeon's technical skill from video, on the Hugging Face stack."""
 
+import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
@@ -20,12 +22,30 @@ _EXPORTS = {
     "sample_segment_indices": ".video",
     "write_video": ".video",
     "load_skill_dataset": ".data",
+    "build_model": ".models",
+    "build_video_processor": ".models",
+    "list_models": ".models",
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
+
+def register() -> None:
+    """Register the model families with transformers' Auto classes (idempotent)."""
+    from .models import register_auto_classes
+
+    register_auto_classes()
+
+
+# Importing the package registers everything with transformers, so `AutoModelForVideoClassification` and
+# `pipeline(...)` know these models. The `surgical-skill` command skips that here (it would load torch and
+# transformers for `--help`) and registers in the commands that use models.
+if os.path.basename(sys.argv[0] if sys.argv else "") != "surgical-skill":
+    register()
+
 if TYPE_CHECKING:
     from .data import load_skill_dataset
+    from .models import build_model, build_video_processor, list_models
     from .video import (
         VideoDecodeError,
         VideoMetadata,

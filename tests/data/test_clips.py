@@ -128,6 +128,15 @@ def test_transforms_read_the_video_processor():
     assert transforms.decode_size == 128
 
 
+def test_sampling_reads_the_video_processor():
+    from surgical_skill.models import build_video_processor
+
+    processor = build_video_processor("small3d", num_frames=12, sampling_strategy="clip", target_fps=10.0)
+    assert ClipSampling.from_video_processor(processor) == ClipSampling(12, "clip", frame_stride=1, target_fps=10.0)
+    default = ClipSampling.from_video_processor(build_video_processor("frame_cnn"))
+    assert default == ClipSampling(16, "uniform")
+
+
 def test_windows_cover_the_video():
     for sampling in (ClipSampling(8, "uniform"), ClipSampling(8, "clip", frame_stride=2)):
         windows = sampling.windows(300, 30.0, num_clips=5)

@@ -79,6 +79,17 @@ class ClipSampling:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_video_processor(cls, processor: Any) -> ClipSampling:
+        """The sampling a model's video processor records (``num_frames``, ``sampling_strategy``,
+        ``frame_stride``, ``target_fps``; see ``surgical_skill.models.build_video_processor``)."""
+        return cls(
+            num_frames=int(getattr(processor, "num_frames", None) or cls.num_frames),
+            strategy=getattr(processor, "sampling_strategy", None) or cls.strategy,
+            frame_stride=int(getattr(processor, "frame_stride", None) or 1),
+            target_fps=getattr(processor, "target_fps", None),
+        )
+
 
 class VideoClipLoader:
     """Turns rows of a skill dataset into model inputs, for ``Dataset.with_transform``.

@@ -1,0 +1,63 @@
+"""Model benchmark: parameters and CPU forward time per clip of every registered model at its default size.
+
+Each model is built by `build_model(name)` with its registry defaults (random weights), fed one clip of the
+size its video processor asks for (frames x crop), in inference mode. Time is the median of `--repeats`
+forward passes after one warm-up (or the warm-up itself when it takes over 10 s), with all cores; a training
+step costs roughly three forward passes.
+
+    python benchmarks/bench_models.py                 # what `make bench` runs
+    python benchmarks/bench_models.py --only small3d r3d_18
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from common import machine_line
+from surgical_skill.models import MODEL_REGISTRY, build_model, build_video_processor
+
+
+def clip_shape(name: str, model) -> tuple[int, int, int, int]:
+    processor = build_video_processor(name, config=model.config)
+    crop = processor.crop_size
+    return processor.num_frames, 3, crop["height"], crop["width"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", default=None, help="registry names to run (default: all)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    names = args.only or list(MODEL_REGISTRY)
+    print(machine_line(), f"torch threads {torch.get_num_threads()}")
+    print(f"\n{'model':<14} {'parameters':>12} {'clip (T x H x W)':>18} {'forward / clip':>15}")
+    for name in names:
+        torch.manual_seed(0)
+        model = build_model(name, id2label=["lower-skilled", "higher-skilled"]).eval()
+        frames, channels, height, width = clip_shape(name, model)
+        batch = {model.main_input_name: torch.randn(1, frames, channels, height, width)}
+        with torch.inference_mode():
+            started = time.perf_counter()
+            model(**batch)  # warm-up
+            times = [time.perf_counter() - started]
+            if times[0] < 10:  # a model that takes longer than that is timed by this one pass
+                times = []
+                for _ in range(args.repeats):
+                    started = time.perf_counter()
+                    model(**batch)
+                    times.append(time.perf_counter() - started)
+        parameters = sum(p.numel() for p in model.parameters())
+        seconds = statistics.median(times)
+        shape = f"{frames} x {height} x {width}"
+        print(f"{name:<14} {parameters / 1e6:>10.2f} M {shape:>18} {seconds * 1000:>12.0f} ms", flush=True)
+        del model
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Video models as transformers ``PreTrainedModel``s, registered with the Auto classes.
+
+Families: the frame CNN, the CNN-RNN and the 3D CNNs (torchvision backbones or ``small3d``) live here;
+VideoMAE, TimeSformer, ViViT and V-JEPA 2 are transformers' own classes, built through the same factory.
+"""
+
+from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
+from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel, CNNRNNPreTrainedModel
+from .common import BACKBONES_2D, BACKBONES_3D, TEMPORAL_POOLING, SkillVideoConfig, TemporalPooling, skill_loss
+from .factory import MODEL_REGISTRY, ModelSpec, build_model, build_video_processor, list_models
+from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
+from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel, FrameCNNPreTrainedModel
+from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
+from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
+from .video_processor import SurgicalSkillVideoProcessor, add_sampling
+
+FAMILIES = (
+    (FrameCNNConfig, FrameCNNModel, FrameCNNForVideoClassification),
+    (CNNRNNConfig, CNNRNNModel, CNNRNNForVideoClassification),
+    (Video3DCNNConfig, Video3DCNNModel, Video3DCNNForVideoClassification),
+)
+
+
+def register_auto_classes() -> None:
+    """Make ``AutoConfig``, ``AutoModel``, ``AutoModelForVideoClassification`` and ``AutoVideoProcessor`` know
+    this package's families (done on ``import surgical_skill``; calling it again is harmless)."""
+    from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
+
+    for config_class, base_class, head_class in FAMILIES:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, base_class, exist_ok=True)
+        AutoModelForVideoClassification.register(config_class, head_class, exist_ok=True)
+        AutoVideoProcessor.register(config_class, SurgicalSkillVideoProcessor, exist_ok=True)
+
+
+__all__ = [
+    "BACKBONES_2D",
+    "BACKBONES_3D",
+    "FAMILIES",
+    "MODEL_REGISTRY",
+    "TEMPORAL_POOLING",
+    "VIDEO_BACKBONES",
+    "CNNRNNConfig",
+    "CNNRNNForVideoClassification",
+    "CNNRNNModel",
+    "CNNRNNPreTrainedModel",
+    "FrameCNNConfig",
+    "FrameCNNForVideoClassification",
+    "FrameCNNModel",
+    "FrameCNNPreTrainedModel",
+    "ModelSpec",
+    "SkillVideoConfig",
+    "SurgicalSkillVideoProcessor",
+    "TemporalPooling",
+    "Video3DCNNConfig",
+    "Video3DCNNForVideoClassification",
+    "Video3DCNNModel",
+    "Video3DCNNPreTrainedModel",
+    "add_sampling",
+    "build_model",
+    "build_video_processor",
+    "list_models",
+    "register_auto_classes",
+    "skill_loss",
+]

@@ -1,0 +1,297 @@
+"""One factory for every model: ``build_model`` and ``build_video_processor`` by registry name, Hub id or folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import transformers
+from transformers import AutoConfig, AutoModelForVideoClassification, PretrainedConfig, PreTrainedModel
+from transformers.video_processing_utils import BaseVideoProcessor
+
+from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
+from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification
+from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
+from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification
+from .video3d.configuration_video3d import Video3DCNNConfig
+from .video3d.modeling_video3d import Video3DCNNForVideoClassification
+from .video_processor import SurgicalSkillVideoProcessor, add_sampling
+
+logger = logging.getLogger(__name__)
+
+IMAGENET = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
+KINETICS = {"image_mean": [0.43216, 0.394666, 0.37645], "image_std": [0.22803, 0.22145, 0.216989]}
+
+
+def _frames(size: int, crop: int | None = None) -> dict[str, Any]:
+    crop = crop or size
+    return {"size": {"shortest_edge": size}, "crop_size": {"height": crop, "width": crop}}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry: how to build a model and its video processor from scratch."""
+
+    family: str
+    config_class: type[PretrainedConfig]
+    model_class: type[PreTrainedModel]
+    processor_class: type[BaseVideoProcessor]
+    description: str
+    config_defaults: dict[str, Any] = field(default_factory=dict)
+    processor_defaults: dict[str, Any] = field(default_factory=dict)
+    # config keys of transformers' own models that the shared options map to
+    dropout_key: str | None = None
+    num_frames_key: str = "num_frames"
+
+
+def _ours(family, config_class, model_class, description, config, processor) -> ModelSpec:
+    return ModelSpec(family, config_class, model_class, SurgicalSkillVideoProcessor, description, config, processor)
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "frame_cnn": _ours(
+        "frame CNN",
+        FrameCNNConfig,
+        FrameCNNForVideoClassification,
+        "a 2D CNN per frame (resnet18 by default), pooled over time",
+        {"backbone": "resnet18"},
+        {**_frames(128, 112), **IMAGENET},
+    ),
+    "cnn_rnn": _ours(
+        "CNN-RNN",
+        CNNRNNConfig,
+        CNNRNNForVideoClassification,
+        "a 2D CNN per frame, a bidirectional LSTM over time, attention pooling",
+        {"backbone": "resnet18"},
+        {**_frames(128, 112), **IMAGENET},
+    ),
+    "small3d": _ours(
+        "3D CNN",
+        Video3DCNNConfig,
+        Video3DCNNForVideoClassification,
+        "a small 3D CNN trained from scratch: minutes on a CPU",
+        {"backbone": "small3d"},
+        {**_frames(112), **KINETICS, "sampling_strategy": "clip", "frame_stride": 1},
+    ),
+    **{
+        name: _ours(
+            "3D CNN",
+            Video3DCNNConfig,
+            Video3DCNNForVideoClassification,
+            f"torchvision's {name} (Kinetics-400 weights with backbone_pretrained=True)",
+            {"backbone": name},
+            {**_frames(size, crop), **KINETICS, "sampling_strategy": "clip", "frame_stride": 2},
+        )
+        for name, size, crop in (
+            ("r3d_18", 128, 112),
+            ("mc3_18", 128, 112),
+            ("r2plus1d_18", 128, 112),
+            ("s3d", 256, 224),
+            ("swin3d_t", 256, 224),
+            ("mvit_v2_s", 256, 224),
+        )
+    },
+    "videomae": ModelSpec(
+        "transformers",
+        transformers.VideoMAEConfig,
+        transformers.VideoMAEForVideoClassification,
+        transformers.VideoMAEVideoProcessor,
+        "transformers' VideoMAE (ViT-B, 16 frames, 224)",
+        dropout_key="hidden_dropout_prob",
+    ),
+    "timesformer": ModelSpec(
+        "transformers",
+        transformers.TimesformerConfig,
+        transformers.TimesformerForVideoClassification,
+        transformers.TimesformerVideoProcessor,
+        "transformers' TimeSformer (ViT-B, 8 frames, 224)",
+        dropout_key="hidden_dropout_prob",
+    ),
+    "vivit": ModelSpec(
+        "transformers",
+        transformers.VivitConfig,
+        transformers.VivitForVideoClassification,
+        transformers.VivitVideoProcessor,
+        "transformers' ViViT (ViT-B, 32 frames, 224)",
+        dropout_key="hidden_dropout_prob",
+    ),
+}
+if hasattr(transformers, "VJEPA2ForVideoClassification"):  # newer transformers only
+    MODEL_REGISTRY["vjepa2"] = ModelSpec(
+        "transformers",
+        transformers.VJEPA2Config,
+        transformers.VJEPA2ForVideoClassification,
+        transformers.VJEPA2VideoProcessor,
+        "transformers' V-JEPA 2 (ViT-L, 64 frames, 256)",
+        num_frames_key="frames_per_clip",
+    )
+
+
+def list_models() -> dict[str, str]:
+    """Registry name -> one-line description."""
+    return {name: spec.description for name, spec in MODEL_REGISTRY.items()}
+
+
+def _unknown(name: str) -> ValueError:
+    return ValueError(
+        f"unknown model {name!r}: not a registry name, a local folder, or a Hub id (org/name). "
+        f"Known names: {', '.join(MODEL_REGISTRY)}"
+    )
+
+
+def _labels(num_labels: int | None, id2label: dict | list | None) -> dict[str, Any]:
+    if isinstance(id2label, list | tuple):
+        id2label = dict(enumerate(id2label))
+    if id2label is not None:
+        id2label = {int(k): str(v) for k, v in id2label.items()}
+        if num_labels is not None and num_labels != len(id2label):
+            raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
+        num_labels = len(id2label)
+    out: dict[str, Any] = {"num_labels": num_labels if num_labels is not None else 2}
+    if id2label is not None:
+        out["id2label"] = id2label
+        out["label2id"] = {v: k for k, v in id2label.items()}
+    if out["num_labels"] == 1:
+        out["problem_type"] = "regression"
+    return out
+
+
+SHARED_OPTIONS = ("freeze_backbone", "dropout", "class_weights", "label_smoothing", "backbone_pretrained")
+
+
+def build_model(
+    name_or_path: str | os.PathLike,
+    num_labels: int | None = None,
+    id2label: dict[int, str] | list[str] | None = None,
+    **overrides: Any,
+) -> PreTrainedModel:
+    """Build a video classifier by registry name (random init), or load one from a local folder or Hub id.
+
+    ``overrides`` set config fields (``backbone``, ``temporal_pooling``, ``hidden_size`` ...) and the options
+    every family shares: ``freeze_backbone``, ``dropout``, ``class_weights``, ``label_smoothing`` and, for
+    torchvision backbones, ``backbone_pretrained``. Checkpoints are loaded with ``ignore_mismatched_sizes``,
+    so a Kinetics classifier gets a fresh head with ``num_labels`` outputs.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones) or an unknown option.
+        OSError: a folder or Hub id that cannot be loaded (offline, missing files), saying which and why.
+
+    Example:
+        >>> model = build_model("small3d", id2label=["lower-skilled", "higher-skilled"])
+        >>> model = build_model("MCG-NJU/videomae-base-finetuned-kinetics", id2label=labels, freeze_backbone=True)
+    """
+    name = os.fspath(name_or_path)
+    labels = _labels(num_labels, id2label)
+    if name in MODEL_REGISTRY:
+        spec = MODEL_REGISTRY[name]
+        if spec.family == "transformers":
+            config = _transformers_config(spec, labels, overrides)
+            model = spec.model_class(config)
+            _apply_shared_options(model, config)
+        else:
+            config = spec.config_class(**{**spec.config_defaults, **overrides, **labels})
+            model = spec.model_class(config)
+            if config.backbone_pretrained:
+                model.load_pretrained_backbone()
+        return model
+    if not (os.path.isdir(name) or _looks_like_hub_id(name)):
+        raise _unknown(name)
+    shared = {key: overrides.pop(key) for key in SHARED_OPTIONS if key in overrides}
+    try:
+        config = AutoConfig.from_pretrained(name, **overrides, **labels)
+        model = AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+    except OSError as err:
+        raise OSError(f"could not load the model {name!r}: {err}") from err
+    for key, value in shared.items():
+        setattr(model.config, key, value)
+    _apply_shared_options(model, model.config)
+    return model
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/")) and not os.path.exists(name)
+
+
+def _transformers_config(spec: ModelSpec, labels: dict[str, Any], overrides: dict[str, Any]) -> PretrainedConfig:
+    values = dict(overrides)
+    shared = {key: values.pop(key) for key in SHARED_OPTIONS if key in values}
+    if "dropout" in shared and spec.dropout_key:
+        values.setdefault(spec.dropout_key, shared["dropout"])
+    if shared.get("backbone_pretrained"):
+        raise ValueError(
+            f"backbone_pretrained is for torchvision backbones; load a pretrained {spec.model_class.__name__} "
+            "by Hub id or folder instead (e.g. build_model('MCG-NJU/videomae-base', ...))"
+        )
+    config = spec.config_class(**values, **labels)
+    for key in ("freeze_backbone", "class_weights", "label_smoothing"):
+        setattr(config, key, shared.get(key, getattr(config, key, None)))
+    return config
+
+
+def _apply_shared_options(model: PreTrainedModel, config: PretrainedConfig) -> None:
+    """Options transformers' own models do not know: freezing the backbone (all but the head). Class weights
+    and label smoothing live on the config, where the training loss reads them."""
+    if getattr(config, "freeze_backbone", False):
+        for param in model.base_model.parameters():
+            param.requires_grad_(False)
+
+
+def build_video_processor(
+    name_or_path: str | os.PathLike, config: PretrainedConfig | None = None, **overrides: Any
+) -> BaseVideoProcessor:
+    """The video processor for a registry name (its defaults) or a saved model (its own processor).
+
+    ``overrides`` set processor fields (``size``, ``crop_size``, ``image_mean`` ...) and sampling
+    (``num_frames``, ``sampling_strategy``, ``frame_stride``, ``target_fps``). With a model ``config``, the
+    clip length follows the model's (``num_frames``). A checkpoint that ships only an image processor (most
+    older Hub video models) gets the matching video processor built from its settings.
+    """
+    name = os.fspath(name_or_path)
+    sampling = {
+        key: overrides.pop(key) for key in ("sampling_strategy", "frame_stride", "target_fps") if key in overrides
+    }
+    num_frames = overrides.pop("num_frames", None)
+    if name in MODEL_REGISTRY:
+        spec = MODEL_REGISTRY[name]
+        values = {**spec.processor_defaults, **overrides}
+        sampling = {
+            **{k: values.pop(k) for k in ("sampling_strategy", "frame_stride", "target_fps") if k in values},
+            **sampling,
+        }
+        processor = spec.processor_class(**values)
+        model_frames = getattr(config, spec.num_frames_key, None) if config is not None else None
+    else:
+        if not (os.path.isdir(name) or _looks_like_hub_id(name)):
+            raise _unknown(name)
+        processor = _load_processor(name)
+        for key, value in overrides.items():
+            setattr(processor, key, value)
+        config = config or AutoConfig.from_pretrained(name)
+        model_frames = getattr(config, "num_frames", None) or getattr(config, "frames_per_clip", None)
+    frames = num_frames or model_frames or getattr(processor, "num_frames", None) or 16
+    return add_sampling(processor, num_frames=frames, **sampling)
+
+
+def _load_processor(name: str) -> BaseVideoProcessor:
+    from transformers import AutoImageProcessor, AutoVideoProcessor
+    from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
+
+    try:
+        return AutoVideoProcessor.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as video_err:
+        try:
+            image_processor = AutoImageProcessor.from_pretrained(name)
+        except (OSError, ValueError, KeyError) as err:
+            raise OSError(f"no video or image processor could be loaded from {name!r}: {video_err}; {err}") from err
+    config = AutoConfig.from_pretrained(name)
+    video_class = VIDEO_PROCESSOR_MAPPING.get(type(config), SurgicalSkillVideoProcessor)
+    if isinstance(video_class, dict):
+        video_class = next(iter(video_class.values()))
+    keys = ("size", "crop_size", "image_mean", "image_std", "do_center_crop", "do_normalize", "rescale_factor")
+    logger.info("%s has an image processor only; using %s with its settings", name, video_class.__name__)
+    return video_class(
+        **{k: getattr(image_processor, k) for k in keys if getattr(image_processor, k, None) is not None}
+    )
