@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision are pinned to the builds this project is tested with; pip must not pick others.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup test test-all quality format bench clean
+.PHONY: setup demo test test-all quality format bench clean
 
 setup: $(STAMP)
 
@@ -15,6 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet $(TORCH) -e ".[dev]"
 	touch $(STAMP)
 
+# The demo: synthetic suturing videos -> train a small 3D CNN on the CPU -> evaluate on held-out surgeons ->
+# score two videos of surgeons nobody has seen (see recipes/demo/README.md).
+DEMO_LAUNCH := $(BIN)/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
+
+demo: setup
+	@test -f data/demo/metadata.csv || $(BIN)/surgical-skill synth data/demo --num-videos 120 --size 112 112 \
+		--trials-per-subject 2 --seed 0
+	@test -f data/demo-new/metadata.csv || $(BIN)/surgical-skill synth data/demo-new --num-videos 2 \
+		--size 112 112 --seed 2027 --workers 1
+	$(DEMO_LAUNCH) recipes/train.py recipes/demo/config_demo.yaml
+	$(BIN)/surgical-skill predict data/demo-new/videos/S000_trial1.mp4 data/demo-new/videos/S001_trial1.mp4 \
+		--model runs/demo/model --plot runs/demo/predictions --json runs/demo/predictions/predictions.json
+	$(BIN)/python recipes/demo/summary.py runs/demo
+
 test: setup
 	$(BIN)/python -m pytest
 
@@ -22,12 +36,12 @@ test-all: setup
 	$(BIN)/python -m pytest -m ""
 
 quality: setup
-	$(BIN)/ruff check src tests benchmarks docs
-	$(BIN)/ruff format --check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs recipes
+	$(BIN)/ruff format --check src tests benchmarks docs recipes
 
 format: setup
-	$(BIN)/ruff check --fix src tests benchmarks docs
-	$(BIN)/ruff format src tests benchmarks docs
+	$(BIN)/ruff check --fix src tests benchmarks docs recipes
+	$(BIN)/ruff format src tests benchmarks docs recipes
 
 bench: setup
 	$(BIN)/python benchmarks/bench_decode.py

@@ -162,3 +162,68 @@ def needs_torchcodec() -> None:
     reason = _torchcodec_status()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def synthetic_manifest(tmp_path_factory) -> Path:
+    """A small built-in suturing dataset (24 videos of ~2 s at 48x48, 12 surgeons, 2 classes)."""
+    from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
+
+    config = SyntheticConfig(num_videos=24, height=48, width=48, duration=2.0, trials_per_subject=2, seed=0)
+    return generate_dataset(tmp_path_factory.mktemp("synthetic"), config, workers=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_manifest, tmp_path_factory):
+    """A small3d model trained for two epochs on the synthetic data, saved with its video processor:
+    ``(model_dir, data)``."""
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import set_seed
+
+    from surgical_skill.models import build_model, build_video_processor
+    from surgical_skill.training import (
+        DataArguments,
+        TrainingArguments,
+        apply_data_overrides,
+        clip_datasets,
+        fit,
+        label_info,
+        load_data,
+        make_accelerator,
+    )
+
+    data_args = DataArguments(
+        dataset=str(synthetic_manifest),
+        num_frames=4,
+        sampling_strategy="clip",
+        image_size=32,
+        crop_size=32,
+        num_workers=0,
+        eval_clips_per_video=2,
+        split_ratios=[0.6, 0.2, 0.2],
+    )
+    args = TrainingArguments(
+        output_dir=str(tmp_path_factory.mktemp("tiny_run")),
+        report_to=["none"],
+        num_epochs=2,
+        progress_bar=False,
+        per_device_train_batch_size=4,
+        learning_rate=0.01,
+    )
+    data = load_data(data_args)
+    set_seed(0)
+    model = build_model("small3d", **label_info(data), small3d_channels=[4, 8])
+    processor = apply_data_overrides(build_video_processor("small3d", config=model.config), data_args)
+    train, evaluation, clip_loader = clip_datasets(data, processor, data_args, seed=0)
+    result = fit(
+        make_accelerator(args),
+        model,
+        processor,
+        train,
+        evaluation["validation"],
+        args,
+        clip_loader=clip_loader,
+        num_workers=0,
+    )
+    AcceleratorState._reset_state(reset_partial_state=True)
+    return result.model_dir, data

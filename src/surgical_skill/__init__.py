@@ -25,16 +25,22 @@ _EXPORTS = {
     "build_model": ".models",
     "build_video_processor": ".models",
     "list_models": ".models",
+    "SurgicalSkillPipeline": ".pipeline",
+    "run_inference": ".pipeline",
+    "evaluate_model": ".evaluation.evaluate",
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def register() -> None:
-    """Register the model families with transformers' Auto classes (idempotent)."""
+    """Register the model families with transformers' Auto classes and the ``surgical-skill`` pipeline
+    (idempotent)."""
     from .models import register_auto_classes
+    from .pipeline import register_pipeline
 
     register_auto_classes()
+    register_pipeline()
 
 
 # Importing the package registers everything with transformers, so `AutoModelForVideoClassification` and
@@ -45,7 +51,9 @@ if os.path.basename(sys.argv[0] if sys.argv else "") != "surgical-skill":
 
 if TYPE_CHECKING:
     from .data import load_skill_dataset
+    from .evaluation.evaluate import evaluate_model
     from .models import build_model, build_video_processor, list_models
+    from .pipeline import SurgicalSkillPipeline, run_inference
     from .video import (
         VideoDecodeError,
         VideoMetadata,

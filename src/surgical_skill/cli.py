@@ -16,6 +16,8 @@ EPILOG = """examples:
   surgical-skill probe videos/*.mp4 --json     one JSON object per line
   surgical-skill prepare ratings.csv --cache-dir proxies/    transcode every video once to a fast training proxy
   surgical-skill synth data/synthetic --num-videos 120        built-in suturing videos, skill in the motion
+  surgical-skill predict trial.mp4 --model runs/demo/model --plot timelines/   score whole videos
+  surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir report/
 """
 
 
@@ -175,6 +177,108 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", help="video files or URLs")
+    parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
+    parser.add_argument("--num-clips", type=int, default=8, help="clips spread over each video")
+    parser.add_argument("--clip-stride-seconds", type=float, default=None, help="or: one clip every n seconds")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: GPU when present)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="write every result to this JSON file")
+    parser.add_argument("--plot", default=None, metavar="DIR", help="write a timeline PNG per video into DIR")
+    parser.add_argument(
+        "--errors",
+        choices=("skip", "raise"),
+        default="skip",
+        help="an unreadable video: report it and go on (skip), or stop (raise)",
+    )
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from . import register
+    from .video import VideoDecodeError
+
+    register()
+    from transformers import pipeline
+
+    skill = pipeline("surgical-skill", model=args.model, device=args.device)
+    options = {"num_clips": args.num_clips, "batch_size": args.batch_size}
+    if args.clip_stride_seconds:
+        options["clip_stride_seconds"] = args.clip_stride_seconds
+    results = []
+    for video in tqdm(args.videos, desc="Scoring", unit="video", disable=len(args.videos) < 3):
+        try:
+            result = skill(video, **options)
+        except VideoDecodeError as err:
+            if args.errors == "raise":
+                raise
+            result = {"video": video, "error": err.reason}
+        results.append({"video": video, **result})
+    width = max(len(Path(r["video"]).name) for r in results)
+    for r in results:
+        name = Path(r["video"]).name.ljust(width)
+        if "error" in r:
+            print(f"{name}  ERROR {r['error']}")
+        elif "label" in r:
+            duration = r["metadata"]["duration"]
+            print(
+                f"{name}  {r['label']:<16} {r['score']:.3f}   {r['metadata']['clips']} clips"
+                + (f", {duration:.1f} s" if duration else "")
+            )
+        else:
+            print(f"{name}  score {r['predicted_score']:.2f}   {r['metadata']['clips']} clips")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"results: {args.json}")
+    if args.plot:
+        from .evaluation.plots import prediction_timeline
+
+        for r in results:
+            if "error" not in r:
+                print(f"timeline: {prediction_timeline(r, args.plot)}")
+    return 1 if any("error" in r for r in results) else 0
+
+
+def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
+    parser.add_argument("--dataset", required=True, help="manifest, class folder or Hub dataset, as in training")
+    parser.add_argument("--output-dir", required=True, help="report folder")
+    parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--split-ratios",
+        type=float,
+        nargs=3,
+        default=(0.7, 0.15, 0.15),
+        help="the training recipe's split_ratios (with the same seed: the same held-out surgeons)",
+    )
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--clips-per-video", type=int, default=8)
+    parser.add_argument("--num-workers", type=int, default=2)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from . import register
+
+    register()
+    from .evaluation.evaluate import evaluate_run
+    from .training import DataArguments, load_data
+
+    data_args = DataArguments(
+        dataset=args.dataset,
+        split_ratios=list(args.split_ratios),
+        split_seed=args.split_seed,
+        eval_clips_per_video=args.clips_per_video,
+        num_workers=args.num_workers,
+    )
+    evaluate_run(args.model, load_data(data_args), data_args, args.output_dir, split=args.split)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "probe": Command(
         help="print what a video holds: frames, fps, duration, size, rotation, codec, keyframes",
@@ -193,6 +297,18 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_synth_arguments,
         run=_run_synth,
         example="surgical-skill synth data/synthetic --num-videos 120 --classes 2 --seed 0",
+    ),
+    "predict": Command(
+        help="score whole videos with a trained model: label, probability, and a per-clip timeline",
+        add_arguments=_add_predict_arguments,
+        run=_run_predict,
+        example="surgical-skill predict trial1.mp4 trial2.mp4 --model runs/demo/model --json out.json --plot plots/",
+    ),
+    "evaluate": Command(
+        help="evaluate a trained model on a held-out split: metrics with 95 %% intervals, plots, report.md",
+        add_arguments=_add_evaluate_arguments,
+        run=_run_evaluate,
+        example="surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir eval/",
     ),
 }
 

@@ -16,6 +16,7 @@ _EXPORTS = {
     "SAMPLING_STRATEGIES": ".clips",
     "ClipSampling": ".clips",
     "VideoClipLoader": ".clips",
+    "expand_clips": ".clips",
     "DecodeFailureMonitor": ".collate",
     "SkillCollator": ".collate",
     "TooManyDecodeFailuresError": ".collate",
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
         order_label_names,
         read_manifest,
     )
-    from .clips import SAMPLING_STRATEGIES, ClipSampling, VideoClipLoader
+    from .clips import SAMPLING_STRATEGIES, ClipSampling, VideoClipLoader, expand_clips
     from .collate import DecodeFailureMonitor, SkillCollator, TooManyDecodeFailuresError, is_empty_batch
     from .proxy import use_proxies
     from .splits import kfold_splits, leave_one_subject_out, make_splits

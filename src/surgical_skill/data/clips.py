@@ -100,9 +100,11 @@ class VideoClipLoader:
     gives ``pixel_values=None`` and the reason in ``decode_error``: :class:`~surgical_skill.data.collate.SkillCollator`
     drops it from the batch and reports it.
 
-    Randomness is a pure function of ``(seed, epoch, video_id)``, so a resumed epoch (or any DataLoader worker
-    layout) sees exactly the clips and augmentations of an uninterrupted one. Call :meth:`set_epoch` before each
-    epoch. Decoders are opened per call inside whichever process runs it (DataLoader workers included).
+    Randomness is a pure function of ``(seed, epoch, video_id, clip_index)``, so a resumed epoch (or any
+    DataLoader worker layout) sees exactly the clips and augmentations of an uninterrupted one. Call
+    :meth:`set_epoch` before each epoch. Rows repeated by :func:`expand_clips` carry a ``clip_index``: in
+    training each is another random clip, in evaluation clip ``i`` of ``clips_per_video`` windows spread over
+    the video. Decoders are opened per call inside whichever process runs it (DataLoader workers included).
 
     Example:
         >>> transforms = ClipTransforms(resize=112, crop_size=112, training=True)
@@ -118,6 +120,7 @@ class VideoClipLoader:
         *,
         training: bool,
         seed: int = 0,
+        clips_per_video: int = 1,
         decode_size: int | tuple[int, int] | None = None,
         backend: str = "pyav",
         threads: int | None = None,
@@ -126,6 +129,7 @@ class VideoClipLoader:
         self.transforms = transforms
         self.training = training
         self.seed = seed
+        self.clips_per_video = clips_per_video
         self.epoch = 0
         self.decode_size = decode_size if decode_size is not None else getattr(transforms, "decode_size", None)
         self.backend = backend
@@ -148,15 +152,25 @@ class VideoClipLoader:
         return self.decode_size if short_side > 1.5 * self.decode_size else None
 
     def load_clip(
-        self, path: str, video_id: int, num_frames: int | None, fps: float | None, short_side: int | None = None
+        self,
+        path: str,
+        video_id: int,
+        num_frames: int | None,
+        fps: float | None,
+        short_side: int | None = None,
+        clip_index: int = 0,
     ) -> torch.Tensor:
-        """Sample, decode and transform one clip of one video."""
+        """Sample, decode and transform clip ``clip_index`` of one video (see :func:`expand_clips`)."""
         if not num_frames:
             meta = probe(path)
             num_frames, fps, short_side = meta.num_frames, meta.fps, min(meta.height, meta.width)
-        seed = [self.seed, self.epoch, int(video_id)]
-        generator = np.random.default_rng(seed) if self.training else None
-        indices = self.sampling.indices(num_frames, fps, random=self.training, generator=generator)
+        seed = [self.seed, self.epoch, int(video_id), int(clip_index)]
+        if self.training:
+            indices = self.sampling.indices(num_frames, fps, random=True, generator=np.random.default_rng(seed))
+        elif self.clips_per_video > 1:
+            indices = self.sampling.windows(num_frames, fps, num_clips=self.clips_per_video)[clip_index]
+        else:
+            indices = self.sampling.indices(num_frames, fps, random=False)
         size = self._decode_size(short_side)
         clip = decode_frames(path, indices, size=size, backend=self.backend, threads=self._threads())
         if self.transforms is None:
@@ -176,6 +190,7 @@ class VideoClipLoader:
         video_ids = batch.get("video_id") or list(range(count))
         heights, widths = batch.get("height") or [None] * count, batch.get("width") or [None] * count
         short_sides = [min(h, w) if h and w else None for h, w in zip(heights, widths)]
+        clip_indices = batch.get("clip_index") or [0] * count
         out: dict[str, list] = {
             "pixel_values": [],
             "labels": list(batch["labels"]),
@@ -183,11 +198,30 @@ class VideoClipLoader:
             "video": list(videos),
             "decode_error": [],
         }
-        for path, frames, rate, video_id, short_side in zip(videos, num_frames, fps, video_ids, short_sides):
+        rows = zip(videos, num_frames, fps, video_ids, short_sides, clip_indices)
+        for path, frames, rate, video_id, short_side, clip_index in rows:
             try:
-                out["pixel_values"].append(self.load_clip(path, video_id, frames, rate, short_side))
+                out["pixel_values"].append(self.load_clip(path, video_id, frames, rate, short_side, clip_index))
                 out["decode_error"].append(None)
             except VideoDecodeError as err:
                 out["pixel_values"].append(None)
                 out["decode_error"].append(err.reason)
         return out
+
+
+def expand_clips(dataset, clips_per_video: int):
+    """Repeat every row ``clips_per_video`` times (consecutively) with a ``clip_index`` column 0..k-1."""
+    import datasets
+    import numpy as np
+
+    quiet = datasets.is_progress_bar_enabled()
+    if quiet:
+        datasets.disable_progress_bars()  # an internal reshuffle, not worth a progress bar
+    try:
+        expanded = dataset.select(np.repeat(np.arange(len(dataset)), clips_per_video))
+        if "clip_index" in expanded.column_names:
+            expanded = expanded.remove_columns("clip_index")
+        return expanded.add_column("clip_index", np.tile(np.arange(clips_per_video), len(dataset)).tolist())
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()

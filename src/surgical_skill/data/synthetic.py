@@ -101,7 +101,7 @@ def plan_trials(config: SyntheticConfig) -> list[Trial]:
         for start in range(0, count, config.trials_per_subject):
             # Skill inside the class band, concentrated towards its middle; bands touch, so classes overlap
             # where they meet (and per-trial variation crosses the boundary now and then).
-            skill = (class_index + rng.beta(2.2, 2.2)) * width
+            skill = (class_index + rng.beta(2.5, 2.5)) * width
             profile = SurgeonProfile(
                 subject=f"S{subject_number:03d}",
                 label=label,
@@ -320,7 +320,7 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
     motion = track.arrays()
     # tremor: a few sinusoids at 4-9 Hz, large when unskilled; everyone has a trace of it
     t = np.arange(len(motion["driver"])) / config.fps
-    amplitude = (0.0015 + 0.022 * sloppy**1.5) * trial.profile.tremor_scale
+    amplitude = (0.0015 + 0.035 * sloppy**1.5) * trial.profile.tremor_scale
     for name in ("driver", "forceps"):
         freqs = rng.uniform(4, 9, (3, 2))
         phases = rng.uniform(0, 2 * np.pi, (3, 2))

@@ -6,7 +6,15 @@ VideoMAE, TimeSformer, ViViT and V-JEPA 2 are transformers' own classes, built t
 
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
 from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel, CNNRNNPreTrainedModel
-from .common import BACKBONES_2D, BACKBONES_3D, TEMPORAL_POOLING, SkillVideoConfig, TemporalPooling, skill_loss
+from .common import (
+    BACKBONES_2D,
+    BACKBONES_3D,
+    TEMPORAL_POOLING,
+    SkillVideoConfig,
+    TemporalPooling,
+    skill_loss,
+    skill_loss_terms,
+)
 from .factory import MODEL_REGISTRY, ModelSpec, build_model, build_video_processor, list_models
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel, FrameCNNPreTrainedModel
@@ -62,4 +70,5 @@ __all__ = [
     "list_models",
     "register_auto_classes",
     "skill_loss",
+    "skill_loss_terms",
 ]

@@ -16,19 +16,36 @@ from transformers import initialization as init
 TEMPORAL_POOLING = ("mean", "max", "attention")
 
 
+def skill_loss_terms(
+    logits: torch.Tensor, labels: torch.Tensor, config: PretrainedConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The summed loss of a batch and what a mean divides it by (the sample count, or the sum of the class
+    weights of the samples' labels). Summing both over several batches and dividing once gives exactly the
+    loss of one big batch, which is how gradient accumulation stays exact with uneven batches."""
+    if config.num_labels == 1 or config.problem_type == "regression":
+        loss = F.mse_loss(logits.reshape(-1).float(), labels.reshape(-1).float(), reduction="sum")
+        return loss, torch.tensor(float(labels.numel()), device=logits.device)
+    labels = labels.reshape(-1).long()
+    weights = getattr(config, "class_weights", None)
+    weight = torch.tensor(weights, dtype=torch.float32, device=logits.device) if weights else None
+    loss = F.cross_entropy(
+        logits.float(),
+        labels,
+        weight=weight,
+        reduction="sum",
+        label_smoothing=float(getattr(config, "label_smoothing", 0.0) or 0.0),
+    )
+    normalizer = (
+        weight[labels].sum() if weight is not None else torch.tensor(float(labels.numel()), device=logits.device)
+    )
+    return loss, normalizer
+
+
 def skill_loss(logits: torch.Tensor, labels: torch.Tensor, config: PretrainedConfig) -> torch.Tensor:
     """Cross-entropy (optional ``config.class_weights`` and ``config.label_smoothing``) for classes, MSE for a
     score (``num_labels == 1``). Computed in float32 whatever the autocast dtype."""
-    if config.num_labels == 1 or config.problem_type == "regression":
-        return F.mse_loss(logits.reshape(-1).float(), labels.reshape(-1).float())
-    weights = getattr(config, "class_weights", None)
-    weight = torch.tensor(weights, dtype=torch.float32, device=logits.device) if weights else None
-    return F.cross_entropy(
-        logits.float(),
-        labels.reshape(-1).long(),
-        weight=weight,
-        label_smoothing=float(getattr(config, "label_smoothing", 0.0) or 0.0),
-    )
+    total, normalizer = skill_loss_terms(logits, labels, config)
+    return total / normalizer
 
 
 class TemporalPooling(nn.Module):

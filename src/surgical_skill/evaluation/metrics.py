@@ -1,0 +1,283 @@
+"""Skill metrics over a whole evaluation set (never averaged per batch), computed from probabilities.
+
+The single source of the numbers: the ``evaluate`` module in ``skill_metrics/`` wraps these functions, the
+training engine and ``evaluate_model`` call them, and the tests compare each to scikit-learn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+HEADLINE_CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "cohen_kappa", "mcc")
+HEADLINE_REGRESSION = ("mae", "rmse", "pearson", "spearman")
+
+
+def _probabilities(probabilities) -> np.ndarray:
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] < 2:
+        raise ValueError(f"probabilities must be (N, num_classes >= 2), got shape {probabilities.shape}")
+    return probabilities
+
+
+def _clip_rows(probabilities: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    clipped = np.clip(probabilities, eps, 1.0)
+    return clipped / clipped.sum(1, keepdims=True)
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def predict_labels(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class decisions: argmax, or for two classes ``p(class 1) >= threshold`` when a threshold is given."""
+    probabilities = _probabilities(probabilities)
+    if threshold is not None and probabilities.shape[1] == 2:
+        return (probabilities[:, 1] >= threshold).astype(np.int64)
+    return probabilities.argmax(1)
+
+
+def expected_calibration_error(labels, probabilities, bins: int = 10) -> float:
+    """ECE: the gap between confidence (top probability) and accuracy, averaged over equal-width confidence
+    bins weighted by how many predictions fall in each."""
+    labels = np.asarray(labels)
+    probabilities = _probabilities(probabilities)
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def brier_score(labels, probabilities) -> float:
+    """Mean squared distance between the probability vector and the one-hot label (binary: (p1 - y)^2)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = _probabilities(probabilities)
+    if probabilities.shape[1] == 2:
+        return float(np.mean((probabilities[:, 1] - labels) ** 2))
+    onehot = np.eye(probabilities.shape[1])[labels]
+    return float(np.mean(((probabilities - onehot) ** 2).sum(1)))
+
+
+def classification_metrics(
+    labels: Sequence[int], probabilities, threshold: float | None = None, per_class: bool = False
+) -> dict[str, float | list[float]]:
+    """Every classification metric from labels and (N, num_classes) probabilities.
+
+    Decisions use argmax, or ``threshold`` on ``p(class 1)`` for two classes. Metrics undefined for the data
+    (ROC-AUC with one class present) are NaN, so a small split never stops training. With ``per_class``, the
+    per-class precision, recall, specificity and F1 are included as lists.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = _probabilities(probabilities)
+    num_classes = probabilities.shape[1]
+    classes = list(range(num_classes))
+    predictions = predict_labels(probabilities, threshold)
+    confusion = skm.confusion_matrix(labels, predictions, labels=classes)
+    true_negatives = confusion.sum() - confusion.sum(0) - confusion.sum(1) + np.diag(confusion)
+    negatives = confusion.sum() - confusion.sum(1)
+    specificity = np.divide(true_negatives, negatives, out=np.full(num_classes, np.nan), where=negatives > 0)
+    out: dict[str, float | list[float]] = {
+        "accuracy": float(skm.accuracy_score(labels, predictions)),
+        "balanced_accuracy": float(_quiet(skm.balanced_accuracy_score, labels, predictions)),
+        "precision_macro": float(
+            skm.precision_score(labels, predictions, average="macro", labels=classes, zero_division=0)
+        ),
+        "recall_macro": float(skm.recall_score(labels, predictions, average="macro", labels=classes, zero_division=0)),
+        "f1_macro": float(skm.f1_score(labels, predictions, average="macro", labels=classes, zero_division=0)),
+        "precision_weighted": float(
+            skm.precision_score(labels, predictions, average="weighted", labels=classes, zero_division=0)
+        ),
+        "recall_weighted": float(
+            skm.recall_score(labels, predictions, average="weighted", labels=classes, zero_division=0)
+        ),
+        "f1_weighted": float(skm.f1_score(labels, predictions, average="weighted", labels=classes, zero_division=0)),
+        "specificity_macro": float(np.nanmean(specificity)) if not np.all(np.isnan(specificity)) else float("nan"),
+        "cohen_kappa": float(_quiet(skm.cohen_kappa_score, labels, predictions, labels=classes)),
+        "quadratic_kappa": float(
+            _quiet(skm.cohen_kappa_score, labels, predictions, labels=classes, weights="quadratic")
+        ),
+        "mcc": float(_quiet(skm.matthews_corrcoef, labels, predictions)),
+        "log_loss": float(skm.log_loss(labels, _clip_rows(probabilities), labels=classes)),
+        "brier": brier_score(labels, probabilities),
+        "ece": expected_calibration_error(labels, probabilities),
+    }
+    if num_classes == 2:
+        out["sensitivity"] = float(skm.recall_score(labels, predictions, pos_label=1, zero_division=0))
+        out["specificity"] = float(specificity[1]) if not np.isnan(specificity[1]) else float("nan")
+        out["precision"] = float(skm.precision_score(labels, predictions, pos_label=1, zero_division=0))
+        out["f1"] = float(skm.f1_score(labels, predictions, pos_label=1, zero_division=0))
+    present = np.unique(labels)
+    try:
+        if num_classes == 2:
+            out["roc_auc"] = float(skm.roc_auc_score(labels, probabilities[:, 1]))
+            out["average_precision"] = float(skm.average_precision_score(labels, probabilities[:, 1]))
+        else:
+            out["roc_auc"] = float(
+                skm.roc_auc_score(
+                    labels, _clip_rows(probabilities), multi_class="ovr", average="macro", labels=classes
+                )
+            )
+            out["average_precision"] = float(
+                skm.average_precision_score(
+                    np.eye(num_classes)[labels][:, present], probabilities[:, present], average="macro"
+                )
+            )
+    except ValueError:  # one class only
+        out["roc_auc"] = out["average_precision"] = float("nan")
+    if per_class:
+        out["precision_per_class"] = skm.precision_score(
+            labels, predictions, average=None, labels=classes, zero_division=0
+        ).tolist()
+        out["recall_per_class"] = skm.recall_score(
+            labels, predictions, average=None, labels=classes, zero_division=0
+        ).tolist()
+        out["f1_per_class"] = skm.f1_score(labels, predictions, average=None, labels=classes, zero_division=0).tolist()
+        out["specificity_per_class"] = specificity.tolist()
+        out["support_per_class"] = confusion.sum(1).tolist()
+    return out
+
+
+def regression_metrics(targets: Sequence[float], predictions: Sequence[float]) -> dict[str, float]:
+    """MAE, RMSE, Pearson and Spearman correlation of predicted scores."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    out = {
+        "mae": float(skm.mean_absolute_error(targets, predictions)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(targets, predictions))),
+    }
+    constant = np.ptp(targets) == 0 or np.ptp(predictions) == 0
+    out["pearson"] = float("nan") if constant else float(stats.pearsonr(targets, predictions)[0])
+    out["spearman"] = float("nan") if constant else float(stats.spearmanr(targets, predictions)[0])
+    return out
+
+
+def aggregate_by_video(
+    video_ids: Sequence[int], values: np.ndarray, labels: Sequence
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average clip-level probabilities (or scores) per video: returns (video ids, mean values, labels)."""
+    video_ids = np.asarray(video_ids)
+    values = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(labels)
+    unique, inverse = np.unique(video_ids, return_inverse=True)
+    sums = np.zeros((len(unique), *values.shape[1:]))
+    np.add.at(sums, inverse, values)
+    counts = np.bincount(inverse, minlength=len(unique)).reshape(-1, *([1] * (values.ndim - 1)))
+    first = np.zeros(len(unique), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(video_ids))[::-1]
+    return unique, sums / counts, labels[first]
+
+
+def bootstrap_intervals(
+    compute: Callable[[np.ndarray], dict[str, float]],
+    num_items: int,
+    groups: Sequence | None = None,
+    *,
+    names: Sequence[str],
+    samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals for ``names`` of ``compute(indices)``.
+
+    Resamples whole ``groups`` (subjects) with replacement when given, else items (videos): videos of one
+    surgeon are not independent, and resampling them separately would make intervals too narrow.
+    """
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        clusters = [np.array([i]) for i in range(num_items)]
+    else:
+        groups = np.asarray(groups)
+        clusters = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    draws: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(samples):
+        picked = rng.integers(0, len(clusters), len(clusters))
+        indices = np.concatenate([clusters[i] for i in picked])
+        values = _quiet(compute, indices)
+        for name in names:
+            value = values.get(name, float("nan"))
+            if value is not None and np.isfinite(value):
+                draws[name].append(float(value))
+    tail = (1 - confidence) / 2 * 100
+    return {
+        name: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
+        if len(v) >= samples // 2
+        else (float("nan"), float("nan"))
+        for name, v in draws.items()
+    }
+
+
+def headline_classification(labels, probabilities, threshold: float | None = None) -> dict[str, float]:
+    """The headline metrics only (``HEADLINE_CLASSIFICATION``), from the confusion matrix in NumPy: the same
+    numbers as :func:`classification_metrics`, fast enough for a thousand bootstrap resamples."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = _probabilities(probabilities)
+    k = probabilities.shape[1]
+    predictions = predict_labels(probabilities, threshold)
+    confusion = np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k).astype(np.float64)
+    n = confusion.sum()
+    true_counts, predicted_counts, hits = confusion.sum(1), confusion.sum(0), np.diag(confusion)
+    recall = np.divide(hits, true_counts, out=np.zeros(k), where=true_counts > 0)
+    precision = np.divide(hits, predicted_counts, out=np.zeros(k), where=predicted_counts > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    expected = (true_counts @ predicted_counts) / n
+    kappa = (hits.sum() - expected) / (n - expected) if n != expected else float("nan")
+    covariance = hits.sum() * n - true_counts @ predicted_counts
+    spread = np.sqrt((n**2 - predicted_counts @ predicted_counts) * (n**2 - true_counts @ true_counts))
+    out = {
+        "accuracy": hits.sum() / n,
+        "balanced_accuracy": recall[true_counts > 0].mean(),
+        "f1_macro": f1.mean(),
+        "cohen_kappa": kappa,
+        "mcc": covariance / spread if spread else 0.0,
+    }
+    if k == 2:
+        out["roc_auc"] = _binary_auc(labels == 1, probabilities[:, 1])
+    elif len(np.unique(labels)) == k:
+        clipped = _clip_rows(probabilities)
+        out["roc_auc"] = float(np.mean([_binary_auc(labels == c, clipped[:, c]) for c in range(k)]))
+    else:
+        out["roc_auc"] = float("nan")
+    return {name: float(value) for name, value in out.items()}
+
+
+def _binary_auc(truth: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic (ties count half), NaN when one class is absent."""
+    positives = int(truth.sum())
+    negatives = len(truth) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = stats.rankdata(scores)
+    return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def youden_threshold(labels: Sequence[int], positive_probability: Sequence[float]) -> float:
+    """The threshold on p(class 1) that maximises sensitivity + specificity - 1 (Youden's J), for choosing the
+    operating point on a validation split (never on the test split).
+
+    Candidates are the midpoints between consecutive distinct scores (and 0.5); among equally good ones the
+    closest to 0.5 wins, so a perfectly separated validation split does not push the threshold to an extreme.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    scores = np.asarray(positive_probability, dtype=np.float64)
+    if len(np.unique(labels)) < 2:
+        return 0.5
+    distinct = np.unique(scores)
+    candidates = np.unique(np.concatenate([(distinct[1:] + distinct[:-1]) / 2, [0.5]]))
+    positives, negatives = labels == 1, labels == 0
+    sensitivity = (scores[None, :] >= candidates[:, None])[:, positives].mean(1)
+    specificity = (scores[None, :] < candidates[:, None])[:, negatives].mean(1)
+    j = sensitivity + specificity - 1
+    best = np.flatnonzero(np.isclose(j, j.max()))
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])

@@ -1,0 +1,176 @@
+"""Report figures (matplotlib, written as PNG): confusion matrices, ROC and precision-recall curves, a
+reliability diagram, predicted-vs-true scores, and per-video timelines of clip scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn import metrics as skm
+
+from .metrics import predict_labels
+
+
+def _save(fig, folder: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
+def classification_figures(folder: Path, result) -> dict[str, str]:
+    names = result.label_names
+    labels = np.asarray([int(p.label) for p in result.predictions])
+    probabilities = np.asarray([p.probabilities for p in result.predictions])
+    predicted = predict_labels(probabilities, result.threshold)
+    figures = {}
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, normalize, title in ((axes[0], None, "counts"), (axes[1], "true", "share of each true class")):
+        skm.ConfusionMatrixDisplay.from_predictions(
+            labels,
+            predicted,
+            labels=list(range(len(names))),
+            display_labels=names,
+            normalize=normalize,
+            ax=ax,
+            colorbar=False,
+            values_format=".2f" if normalize else "d",
+            cmap="Blues",
+        )
+        ax.set_title(f"Confusion matrix ({title})")
+    figures["confusion_matrix"] = _save(fig, folder, "confusion_matrix.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    present = np.unique(labels)
+    for k in range(len(names)) if len(names) > 2 else [1]:
+        if k not in present or len(present) < 2:
+            continue
+        truth = (labels == k).astype(int)
+        fpr, tpr, _ = skm.roc_curve(truth, probabilities[:, k])
+        precision, recall, _ = skm.precision_recall_curve(truth, probabilities[:, k])
+        axes[0].plot(fpr, tpr, label=f"{names[k]} (AUC {skm.auc(fpr, tpr):.2f})")
+        axes[1].plot(
+            recall, precision, label=f"{names[k]} (AP {skm.average_precision_score(truth, probabilities[:, k]):.2f})"
+        )
+    axes[0].plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    axes[0].set(
+        xlabel="false positive rate (1 - specificity)",
+        ylabel="true positive rate (sensitivity)",
+        title="ROC curve" + (" (one vs rest)" if len(names) > 2 else ""),
+    )
+    axes[1].set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    for ax in axes:
+        ax.legend(loc="lower right" if ax is axes[0] else "lower left", fontsize=8)
+    figures["roc_and_precision_recall"] = _save(fig, folder, "roc_pr.png")
+
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(0, 1, 11)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, 9)
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    centres, accuracy, counts = [], [], []
+    for b in range(10):
+        members = which == b
+        if members.any():
+            centres.append(confidence[members].mean())
+            accuracy.append(correct[members].mean())
+            counts.append(int(members.sum()))
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="perfectly calibrated")
+    ax.plot(centres, accuracy, marker="o", label="model")
+    for x, y, n in zip(centres, accuracy, counts):
+        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(
+        xlabel="confidence (top probability)",
+        ylabel="accuracy",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        title="Reliability diagram (videos per bin)",
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    figures["reliability_diagram"] = _save(fig, folder, "reliability.png")
+    return figures
+
+
+def regression_figures(folder: Path, result) -> dict[str, str]:
+    truth = np.asarray([float(p.label) for p in result.predictions])
+    predicted = np.asarray([p.probabilities[0] for p in result.predictions])
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    ax.scatter(truth, predicted, s=18)
+    low, high = min(truth.min(), predicted.min()), max(truth.max(), predicted.max())
+    ax.plot([low, high], [low, high], ls="--", c="grey", lw=0.8)
+    ax.set(xlabel="true score", ylabel="predicted score", title="Predicted vs true scores")
+    return {"predicted_vs_true": _save(fig, folder, "scores.png")}
+
+
+def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
+    """Clip scores along each video: where in the recording the model saw skilled or unskilled work.
+    Misclassified videos first."""
+    names = result.label_names
+    regression = names == ["score"]
+
+    def wrong(p):
+        return not regression and int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0]) != int(
+            p.label
+        )
+
+    chosen = sorted(result.predictions, key=lambda p: (not wrong(p), p.video_id))[:max_videos]
+    columns = 3
+    rows = -(-len(chosen) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.2 * rows), squeeze=False, sharey=True)
+    for ax, p in zip(axes.flat, chosen):
+        mids = [(a + b) / 2 for a, b in p.clip_seconds]
+        values = [c[0] if regression else c[-1] for c in p.clip_probabilities]
+        ax.plot(mids, values, marker="o", ms=3)
+        for (a, b), v in zip(p.clip_seconds, values):
+            ax.plot([a, b], [v, v], c="C0", alpha=0.3, lw=3)
+        if not regression:
+            ax.axhline(result.threshold if result.threshold is not None else 0.5, ls="--", c="grey", lw=0.7)
+            ax.set_ylim(0, 1)
+        truth = p.label if regression else names[int(p.label)]
+        ax.set_title(
+            f"{Path(p.video).stem} ({truth}){' - wrong' if wrong(p) else ''}",
+            fontsize=8,
+            color="C3" if wrong(p) else "black",
+        )
+        ax.set_xlabel("seconds", fontsize=7)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(chosen) :]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("score" if regression else f"p({names[-1]})", fontsize=8)
+    fig.suptitle("Clip scores over time", fontsize=10)
+    return _save(fig, folder, "timelines.png")
+
+
+def prediction_timeline(result: dict, folder: str | Path) -> Path:
+    """A pipeline result's clip scores along the video, as ``<video name>_timeline.png`` in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = result["clips"]
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    if "probabilities" in result:
+        for name in result["probabilities"]:
+            ax.plot(
+                [(c["start"] + c["end"]) / 2 for c in clips],
+                [c["probabilities"][name] for c in clips],
+                marker="o",
+                ms=3,
+                label=name,
+            )
+        ax.set(ylim=(0, 1), ylabel="probability")
+        ax.legend(fontsize=7, loc="upper right")
+        title = f"{result['label']} ({result['score']:.2f})"
+    else:
+        ax.plot([(c["start"] + c["end"]) / 2 for c in clips], [c["score"] for c in clips], marker="o", ms=3)
+        ax.set(ylabel="score")
+        title = f"score {result['predicted_score']:.2f}"
+    ax.set(xlabel="seconds", title=f"{Path(result['metadata']['video']).name}: {title}")
+    name = f"{Path(result['metadata']['video']).stem}_timeline.png"
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=110)
+    plt.close(fig)
+    return folder / name

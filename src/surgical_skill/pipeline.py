@@ -1,0 +1,250 @@
+"""``pipeline("surgical-skill")``: score a whole recording, say how sure, and show when.
+
+    >>> import surgical_skill
+    >>> from transformers import pipeline
+    >>> skill = pipeline("surgical-skill", model="runs/demo/model")
+    >>> result = skill("trial.mp4", num_clips=8)
+    >>> result["label"], round(result["score"], 2), result["clips"][0]["start"]
+    ('higher-skilled', 0.93, 0.0)
+
+Clips are spread evenly over the whole video (``num_clips``, or one every ``clip_stride_seconds``), sampled
+and preprocessed exactly as in training (the model's saved video processor), batched through the model
+(``batch_size`` clips at a time) and their probabilities averaged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Pipeline
+
+from .data import ClipSampling, ClipTransforms
+from .video import VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
+
+AGGREGATIONS = ("mean", "median", "max")
+
+
+class SurgicalSkillPipeline(Pipeline):
+    """Whole-video skill assessment. Inputs: a path or URL, a list of them, or a decoded video (a (T, H, W, 3)
+    uint8 array or a (T, C, H, W) tensor, with ``fps=``). Outputs (plain JSON-able dicts): ``label``,
+    ``score``, ``probabilities`` (every class; regression models give ``predicted_score``), ``clips`` (start,
+    end in seconds, probabilities: the skill timeline), ``spread`` (standard deviation over clips) and
+    ``metadata``. ``errors="skip"`` turns an unreadable video in a list into an ``error`` record."""
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+    _load_video_processor = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # `batch_size` here counts clips per forward pass; videos go one at a time.
+        self.clip_batch_size = self._batch_size or 8
+        self._batch_size = None
+        if self.video_processor is None:
+            from .models import build_video_processor
+
+            self.video_processor = build_video_processor(self.model.name_or_path, config=self.model.config)
+        self.sampling = ClipSampling.from_video_processor(self.video_processor)
+        self.transforms = ClipTransforms.from_video_processor(self.video_processor, training=False)
+
+    def _sanitize_parameters(
+        self, num_clips=None, clip_stride_seconds=None, fps=None, top_k=None, aggregation=None, **kwargs
+    ):
+        preprocess = {
+            k: v
+            for k, v in {"num_clips": num_clips, "clip_stride_seconds": clip_stride_seconds, "fps": fps}.items()
+            if v is not None
+        }
+        postprocess = {k: v for k, v in {"top_k": top_k, "aggregation": aggregation}.items() if v is not None}
+        if aggregation is not None and aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation={aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        return preprocess, {}, postprocess
+
+    def __call__(self, inputs, *args, errors: str = "raise", batch_size: int | None = None, **kwargs):
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors={errors!r} must be 'raise' or 'skip'")
+        if batch_size is not None:
+            self.clip_batch_size = batch_size
+        if isinstance(inputs, list | tuple) and not _is_decoded_video(inputs):
+            results = []
+            for item in inputs:
+                try:
+                    results.append(super().__call__(item, *args, **kwargs))
+                except VideoDecodeError as err:
+                    if errors == "raise":
+                        raise
+                    results.append({"video": err.path or _name(item), "error": err.reason})
+            return results
+        return super().__call__(inputs, *args, **kwargs)
+
+    def preprocess(
+        self, video, num_clips: int = 8, clip_stride_seconds: float | None = None, fps: float | None = None
+    ):
+        if isinstance(video, str | os.PathLike):
+            meta = probe(video)
+            num_frames, rate, name = meta.num_frames, meta.fps, os.fspath(video)
+            windows = self._windows(num_frames, rate, num_clips, clip_stride_seconds)
+            unique, inverse = np.unique(windows.reshape(-1), return_inverse=True)
+            frames = decode_frames(video, unique, size=self._decode_size(min(meta.height, meta.width)))
+            clips = frames[torch.from_numpy(inverse.reshape(windows.shape))]  # (K, T, C, H, W)
+            duration = meta.duration
+        else:
+            frames = _as_tchw(video)
+            num_frames, rate, name = frames.shape[0], fps, "<array>"
+            windows = self._windows(num_frames, rate, num_clips, clip_stride_seconds)
+            clips = frames[torch.from_numpy(windows)]
+            duration = num_frames / rate if rate else None
+        pixel_values = torch.stack([self.transforms(clip) for clip in clips])  # (K, T, C, H, W) float
+        if self.sampling.strategy == "uniform":  # each clip spans the video
+            spans = [(0, num_frames)] * len(windows)
+        else:
+            spans = [(int(w[0]), int(w[-1]) + 1) for w in windows]
+        return {
+            "pixel_values": pixel_values,
+            "spans": spans,
+            "info": {
+                "video": name,
+                "num_frames": num_frames,
+                "fps": rate,
+                "duration": duration,
+                "frames_used": len(np.unique(windows)),
+            },
+        }
+
+    def _forward(self, model_inputs):
+        pixel_values = model_inputs.pop("pixel_values")
+        logits = [
+            self.model(**{self.model.main_input_name: chunk.to(self.device, self.dtype)}).logits.float()
+            for chunk in pixel_values.split(self.clip_batch_size)
+        ]
+        return {"logits": torch.cat(logits).cpu(), **model_inputs}
+
+    def postprocess(self, model_outputs, top_k: int | None = None, aggregation: str = "mean") -> dict[str, Any]:
+        logits = model_outputs["logits"]
+        info = model_outputs["info"]
+        rate = info["fps"]
+        reduce = {"mean": np.mean, "median": np.median, "max": np.max}[aggregation]
+
+        def seconds(frame: int) -> float | None:
+            return round(frame / rate, 3) if rate else None
+
+        clips = []
+        metadata = {
+            **info,
+            "clips": int(logits.shape[0]),
+            "sampling": self.sampling.to_dict(),
+            "model": str(self.model.name_or_path),
+            "aggregation": aggregation,
+        }
+        if self.model.config.num_labels == 1:
+            scores = logits.reshape(-1).numpy()
+            for (start, end), value in zip(model_outputs["spans"], scores):
+                clips.append({"start": seconds(start), "end": seconds(end), "score": float(value)})
+            score = float(reduce(scores))
+            return {
+                "predicted_score": score,
+                "score": score,
+                "spread": float(scores.std()),
+                "clips": clips,
+                "metadata": metadata,
+            }
+        probabilities = logits.softmax(-1).numpy()  # (K, num_labels)
+        names = [self.model.config.id2label[i] for i in range(probabilities.shape[1])]
+        for (start, end), row in zip(model_outputs["spans"], probabilities):
+            clips.append(
+                {
+                    "start": seconds(start),
+                    "end": seconds(end),
+                    "probabilities": {n: float(p) for n, p in zip(names, row)},
+                }
+            )
+        video = reduce(probabilities, axis=0)
+        video = video / video.sum()
+        order = np.argsort(-video)[: top_k or len(names)]
+        return {
+            "label": names[int(order[0])],
+            "score": float(video[order[0]]),
+            "probabilities": {names[i]: float(video[i]) for i in order},
+            "spread": {n: float(s) for n, s in zip(names, probabilities.std(axis=0))},
+            "clips": clips,
+            "metadata": metadata,
+        }
+
+    # --------------------------------------------------------------------------------------------------
+
+    def _windows(self, num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None):
+        if clip_stride_seconds is not None and self.sampling.strategy == "clip":
+            if not fps:
+                raise ValueError("clip_stride_seconds needs the video's frame rate (pass fps= for arrays)")
+            return sample_multi_clip_indices(
+                num_frames,
+                self.sampling.num_frames,
+                fps=fps,
+                clip_stride_seconds=clip_stride_seconds,
+                frame_stride=self.sampling.frame_stride,
+                target_fps=self.sampling.target_fps,
+            )
+        if clip_stride_seconds is not None and fps:
+            num_clips = max(1, math.ceil(num_frames / (clip_stride_seconds * fps)))
+        return self.sampling.windows(num_frames, fps, num_clips=num_clips)
+
+    def _decode_size(self, short_side: int) -> int | None:
+        size = self.transforms.decode_size
+        return size if short_side > 1.5 * size else None
+
+
+def _is_decoded_video(inputs) -> bool:
+    return len(inputs) > 0 and isinstance(inputs[0], np.ndarray | torch.Tensor)
+
+
+def _name(item) -> str:
+    return os.fspath(item) if isinstance(item, str | os.PathLike) else "<array>"
+
+
+def _as_tchw(video) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(video) if not isinstance(video, torch.Tensor) else video)
+    if tensor.ndim != 4:
+        raise ValueError(f"a decoded video must be (T, H, W, 3) or (T, 3, H, W), got shape {tuple(tensor.shape)}")
+    if tensor.shape[-1] == 3 and tensor.shape[1] != 3:
+        tensor = tensor.permute(0, 3, 1, 2)
+    return tensor.to(torch.uint8)
+
+
+def register_pipeline() -> None:
+    """Register the ``surgical-skill`` task with transformers (done on ``import surgical_skill``)."""
+    from transformers import AutoModelForVideoClassification
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if PIPELINE_REGISTRY.supported_tasks.get("surgical-skill", {}).get("impl") is SurgicalSkillPipeline:
+        return
+    PIPELINE_REGISTRY.register_pipeline(
+        "surgical-skill", pipeline_class=SurgicalSkillPipeline, pt_model=AutoModelForVideoClassification, type="video"
+    )
+
+
+def run_inference(
+    model_or_dir, video_path: str | os.PathLike, *, device: str | int | None = None, num_clips: int = 8, **kwargs
+) -> dict[str, Any]:
+    """Score one video (the origin's API, kept): ``pipeline("surgical-skill", model=model_or_dir)(video_path)``."""
+    from transformers import pipeline
+
+    register_pipeline()
+    if isinstance(model_or_dir, str | os.PathLike | Path):
+        skill = pipeline("surgical-skill", model=os.fspath(model_or_dir), device=device)
+    else:
+        from .models import build_video_processor
+
+        processor = (
+            build_video_processor(model_or_dir.name_or_path, config=model_or_dir.config)
+            if model_or_dir.name_or_path
+            else None
+        )
+        skill = SurgicalSkillPipeline(model=model_or_dir, video_processor=processor, device=device)
+    return skill(os.fspath(video_path), num_clips=num_clips, **kwargs)

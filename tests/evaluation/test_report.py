@@ -1,0 +1,82 @@
+"""evaluate_model writes a whole report: metrics with intervals, predictions, plots, report.md."""
+
+import csv
+import json
+
+import pytest
+
+from surgical_skill.evaluation.evaluate import evaluate_model
+from tests.helpers import run_cli
+
+
+def test_report_folder_has_everything(tiny_run, tmp_path):
+    model_dir, data = tiny_run
+    result = evaluate_model(
+        model_dir,
+        data["test"],
+        tmp_path / "report",
+        clips_per_video=2,
+        num_workers=0,
+        bootstrap_samples=200,
+        threshold=0.5,
+    )
+    folder = result.report_dir
+    for name in (
+        "metrics.json",
+        "predictions.csv",
+        "misclassified.csv",
+        "classification_report.txt",
+        "confusion_matrix.png",
+        "roc_pr.png",
+        "reliability.png",
+        "timelines.png",
+        "report.md",
+    ):
+        assert (folder / name).exists() and (folder / name).stat().st_size > 0, name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["videos"] == len(data["test"]) and metrics["threshold"] == 0.5
+    assert metrics["bootstrap"]["resampled_by"] == "subject"
+    low, high = metrics["confidence_intervals_95"]["accuracy"]
+    assert low <= metrics["metrics"]["accuracy"] <= high
+    rows = list(csv.DictReader((folder / "predictions.csv").open()))
+    assert len(rows) == len(data["test"])
+    assert {"video", "subject", "label", "prediction", "p_lower-skilled", "p_higher-skilled", "correct"} <= set(
+        rows[0]
+    )
+    wrong = list(csv.DictReader((folder / "misclassified.csv").open()))
+    assert len(wrong) == sum(r["correct"] == "0" for r in rows)
+    report = (folder / "report.md").read_text()
+    assert "| accuracy |" in report and "![confusion_matrix](confusion_matrix.png)" in report
+    assert not list(folder.parent.glob(".tmp-*"))  # written atomically
+
+
+def test_evaluate_command(tiny_run, synthetic_manifest, tmp_path):
+    model_dir, _ = tiny_run
+    result = run_cli(
+        "evaluate",
+        "--model",
+        model_dir,
+        "--dataset",
+        synthetic_manifest,
+        "--output-dir",
+        tmp_path / "eval",
+        "--split-ratios",
+        "0.6",
+        "0.2",
+        "0.2",
+        "--clips-per-video",
+        "2",
+        "--num-workers",
+        "0",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test: video-level accuracy" in result.stdout
+    assert (tmp_path / "eval" / "report.md").exists()
+
+
+def test_a_model_is_needed_with_its_processor(tiny_run):
+    from transformers import AutoModelForVideoClassification
+
+    model_dir, data = tiny_run
+    with pytest.raises(ValueError, match="video processor"):
+        evaluate_model(AutoModelForVideoClassification.from_pretrained(model_dir), data["test"])

@@ -1,0 +1,104 @@
+"""pipeline("surgical-skill"): whole-video scores, a timeline, clear errors; the same as the model by hand."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForVideoClassification, pipeline
+
+from surgical_skill.data import ClipSampling, ClipTransforms
+from surgical_skill.pipeline import run_inference
+from surgical_skill.video import VideoDecodeError, decode_frames, probe
+from tests.helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def skill(tiny_run):
+    return pipeline("surgical-skill", model=str(tiny_run[0]))
+
+
+def check(result, num_clips):
+    json.dumps(result)  # plain data
+    assert result["label"] in ("lower-skilled", "higher-skilled")
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert result["score"] == max(result["probabilities"].values())
+    assert len(result["clips"]) == num_clips == result["metadata"]["clips"]
+    duration = result["metadata"]["duration"]
+    for clip in result["clips"]:
+        assert 0 <= clip["start"] < clip["end"] <= duration + 1e-3  # times are rounded to milliseconds
+    assert set(result["spread"]) == set(result["probabilities"])
+
+
+def test_generated_and_real_videos(skill, tiny_run, sample_videos):
+    _, data = tiny_run
+    check(skill(data["test"][0]["video"], num_clips=5), 5)
+    check(skill(str(sample_videos["bigbuckbunny.mp4"]), num_clips=3), 3)  # 1280x720, audio, a real encoder
+
+
+def test_matches_the_model_called_by_hand(skill, tiny_run):
+    model_dir, data = tiny_run
+    path = data["test"][1]["video"]
+    result = skill(path, num_clips=4)
+    model = AutoModelForVideoClassification.from_pretrained(model_dir).eval()
+    sampling = ClipSampling.from_video_processor(skill.video_processor)
+    transforms = ClipTransforms.from_video_processor(skill.video_processor, training=False)
+    windows = sampling.windows(probe(path).num_frames, probe(path).fps, num_clips=4)
+    clips = torch.stack([transforms(decode_frames(path, w)) for w in windows])
+    with torch.no_grad():
+        expected = model(pixel_values=clips).logits.softmax(-1).mean(0)
+    names = [model.config.id2label[i] for i in range(2)]
+    assert [result["probabilities"][n] for n in names] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_a_list_with_a_broken_file(skill, tiny_run, tmp_path):
+    _, data = tiny_run
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 1000)
+    videos = [data["test"][0]["video"], str(broken), data["test"][2]["video"]]
+    results = skill(videos, num_clips=2, errors="skip")
+    assert "label" in results[0] and "label" in results[2]
+    assert (
+        results[1] == {"video": str(broken), "error": results[1]["error"]} and "not a readable" in results[1]["error"]
+    )
+    with pytest.raises(VideoDecodeError, match=r"broken\.mp4"):
+        skill(videos, num_clips=2)
+
+
+def test_decoded_video_array(skill, tiny_run):
+    _, data = tiny_run
+    path = data["test"][0]["video"]
+    meta = probe(path)
+    frames = decode_frames(path, range(meta.num_frames)).permute(0, 2, 3, 1).numpy()
+    result = skill(frames, fps=meta.fps, num_clips=3)
+    check(result, 3)
+    from_path = skill(path, num_clips=3)
+    assert result["probabilities"] == pytest.approx(from_path["probabilities"], abs=1e-5)
+
+
+def test_run_inference_and_stride_in_seconds(tiny_run):
+    model_dir, data = tiny_run
+    path = data["test"][0]["video"]
+    result = run_inference(model_dir, path, clip_stride_seconds=0.5)
+    assert result["metadata"]["clips"] >= 2 and result["label"]
+
+
+def test_predict_command(tiny_run, tmp_path):
+    model_dir, data = tiny_run
+    result = run_cli(
+        "predict",
+        data["test"][0]["video"],
+        str(tmp_path / "missing.mp4"),
+        "--model",
+        model_dir,
+        "--num-clips",
+        "2",
+        "--json",
+        tmp_path / "out" / "results.json",
+        "--plot",
+        tmp_path / "plots",
+    )
+    assert result.returncode == 1  # one video failed (and was reported)
+    assert "ERROR file not found" in result.stdout
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results[0]["label"] and results[1]["error"] == "file not found"
+    assert len(list((tmp_path / "plots").glob("*_timeline.png"))) == 1
