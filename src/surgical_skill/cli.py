@@ -279,6 +279,20 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a training run folder (with model/, recipe.yaml and eval/)")
+    parser.add_argument("--repo-id", required=True, help="org/name on the Hub")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--token", default=None, help="a Hub token (default: the one `hf auth login` saved)")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from .hub import push_run
+
+    print(f"pushed: {push_run(args.run_dir, args.repo_id, private=args.private, token=args.token)}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "probe": Command(
         help="print what a video holds: frames, fps, duration, size, rotation, codec, keyframes",
@@ -309,6 +323,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_evaluate_arguments,
         run=_run_evaluate,
         example="surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir eval/",
+    ),
+    "push": Command(
+        help="upload a trained model, its video processor, a model card and the evaluation report to the Hub",
+        add_arguments=_add_push_arguments,
+        run=_run_push,
+        example="surgical-skill push runs/demo --repo-id my-lab/suturing-skill",
     ),
 }
 

@@ -1,0 +1,144 @@
+"""Models on the Hub: a model card built from a run folder, and ``push_run`` to upload model, processor, card
+and evaluation report (``surgical-skill push RUN_DIR --repo-id org/name``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CARD_TAGS = ["surgical-skill", "video-classification", "surgery", "skill-assessment", "medical"]
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+
+
+def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
+    """A ``huggingface_hub.ModelCard`` for a training run: YAML metadata (pipeline tag, tags, library, dataset,
+    evaluation results with their 95 % intervals) and a body with usage, the evaluation, intended use and
+    limitations for clinical settings, and the exact training recipe."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    run = Path(run_dir)
+    config = _load(run / "model" / "config.json") or {}
+    recipe = _load(run / "recipe.yaml") or {}
+    report = _load(run / "eval" / "metrics.json")
+    labels = [config.get("id2label", {}).get(str(i)) for i in range(len(config.get("id2label", {})))]
+    name = repo_id or run.name
+    dataset = str(recipe.get("dataset", "unknown"))
+    results = []
+    if report:
+        for metric in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "mae", "rmse"):
+            value = report["metrics"].get(metric)
+            if value is not None:
+                results.append(
+                    EvalResult(
+                        task_type="video-classification",
+                        dataset_type=dataset,
+                        dataset_name=Path(dataset).stem,
+                        metric_type=metric,
+                        metric_value=value,
+                        dataset_split=report.get("split"),
+                    )
+                )
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="video-classification",
+        tags=CARD_TAGS,
+        license="apache-2.0",
+        base_model=recipe.get("model_name_or_path") if "/" in str(recipe.get("model_name_or_path", "")) else None,
+        model_name=name,
+        eval_results=results or None,
+    )
+    body = _card_body(name, config, recipe, report, labels)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def _card_body(name, config, recipe, report, labels) -> str:
+    lines = [
+        f"# {name}",
+        "",
+        f"A surgical skill assessment model ({config.get('model_type', 'video model')}) trained with "
+        "[surgical-skill](https://github.com/surgical-skill/surgical-skill). It scores a whole recording from "
+        f"clips spread over it. Classes: {', '.join(str(label) for label in labels) or 'a score'}.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import surgical_skill  # pip install surgical-skill",
+        "from transformers import pipeline",
+        "",
+        f'skill = pipeline("surgical-skill", model="{name}")',
+        'result = skill("trial.mp4", num_clips=8)',
+        'result["label"], result["score"], result["clips"]  # the clips are the timeline of the evidence',
+        "```",
+        "",
+    ]
+    if report:
+        intervals = report.get("confidence_intervals_95", {})
+        lines += [
+            f"## Evaluation ({report.get('split')} split, {report.get('videos')} videos)",
+            "",
+            "| metric | value | 95 % interval |",
+            "|---|---|---|",
+        ]
+        for metric, value in report["metrics"].items():
+            if isinstance(value, int | float) and metric in intervals and intervals[metric]:
+                low, high = intervals[metric]
+                lines.append(f"| {metric} | {value:.3f} | {low:.3f} to {high:.3f} |")
+        lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s.", ""]
+    lines += [
+        "## Intended use and limitations",
+        "",
+        "- For research and for training feedback on recorded procedures. It is not a medical device and must "
+        "not be the sole basis of credentialing, certification or clinical decisions.",
+        "- It has only seen the data described below: other procedures, camera set-ups, instruments or "
+        "populations of surgeons can change its accuracy. Validate it on your own recordings first.",
+        "- Skill labels and ratings carry rater bias; the model learns that bias along with the skill.",
+        "- Video-level results come with confidence intervals because evaluation sets are small; "
+        "read them, not only the point estimate.",
+        "",
+        "## Training recipe",
+        "",
+        "```yaml",
+        yaml.safe_dump(recipe, sort_keys=False).strip(),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def push_run(run_dir: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Upload ``<run_dir>/model`` (safetensors weights, config, video processor), a model card and the
+    evaluation report to ``repo_id``; returns the repository URL."""
+    from huggingface_hub import HfApi
+
+    run = Path(run_dir)
+    model_dir = run / "model"
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir} holds no saved model (config.json); train first")
+    card = model_card(run, repo_id)
+    card.save(model_dir / "README.md")
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), commit_message="Upload skill model")
+        if (run / "eval").is_dir():
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=str(run / "eval"),
+                path_in_repo="eval",
+                commit_message="Upload evaluation report",
+            )
+    except Exception as err:  # offline, no token, no rights: say which repository and why
+        raise RuntimeError(
+            f"could not push {model_dir} to the Hub as {repo_id}: {type(err).__name__}: {err}. "
+            f"The model card is in {model_dir / 'README.md'}."
+        ) from err
+    return str(url)
