@@ -46,6 +46,8 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_decode.py
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_models.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache benchmarks/_work

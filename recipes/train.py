@@ -2,11 +2,13 @@
 
     accelerate launch recipes/train.py recipes/<model>/config_<variant>.yaml [--key value ...]
 
-Reads top to bottom: recipe, seed and logging, data, model, video processor, train, evaluate, push.
+Reads top to bottom: recipe, seed and logging, data, then for the run (or for each cross-validation fold):
+model, video processor, train, evaluate; then the cross-validation summary and the push to the Hub.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -21,48 +23,22 @@ from surgical_skill.training import (
     apply_data_overrides,
     class_weights_for,
     clip_datasets,
+    cross_validation_folds,
     fit,
     label_info,
     load_data,
     make_accelerator,
     parse_recipe,
     save_recipe,
+    summarize_cross_validation,
 )
 
 logger = logging.getLogger("train")
 
 
-def main(argv: list[str] | None = None) -> int:
-    # Recipe: YAML, then command-line overrides
-    model_args, data_args, training_args = parse_recipe(argv)
-
-    # Seed, logging, run folder
-    set_seed(training_args.seed)  # weights, data order, augmentation and dropout all follow from it
-    accelerator = make_accelerator(training_args)
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO if accelerator.is_main_process else logging.WARNING,
-    )
-    transformers.utils.logging.set_verbosity_warning()
-    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file otherwise
-    run_dir = Path(training_args.output_dir)
-    if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
-    logger.info(
-        "surgical-skill %s, %d process(es) on %s, mixed precision %s",
-        surgical_skill.__version__,
-        accelerator.num_processes,
-        accelerator.device,
-        accelerator.mixed_precision,
-    )
-
-    # Data: rows are paths and labels; frames are decoded only for the clips a batch needs
-    data = load_data(data_args)
+def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
+    """Model, video processor, training and (for a ``test`` split) the evaluation report of one run or fold."""
     labels = label_info(data)
-    logger.info("data: %s", {name: len(split) for name, split in data.items()})
-
-    # Model
     overrides = dict(model_args.model_config)
     for key in ("freeze_backbone", "backbone_pretrained", "dropout", "label_smoothing"):
         if getattr(model_args, key) not in (None, False, 0.0):
@@ -71,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["class_weights"] = class_weights_for(data["train"], labels["num_labels"])
     elif model_args.class_weights:
         overrides["class_weights"] = model_args.class_weights
+    set_seed(training_args.seed)  # the same initial weights for every fold
     model = build_model(model_args.model_name_or_path, **labels, **overrides)
     logger.info("model: %s, %.2f M parameters", type(model).__name__, model.num_parameters() / 1e6)
 
@@ -102,14 +79,68 @@ def main(argv: list[str] | None = None) -> int:
 
     # Evaluate the best model on the held-out test split: metrics with confidence intervals, plots, report.md
     if accelerator.is_main_process and "test" in data:
-        report = evaluate_run(result.model_dir, data, data_args, run_dir / "eval")
-        logger.info("test report: %s", report)
+        return evaluate_run(result.model_dir, data, data_args, Path(training_args.output_dir) / "eval")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Recipe: YAML, then command-line overrides
+    model_args, data_args, training_args = parse_recipe(argv)
+
+    # Seed, logging, run folder
+    set_seed(training_args.seed)  # weights, data order, augmentation and dropout all follow from it
+    accelerator = make_accelerator(training_args)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+    )
+    transformers.utils.logging.set_verbosity_warning()
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file otherwise
+    run_dir = Path(training_args.output_dir)
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
+    logger.info(
+        "surgical-skill %s, %d process(es) on %s, mixed precision %s",
+        surgical_skill.__version__,
+        accelerator.num_processes,
+        accelerator.device,
+        accelerator.mixed_precision,
+    )
+
+    # Data: rows are paths and labels; frames are decoded only for the clips a batch needs
+    data = load_data(data_args)
+    logger.info("data: %s", {name: len(split) for name, split in data.items()})
+    if not data_args.cv:
+        train_and_evaluate(accelerator, model_args, data_args, training_args, data)
+    else:
+        # Cross-validation: one model per fold in <output_dir>/<fold>, then a summary in <output_dir>/cv
+        results = {}
+        for fold, fold_data in cross_validation_folds(data, data_args):
+            logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
+            fold_args = dataclasses.replace(training_args, output_dir=str(run_dir / fold))
+            accelerator.free_memory()
+            accelerator = make_accelerator(fold_args)  # fresh trackers and checkpoint registry per fold
+            results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data)
+        if accelerator.is_main_process:
+            summary = summarize_cross_validation(results, run_dir / "cv", seed=training_args.seed)
+            name = "accuracy" if "accuracy" in summary["mean"] else "mae"
+            print(
+                f"cross-validation over {summary['folds']} folds: {name} {summary['mean'][name]:.3f} ± "
+                f"{summary['std'][name] or 0:.3f}, pooled {summary['pooled'][name]:.3f}; summary in {run_dir / 'cv'}"
+            )
 
     # Push the model, its video processor and a model card
-    if training_args.push_to_hub and accelerator.is_main_process:
+    if training_args.push_to_hub and data_args.cv:
+        logger.warning("push_to_hub skipped: cross-validation trains one model per fold; push a run without cv")
+    elif training_args.push_to_hub and accelerator.is_main_process:
         from surgical_skill.hub import push_run
 
-        logger.info("pushed to %s", push_run(run_dir, training_args.hub_model_id))
+        try:
+            logger.info("pushed to %s", push_run(run_dir, training_args.hub_model_id))
+        except RuntimeError as err:  # the model and report are saved; say how to push them later
+            logger.error("%s", err)
+            return 1
     return 0
 
 

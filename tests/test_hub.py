@@ -1,13 +1,21 @@
-"""The model card renders and its metadata parses; pushing without network fails clearly."""
+"""The model card renders and its metadata parses; the folder for the Hub carries the package's code and loads
+where only transformers is installed; pushing without network fails clearly."""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import yaml
 from huggingface_hub import ModelCard
 
 from surgical_skill.evaluation.evaluate import evaluate_model
-from surgical_skill.hub import model_card, push_run
+from surgical_skill.hub import model_card, prepare_hub_folder, push_run
+from surgical_skill.pipeline import run_inference
+from tests.helpers import run_cli
 
 
 @pytest.fixture
@@ -34,10 +42,150 @@ def test_model_card_metadata_parses(run_dir, tmp_path):
     text = loaded.text
     assert "Intended use and limitations" in text and "not a medical device" in text
     assert "| accuracy |" in text and "num_epochs: 2" in text
-    assert 'pipeline("surgical-skill", model="lab/suturing-skill")' in text
+    assert 'pipeline("surgical-skill", model="lab/suturing-skill", trust_remote_code=True)' in text
 
 
 def test_push_without_network_says_why(run_dir):
-    with pytest.raises(RuntimeError, match=r"could not push .* to the Hub as lab/suturing-skill"):
+    before = sorted(p.name for p in (run_dir / "model").iterdir())
+    with pytest.raises(RuntimeError, match=r"could not push .* to the Hub as lab/suturing-skill.*--output-dir"):
         push_run(run_dir, "lab/suturing-skill", token="hf_invalid")
-    assert (run_dir / "model" / "README.md").exists()  # the card is written locally first
+    assert sorted(p.name for p in (run_dir / "model").iterdir()) == before  # the run folder is left as it was
+
+
+REMOTE = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["surgical_skill"] = None  # as on a machine without the package: `import surgical_skill` fails
+    import torch
+    from transformers import AutoModelForVideoClassification, pipeline
+
+    folder, video, trust = sys.argv[1], sys.argv[2], sys.argv[3] == "trust"
+    try:
+        skill = pipeline("surgical-skill", model=folder, trust_remote_code=trust)
+    except Exception as err:
+        print(json.dumps({"error": str(err)}))
+        sys.exit(0)
+    model = AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    torch.manual_seed(0)
+    clip = torch.rand(2, skill.video_processor.num_frames, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(pixel_values=clip).logits.tolist()
+    result = skill(video, num_clips=3)
+    print(json.dumps({"result": result, "logits": logits, "pipeline": type(skill).__module__}))
+    """
+)
+
+
+def _remote(folder, video, trust=True):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(folder.parent / "modules")}
+    done = subprocess.run(
+        [sys.executable, "-c", REMOTE, str(folder), str(video), "trust" if trust else "no"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_hub_folder_works_without_the_package(run_dir, tiny_run, tmp_path):
+    """The folder `surgical-skill push` uploads loads in a fresh Python that cannot import surgical_skill, with
+    `trust_remote_code=True`, and gives what the installed package gives."""
+    import torch
+    from transformers import AutoModelForVideoClassification
+
+    folder = prepare_hub_folder(run_dir, tmp_path / "hub", "lab/suturing-skill")
+    assert (folder / "model.safetensors").exists() and (folder / "README.md").exists()
+    assert (folder / "eval" / "metrics.json").exists()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["custom_pipelines"]["surgical-skill"]["impl"] == "surgical_skill_pipeline.SurgicalSkillPipeline"
+    assert set(config["auto_map"]) == {"AutoConfig", "AutoModelForVideoClassification"}
+    video = tiny_run[1]["test"][0]["video"]
+
+    remote = _remote(folder, video)
+    assert remote["pipeline"].startswith("transformers_modules.")  # the copy in the folder, not the package
+    installed = run_inference(run_dir / "model", video, num_clips=3)
+    assert remote["result"]["label"] == installed["label"]
+    for name, p in installed["probabilities"].items():
+        assert remote["result"]["probabilities"][name] == pytest.approx(p, abs=1e-5)
+    model = AutoModelForVideoClassification.from_pretrained(run_dir / "model").eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        expected = model(pixel_values=torch.rand(2, remote["result"]["metadata"]["sampling"]["num_frames"], 3, 32, 32))
+    torch.testing.assert_close(torch.tensor(remote["logits"]), expected.logits, atol=1e-5, rtol=1e-5)
+
+    refused = _remote(folder, video, trust=False)
+    assert "trust_remote_code" in refused["error"]
+    # With the package installed, its own commands use the installed code on such a folder, no trust needed
+    assert run_inference(folder, video, num_clips=3)["label"] == installed["label"]
+
+
+def test_the_pipeline_saves_its_code(tiny_run, tmp_path):
+    from transformers import pipeline
+
+    model_dir, _ = tiny_run
+    skill = pipeline("surgical-skill", model=str(model_dir))
+    skill.save_pretrained(tmp_path / "saved")
+    files = {p.name for p in (tmp_path / "saved").iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "video_preprocessor_config.json",
+        "surgical_skill_pipeline.py",
+    } <= files
+    source = (tmp_path / "saved" / "surgical_skill_pipeline.py").read_text()
+    assert "from .surgical_skill_video_decode import decode_frames" in source and "from ..video" not in source
+    processor = json.loads((tmp_path / "saved" / "video_preprocessor_config.json").read_text())
+    assert processor["auto_map"]["AutoVideoProcessor"].startswith("surgical_skill_models_video_processor.")
+
+
+def test_push_command_writes_the_folder_with_output_dir(run_dir, tmp_path):
+    result = run_cli("push", run_dir, "--repo-id", "lab/suturing-skill", "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "nothing pushed" in result.stdout and (tmp_path / "out" / "surgical_skill_pipeline.py").exists()
+    again = run_cli("push", run_dir, "--repo-id", "lab/suturing-skill", "--output-dir", tmp_path / "out")
+    assert again.returncode != 0 and "is not empty" in again.stderr
+
+
+def test_a_recipe_with_push_to_hub_keeps_the_run_when_the_hub_is_unreachable(synthetic_manifest, tmp_path, caplog):
+    """`push_to_hub: true` pushes at the end of `recipes/train.py`; without network the run is kept whole and
+    the script fails saying how to push later."""
+    import importlib.util
+    from pathlib import Path
+
+    from accelerate.state import AcceleratorState
+
+    recipe = tmp_path / "push.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model_name_or_path": "small3d",
+                "model_config": {"small3d_channels": [4, 8]},
+                "dataset": str(synthetic_manifest),
+                "split_ratios": [0.6, 0.2, 0.2],
+                "num_frames": 4,
+                "sampling_strategy": "clip",
+                "image_size": 32,
+                "crop_size": 32,
+                "num_workers": 0,
+                "eval_clips_per_video": 2,
+                "num_epochs": 1,
+                "report_to": ["none"],
+                "progress_bar": False,
+                "output_dir": str(tmp_path / "run"),
+                "push_to_hub": True,
+                "hub_model_id": "lab/suturing-skill",
+            }
+        )
+    )
+    spec = importlib.util.spec_from_file_location("train_recipe", Path(__file__).parents[1] / "recipes" / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    try:
+        assert train.main([str(recipe)]) == 1
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert "could not push" in caplog.text and "lab/suturing-skill" in caplog.text
+    assert (tmp_path / "run" / "model" / "model.safetensors").exists()
+    assert (tmp_path / "run" / "eval" / "report.md").exists()

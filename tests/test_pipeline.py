@@ -102,3 +102,51 @@ def test_predict_command(tiny_run, tmp_path):
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results[0]["label"] and results[1]["error"] == "file not found"
     assert len(list((tmp_path / "plots").glob("*_timeline.png"))) == 1
+
+
+PLAIN = """
+import json, sys
+sys.modules["surgical_skill"] = None  # transformers alone: the package is not importable
+from transformers import pipeline
+
+video, folders = sys.argv[1], sys.argv[2:]
+results = {}
+for folder in folders:
+    classify = pipeline("video-classification", model=folder)
+    results[folder] = classify(video, top_k=2)
+print(json.dumps(results))
+"""
+
+
+def test_transformers_families_trained_here_work_in_the_plain_video_classification_pipeline(tiny_run, tmp_path):
+    """VideoMAE, TimeSformer and ViViT folders saved as training saves them (model + video processor) load in
+    transformers' own `pipeline("video-classification")` where surgical-skill is not installed."""
+    import os
+    import subprocess
+    import sys
+
+    from surgical_skill.models import build_model, build_video_processor
+    from surgical_skill.training import DataArguments, apply_data_overrides
+    from tests.models.test_models import TINY
+
+    data_args = DataArguments(num_frames=4, image_size=32, crop_size=32)
+    folders = []
+    for name in ("videomae", "timesformer", "vivit"):
+        model = build_model(name, num_labels=2, id2label={0: "lower-skilled", 1: "higher-skilled"}, **TINY[name][0])
+        processor = apply_data_overrides(build_video_processor(name, config=model.config), data_args)
+        model.save_pretrained(tmp_path / name)
+        processor.save_pretrained(tmp_path / name)
+        folders.append(str(tmp_path / name))
+    video = tiny_run[1]["test"][0]["video"]
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN, video, *folders],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    for folder in folders:
+        assert {r["label"] for r in results[folder]} == {"lower-skilled", "higher-skilled"}, folder
+        assert sum(r["score"] for r in results[folder]) == pytest.approx(1.0, abs=1e-4)

@@ -18,6 +18,8 @@ EPILOG = """examples:
   surgical-skill synth data/synthetic --num-videos 120        built-in suturing videos, skill in the motion
   surgical-skill predict trial.mp4 --model runs/demo/model --plot timelines/   score whole videos
   surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir report/
+  surgical-skill compare report-a/ report-b/ --json comparison.json   is model B really better than A?
+  surgical-skill push runs/demo --repo-id my-lab/suturing-skill   model, processor, code, card, report -> Hub
 """
 
 
@@ -198,14 +200,16 @@ def _run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tqdm.auto import tqdm
+    from transformers import pipeline
 
     from . import register
+    from .pipeline import SurgicalSkillPipeline
     from .video import VideoDecodeError
 
     register()
-    from transformers import pipeline
 
-    skill = pipeline("surgical-skill", model=args.model, device=args.device)
+    # The installed code, also for Hub folders that carry their own copy (which would ask for trust_remote_code)
+    skill = pipeline("surgical-skill", model=args.model, device=args.device, pipeline_class=SurgicalSkillPipeline)
     options = {"num_clips": args.num_clips, "batch_size": args.batch_size}
     if args.clip_stride_seconds:
         options["clip_stride_seconds"] = args.clip_stride_seconds
@@ -279,17 +283,69 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report_a", metavar="REPORT_A", help="an evaluation report folder (the baseline, A)")
+    parser.add_argument("report_b", metavar="REPORT_B", help="a report folder of another model on the same videos")
+    parser.add_argument("--samples", type=int, default=2000, help="paired bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the comparison to this JSON file")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .evaluation.compare import compare_reports
+
+    if args.samples < 1:
+        print("error: --samples must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        result = compare_reports(args.report_a, args.report_b, samples=args.samples, seed=args.seed)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(result.to_markdown())
+    print()
+    print(result.verdict())
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(result.to_dict(), out, indent=2)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        print(f"comparison: {path}")
+    return 0
+
+
 def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a training run folder (with model/, recipe.yaml and eval/)")
     parser.add_argument("--repo-id", required=True, help="org/name on the Hub")
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--token", default=None, help="a Hub token (default: the one `hf auth login` saved)")
+    parser.add_argument(
+        "--output-dir", default=None, help="write the folder that would be uploaded here and push nothing"
+    )
 
 
 def _run_push(args: argparse.Namespace) -> int:
-    from .hub import push_run
+    from .hub import prepare_hub_folder, push_run
 
-    print(f"pushed: {push_run(args.run_dir, args.repo_id, private=args.private, token=args.token)}")
+    try:
+        if args.output_dir:
+            folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id)
+            print(f"ready to upload (nothing pushed): {folder}")
+        else:
+            print(f"pushed: {push_run(args.run_dir, args.repo_id, private=args.private, token=args.token)}")
+    except (FileNotFoundError, FileExistsError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -323,6 +379,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_evaluate_arguments,
         run=_run_evaluate,
         example="surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir eval/",
+    ),
+    "compare": Command(
+        help="compare two models' evaluation reports of the same videos: paired bootstrap and McNemar's test",
+        add_arguments=_add_compare_arguments,
+        run=_run_compare,
+        example="surgical-skill compare eval/baseline eval/new-model --json comparison.json",
     ),
     "push": Command(
         help="upload a trained model, its video processor, a model card and the evaluation report to the Hub",

@@ -1,10 +1,13 @@
-"""Models on the Hub: a model card built from a run folder, and ``push_run`` to upload model, processor, card
-and evaluation report (``surgical-skill push RUN_DIR --repo-id org/name``)."""
+"""Models on the Hub: a model card built from a run folder, :func:`prepare_hub_folder` (model, video processor,
+the package's code for ``trust_remote_code``, card, evaluation report) and :func:`push_run` to upload it
+(``surgical-skill push RUN_DIR --repo-id org/name``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +74,16 @@ def _card_body(name, config, recipe, report, labels) -> str:
         "## Use",
         "",
         "```python",
-        "import surgical_skill  # pip install surgical-skill",
         "from transformers import pipeline",
         "",
-        f'skill = pipeline("surgical-skill", model="{name}")',
+        "# The repository carries surgical-skill's pipeline code: transformers, torch, torchvision and av suffice",
+        f'skill = pipeline("surgical-skill", model="{name}", trust_remote_code=True)',
         'result = skill("trial.mp4", num_clips=8)',
         'result["label"], result["score"], result["clips"]  # the clips are the timeline of the evidence',
         "```",
+        "",
+        "With the package installed (`pip install surgical-skill`): "
+        f"`surgical-skill predict trial.mp4 --model {name} --plot`.",
         "",
     ]
     if report:
@@ -114,31 +120,41 @@ def _card_body(name, config, recipe, report, labels) -> str:
     return "\n".join(lines)
 
 
-def push_run(run_dir: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Upload ``<run_dir>/model`` (safetensors weights, config, video processor), a model card and the
-    evaluation report to ``repo_id``; returns the repository URL."""
-    from huggingface_hub import HfApi
+def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
+    """Write what :func:`push_run` uploads into ``output_dir``: the model (safetensors weights, config, video
+    processor), the package's code recorded for ``trust_remote_code`` (see :mod:`surgical_skill.remote_code`),
+    ``README.md`` (the model card) and ``eval/`` (the evaluation report, when the run has one)."""
+    from .remote_code import save_remote_code
 
     run = Path(run_dir)
     model_dir = run / "model"
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir} holds no saved model (config.json); train first")
-    card = model_card(run, repo_id)
-    card.save(model_dir / "README.md")
-    api = HfApi(token=token)
-    try:
-        url = api.create_repo(repo_id, private=private, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), commit_message="Upload skill model")
-        if (run / "eval").is_dir():
-            api.upload_folder(
-                repo_id=repo_id,
-                folder_path=str(run / "eval"),
-                path_in_repo="eval",
-                commit_message="Upload evaluation report",
-            )
-    except Exception as err:  # offline, no token, no rights: say which repository and why
-        raise RuntimeError(
-            f"could not push {model_dir} to the Hub as {repo_id}: {type(err).__name__}: {err}. "
-            f"The model card is in {model_dir / 'README.md'}."
-        ) from err
+    out = Path(output_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new folder")
+    shutil.copytree(model_dir, out, dirs_exist_ok=True)
+    save_remote_code(out)
+    model_card(run, repo_id).save(out / "README.md")
+    if (run / "eval").is_dir():
+        shutil.copytree(run / "eval", out / "eval")
+    return out
+
+
+def push_run(run_dir: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Upload a run's model, video processor, code, model card and evaluation report to ``repo_id`` in one
+    commit (see :func:`prepare_hub_folder`); returns the repository URL."""
+    from huggingface_hub import HfApi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = prepare_hub_folder(run_dir, Path(tmp) / "upload", repo_id)
+        api = HfApi(token=token)
+        try:
+            url = api.create_repo(repo_id, private=private, exist_ok=True)
+            api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload skill model")
+        except Exception as err:  # offline, no token, no rights: say which repository and why
+            raise RuntimeError(
+                f"could not push {Path(run_dir) / 'model'} to the Hub as {repo_id}: {type(err).__name__}: {err}. "
+                "`surgical-skill push RUN_DIR --repo-id ... --output-dir DIR` writes the folder to upload by hand."
+            ) from err
     return str(url)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .data import ClipSampling, ClipTransforms
-from .video import VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
+from .data.transforms import ClipTransforms
+from .video import ClipSampling, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
 
 AGGREGATIONS = ("mean", "median", "max")
 
@@ -53,6 +53,17 @@ class SurgicalSkillPipeline(Pipeline):
             self.video_processor = build_video_processor(self.model.name_or_path, config=self.model.config)
         self.sampling = ClipSampling.from_video_processor(self.video_processor)
         self.transforms = ClipTransforms.from_video_processor(self.video_processor, training=False)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
+        """Save the model, its video processor and this pipeline's code (with everything it imports), so the
+        folder loads with ``pipeline("surgical-skill", model=folder, trust_remote_code=True)`` where
+        surgical-skill is not installed (see :mod:`surgical_skill.remote_code`)."""
+        from .remote_code import save_remote_code
+
+        os.makedirs(save_directory, exist_ok=True)
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.video_processor.save_pretrained(save_directory)
+        save_remote_code(save_directory, self.model)
 
     def _sanitize_parameters(
         self, num_clips=None, clip_stride_seconds=None, fps=None, top_k=None, aggregation=None, **kwargs
@@ -237,7 +248,9 @@ def run_inference(
 
     register_pipeline()
     if isinstance(model_or_dir, str | os.PathLike | Path):
-        skill = pipeline("surgical-skill", model=os.fspath(model_or_dir), device=device)
+        skill = pipeline(
+            "surgical-skill", model=os.fspath(model_or_dir), device=device, pipeline_class=SurgicalSkillPipeline
+        )
     else:
         from .models import build_video_processor
 

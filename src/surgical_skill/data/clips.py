@@ -4,91 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from ..video import (
-    VideoDecodeError,
-    decode_frames,
-    probe,
-    sample_clip_indices,
-    sample_multi_clip_indices,
-    sample_segment_indices,
-)
+from ..video import VideoDecodeError, decode_frames, probe
+from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling
+
+__all__ = ["SAMPLING_STRATEGIES", "ClipSampling", "VideoClipLoader", "expand_clips"]
 
 logger = logging.getLogger(__name__)
-
-SAMPLING_STRATEGIES = ("uniform", "clip")
-
-
-@dataclass
-class ClipSampling:
-    """How a clip's frames are picked from a video; saved with a model's video processor.
-
-    ``uniform``: ``num_frames`` frames spread over the whole video, one per equal segment (TSN); random inside
-    each segment when training, segment centres otherwise. ``clip``: ``num_frames`` consecutive frames, every
-    ``frame_stride``-th (or resampled to ``target_fps``), at a random position when training, centred otherwise.
-    """
-
-    num_frames: int = 16
-    strategy: str = "uniform"
-    frame_stride: int = 1
-    target_fps: float | None = None
-
-    def __post_init__(self):
-        if self.strategy not in SAMPLING_STRATEGIES:
-            raise ValueError(f"unknown sampling strategy {self.strategy!r}; known: {', '.join(SAMPLING_STRATEGIES)}")
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
-
-    def indices(self, num_frames: int, fps: float | None, *, random: bool, generator=None) -> np.ndarray:
-        """Frame indices of one clip from a video of ``num_frames`` frames at ``fps``."""
-        if self.strategy == "uniform":
-            return sample_segment_indices(num_frames, self.num_frames, random=random, generator=generator)
-        return sample_clip_indices(
-            num_frames,
-            self.num_frames,
-            frame_stride=self.frame_stride,
-            fps=fps,
-            target_fps=self.target_fps,
-            random=random,
-            generator=generator,
-        )
-
-    def windows(self, num_frames: int, fps: float | None, *, num_clips: int) -> np.ndarray:
-        """``num_clips`` clips covering the whole video, shape (num_clips, num_frames), for inference."""
-        if self.strategy == "uniform":
-            # Interleaved segment samplings: clip j takes the j-th of num_clips evenly spaced offsets per segment.
-            edges = np.linspace(0, num_frames, self.num_frames + 1)
-            offsets = (np.arange(num_clips) + 0.5) / num_clips
-            positions = edges[:-1][None, :] + offsets[:, None] * np.diff(edges)[None, :]
-            return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
-        return sample_multi_clip_indices(
-            num_frames,
-            self.num_frames,
-            num_clips=num_clips,
-            frame_stride=self.frame_stride,
-            fps=fps,
-            target_fps=self.target_fps,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_video_processor(cls, processor: Any) -> ClipSampling:
-        """The sampling a model's video processor records (``num_frames``, ``sampling_strategy``,
-        ``frame_stride``, ``target_fps``; see ``surgical_skill.models.build_video_processor``)."""
-        return cls(
-            num_frames=int(getattr(processor, "num_frames", None) or cls.num_frames),
-            strategy=getattr(processor, "sampling_strategy", None) or cls.strategy,
-            frame_stride=int(getattr(processor, "frame_stride", None) or 1),
-            target_fps=getattr(processor, "target_fps", None),
-        )
 
 
 class VideoClipLoader:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from .compare import ComparisonResult, compare_reports, mcnemar_test, paired_bootstrap
 from .metrics import (
     HEADLINE_CLASSIFICATION,
     HEADLINE_REGRESSION,
@@ -13,6 +14,7 @@ from .metrics import (
     headline_classification,
     predict_labels,
     regression_metrics,
+    resample_indices,
     youden_threshold,
 )
 
@@ -30,14 +32,19 @@ __all__ = [
     "HEADLINE_CLASSIFICATION",
     "HEADLINE_REGRESSION",
     "SKILL_METRICS_PATH",
+    "ComparisonResult",
     "aggregate_by_video",
     "bootstrap_intervals",
     "brier_score",
     "classification_metrics",
+    "compare_reports",
     "expected_calibration_error",
     "headline_classification",
     "load_skill_metrics",
+    "mcnemar_test",
+    "paired_bootstrap",
     "predict_labels",
     "regression_metrics",
+    "resample_indices",
     "youden_threshold",
 ]

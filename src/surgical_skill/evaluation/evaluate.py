@@ -200,9 +200,10 @@ def evaluate_model(
 
 def evaluate_run(
     model_dir: str | os.PathLike, data, data_args, output_dir: str | os.PathLike, *, split: str = "test"
-) -> Path:
+) -> EvaluationResult:
     """Evaluate a trained model on ``data[split]`` into ``output_dir``; for two classes the decision threshold
-    is chosen on the validation split (Youden's J) first. Prints the headline figures; returns the folder."""
+    is chosen on the validation split (Youden's J) first. Prints the headline figures; returns the result
+    (its ``report_dir`` is the folder)."""
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
     model = AutoModelForVideoClassification.from_pretrained(model_dir)
@@ -215,7 +216,7 @@ def evaluate_run(
         model, data[split], output_dir, processor=processor, threshold=threshold, split_name=split, **options
     )
     print(headline_summary(result, split))
-    return result.report_dir
+    return result
 
 
 def headline_summary(result: EvaluationResult, split: str) -> str:

@@ -7,7 +7,7 @@ training engine and ``evaluate_model`` call them, and the tests compare each to 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy import stats
@@ -119,23 +119,25 @@ def classification_metrics(
         out["precision"] = float(skm.precision_score(labels, predictions, pos_label=1, zero_division=0))
         out["f1"] = float(skm.f1_score(labels, predictions, pos_label=1, zero_division=0))
     present = np.unique(labels)
-    try:
-        if num_classes == 2:
-            out["roc_auc"] = float(skm.roc_auc_score(labels, probabilities[:, 1]))
-            out["average_precision"] = float(skm.average_precision_score(labels, probabilities[:, 1]))
-        else:
-            out["roc_auc"] = float(
-                skm.roc_auc_score(
-                    labels, _clip_rows(probabilities), multi_class="ovr", average="macro", labels=classes
+    with warnings.catch_warnings():  # undefined with one class present: NaN below, no warning per batch
+        warnings.simplefilter("ignore")
+        try:
+            if num_classes == 2:
+                out["roc_auc"] = float(skm.roc_auc_score(labels, probabilities[:, 1]))
+                out["average_precision"] = float(skm.average_precision_score(labels, probabilities[:, 1]))
+            else:
+                out["roc_auc"] = float(
+                    skm.roc_auc_score(
+                        labels, _clip_rows(probabilities), multi_class="ovr", average="macro", labels=classes
+                    )
                 )
-            )
-            out["average_precision"] = float(
-                skm.average_precision_score(
-                    np.eye(num_classes)[labels][:, present], probabilities[:, present], average="macro"
+                out["average_precision"] = float(
+                    skm.average_precision_score(
+                        np.eye(num_classes)[labels][:, present], probabilities[:, present], average="macro"
+                    )
                 )
-            )
-    except ValueError:  # one class only
-        out["roc_auc"] = out["average_precision"] = float("nan")
+        except ValueError:  # one class only
+            out["roc_auc"] = out["average_precision"] = float("nan")
     if per_class:
         out["precision_per_class"] = skm.precision_score(
             labels, predictions, average=None, labels=classes, zero_division=0
@@ -179,6 +181,25 @@ def aggregate_by_video(
     return unique, sums / counts, labels[first]
 
 
+def resample_indices(
+    num_items: int, groups: Sequence | None = None, *, samples: int, seed: int = 0
+) -> Iterator[np.ndarray]:
+    """Yield ``samples`` bootstrap index arrays into ``num_items`` items: whole ``groups`` (e.g. subjects)
+    drawn with replacement when given, else single items. The same seed gives the same arrays, so two
+    models resampled from one call share every draw."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        clusters = [np.array([i]) for i in range(num_items)]
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != num_items:
+            raise ValueError(f"groups has {len(groups)} entries for {num_items} items")
+        clusters = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    for _ in range(samples):
+        picked = rng.integers(0, len(clusters), len(clusters))
+        yield np.concatenate([clusters[i] for i in picked])
+
+
 def bootstrap_intervals(
     compute: Callable[[np.ndarray], dict[str, float]],
     num_items: int,
@@ -194,16 +215,8 @@ def bootstrap_intervals(
     Resamples whole ``groups`` (subjects) with replacement when given, else items (videos): videos of one
     surgeon are not independent, and resampling them separately would make intervals too narrow.
     """
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        clusters = [np.array([i]) for i in range(num_items)]
-    else:
-        groups = np.asarray(groups)
-        clusters = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     draws: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(samples):
-        picked = rng.integers(0, len(clusters), len(clusters))
-        indices = np.concatenate([clusters[i] for i in picked])
+    for indices in resample_indices(num_items, groups, samples=samples, seed=seed):
         values = _quiet(compute, indices)
         for name in names:
             value = values.get(name, float("nan"))

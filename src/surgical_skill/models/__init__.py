@@ -15,31 +15,20 @@ from .common import (
     skill_loss,
     skill_loss_terms,
 )
-from .factory import MODEL_REGISTRY, ModelSpec, build_model, build_video_processor, list_models
+from .factory import (
+    FAMILIES,
+    MODEL_REGISTRY,
+    ModelSpec,
+    build_model,
+    build_video_processor,
+    list_models,
+    register_auto_classes,
+)
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel, FrameCNNPreTrainedModel
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling
-
-FAMILIES = (
-    (FrameCNNConfig, FrameCNNModel, FrameCNNForVideoClassification),
-    (CNNRNNConfig, CNNRNNModel, CNNRNNForVideoClassification),
-    (Video3DCNNConfig, Video3DCNNModel, Video3DCNNForVideoClassification),
-)
-
-
-def register_auto_classes() -> None:
-    """Make ``AutoConfig``, ``AutoModel``, ``AutoModelForVideoClassification`` and ``AutoVideoProcessor`` know
-    this package's families (done on ``import surgical_skill``; calling it again is harmless)."""
-    from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
-
-    for config_class, base_class, head_class in FAMILIES:
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-        AutoModel.register(config_class, base_class, exist_ok=True)
-        AutoModelForVideoClassification.register(config_class, head_class, exist_ok=True)
-        AutoVideoProcessor.register(config_class, SurgicalSkillVideoProcessor, exist_ok=True)
-
 
 __all__ = [
     "BACKBONES_2D",

@@ -12,11 +12,11 @@ from transformers import AutoConfig, AutoModelForVideoClassification, Pretrained
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
-from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification
+from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
-from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification
+from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel
 from .video3d.configuration_video3d import Video3DCNNConfig
-from .video3d.modeling_video3d import Video3DCNNForVideoClassification
+from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling
 
 logger = logging.getLogger(__name__)
@@ -295,3 +295,22 @@ def _load_processor(name: str) -> BaseVideoProcessor:
     return video_class(
         **{k: getattr(image_processor, k) for k in keys if getattr(image_processor, k, None) is not None}
     )
+
+
+FAMILIES = (
+    (FrameCNNConfig, FrameCNNModel, FrameCNNForVideoClassification),
+    (CNNRNNConfig, CNNRNNModel, CNNRNNForVideoClassification),
+    (Video3DCNNConfig, Video3DCNNModel, Video3DCNNForVideoClassification),
+)
+
+
+def register_auto_classes() -> None:
+    """Make ``AutoConfig``, ``AutoModel``, ``AutoModelForVideoClassification`` and ``AutoVideoProcessor`` know
+    this package's families (done on ``import surgical_skill``; calling it again is harmless)."""
+    from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
+
+    for config_class, base_class, head_class in FAMILIES:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, base_class, exist_ok=True)
+        AutoModelForVideoClassification.register(config_class, head_class, exist_ok=True)
+        AutoVideoProcessor.register(config_class, SurgicalSkillVideoProcessor, exist_ok=True)

@@ -1,6 +1,7 @@
 """Training: recipe arguments, the Accelerate engine (``train_one_epoch``, ``validate_one_epoch``, ``fit``)."""
 
 from .arguments import DataArguments, ModelArguments, TrainingArguments
+from .cross_validation import cross_validation_folds, summarize_cross_validation
 from .data import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data, make_loader
 from .loop import (
     FitResult,
@@ -28,6 +29,7 @@ __all__ = [
     "checkpoints_in",
     "class_weights_for",
     "clip_datasets",
+    "cross_validation_folds",
     "fit",
     "label_info",
     "load_data",
@@ -40,6 +42,7 @@ __all__ = [
     "save_checkpoint",
     "save_model",
     "save_recipe",
+    "summarize_cross_validation",
     "train_one_epoch",
     "validate_one_epoch",
 ]

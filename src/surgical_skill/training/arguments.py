@@ -83,6 +83,19 @@ class DataArguments:
         metadata={"help": "train/validation/test shares, grouped by subject (ignored when the data has splits)."},
     )
     split_seed: int = field(default=0, metadata={"help": "Seed of the split (keep it fixed across models)."})
+    cv_folds: int | None = field(
+        default=None,
+        metadata={"help": "Cross-validate: train K models on K folds grouped by subject (every split pooled)."},
+    )
+    cv: str | None = field(
+        default=None, metadata={"help": "'kfold' (with cv_folds) or 'leave-one-subject-out': one model per surgeon."}
+    )
+    cv_validation_share: float = field(
+        default=0.15,
+        metadata={
+            "help": "Share of each fold's training subjects held out for validation (0: none) in cross-validation."
+        },
+    )
     proxy_dir: str | None = field(
         default=None, metadata={"help": "Folder of proxies made by `surgical-skill prepare` (faster decoding)."}
     )
@@ -114,6 +127,16 @@ class DataArguments:
             _choice(self.sampling_strategy, ("uniform", "clip"), "sampling_strategy")
         if len(self.split_ratios) != 3 or abs(sum(self.split_ratios) - 1) > 1e-6:
             raise ValueError(f"split_ratios must be three shares summing to 1, got {self.split_ratios}")
+        if self.cv_folds is not None and self.cv is None:
+            self.cv = "kfold"
+        if self.cv is not None:
+            _choice(self.cv, ("kfold", "leave-one-subject-out"), "cv")
+            if self.cv == "kfold" and (self.cv_folds is None or self.cv_folds < 2):
+                raise ValueError(f"cv: kfold needs cv_folds of at least 2, got {self.cv_folds}")
+            if self.cv == "leave-one-subject-out" and self.cv_folds is not None:
+                raise ValueError("set either cv_folds (k-fold) or cv: leave-one-subject-out, not both")
+        if not 0 <= self.cv_validation_share < 1:
+            raise ValueError(f"cv_validation_share must be in [0, 1), got {self.cv_validation_share}")
         if self.train_clips_per_video < 1 or self.eval_clips_per_video < 1:
             raise ValueError("train_clips_per_video and eval_clips_per_video must be at least 1")
         if not 0 < self.crop_scale_min <= 1:

@@ -18,12 +18,13 @@ logger = logging.getLogger(__name__)
 
 
 def load_data(args: DataArguments) -> DatasetDict:
-    """The recipe's dataset with its splits (see :func:`surgical_skill.data.load_skill_dataset`)."""
+    """The recipe's dataset with its splits (see :func:`surgical_skill.data.load_skill_dataset`); one
+    ``train`` split for cross-validation, which makes its own folds."""
     return load_skill_dataset(
         args.dataset,
         target=args.target,
         label_names=args.label_names,
-        split_ratios=tuple(args.split_ratios),
+        split_ratios=None if args.cv else tuple(args.split_ratios),
         seed=args.split_seed,
         proxy_dir=args.proxy_dir,
     )

@@ -19,6 +19,8 @@ _EXPORTS = {
     "content_hash": ".proxy",
     "prepare_proxies": ".proxy",
     "transcode_proxy": ".proxy",
+    "SAMPLING_STRATEGIES": ".sampling",
+    "ClipSampling": ".sampling",
     "frame_stride_for": ".sampling",
     "sample_clip_indices": ".sampling",
     "sample_multi_clip_indices": ".sampling",
@@ -33,4 +35,11 @@ if TYPE_CHECKING:
     from .errors import VideoDecodeError
     from .metadata import VideoMetadata, probe
     from .proxy import ProxyReport, ProxySettings, content_hash, prepare_proxies, transcode_proxy
-    from .sampling import frame_stride_for, sample_clip_indices, sample_multi_clip_indices, sample_segment_indices
+    from .sampling import (
+        SAMPLING_STRATEGIES,
+        ClipSampling,
+        frame_stride_for,
+        sample_clip_indices,
+        sample_multi_clip_indices,
+        sample_segment_indices,
+    )

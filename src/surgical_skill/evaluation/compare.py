@@ -1,0 +1,422 @@
+"""Compare two models evaluated on the same videos: paired statistics from two ``evaluate_model`` reports.
+
+Both models scored the same videos, so their errors are paired: the tests here use that pairing (McNemar's
+test on right/wrong, a paired bootstrap on every headline metric) instead of comparing two independent
+intervals, which would miss real differences.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .metrics import _quiet, headline_classification, predict_labels, regression_metrics, resample_indices
+
+COMPARED_CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "mcc")
+COMPARED_REGRESSION = ("mae", "rmse", "pearson", "spearman")
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+EXACT_BELOW = 25  # discordant pairs under which McNemar's p-value is the exact binomial one
+
+
+def mcnemar_test(correct_a: Sequence, correct_b: Sequence) -> dict[str, Any]:
+    """McNemar's test on paired right/wrong outcomes of two models on the same items.
+
+    ``b`` counts items A got right and B wrong, ``c`` the reverse. Returns ``b``, ``c``, the chi-square
+    statistic with continuity correction ``max(0, |b - c| - 1)^2 / (b + c)`` and its p-value (1 degree of
+    freedom), the exact two-sided binomial p-value (``b`` of ``b + c`` at 0.5), and ``p_value``: the exact one
+    when ``b + c < 25`` (the chi-square approximation is poor for few discordant pairs), else the chi-square
+    one; ``method`` says which (``"exact"`` or ``"chi2"``). With no discordant pair both p-values are 1.
+    """
+    correct_a = np.asarray(correct_a, dtype=bool)
+    correct_b = np.asarray(correct_b, dtype=bool)
+    if correct_a.shape != correct_b.shape or correct_a.ndim != 1:
+        raise ValueError(
+            f"correct_a and correct_b must be 1-D and paired, got {correct_a.shape} and {correct_b.shape}"
+        )
+    b = int(np.sum(correct_a & ~correct_b))
+    c = int(np.sum(~correct_a & correct_b))
+    discordant = b + c
+    if discordant == 0:
+        statistic, p_chi2, p_exact = 0.0, 1.0, 1.0
+    else:
+        statistic = max(0, abs(b - c) - 1) ** 2 / discordant
+        p_chi2 = float(stats.chi2.sf(statistic, 1))
+        p_exact = float(stats.binomtest(b, discordant, 0.5).pvalue)
+    method = "exact" if discordant < EXACT_BELOW else "chi2"
+    return {
+        "b": b,
+        "c": c,
+        "statistic": float(statistic),
+        "p_value_exact": p_exact,
+        "p_value_chi2": p_chi2,
+        "p_value": p_exact if method == "exact" else p_chi2,
+        "method": method,
+    }
+
+
+def paired_bootstrap(
+    compute_a: Callable[[np.ndarray], dict[str, float]],
+    compute_b: Callable[[np.ndarray], dict[str, float]],
+    num_items: int,
+    groups: Sequence | None,
+    names: Sequence[str],
+    samples: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Paired bootstrap of the difference B - A of each metric in ``names``.
+
+    Each resample draws one set of indices (whole ``groups``, e.g. subjects, when given, else items) and
+    scores both models on it. Per metric: ``a`` and ``b`` on all items, ``difference`` (b - a), ``ci_95`` (the
+    2.5 and 97.5 percentiles of the resampled differences) and ``p_value``, two-sided:
+    ``min(1, 2 * min(share of differences <= 0, share of differences >= 0))``, i.e. twice the share of
+    resamples on the far side of zero (1 when all differences are 0). Resamples where a metric is undefined
+    are skipped; with fewer than half left, the interval and p-value are NaN.
+    """
+    every = np.arange(num_items)
+    full_a, full_b = _quiet(compute_a, every), _quiet(compute_b, every)
+    draws: dict[str, list[float]] = {name: [] for name in names}
+    for indices in resample_indices(num_items, groups, samples=samples, seed=seed):
+        values_a, values_b = _quiet(compute_a, indices), _quiet(compute_b, indices)
+        for name in names:
+            difference = _number(values_b.get(name)) - _number(values_a.get(name))
+            if math.isfinite(difference):
+                draws[name].append(difference)
+    out = {}
+    for name in names:
+        a, b = _number(full_a.get(name)), _number(full_b.get(name))
+        differences = np.asarray(draws[name])
+        if len(differences) >= max(1, samples // 2):
+            ci = [float(np.percentile(differences, 2.5)), float(np.percentile(differences, 97.5))]
+            p_value = min(1.0, 2 * min(np.mean(differences <= 0), np.mean(differences >= 0)))
+        else:
+            ci, p_value = [math.nan, math.nan], math.nan
+        out[name] = {"a": a, "b": b, "difference": b - a, "ci_95": ci, "p_value": float(p_value)}
+    return out
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+# ------------------------------------------------------------------------------------------------ reports
+
+
+@dataclass
+class _Report:
+    folder: Path
+    labels: list[str]
+    threshold: float | None
+    videos: list[str]
+    subjects: list[str]
+    targets: np.ndarray  # class ids, or true scores
+    values: np.ndarray  # (N, num_classes) probabilities, or (N,) predicted scores
+
+    @property
+    def regression(self) -> bool:
+        return self.labels == ["score"]
+
+
+def _read_report(folder: str | os.PathLike) -> _Report:
+    folder = Path(folder)
+    metrics_path, predictions_path = folder / "metrics.json", folder / "predictions.csv"
+    for path in (metrics_path, predictions_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {folder} an evaluation report (`surgical-skill evaluate`)?")
+    try:
+        meta = json.loads(metrics_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{metrics_path} is not valid JSON: {err}") from err
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels:
+        raise ValueError(f"{metrics_path} has no 'labels' list (class names, or [\"score\"] for regression)")
+    labels = [str(name) for name in labels]
+    threshold = meta.get("threshold")
+    if threshold is not None and not isinstance(threshold, int | float):
+        raise ValueError(f"{metrics_path}: threshold must be a number or null, got {threshold!r}")
+    regression = labels == ["score"]
+    with predictions_path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = ["video", "subject", "label"] + (["predicted_score"] if regression else [f"p_{n}" for n in labels])
+        missing = [name for name in columns if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{predictions_path} lacks the column(s) {', '.join(missing)}")
+        rows = list(reader)
+    if not rows:
+        raise ValueError(f"{predictions_path} has no predictions")
+    videos, subjects, targets, values, correct = [], [], [], [], []
+    index = {name: i for i, name in enumerate(labels)}
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        where = f"{predictions_path} line {line}"
+        if row["video"] in seen:
+            raise ValueError(f"{where}: video {row['video']!r} appears twice")
+        seen.add(row["video"])
+        try:
+            if regression:
+                targets.append(float(row["label"]))
+                values.append(float(row["predicted_score"]))
+            else:
+                if row["label"] not in index:
+                    raise ValueError(f"label {row['label']!r} is not one of the report's classes {labels}")
+                targets.append(index[row["label"]])
+                values.append([float(row[f"p_{name}"]) for name in labels])
+                correct.append(row.get("correct"))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {err}") from err
+        videos.append(row["video"])
+        subjects.append(row["subject"] or "")
+    values = np.asarray(values, dtype=np.float64)
+    if not regression and all(flag in ("0", "1") for flag in correct):
+        # Decisions are recomputed from the written (rounded) probabilities; say so if one flipped.
+        recomputed = predict_labels(values, threshold) == np.asarray(targets)
+        flipped = [v for v, flag, ok in zip(videos, correct, recomputed) if (flag == "1") != ok]
+        if flipped:
+            warnings.warn(
+                f"{predictions_path}: the rounded probabilities give another decision than the 'correct' column "
+                f"for {len(flipped)} video(s) ({_few(flipped)}); the comparison uses the probabilities",
+                stacklevel=3,
+            )
+    return _Report(
+        folder,
+        labels,
+        threshold,
+        videos,
+        subjects,
+        np.asarray(targets, dtype=np.float64 if regression else np.int64),
+        values,
+    )
+
+
+def _few(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(sorted(names)[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _pair(a: _Report, b: _Report) -> np.ndarray:
+    """Check the two reports are comparable; return the row of B for each row of A (matched by video)."""
+    if a.regression != b.regression:
+        kinds = {True: "a regression report (scores)", False: "a classification report"}
+        raise ValueError(f"cannot compare {a.folder} ({kinds[a.regression]}) with {b.folder} ({kinds[b.regression]})")
+    if a.labels != b.labels:
+        detail = " (the same classes in another order)" if sorted(a.labels) == sorted(b.labels) else ""
+        raise ValueError(
+            f"the reports have different labels{detail}: {a.labels} in {a.folder}, {b.labels} in {b.folder}"
+        )
+    only_a, only_b = set(a.videos) - set(b.videos), set(b.videos) - set(a.videos)
+    if only_a or only_b:
+        parts = [
+            f"{len(only_a)} only in {a.folder} ({_few(only_a)})" if only_a else "",
+            f"{len(only_b)} only in {b.folder} ({_few(only_b)})" if only_b else "",
+        ]
+        raise ValueError("the reports cover different videos: " + "; ".join(p for p in parts if p))
+    row_b = {video: i for i, video in enumerate(b.videos)}
+    order = np.asarray([row_b[video] for video in a.videos])
+    differ = [v for v, ta, tb in zip(a.videos, a.targets, b.targets[order]) if not np.isclose(ta, tb)]
+    if differ:
+        raise ValueError(f"the reports disagree on the true label of {len(differ)} video(s): {_few(differ)}")
+    return order
+
+
+def _groups(a: _Report, b: _Report, order: np.ndarray) -> list[str] | None:
+    """Subjects when known for every video (from either report; they must agree when both have them)."""
+    subjects_b = [b.subjects[i] for i in order]
+    complete_a, complete_b = all(a.subjects), all(subjects_b)
+    if complete_a and complete_b and a.subjects != subjects_b:
+        differ = [v for v, sa, sb in zip(a.videos, a.subjects, subjects_b) if sa != sb]
+        raise ValueError(f"the reports disagree on the subject of {len(differ)} video(s): {_few(differ)}")
+    return a.subjects if complete_a else subjects_b if complete_b else None
+
+
+@dataclass
+class ComparisonResult:
+    """The paired comparison of report B against report A (differences are B - A)."""
+
+    report_a: str
+    report_b: str
+    task: str  # "classification" or "regression"
+    labels: list[str]
+    videos: int
+    threshold_a: float | None
+    threshold_b: float | None
+    resampled_by: str  # "subject" or "video"
+    samples: int
+    seed: int
+    metrics: dict[str, dict[str, Any]]  # name -> a, b, difference, ci_95, p_value (paired bootstrap)
+    mcnemar: dict[str, Any] | None = None  # classification only
+    primary: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.primary = "accuracy" if self.task == "classification" else "mae"
+
+    @property
+    def significant(self) -> bool:
+        """Whether B and A differ on the primary metric (accuracy, or MAE) at the 5 % level: the paired
+        bootstrap p < 0.05 and, for classification, McNemar's p < 0.05 as well."""
+        p = self.metrics[self.primary]["p_value"]
+        if not (math.isfinite(p) and p < 0.05):
+            return False
+        return self.mcnemar is None or self.mcnemar["p_value"] < 0.05
+
+    def verdict(self) -> str:
+        """One line: which model is better on the primary metric, or that the difference is not significant."""
+        m = self.metrics[self.primary]
+        low, high = m["ci_95"]
+        evidence = f"95 % CI {_fmt(low, True)} to {_fmt(high, True)}, paired bootstrap p{_p_is(m['p_value'])}"
+        if self.mcnemar is not None:
+            evidence += f"; McNemar p{_p_is(self.mcnemar['p_value'])}"
+        if not self.significant:
+            return (
+                f"no significant difference at the 5 % level on {self.primary} "
+                f"(B - A = {_fmt(m['difference'], True)}, {evidence})"
+            )
+        b_better = (m["difference"] < 0) == (self.primary in LOWER_IS_BETTER)
+        direction = "lower is better; " if self.primary in LOWER_IS_BETTER else ""
+        return (
+            f"{'B' if b_better else 'A'} is better on {self.primary} by {_fmt(m['difference'], True)} "
+            f"({direction}{evidence})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-able values (NaN becomes null)."""
+        return _json_safe(
+            {
+                "report_a": self.report_a,
+                "report_b": self.report_b,
+                "task": self.task,
+                "labels": self.labels,
+                "videos": self.videos,
+                "threshold_a": self.threshold_a,
+                "threshold_b": self.threshold_b,
+                "bootstrap": {"samples": self.samples, "seed": self.seed, "resampled_by": self.resampled_by},
+                "metrics": self.metrics,
+                "mcnemar": self.mcnemar,
+                "primary": self.primary,
+                "significant": self.significant,
+                "verdict": self.verdict(),
+            }
+        )
+
+    def to_markdown(self) -> str:
+        """A table of A, B, B - A with its paired 95 % interval and p-value per metric, and McNemar's test."""
+        lines = [
+            f"A: {self.report_a}" + (f" (threshold {self.threshold_a:g})" if self.threshold_a is not None else ""),
+            f"B: {self.report_b}" + (f" (threshold {self.threshold_b:g})" if self.threshold_b is not None else ""),
+            "",
+            "| metric | A | B | B - A | 95 % CI of B - A | p |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, m in self.metrics.items():
+            low, high = m["ci_95"]
+            label = name.replace("_", " ") + (" (lower is better)" if name in LOWER_IS_BETTER else "")
+            lines.append(
+                f"| {label} | {_fmt(m['a'])} | {_fmt(m['b'])} | {_fmt(m['difference'], True)} | "
+                f"{_fmt(low, True)} to {_fmt(high, True)} | {_fmt_p(m['p_value'])} |"
+            )
+        lines += [
+            "",
+            f"{self.videos} videos; paired bootstrap: {self.samples} resamples of whole {self.resampled_by}s "
+            f"(seed {self.seed}), both models scored on the same resamples.",
+        ]
+        if self.mcnemar is None:
+            lines.append("McNemar's test: not applicable to regression (scores are not right or wrong).")
+        else:
+            t = self.mcnemar
+            method = "exact binomial" if t["method"] == "exact" else "chi-square with continuity correction"
+            lines.append(
+                f"McNemar's test: A right & B wrong on {t['b']} videos, A wrong & B right on {t['c']}; "
+                f"p{_p_is(t['p_value'])} ({method}; exact {_fmt_p(t['p_value_exact'])}, "
+                f"chi-square {_fmt_p(t['p_value_chi2'])}). It treats videos as independent."
+            )
+        return "\n".join(lines)
+
+
+def _fmt(value, signed: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _fmt_p(value) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.3g}" if value >= 0.001 else "<0.001"
+
+
+def _p_is(value) -> str:
+    text = _fmt_p(value)
+    return text if text.startswith("<") else f"={text}"
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def compare_reports(
+    report_a: str | os.PathLike, report_b: str | os.PathLike, *, samples: int = 2000, seed: int = 0
+) -> ComparisonResult:
+    """Compare two evaluation report folders (``metrics.json`` and ``predictions.csv``) of the same videos.
+
+    Videos are matched by name; the reports must cover the same videos with the same labels. Classification:
+    McNemar's test on right/wrong and a paired bootstrap of accuracy, balanced accuracy, macro F1, ROC-AUC
+    and MCC, each model deciding with its own threshold. Regression: a paired bootstrap of MAE, RMSE, Pearson
+    and Spearman. The bootstrap resamples whole subjects when every video has one, else videos.
+    """
+    a, b = _read_report(report_a), _read_report(report_b)
+    order = _pair(a, b)
+    groups = _groups(a, b, order)
+    targets, values_a, values_b = a.targets, a.values, b.values[order]
+    if a.regression:
+        names = COMPARED_REGRESSION
+
+        def compute_a(idx):
+            return regression_metrics(targets[idx], values_a[idx])
+
+        def compute_b(idx):
+            return regression_metrics(targets[idx], values_b[idx])
+
+        mcnemar = None
+    else:
+        names = COMPARED_CLASSIFICATION
+
+        def compute_a(idx):
+            return headline_classification(targets[idx], values_a[idx], a.threshold)
+
+        def compute_b(idx):
+            return headline_classification(targets[idx], values_b[idx], b.threshold)
+
+        mcnemar = mcnemar_test(
+            predict_labels(values_a, a.threshold) == targets, predict_labels(values_b, b.threshold) == targets
+        )
+    metrics = paired_bootstrap(compute_a, compute_b, len(targets), groups, names, samples=samples, seed=seed)
+    return ComparisonResult(
+        report_a=str(report_a),
+        report_b=str(report_b),
+        task="regression" if a.regression else "classification",
+        labels=a.labels,
+        videos=len(targets),
+        threshold_a=a.threshold,
+        threshold_b=b.threshold,
+        resampled_by="subject" if groups is not None else "video",
+        samples=samples,
+        seed=seed,
+        metrics=metrics,
+        mcnemar=mcnemar,
+    )

@@ -1,0 +1,163 @@
+"""Cross-validation: one model per grouped fold (``cv_folds: K``) or per held-out surgeon
+(``cv: leave-one-subject-out``), then a summary with mean ± std over folds and pooled out-of-fold metrics.
+
+With tens of videos a single test split says little; every video is scored once by a model that never saw
+its surgeon, and the pooled predictions give one set of metrics with bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import DatasetDict, concatenate_datasets
+
+from ..data.splits import kfold_splits, leave_one_subject_out, make_splits
+from .arguments import DataArguments
+
+
+def cross_validation_folds(data: DatasetDict, args: DataArguments) -> Iterator[tuple[str, DatasetDict]]:
+    """Yield ``(fold name, DatasetDict(train, validation, test))`` for the recipe's cross-validation.
+
+    Every split of ``data`` is pooled first; each fold's ``test`` is held out by whole subjects, and
+    ``cv_validation_share`` of the remaining subjects is held out as ``validation`` (early stopping, best
+    model, the binary decision threshold), so nothing about the test fold is tuned on it.
+    """
+    pool = concatenate_datasets(list(data.values())) if len(data) > 1 else next(iter(data.values()))
+    if args.cv == "leave-one-subject-out":
+        folds = ((f"subject-{_slug(subject)}", train, held) for subject, train, held in leave_one_subject_out(pool))
+    else:
+        folds = (
+            (f"fold-{fold + 1}", train, held)
+            for fold, train, held in kfold_splits(pool, args.cv_folds, seed=args.split_seed)
+        )
+    for name, train, held in folds:
+        share = args.cv_validation_share
+        parts = make_splits(train, (1 - share, share, 0.0), seed=args.split_seed) if share else {"train": train}
+        yield name, DatasetDict({**parts, "test": held})
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(value)).strip("_") or "unknown"
+
+
+def summarize_cross_validation(
+    results: dict[str, Any], output_dir: str | os.PathLike, *, bootstrap_samples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Write ``summary.json``, ``summary.md`` and ``oof_predictions.csv`` into ``output_dir`` (atomically) from
+    each fold's :class:`~surgical_skill.evaluation.evaluate.EvaluationResult`; returns the summary.
+
+    Per-fold metrics use each fold's own decision threshold (chosen on its validation part); the pooled
+    out-of-fold metrics are computed once over every held-out video, with bootstrap intervals resampled by
+    subject, and decide by the largest probability (fold thresholds are not comparable across folds).
+    """
+    from ..evaluation.metrics import (
+        HEADLINE_CLASSIFICATION,
+        HEADLINE_REGRESSION,
+        bootstrap_intervals,
+        classification_metrics,
+        headline_classification,
+        regression_metrics,
+    )
+
+    first = next(iter(results.values()))
+    regression = first.label_names == ["score"]
+    headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
+    per_fold = {name: {m: result.metrics.get(m) for m in headline} for name, result in results.items()}
+    predictions = [(name, p) for name, result in results.items() for p in result.predictions]
+    labels = np.asarray([p.label for _, p in predictions])
+    values = np.asarray([p.probabilities for _, p in predictions])
+    subjects = [p.subject for _, p in predictions]
+    groups = subjects if all(subjects) else None
+    if regression:
+        pooled = regression_metrics(labels, values[:, 0])
+
+        def compute(idx):
+            return regression_metrics(labels[idx], values[idx, 0])
+    else:
+        pooled = classification_metrics(labels, values)
+
+        def compute(idx):
+            return headline_classification(labels[idx], values[idx])
+
+    intervals = bootstrap_intervals(
+        compute, len(predictions), groups, names=headline, samples=bootstrap_samples, seed=seed
+    )
+    summary = {
+        "folds": len(results),
+        "videos": len(predictions),
+        "labels": first.label_names,
+        "per_fold": per_fold,
+        "mean": {m: _finite_stat(np.mean, [f[m] for f in per_fold.values()]) for m in headline},
+        "std": {m: _finite_stat(np.std, [f[m] for f in per_fold.values()], ddof=1) for m in headline},
+        "pooled": {m: _none_if_nan(pooled.get(m)) for m in headline},
+        "pooled_confidence_intervals_95": {m: [_none_if_nan(v) for v in intervals[m]] for m in headline},
+        "bootstrap": {"samples": bootstrap_samples, "resampled_by": "subject" if groups else "video"},
+    }
+    final = Path(output_dir)
+    tmp = final.with_name(f".tmp-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    with (tmp / "oof_predictions.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        names = first.label_names
+        writer.writerow(["fold", "video", "subject", "label", *(f"p_{n}" for n in names)])
+        for fold, p in predictions:
+            label = p.label if regression else names[int(p.label)]
+            writer.writerow([fold, p.video, p.subject, label, *(round(v, 4) for v in p.probabilities)])
+    (tmp / "summary.md").write_text(_summary_markdown(summary, headline))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return summary
+
+
+def _none_if_nan(value):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+def _finite_stat(fn, values, ddof: int = 0) -> float | None:
+    """``fn`` over the folds where the metric is defined (None when fewer than ``ddof + 1`` are)."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if len(finite) <= ddof:
+        return None
+    return float(fn(np.asarray(finite, dtype=np.float64), **({"ddof": ddof} if ddof else {})))
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _summary_markdown(summary: dict[str, Any], headline) -> str:
+    lines = [
+        f"# Cross-validation: {summary['folds']} folds, {summary['videos']} held-out videos",
+        "",
+        "| metric | mean ± std over folds | pooled out-of-fold | 95 % interval (pooled) |",
+        "|---|---|---|---|",
+    ]
+    for m in headline:
+        low, high = summary["pooled_confidence_intervals_95"][m]
+        lines.append(
+            f"| {m.replace('_', ' ')} | {_fmt(summary['mean'][m])} ± {_fmt(summary['std'][m])} | "
+            f"{_fmt(summary['pooled'][m])} | {_fmt(low)} to {_fmt(high)} |"
+        )
+    lines += [
+        "",
+        f"Pooled intervals: percentile bootstrap, {summary['bootstrap']['samples']} resamples of whole "
+        f"{summary['bootstrap']['resampled_by']}s. Folds never share a surgeon; metrics undefined on a fold "
+        "(ROC-AUC with one class present) are left out of its mean.",
+        "",
+        "| fold | " + " | ".join(m.replace("_", " ") for m in headline) + " |",
+        "|---|" + "---|" * len(headline),
+    ]
+    for fold, values in summary["per_fold"].items():
+        lines.append(f"| {fold} | " + " | ".join(_fmt(_none_if_nan(values[m])) for m in headline) + " |")
+    return "\n".join(lines) + "\n"

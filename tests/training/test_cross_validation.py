@@ -1,0 +1,103 @@
+"""Cross-validation: grouped folds that hold every video out once, one model per fold, and a summary."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from surgical_skill.training import DataArguments, cross_validation_folds, load_data
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _folds(manifest, **cv):
+    args = DataArguments(dataset=str(manifest), **cv)
+    data = load_data(args)
+    assert list(data) == ["train"]  # cross-validation pools the data and makes its own folds
+    return data["train"], list(cross_validation_folds(data, args))
+
+
+@pytest.mark.parametrize("cv", [{"cv_folds": 3}, {"cv": "leave-one-subject-out"}], ids=["kfold", "loso"])
+def test_folds_hold_every_video_out_once_and_never_split_a_surgeon(synthetic_manifest, cv):
+    pool, folds = _folds(synthetic_manifest, **cv)
+    held_out = [v for _, parts in folds for v in parts["test"]["video"]]
+    assert sorted(held_out) == sorted(pool["video"])
+    subjects = set(pool["subject"])
+    assert len(folds) == (3 if "cv_folds" in cv else len(subjects))
+    for name, parts in folds:
+        seen = {split: set(part["subject"]) for split, part in parts.items()}
+        assert seen["train"] and seen["validation"] and seen["test"], name
+        assert not seen["train"] & seen["test"] and not seen["validation"] & seen["test"], name
+        assert not seen["train"] & seen["validation"], name
+    if "cv" in cv:
+        assert {name for name, _ in folds} == {f"subject-{s}" for s in subjects}
+
+
+@pytest.mark.parametrize(
+    "cv, message",
+    [
+        ({"cv": "kfold"}, "cv: kfold needs cv_folds"),
+        ({"cv_folds": 1}, "cv: kfold needs cv_folds"),
+        ({"cv": "loo"}, "cv='loo' is not one of"),
+        ({"cv": "leave-one-subject-out", "cv_folds": 3}, "not both"),
+    ],
+)
+def test_bad_cross_validation_settings_say_what_to_fix(cv, message):
+    with pytest.raises(ValueError, match=message):
+        DataArguments(**cv)
+
+
+def test_train_py_cross_validates_and_summarises(synthetic_manifest, tmp_path):
+    """`recipes/train.py` with `cv_folds: 3` trains three models and writes the summary with mean ± std over
+    folds and pooled out-of-fold metrics; every video is predicted once."""
+    recipe = tmp_path / "cv.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model_name_or_path": "small3d",
+                "model_config": {"small3d_channels": [4, 8]},
+                "dataset": str(synthetic_manifest),
+                "cv_folds": 3,
+                "num_frames": 4,
+                "sampling_strategy": "clip",
+                "image_size": 32,
+                "crop_size": 32,
+                "num_workers": 0,
+                "eval_clips_per_video": 2,
+                "num_epochs": 1,
+                "per_device_train_batch_size": 4,
+                "report_to": ["none"],
+                "progress_bar": False,
+                "output_dir": str(tmp_path / "run"),
+            }
+        )
+    )
+    spec = importlib.util.spec_from_file_location("train_recipe", ROOT / "recipes" / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    assert train.main([str(recipe)]) == 0
+
+    run = tmp_path / "run"
+    for fold in ("fold-1", "fold-2", "fold-3"):
+        assert (run / fold / "model" / "model.safetensors").exists(), fold
+        assert (run / fold / "eval" / "metrics.json").exists(), fold
+    summary = json.loads((run / "cv" / "summary.json").read_text())
+    assert summary["folds"] == 3 and set(summary["per_fold"]) == {"fold-1", "fold-2", "fold-3"}
+    accuracies = [summary["per_fold"][f]["accuracy"] for f in summary["per_fold"]]
+    assert summary["mean"]["accuracy"] == pytest.approx(sum(accuracies) / 3)
+    assert summary["std"]["accuracy"] is not None
+    low, high = summary["pooled_confidence_intervals_95"]["accuracy"]
+    assert low <= summary["pooled"]["accuracy"] <= high
+    rows = list(csv.DictReader((run / "cv" / "oof_predictions.csv").open()))
+    assert len(rows) == summary["videos"] == 24
+    assert len({r["video"] for r in rows}) == 24
+    pooled = sum(
+        (float(r["p_higher-skilled"]) > float(r["p_lower-skilled"])) == (r["label"] == "higher-skilled") for r in rows
+    )
+    assert summary["pooled"]["accuracy"] == pytest.approx(pooled / 24)
+    assert "mean ± std over folds" in (run / "cv" / "summary.md").read_text()
