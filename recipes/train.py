@@ -21,6 +21,7 @@ from surgical_skill.evaluation.evaluate import evaluate_run
 from surgical_skill.models import build_model, build_video_processor
 from surgical_skill.training import (
     apply_data_overrides,
+    checkpoints_in,
     class_weights_for,
     clip_datasets,
     cross_validation_folds,
@@ -116,9 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # Cross-validation: one model per fold in <output_dir>/<fold>, then a summary in <output_dir>/cv
         results = {}
+        resume = training_args.resume_from_checkpoint
+        if resume not in (None, "latest"):
+            raise ValueError("with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)")
         for fold, fold_data in cross_validation_folds(data, data_args):
             logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
-            fold_args = dataclasses.replace(training_args, output_dir=str(run_dir / fold))
+            fold_dir = run_dir / fold
+            if resume and (fold_dir / "eval" / "metrics.json").exists():  # finished before the stop
+                if accelerator.is_main_process:
+                    results[fold] = evaluate_run(fold_dir / "model", fold_data, data_args, fold_dir / "eval")
+                continue
+            fold_args = dataclasses.replace(
+                training_args,
+                output_dir=str(fold_dir),
+                resume_from_checkpoint=resume if checkpoints_in(fold_dir) else None,
+            )
             accelerator.free_memory()
             accelerator = make_accelerator(fold_args)  # fresh trackers and checkpoint registry per fold
             results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data)

@@ -150,3 +150,28 @@ def test_transformers_families_trained_here_work_in_the_plain_video_classificati
     for folder in folders:
         assert {r["label"] for r in results[folder]} == {"lower-skilled", "higher-skilled"}, folder
         assert sum(r["score"] for r in results[folder]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_url_scores_like_the_file(skill, tiny_run, tmp_path):
+    """An http URL (here a local server) is read by FFmpeg directly and gives the file's result."""
+    import functools
+    import shutil
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    path = tiny_run[1]["test"][0]["video"]
+    shutil.copy(path, tmp_path / "trial.mp4")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/trial.mp4"
+        from_url = skill(url, num_clips=3)
+        missing = skill([url.replace("trial", "absent"), url], num_clips=3, errors="skip")
+    finally:
+        server.shutdown()
+    from_file = skill(path, num_clips=3)
+    assert from_url["metadata"]["video"] == url
+    assert from_url["probabilities"] == pytest.approx(from_file["probabilities"], abs=1e-6)
+    assert "error" in missing[0] and "label" in missing[1]

@@ -101,3 +101,10 @@ def test_train_py_cross_validates_and_summarises(synthetic_manifest, tmp_path):
     )
     assert summary["pooled"]["accuracy"] == pytest.approx(pooled / 24)
     assert "mean ± std over folds" in (run / "cv" / "summary.md").read_text()
+
+    # Stopped and restarted with `--resume_from_checkpoint latest`: finished folds are not trained again
+    trained = (run / "fold-2" / "model" / "model.safetensors").stat().st_mtime_ns
+    assert train.main([str(recipe), "--resume_from_checkpoint", "latest"]) == 0
+    assert (run / "fold-2" / "model" / "model.safetensors").stat().st_mtime_ns == trained
+    again = json.loads((run / "cv" / "summary.json").read_text())
+    assert again["per_fold"] == summary["per_fold"] and again["pooled"] == summary["pooled"]

@@ -335,6 +335,14 @@ def _fmt(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
+FIGURE_TITLES = {
+    "confusion_matrix": "Confusion matrix",
+    "roc_and_precision_recall": "ROC and precision-recall curves",
+    "reliability_diagram": "Reliability diagram",
+    "timeline": "Clip scores over time",
+}
+
+
 def _report_markdown(result, figures, split_name, clips_per_video, resampled_by, bootstrap_samples) -> str:
     regression = result.label_names == ["score"]
     headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
@@ -395,6 +403,7 @@ def _report_markdown(result, figures, split_name, clips_per_video, resampled_by,
             if int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0]) != int(p.label)
         )
         lines += [f"{wrong} misclassified video(s): see `misclassified.csv`; every video is in `predictions.csv`.", ""]
-    for title, name in figures.items():
-        lines += [f"## {title.replace('_', ' ').capitalize()}", "", f"![{title}]({name})", ""]
+    for key, name in figures.items():
+        title = FIGURE_TITLES.get(key, key.replace("_", " ").capitalize())
+        lines += [f"## {title}", "", f"![{key}]({name})", ""]
     return "\n".join(lines)
