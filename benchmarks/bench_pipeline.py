@@ -7,7 +7,8 @@ second of motion; what the demo, r3d_18 and cnn_rnn recipes use) and with `unifo
 spread over the whole video; the videomae and timesformer recipes). All pipelines load the same weights.
 Timed separately, median of ``--repeats`` runs:
 
-- decode + preprocess (path in, normalised (frames, 3, 224, 224) out) at equal frame counts: 16 frames
+- decode + preprocess (path in, normalised (frames, 3, 224, 224) out) at equal frame counts (uniform against
+  uniform is the like-for-like comparison; clip sampling shows what that choice costs instead): 16 frames
   (transformers' default call: one clip) and ``--clips`` x 16 (this project's default whole-video call; for
   transformers, as many frames sampled over the whole video by its video processor);
 - the whole call as a user makes it (this project: ``--clips`` clips; transformers: its default);
@@ -15,7 +16,8 @@ Timed separately, median of ``--repeats`` runs:
   floor of any exact decoder of this file: decoding every reference frame once (FFmpeg skipping only
   non-reference frames), which uniform sampling over every GOP cannot beat.
 
-Goal (issue 8): the whole-video sample decodes at least 30x faster than real time on 2 cores.
+Goal (issue 8): the whole-video sample decodes at least 30x faster than real time on 2 cores (checked for clip
+sampling; uniform sampling over every GOP is reported against the decoder's own bound).
 
     python benchmarks/bench_pipeline.py           # what `make bench` runs (first run: about 8 min to generate)
     python benchmarks/bench_pipeline.py --quick   # a 30 s video, for a smoke run
@@ -159,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        "| frames decoded + preprocessed | this project, clip sampling | this project, uniform sampling | "
-        "transformers (uniform) |"
+        "| frames decoded + preprocessed | transformers (uniform) | this project, uniform (same sampling) | "
+        "this project, clip sampling |"
     )
     print("|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['frames']} | {row['clip']:.2f} s ({row['transformers'] / row['clip']:.1f}x) | "
-            f"{row['uniform']:.2f} s ({row['transformers'] / row['uniform']:.2f}x) | {row['transformers']:.2f} s |"
+            f"| {row['frames']} | {row['transformers']:.2f} s | {row['uniform']:.2f} s "
+            f"({row['transformers'] / row['uniform']:.2f}x) | {row['clip']:.2f} s |"
         )
     print()
     print(
@@ -184,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"goal: the whole-video sample decodes at least {GOAL_REALTIME:.0f}x faster than real time: "
         + ("met" if met else "MISSED")
+        + f" with clip sampling; uniform sampling {realtime['uniform']:.0f}x, bound by the decoder at "
+        f"{meta.duration / floor:.0f}x"
         + ("" if not args.quick else " (quick run: the goal is for the 5-minute video)")
     )
     if args.json:

@@ -17,7 +17,7 @@ import transformers
 from accelerate.utils import set_seed
 
 import surgical_skill
-from surgical_skill.evaluation.evaluate import evaluate_run
+from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.models import build_model, build_video_processor
 from surgical_skill.training import (
     apply_data_overrides,
@@ -124,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
             fold_dir = run_dir / fold
             if resume and (fold_dir / "eval" / "metrics.json").exists():  # finished before the stop
-                if accelerator.is_main_process:
-                    results[fold] = evaluate_run(fold_dir / "model", fold_data, data_args, fold_dir / "eval")
+                results[fold] = load_report(fold_dir / "eval")
                 continue
             fold_args = dataclasses.replace(
                 training_args,
@@ -151,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             logger.info("pushed to %s", push_run(run_dir, training_args.hub_model_id))
-        except RuntimeError as err:  # the model and report are saved; say how to push them later
-            logger.error("%s", err)
+        except Exception as err:  # the model and report are saved: say why, and how to push them later
+            logger.error(
+                "%s: %s (push later with `surgical-skill push %s --repo-id ...`)", type(err).__name__, err, run_dir
+            )
             return 1
     return 0
 

@@ -71,7 +71,9 @@ REMOTE = textwrap.dedent(
     with torch.no_grad():
         logits = model(pixel_values=clip).logits.tolist()
     result = skill(video, num_clips=3)
-    print(json.dumps({"result": result, "logits": logits, "pipeline": type(skill).__module__}))
+    skill.save_pretrained(folder + "-resaved")  # the copy saves itself, code included, without the package
+    again = pipeline("surgical-skill", model=folder + "-resaved", trust_remote_code=True)(video, num_clips=3)
+    print(json.dumps({"result": result, "again": again, "logits": logits, "pipeline": type(skill).__module__}))
     """
 )
 
@@ -109,6 +111,7 @@ def test_the_hub_folder_works_without_the_package(run_dir, tiny_run, tmp_path):
     assert remote["result"]["label"] == installed["label"]
     for name, p in installed["probabilities"].items():
         assert remote["result"]["probabilities"][name] == pytest.approx(p, abs=1e-5)
+        assert remote["again"]["probabilities"][name] == pytest.approx(p, abs=1e-5)
     model = AutoModelForVideoClassification.from_pretrained(run_dir / "model").eval()
     torch.manual_seed(0)
     with torch.no_grad():
@@ -189,3 +192,14 @@ def test_a_recipe_with_push_to_hub_keeps_the_run_when_the_hub_is_unreachable(syn
     assert "could not push" in caplog.text and "lab/suturing-skill" in caplog.text
     assert (tmp_path / "run" / "model" / "model.safetensors").exists()
     assert (tmp_path / "run" / "eval" / "report.md").exists()
+
+
+def test_the_card_says_n_a_where_an_interval_is_undefined(run_dir, tmp_path):
+    """Too few surgeons can leave a metric's bootstrap interval undefined (null in metrics.json)."""
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    metrics["confidence_intervals_95"]["roc_auc"] = [None, None]
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    card = model_card(run_dir, "lab/suturing-skill")
+    assert f"| roc_auc | {metrics['metrics']['roc_auc']:.3f} | n/a |" in card.text
+    folder = prepare_hub_folder(run_dir, tmp_path / "hub")
+    assert (folder / "README.md").exists() and not list(tmp_path.glob(".tmp-*"))

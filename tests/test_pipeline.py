@@ -114,6 +114,9 @@ results = {}
 for folder in folders:
     classify = pipeline("video-classification", model=folder)
     results[folder] = classify(video, top_k=2)
+# the first folder also carries surgical-skill's code (as pushed to the Hub): the skill pipeline runs too
+skill = pipeline("surgical-skill", model=folders[0], trust_remote_code=True)
+results["skill"] = skill(video, num_clips=2)
 print(json.dumps(results))
 """
 
@@ -126,6 +129,7 @@ def test_transformers_families_trained_here_work_in_the_plain_video_classificati
     import sys
 
     from surgical_skill.models import build_model, build_video_processor
+    from surgical_skill.remote_code import save_remote_code
     from surgical_skill.training import DataArguments, apply_data_overrides
     from tests.models.test_models import TINY
 
@@ -137,6 +141,7 @@ def test_transformers_families_trained_here_work_in_the_plain_video_classificati
         model.save_pretrained(tmp_path / name)
         processor.save_pretrained(tmp_path / name)
         folders.append(str(tmp_path / name))
+    save_remote_code(tmp_path / "videomae")  # what `surgical-skill push` adds: no auto_map for a transformers model
     video = tiny_run[1]["test"][0]["video"]
     done = subprocess.run(
         [sys.executable, "-c", PLAIN, video, *folders],
@@ -150,6 +155,7 @@ def test_transformers_families_trained_here_work_in_the_plain_video_classificati
     for folder in folders:
         assert {r["label"] for r in results[folder]} == {"lower-skilled", "higher-skilled"}, folder
         assert sum(r["score"] for r in results[folder]) == pytest.approx(1.0, abs=1e-4)
+    assert results["skill"]["label"] in ("lower-skilled", "higher-skilled") and len(results["skill"]["clips"]) == 2
 
 
 def test_a_url_scores_like_the_file(skill, tiny_run, tmp_path):

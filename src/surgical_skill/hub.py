@@ -69,14 +69,15 @@ def _card_body(name, config, recipe, report, labels) -> str:
         "",
         f"A surgical skill assessment model ({config.get('model_type', 'video model')}) trained with "
         "[surgical-skill](https://github.com/surgical-skill/surgical-skill). It scores a whole recording from "
-        f"clips spread over it. Classes: {', '.join(str(label) for label in labels) or 'a score'}.",
+        "clips spread over it. "
+        + ("It predicts a skill score." if labels in ([], ["score"]) else f"Classes: {', '.join(map(str, labels))}."),
         "",
         "## Use",
         "",
         "```python",
         "from transformers import pipeline",
         "",
-        "# The repository carries surgical-skill's pipeline code: transformers, torch, torchvision and av suffice",
+        "# The repository carries surgical-skill's code: transformers, torch, torchvision and av suffice",
         f'skill = pipeline("surgical-skill", model="{name}", trust_remote_code=True)',
         'result = skill("trial.mp4", num_clips=8)',
         'result["label"], result["score"], result["clips"]  # the clips are the timeline of the evidence',
@@ -96,8 +97,9 @@ def _card_body(name, config, recipe, report, labels) -> str:
         ]
         for metric, value in report["metrics"].items():
             if isinstance(value, int | float) and metric in intervals and intervals[metric]:
-                low, high = intervals[metric]
-                lines.append(f"| {metric} | {value:.3f} | {low:.3f} to {high:.3f} |")
+                low, high = intervals[metric]  # null where too few resamples define the metric
+                interval = "n/a" if low is None or high is None else f"{low:.3f} to {high:.3f}"
+                lines.append(f"| {metric} | {value:.3f} | {interval} |")
         lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s.", ""]
     lines += [
         "## Intended use and limitations",
@@ -133,11 +135,20 @@ def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike
     out = Path(output_dir)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder")
-    shutil.copytree(model_dir, out, dirs_exist_ok=True)
-    save_remote_code(out)
-    model_card(run, repo_id).save(out / "README.md")
-    if (run / "eval").is_dir():
-        shutil.copytree(run / "eval", out / "eval")
+    tmp = out.with_name(f".tmp-{out.name}")  # whole or absent: a failure leaves no half-made folder
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(model_dir, tmp)
+        save_remote_code(tmp)
+        model_card(run, repo_id).save(tmp / "README.md")
+        if (run / "eval").is_dir():
+            shutil.copytree(run / "eval", tmp / "eval")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()  # empty, checked above
+    os.replace(tmp, out)
     return out
 
 

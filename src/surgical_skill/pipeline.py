@@ -57,13 +57,32 @@ class SurgicalSkillPipeline(Pipeline):
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Save the model, its video processor and this pipeline's code (with everything it imports), so the
         folder loads with ``pipeline("surgical-skill", model=folder, trust_remote_code=True)`` where
-        surgical-skill is not installed (see :mod:`surgical_skill.remote_code`)."""
-        from .remote_code import save_remote_code
+        surgical-skill is not installed (see :mod:`surgical_skill.remote_code`). Written into a temporary
+        folder first: a failure leaves ``save_directory`` as it was."""
+        import shutil
+        import sys
 
-        os.makedirs(save_directory, exist_ok=True)
-        self.model.save_pretrained(save_directory, **kwargs)
-        self.video_processor.save_pretrained(save_directory)
-        save_remote_code(save_directory, self.model)
+        final = Path(save_directory)
+        tmp = final.with_name(f".tmp-{final.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self.model.save_pretrained(tmp, **kwargs)
+            self.video_processor.save_pretrained(tmp)
+            if type(self).__module__.startswith("surgical_skill."):
+                from .remote_code import save_remote_code
+
+                save_remote_code(tmp, self.model)
+            else:  # this code came from a model folder (trust_remote_code): copy that folder's code along
+                here = Path(sys.modules[type(self).__module__].__file__).parent
+                for source in here.glob("surgical_skill_*.py"):
+                    shutil.copy(source, tmp / source.name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        final.mkdir(parents=True, exist_ok=True)
+        for item in tmp.iterdir():
+            os.replace(item, final / item.name)
+        tmp.rmdir()
 
     def _sanitize_parameters(
         self, num_clips=None, clip_stride_seconds=None, fps=None, top_k=None, aggregation=None, **kwargs

@@ -219,6 +219,36 @@ def evaluate_run(
     return result
 
 
+def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
+    """Read an evaluation report folder back: metrics, intervals and the per-video predictions (clip scores
+    are not kept in the folder, so ``clip_probabilities`` is empty)."""
+    from .compare import _read_report
+
+    report = _read_report(report_dir)
+    meta = json.loads((Path(report_dir) / "metrics.json").read_text())
+    predictions = [
+        VideoPrediction(
+            video_id=i,
+            video=video,
+            subject=subject,
+            label=float(target) if report.regression else int(target),
+            probabilities=[float(values)] if report.regression else [float(v) for v in values],
+            clip_probabilities=[],
+            clip_seconds=[],
+        )
+        for i, (video, subject, target, values) in enumerate(
+            zip(report.videos, report.subjects, report.targets, report.values)
+        )
+    ]
+
+    def nan(value):
+        return float("nan") if value is None else value
+
+    metrics = {k: [nan(x) for x in v] if isinstance(v, list) else nan(v) for k, v in meta["metrics"].items()}
+    intervals = {k: (nan(v[0]), nan(v[1])) for k, v in meta.get("confidence_intervals_95", {}).items()}
+    return EvaluationResult(metrics, intervals, predictions, Path(report_dir), report.labels, report.threshold)
+
+
 def headline_summary(result: EvaluationResult, split: str) -> str:
     """One line with the main figure and its interval, e.g. for the end of a training run."""
     name = "accuracy" if "accuracy" in result.metrics else "mae"
@@ -301,7 +331,7 @@ def _write_predictions(folder: Path, result: EvaluationResult, regression: bool)
     rows = []
     for p in result.predictions:
         if regression:
-            rows.append([p.video, p.subject, p.label, round(p.probabilities[0], 4), round(p.probabilities[0], 4)])
+            rows.append([p.video, p.subject, p.label, round(p.probabilities[0], 6), round(p.probabilities[0], 6)])
         else:
             predicted = int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0])
             rows.append(
@@ -310,7 +340,7 @@ def _write_predictions(folder: Path, result: EvaluationResult, regression: bool)
                     p.subject,
                     names[int(p.label)],
                     names[predicted],
-                    *(round(v, 4) for v in p.probabilities),
+                    *(round(v, 6) for v in p.probabilities),
                     int(predicted == int(p.label)),
                 ]
             )

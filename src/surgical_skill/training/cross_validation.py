@@ -38,7 +38,14 @@ def cross_validation_folds(data: DatasetDict, args: DataArguments) -> Iterator[t
             (f"fold-{fold + 1}", train, held)
             for fold, train, held in kfold_splits(pool, args.cv_folds, seed=args.split_seed)
         )
+    used: set[str] = set()
     for name, train, held in folds:
+        unique, n = name, 1
+        while unique in used:  # subjects "A B" and "A_B" make the same folder name
+            n += 1
+            unique = f"{name}-{n}"
+        used.add(unique)
+        name = unique
         share = args.cv_validation_share
         parts = make_splits(train, (1 - share, share, 0.0), seed=args.split_seed) if share else {"train": train}
         yield name, DatasetDict({**parts, "test": held})
@@ -70,7 +77,7 @@ def summarize_cross_validation(
     first = next(iter(results.values()))
     regression = first.label_names == ["score"]
     headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
-    per_fold = {name: {m: result.metrics.get(m) for m in headline} for name, result in results.items()}
+    per_fold = {name: _fold_metrics(result, headline, regression) for name, result in results.items()}
     predictions = [(name, p) for name, result in results.items() for p in result.predictions]
     labels = np.asarray([p.label for _, p in predictions])
     values = np.asarray([p.probabilities for _, p in predictions])
@@ -112,12 +119,24 @@ def summarize_cross_validation(
         writer.writerow(["fold", "video", "subject", "label", *(f"p_{n}" for n in names)])
         for fold, p in predictions:
             label = p.label if regression else names[int(p.label)]
-            writer.writerow([fold, p.video, p.subject, label, *(round(v, 4) for v in p.probabilities)])
+            writer.writerow([fold, p.video, p.subject, label, *(round(v, 6) for v in p.probabilities)])
     (tmp / "summary.md").write_text(_summary_markdown(summary, headline))
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
     return summary
+
+
+# Metrics that compare classes: on a fold holding out one class only (a surgeon rated one way, in
+# leave-one-subject-out) they are undefined or degenerate (macro F1 0.5, MCC 0 for perfect predictions).
+CLASS_DEPENDENT = ("balanced_accuracy", "f1_macro", "roc_auc", "cohen_kappa", "mcc")
+
+
+def _fold_metrics(result, headline, regression: bool) -> dict[str, float | None]:
+    metrics = {m: _none_if_nan(result.metrics.get(m)) for m in headline}
+    if not regression and len({int(p.label) for p in result.predictions}) < 2:
+        metrics.update({m: None for m in CLASS_DEPENDENT if m in metrics})
+    return metrics
 
 
 def _none_if_nan(value):
@@ -152,12 +171,13 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     lines += [
         "",
         f"Pooled intervals: percentile bootstrap, {summary['bootstrap']['samples']} resamples of whole "
-        f"{summary['bootstrap']['resampled_by']}s. Folds never share a surgeon; metrics undefined on a fold "
-        "(ROC-AUC with one class present) are left out of its mean.",
+        f"{summary['bootstrap']['resampled_by']}s. Folds never share a surgeon. On a fold whose held-out "
+        "videos are all one class, the metrics that compare classes (balanced accuracy, F1, ROC-AUC, kappa, MCC) "
+        "are undefined and left out of the mean (n/a); the pooled metrics include every video.",
         "",
         "| fold | " + " | ".join(m.replace("_", " ") for m in headline) + " |",
         "|---|" + "---|" * len(headline),
     ]
     for fold, values in summary["per_fold"].items():
-        lines.append(f"| {fold} | " + " | ".join(_fmt(_none_if_nan(values[m])) for m in headline) + " |")
+        lines.append(f"| {fold} | " + " | ".join(_fmt(values[m]) for m in headline) + " |")
     return "\n".join(lines) + "\n"
