@@ -173,7 +173,9 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
         f"Pooled intervals: percentile bootstrap, {summary['bootstrap']['samples']} resamples of whole "
         f"{summary['bootstrap']['resampled_by']}s. Folds never share a surgeon. On a fold whose held-out "
         "videos are all one class, the metrics that compare classes (balanced accuracy, F1, ROC-AUC, kappa, MCC) "
-        "are undefined and left out of the mean (n/a); the pooled metrics include every video.",
+        "are undefined and left out of the mean (n/a); the pooled metrics include every video. Per-fold metrics "
+        "decide with each fold's own threshold (chosen on its validation surgeons); the pooled ones by the largest "
+        "probability, since fold thresholds are not comparable.",
         "",
         "| fold | " + " | ".join(m.replace("_", " ") for m in headline) + " |",
         "|---|" + "---|" * len(headline),
