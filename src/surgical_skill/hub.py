@@ -132,7 +132,7 @@ def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike
     model_dir = run / "model"
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir} holds no saved model (config.json); train first")
-    out = Path(output_dir)
+    out = Path(output_dir).resolve()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder")
     tmp = out.with_name(f".tmp-{out.name}")  # whole or absent: a failure leaves no half-made folder

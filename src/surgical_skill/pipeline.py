@@ -62,7 +62,7 @@ class SurgicalSkillPipeline(Pipeline):
         import shutil
         import sys
 
-        final = Path(save_directory)
+        final = Path(save_directory).resolve()  # "." has no name to put a temporary folder beside
         tmp = final.with_name(f".tmp-{final.name}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
