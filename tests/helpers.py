@@ -31,3 +31,41 @@ def write_manifest(path: Path, rows: list[dict], fields=("video", "label", "subj
     else:
         path.write_text("".join(json.dumps({k: r[k] for k in fields if k in r}) + "\n" for r in rows))
     return path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
+    """A recipe YAML for a seconds-long run: a 2-layer small3d on 4 frames of 32x32, one epoch, no workers,
+    no trackers; ``keys`` add to or replace its keys."""
+    import yaml
+
+    recipe = {
+        "model_name_or_path": "small3d",
+        "model_config": {"small3d_channels": [4, 8]},
+        "dataset": str(manifest),
+        "split_ratios": [0.6, 0.2, 0.2],
+        "num_frames": 4,
+        "sampling_strategy": "clip",
+        "image_size": 32,
+        "crop_size": 32,
+        "num_workers": 0,
+        "eval_clips_per_video": 2,
+        "num_epochs": 1,
+        "report_to": ["none"],
+        "progress_bar": False,
+        **keys,
+    }
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def load_train_script():
+    """``recipes/train.py`` as a module, to call its ``main(argv)`` in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_recipe", ROOT / "recipes" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -15,7 +15,7 @@ from huggingface_hub import ModelCard
 from surgical_skill.evaluation.evaluate import evaluate_model
 from surgical_skill.hub import model_card, prepare_hub_folder, push_run
 from surgical_skill.pipeline import run_inference
-from tests.helpers import run_cli
+from tests.helpers import load_train_script, run_cli, write_tiny_recipe
 
 
 @pytest.fixture
@@ -154,37 +154,16 @@ def test_push_command_writes_the_folder_with_output_dir(run_dir, tmp_path):
 def test_a_recipe_with_push_to_hub_keeps_the_run_when_the_hub_is_unreachable(synthetic_manifest, tmp_path, caplog):
     """`push_to_hub: true` pushes at the end of `recipes/train.py`; without network the run is kept whole and
     the script fails saying how to push later."""
-    import importlib.util
-    from pathlib import Path
-
     from accelerate.state import AcceleratorState
 
-    recipe = tmp_path / "push.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "model_name_or_path": "small3d",
-                "model_config": {"small3d_channels": [4, 8]},
-                "dataset": str(synthetic_manifest),
-                "split_ratios": [0.6, 0.2, 0.2],
-                "num_frames": 4,
-                "sampling_strategy": "clip",
-                "image_size": 32,
-                "crop_size": 32,
-                "num_workers": 0,
-                "eval_clips_per_video": 2,
-                "num_epochs": 1,
-                "report_to": ["none"],
-                "progress_bar": False,
-                "output_dir": str(tmp_path / "run"),
-                "push_to_hub": True,
-                "hub_model_id": "lab/suturing-skill",
-            }
-        )
+    recipe = write_tiny_recipe(
+        tmp_path / "push.yaml",
+        synthetic_manifest,
+        output_dir=str(tmp_path / "run"),
+        push_to_hub=True,
+        hub_model_id="lab/suturing-skill",
     )
-    spec = importlib.util.spec_from_file_location("train_recipe", Path(__file__).parents[1] / "recipes" / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_train_script()
     try:
         assert train.main([str(recipe)]) == 1
     finally:

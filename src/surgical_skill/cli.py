@@ -251,18 +251,21 @@ def _run_predict(args: argparse.Namespace) -> int:
 def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
     parser.add_argument("--dataset", required=True, help="manifest, class folder or Hub dataset, as in training")
-    parser.add_argument("--output-dir", required=True, help="report folder")
+    # The recipe-style spellings (recipes/evaluate.py, training's keys) are accepted too.
+    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="report folder")
     parser.add_argument("--split", default="test")
     parser.add_argument(
         "--split-ratios",
+        "--split_ratios",
+        dest="split_ratios",
         type=float,
         nargs=3,
         default=(0.7, 0.15, 0.15),
         help="the training recipe's split_ratios (with the same seed: the same held-out surgeons)",
     )
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--clips-per-video", type=int, default=8)
-    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--split-seed", "--split_seed", dest="split_seed", type=int, default=0)
+    parser.add_argument("--clips-per-video", "--eval_clips_per_video", dest="clips_per_video", type=int, default=8)
+    parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=2)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -410,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(
             name,
             help=command.help,
-            description=command.help,
+            description=command.help % (),  # the help strings escape % as %% for argparse
             epilog=f"example:\n  {command.example}" if command.example else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )

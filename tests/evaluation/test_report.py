@@ -74,6 +74,28 @@ def test_evaluate_command(tiny_run, synthetic_manifest, tmp_path):
     assert (tmp_path / "eval" / "report.md").exists()
 
 
+def test_the_evaluate_recipe_takes_the_recipe_spellings(tiny_run, synthetic_manifest, tmp_path):
+    """`python recipes/evaluate.py` is `surgical-skill evaluate` with the recipes' underscore keys."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    model_dir, _ = tiny_run
+    flags = ["--model", model_dir, "--dataset", synthetic_manifest, "--output_dir", tmp_path / "eval"]
+    flags += ["--split_ratios", "0.6", "0.2", "0.2", "--eval_clips_per_video", "2", "--num_workers", "0"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "evaluate.py"), *map(str, flags)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test: video-level accuracy" in result.stdout
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["clips_per_video"] == 2
+
+
 def test_a_model_is_needed_with_its_processor(tiny_run):
     from transformers import AutoModelForVideoClassification
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-import yaml
 
 from surgical_skill.training import DataArguments, cross_validation_folds, load_data
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import load_train_script, write_tiny_recipe
 
 
 def _folds(manifest, **cv):
@@ -55,31 +51,14 @@ def test_bad_cross_validation_settings_say_what_to_fix(cv, message):
 def test_train_py_cross_validates_and_summarises(synthetic_manifest, tmp_path):
     """`recipes/train.py` with `cv_folds: 3` trains three models and writes the summary with mean ± std over
     folds and pooled out-of-fold metrics; every video is predicted once."""
-    recipe = tmp_path / "cv.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "model_name_or_path": "small3d",
-                "model_config": {"small3d_channels": [4, 8]},
-                "dataset": str(synthetic_manifest),
-                "cv_folds": 3,
-                "num_frames": 4,
-                "sampling_strategy": "clip",
-                "image_size": 32,
-                "crop_size": 32,
-                "num_workers": 0,
-                "eval_clips_per_video": 2,
-                "num_epochs": 1,
-                "per_device_train_batch_size": 4,
-                "report_to": ["none"],
-                "progress_bar": False,
-                "output_dir": str(tmp_path / "run"),
-            }
-        )
+    recipe = write_tiny_recipe(
+        tmp_path / "cv.yaml",
+        synthetic_manifest,
+        cv_folds=3,
+        per_device_train_batch_size=4,
+        output_dir=str(tmp_path / "run"),
     )
-    spec = importlib.util.spec_from_file_location("train_recipe", ROOT / "recipes" / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_train_script()
     assert train.main([str(recipe)]) == 0
 
     run = tmp_path / "run"

@@ -29,6 +29,7 @@ from surgical_skill.training import (
     train_one_epoch,
 )
 from surgical_skill.training.loop import TrainState, make_scheduler
+from tests.helpers import write_tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_SMALL3D = {"small3d_channels": [4, 8]}
@@ -73,6 +74,21 @@ def setup(manifest, tmp_path, model_name="small3d", model_config=None, data_over
     return model, processor, train, evaluation, clip_loader, args
 
 
+def fit_tiny(model, processor, train, evaluation, clip_loader, args, **kwargs):
+    """``fit`` on what :func:`setup` returns, validating on its validation clips, without workers."""
+    return fit(
+        make_accelerator(args),
+        model,
+        processor,
+        train,
+        evaluation["validation"],
+        args,
+        clip_loader=clip_loader,
+        num_workers=0,
+        **kwargs,
+    )
+
+
 def weights(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -83,16 +99,7 @@ def test_a_tiny_model_learns_and_everything_is_saved(synthetic_manifest, tmp_pat
     )
     args.report_to = ["tensorboard"]
     before = weights(model)
-    result = fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    result = fit_tiny(model, processor, train, evaluation, clip_loader, args)
     history = result.history
     assert len(history) == 4 and history[-1]["train_loss"] < history[0]["train_loss"]
     after = weights(model)
@@ -181,46 +188,19 @@ def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_pat
     common = {"num_epochs": 2, "learning_rate": 0.01, "lr_scheduler": "constant", "warmup_ratio": 0.0}
     # uninterrupted
     model, processor, train, evaluation, clip_loader, args = setup(synthetic_manifest, tmp_path / "a", **common)
-    fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    fit_tiny(model, processor, train, evaluation, clip_loader, args)
     uninterrupted = weights(model)
     steps_per_epoch = -(-len(train) // 4)
     # stopped one step into the second epoch (a checkpoint every step), then resumed from the latest checkpoint
     model, processor, train, evaluation, clip_loader, args = setup(
         synthetic_manifest, tmp_path / "b", save_every_steps=1, max_steps=steps_per_epoch + 1, **common
     )
-    fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    fit_tiny(model, processor, train, evaluation, clip_loader, args)
     assert checkpoints_in(args.output_dir)[-1].name == f"checkpoint-{steps_per_epoch + 1}"
     model, processor, train, evaluation, clip_loader, args = setup(
         synthetic_manifest, tmp_path / "b", resume_from_checkpoint="latest", **common
     )
-    result = fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    result = fit_tiny(model, processor, train, evaluation, clip_loader, args)
     resumed = weights(model)
     assert result.history[-1]["step"] == 2 * steps_per_epoch
     for key in uninterrupted:
@@ -239,16 +219,7 @@ def test_early_stopping(synthetic_manifest, tmp_path):
         early_stopping_patience=2,
         metric_for_best_model="video_accuracy",
     )
-    result = fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    result = fit_tiny(model, processor, train, evaluation, clip_loader, args)
     assert result.stopped_early and len(result.history) == 3  # best at 1, no better at 2 and 3
 
 
@@ -257,16 +228,7 @@ def test_unknown_best_metric_names_the_known_ones(synthetic_manifest, tmp_path):
         synthetic_manifest, tmp_path, num_epochs=1, metric_for_best_model="video_acuracy"
     )
     with pytest.raises(KeyError, match=r"video_acuracy.*video_accuracy"):
-        fit(
-            make_accelerator(args),
-            model,
-            processor,
-            train,
-            evaluation["validation"],
-            args,
-            clip_loader=clip_loader,
-            num_workers=0,
-        )
+        fit_tiny(model, processor, train, evaluation, clip_loader, args)
 
 
 def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):
@@ -278,17 +240,7 @@ def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):
     for path in list(dict.fromkeys(train["video"]))[:6]:  # damaged after the dataset was built
         Path(path).write_bytes(b"not a video any more")
     with pytest.raises(TooManyDecodeFailuresError, match="could not be decoded"):
-        fit(
-            make_accelerator(args),
-            model,
-            processor,
-            train,
-            evaluation["validation"],
-            args,
-            clip_loader=clip_loader,
-            num_workers=0,
-            max_decode_failure_share=0.1,
-        )
+        fit_tiny(model, processor, train, evaluation, clip_loader, args, max_decode_failure_share=0.1)
 
 
 def _launch(recipe: Path, processes: int, output_dir: Path) -> dict:
@@ -308,30 +260,15 @@ def test_two_cpu_processes_gather_the_same_metrics_as_one(synthetic_manifest, tm
     """`ACCELERATE_USE_CPU=1 accelerate launch --config_file accelerate_configs/cpu_ddp.yaml recipes/train.py`:
     with a model that cannot change (learning rate 0, no BatchNorm), the validation metrics gathered from two
     processes equal one process's, on a split whose size does not divide evenly."""
-    import yaml
-
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "model_name_or_path": "videomae",
-                "model_config": TINY_VIDEOMAE,
-                "dataset": str(synthetic_manifest),
-                "split_ratios": [0.6, 0.2, 0.2],
-                "num_frames": 4,
-                "sampling_strategy": "clip",
-                "image_size": 32,
-                "crop_size": 32,
-                "num_workers": 0,
-                "eval_clips_per_video": 3,
-                "num_epochs": 1,
-                "learning_rate": 0.0,
-                "per_device_train_batch_size": 2,
-                "per_device_eval_batch_size": 2,
-                "report_to": ["none"],
-                "progress_bar": False,
-            }
-        )
+    recipe = write_tiny_recipe(
+        tmp_path / "tiny.yaml",
+        synthetic_manifest,
+        model_name_or_path="videomae",
+        model_config=TINY_VIDEOMAE,
+        eval_clips_per_video=3,
+        learning_rate=0.0,
+        per_device_train_batch_size=2,
+        per_device_eval_batch_size=2,
     )
     one = _launch(recipe, 1, tmp_path / "one")[-1]
     two = _launch(recipe, 2, tmp_path / "two")[-1]

@@ -428,38 +428,31 @@ def fit(
     processor), checkpoint, log, and stop early when asked. With ``auto_find_batch_size`` an out-of-memory batch
     size is halved and training restarts. See :class:`TrainingArguments` for every option.
     """
-    if args.auto_find_batch_size:
-        from accelerate.utils import find_executable_batch_size
 
-        @find_executable_batch_size(starting_batch_size=args.per_device_train_batch_size)
-        def run(batch_size: int) -> FitResult:
-            accelerator.free_memory()
-            return _fit(
-                accelerator,
-                model,
-                processor,
-                train_dataset,
-                eval_dataset,
-                args,
-                batch_size,
-                clip_loader,
-                num_workers,
-                max_decode_failure_share,
-            )
+    def run(batch_size: int) -> FitResult:
+        return _fit(
+            accelerator,
+            model,
+            processor,
+            train_dataset,
+            eval_dataset,
+            args,
+            batch_size,
+            clip_loader,
+            num_workers,
+            max_decode_failure_share,
+        )
 
-        return run()
-    return _fit(
-        accelerator,
-        model,
-        processor,
-        train_dataset,
-        eval_dataset,
-        args,
-        args.per_device_train_batch_size,
-        clip_loader,
-        num_workers,
-        max_decode_failure_share,
-    )
+    if not args.auto_find_batch_size:
+        return run(args.per_device_train_batch_size)
+    from accelerate.utils import find_executable_batch_size
+
+    @find_executable_batch_size(starting_batch_size=args.per_device_train_batch_size)
+    def run_halving_on_oom(batch_size: int) -> FitResult:
+        accelerator.free_memory()
+        return run(batch_size)
+
+    return run_halving_on_oom()
 
 
 def _fit(
