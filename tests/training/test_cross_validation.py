@@ -133,3 +133,15 @@ def test_single_class_folds_leave_the_class_comparing_metrics_out(tmp_path):
     assert summary["mean"]["mcc"] == pytest.approx(summary["per_fold"]["subject-b"]["mcc"])
     assert summary["mean"]["accuracy"] == pytest.approx((1.0 + 2 / 3) / 2)
     assert summary["pooled"]["accuracy"] == pytest.approx(4 / 5)
+
+
+def test_cross_validation_resumes_only_from_latest(synthetic_manifest, tmp_path):
+    recipe = write_tiny_recipe(
+        tmp_path / "cv.yaml",
+        synthetic_manifest,
+        cv_folds=3,
+        resume_from_checkpoint=str(tmp_path / "run" / "fold-1" / "checkpoints" / "checkpoint-4"),
+        output_dir=str(tmp_path / "run"),
+    )
+    with pytest.raises(ValueError, match="resume_from_checkpoint can only be 'latest'"):
+        load_train_script().main([str(recipe)])
