@@ -1,6 +1,6 @@
 """Evaluate a trained model on a split of a skill dataset: metrics with confidence intervals, plots, report.md.
 
-    python recipes/evaluate.py --model runs/demo/model --dataset data/demo/metadata.csv --output_dir runs/demo/eval
+    python recipes/evaluate.py runs/demo --output_dir runs/demo/eval-again
 
 The same as `surgical-skill evaluate` (one definition of the options: `--help` lists them), spelled as the
 recipes spell keys.

@@ -32,6 +32,7 @@ from surgical_skill.training import (
     parse_recipe,
     save_recipe,
     summarize_cross_validation,
+    write_split_record,
 )
 
 logger = logging.getLogger("train")
@@ -39,6 +40,8 @@ logger = logging.getLogger("train")
 
 def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
     """Model, video processor, training and (for a ``test`` split) the evaluation report of one run or fold."""
+    if accelerator.is_main_process:  # which surgeons went where: `surgical-skill evaluate` holds the run to it
+        write_split_record(training_args.output_dir, data, data_args)
     labels = label_info(data)
     overrides = dict(model_args.model_config)
     for key in ("freeze_backbone", "backbone_pretrained", "dropout", "label_smoothing"):
@@ -78,9 +81,17 @@ def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
         result.model_dir,
     )
 
-    # Evaluate the best model on the held-out test split: metrics with confidence intervals, plots, report.md
+    # Decision threshold chosen on validation and saved with the model; then the held-out test split: metrics
+    # with confidence intervals beside the static baselines (duration, file size, single frames), plots, report.md
     if accelerator.is_main_process and "test" in data:
-        return evaluate_run(result.model_dir, data, data_args, Path(training_args.output_dir) / "eval")
+        return evaluate_run(
+            result.model_dir,
+            data,
+            Path(training_args.output_dir) / "eval",
+            clips_per_video=data_args.eval_clips_per_video,
+            num_workers=data_args.num_workers,
+            baselines=data_args.static_baselines,
+        )
     return None
 
 

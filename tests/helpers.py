@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
     """A recipe YAML for a seconds-long run: a 2-layer small3d on 4 frames of 32x32, one epoch, no workers,
-    no trackers; ``keys`` add to or replace its keys."""
+    no trackers, no static baselines; ``keys`` add to or replace its keys."""
     import yaml
 
     recipe = {
@@ -55,6 +55,7 @@ def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
         "num_epochs": 1,
         "report_to": ["none"],
         "progress_bar": False,
+        "static_baselines": False,  # tested where they are the subject (tests/training/test_runs.py)
         **keys,
     }
     path.write_text(yaml.safe_dump(recipe))

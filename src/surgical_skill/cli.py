@@ -17,7 +17,9 @@ EPILOG = """examples:
   surgical-skill prepare ratings.csv --cache-dir proxies/    transcode every video once to a fast training proxy
   surgical-skill synth data/synthetic --num-videos 120        built-in suturing videos, skill in the motion
   surgical-skill predict trial.mp4 --model runs/demo/model --plot timelines/   score whole videos
-  surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir report/
+  surgical-skill evaluate runs/demo             re-evaluate a run on exactly its own held-out surgeons
+  surgical-skill evaluate runs/demo --dataset other.csv      the same model on new data (said so in the report)
+  surgical-skill audit ratings.csv             can duration, file size or one frame predict the label?
   surgical-skill compare report-a/ report-b/ --json comparison.json   is model B really better than A?
   surgical-skill push runs/demo --repo-id my-lab/suturing-skill   model, processor, code, card, report -> Hub
 """
@@ -147,6 +149,14 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds for a mid-skill trial (skill and personal pace change it)",
     )
     parser.add_argument("--camera-shake", action="store_true", help="add a slight hand-held camera wobble")
+    parser.add_argument(
+        "--outcome-cues",
+        action="store_true",
+        help="a static cue: the finished suture (last frame) shows the skill (off: only the motion does)",
+    )
+    parser.add_argument(
+        "--duration-cue", action="store_true", help="a static cue: less skilled surgeons take longer (off: no)"
+    )
     parser.add_argument("--noise", type=float, default=d.noise, help="camera noise (std, 8-bit levels)")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--workers", type=int, default=None, help="parallel renderers (default: one per core)")
@@ -167,6 +177,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         fps=args.fps,
         duration=args.duration,
         camera_shake=args.camera_shake,
+        outcome_cues=args.outcome_cues,
+        duration_cue=args.duration_cue,
         noise=args.noise,
         seed=args.seed,
     )
@@ -185,6 +197,13 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-clips", type=int, default=8, help="clips spread over each video")
     parser.add_argument("--clip-stride-seconds", type=float, default=None, help="or: one clip every n seconds")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="two classes: decide p(class 1) >= this (default: the threshold saved with the model, chosen on "
+        "validation; else the largest probability)",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: GPU when present)")
     parser.add_argument("--json", default=None, metavar="PATH", help="write every result to this JSON file")
     parser.add_argument("--plot", default=None, metavar="DIR", help="write a timeline PNG per video into DIR")
@@ -211,6 +230,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     # The installed code, also for Hub folders that carry their own copy (which would ask for trust_remote_code)
     skill = pipeline("surgical-skill", model=args.model, device=args.device, pipeline_class=SurgicalSkillPipeline)
     options = {"num_clips": args.num_clips, "batch_size": args.batch_size}
+    if args.threshold is not None:
+        options["threshold"] = args.threshold
     if args.clip_stride_seconds:
         options["clip_stride_seconds"] = args.clip_stride_seconds
     results = []
@@ -222,6 +243,12 @@ def _run_predict(args: argparse.Namespace) -> int:
                 raise
             result = {"video": video, "error": err.reason}
         results.append({"video": video, **result})
+    decisions = {json.dumps(r["metadata"]["decision"]) for r in results if "decision" in r.get("metadata", {})}
+    for decision in map(json.loads, sorted(decisions)):
+        if "threshold" in decision:
+            print(f"decision: {decision['rule']} {decision['threshold']:.3f}, {decision['source']}")
+        else:
+            print(f"decision: {decision['rule']}")
     width = max(len(Path(r["video"]).name) for r in results)
     for r in results:
         name = Path(r["video"]).name.ljust(width)
@@ -249,41 +276,174 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
-    parser.add_argument("--dataset", required=True, help="manifest, class folder or Hub dataset, as in training")
+    parser.add_argument(
+        "run",
+        nargs="?",
+        metavar="RUN_OR_MODEL",
+        help="a training run folder (or its model/): its own data, split and settings are used",
+    )
+    parser.add_argument("--model", help="the same as RUN_OR_MODEL (a run, a model folder or a Hub id)")
+    parser.add_argument(
+        "--dataset",
+        help="data to evaluate on (default: the run's own). Another dataset is new data: all of it is scored "
+        "and the report says so",
+    )
     # The recipe-style spellings (recipes/evaluate.py, training's keys) are accepted too.
-    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="report folder")
-    parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--output-dir",
+        "--output_dir",
+        dest="output_dir",
+        help="report folder (default: RUN/eval, or RUN/eval-DATASET for new data)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report in the output folder")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="the run's data: only 'test' (the default) is held out. New data: 'all' (default) or a split it has",
+    )
+    parser.add_argument(
+        "--label-map",
+        "--label_map",
+        dest="label_map",
+        help="dataset class -> model class, when the names differ: 'novice=lower-skilled,expert=higher-skilled' "
+        "or a JSON object",
+    )
     parser.add_argument(
         "--split-ratios",
         "--split_ratios",
         dest="split_ratios",
         type=float,
         nargs=3,
-        default=(0.7, 0.15, 0.15),
-        help="the training recipe's split_ratios (with the same seed: the same held-out surgeons)",
+        default=None,
+        help="only to split new data (the run's own split is always the recorded one)",
     )
-    parser.add_argument("--split-seed", "--split_seed", dest="split_seed", type=int, default=0)
-    parser.add_argument("--clips-per-video", "--eval_clips_per_video", dest="clips_per_video", type=int, default=8)
-    parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=2)
+    parser.add_argument("--split-seed", "--split_seed", dest="split_seed", type=int, default=None)
+    parser.add_argument(
+        "--clips-per-video",
+        "--eval_clips_per_video",
+        dest="clips_per_video",
+        type=int,
+        default=None,
+        help="clips spread over each video (default: the run's eval_clips_per_video)",
+    )
+    parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=None)
+    parser.add_argument(
+        "--no-baselines",
+        dest="baselines",
+        action="store_false",
+        help="skip the static baselines (duration, file size, single frames) beside the model",
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from . import register
+    from .data.building import SkillDatasetError
+    from .evaluation.evaluate import LabelMismatchError, ReportExistsError, parse_label_map
+    from .training.runs import EvaluationRefused, evaluate_saved_model
 
     register()
-    from .evaluation.evaluate import evaluate_run
-    from .training import DataArguments, load_data
-
-    data_args = DataArguments(
-        dataset=args.dataset,
-        split_ratios=list(args.split_ratios),
-        split_seed=args.split_seed,
-        eval_clips_per_video=args.clips_per_video,
-        num_workers=args.num_workers,
-    )
-    evaluate_run(args.model, load_data(data_args), data_args, args.output_dir, split=args.split)
+    if bool(args.run) == bool(args.model):
+        print("error: give the run or model once (RUN_OR_MODEL or --model)", file=sys.stderr)
+        return 2
+    try:
+        evaluate_saved_model(
+            args.run or args.model,
+            dataset=args.dataset,
+            split=args.split,
+            output_dir=args.output_dir,
+            overwrite=args.overwrite,
+            label_map=parse_label_map(args.label_map),
+            split_ratios=list(args.split_ratios) if args.split_ratios else None,
+            split_seed=args.split_seed,
+            clips_per_video=args.clips_per_video,
+            num_workers=args.num_workers,
+            baselines=args.baselines,
+        )
+    except (EvaluationRefused, LabelMismatchError, ReportExistsError) as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    except (SkillDatasetError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dataset",
+        nargs="?",
+        help="any source load_skill_dataset reads (manifest, class folder, save_to_disk folder, Hub id)",
+    )
+    parser.add_argument(
+        "--run",
+        help="a training run: fit on its training surgeons, score its test surgeons, and compare with its model",
+    )
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by surgeon")
+    parser.add_argument("--seed", type=int, default=0, help="fold seed")
+    parser.add_argument("--target", choices=("auto", "label", "score"), default="auto")
+    parser.add_argument("--subject-column", default="subject", help="the column naming the surgeon")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the audit to this JSON file")
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    import logging
+    from pathlib import Path
+
+    from .data import load_skill_dataset
+    from .data.building import SkillDatasetError
+    from .evaluation.baselines import static_baselines
+    from .training.runs import EvaluationRefused, audit_run
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        if args.run:
+            audit, model_value, model_correct = audit_run(args.run, dataset=args.dataset)
+        elif args.dataset:
+            data = load_skill_dataset(
+                args.dataset, target=args.target, subject_column=args.subject_column, split_ratios=None
+            )
+            pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
+            audit, model_value, model_correct = static_baselines(pooled, folds=args.folds, seed=args.seed), None, None
+        else:
+            print("error: give a DATASET or --run RUN", file=sys.stderr)
+            return 2
+    except (EvaluationRefused, SkillDatasetError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(audit.to_markdown(model_value))
+    print()
+    for line in audit.verdicts(model_value, model_correct):
+        print(line)
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {**audit.to_dict(), "verdicts": audit.verdicts(model_value, model_correct)}
+        if model_value is not None:
+            payload["model"] = model_value
+        _write_json_atomically(path, payload)
+        print(f"audit: {path}")
+    return 0
+
+
+def _concatenate(data):
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets(list(data.values()))
+
+
+def _write_json_atomically(path, payload) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(payload, out, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -295,8 +455,6 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
     from .evaluation.compare import compare_reports
@@ -315,14 +473,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(result.to_dict(), out, indent=2)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_json_atomically(path, result.to_dict())
         print(f"comparison: {path}")
     return 0
 
@@ -378,10 +529,17 @@ COMMANDS: dict[str, Command] = {
         example="surgical-skill predict trial1.mp4 trial2.mp4 --model runs/demo/model --json out.json --plot plots/",
     ),
     "evaluate": Command(
-        help="evaluate a trained model on a held-out split: metrics with 95 %% intervals, plots, report.md",
+        help="evaluate a trained model on its held-out surgeons (or new data): metrics with 95 %% intervals, "
+        "static baselines, plots, report.md",
         add_arguments=_add_evaluate_arguments,
         run=_run_evaluate,
-        example="surgical-skill evaluate --model runs/demo/model --dataset data/demo/metadata.csv --output-dir eval/",
+        example="surgical-skill evaluate runs/demo --output-dir runs/demo/eval-again",
+    ),
+    "audit": Command(
+        help="shortcut audit: can trial length, file size or a single frame predict the label on held-out surgeons?",
+        add_arguments=_add_audit_arguments,
+        run=_run_audit,
+        example="surgical-skill audit ratings.csv --folds 5   (or: surgical-skill audit --run runs/demo)",
     ),
     "compare": Command(
         help="compare two models' evaluation reports of the same videos: paired bootstrap and McNemar's test",

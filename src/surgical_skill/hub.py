@@ -101,6 +101,29 @@ def _card_body(name, config, recipe, report, labels) -> str:
                 interval = "n/a" if low is None or high is None else f"{low:.3f} to {high:.3f}"
                 lines.append(f"| {metric} | {value:.3f} | {interval} |")
         lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s.", ""]
+        if report.get("protocol"):
+            lines += [report["protocol"], ""]
+        if report.get("threshold") is not None:
+            lines += [
+                f"Decision: p({labels[1]}) >= {report['threshold']:.3f}, "
+                f"{report.get('threshold_source') or 'chosen on validation data'} (the pipeline uses it).",
+                "",
+            ]
+        lines += [f"Note: {note}" for note in report.get("notes", [])]
+        if report.get("baselines"):
+            from .evaluation.baselines import baselines_markdown
+
+            figure = report["metrics"].get(report["baselines"]["metric"])
+            lines += [
+                "### Static baselines on the same videos",
+                "",
+                "What a model could score without watching anything move: read the model's figure against these.",
+                "",
+                baselines_markdown(report["baselines"], figure),
+                "",
+                *(f"- {verdict}" for verdict in report["baselines"].get("verdicts", [])),
+                "",
+            ]
     lines += [
         "## Intended use and limitations",
         "",

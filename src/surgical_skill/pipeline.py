@@ -9,7 +9,9 @@
 
 Clips are spread evenly over the whole video (``num_clips``, or one every ``clip_stride_seconds``), sampled
 and preprocessed exactly as in training (the model's saved video processor), batched through the model
-(``batch_size`` clips at a time) and their probabilities averaged.
+(``batch_size`` clips at a time) and their probabilities averaged. A two-class model decides with the threshold on p(class 1) chosen on
+validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]`` says which rule
+decided), else by the largest probability; ``threshold=`` overrides it for a call.
 """
 
 from __future__ import annotations
@@ -85,14 +87,27 @@ class SurgicalSkillPipeline(Pipeline):
         tmp.rmdir()
 
     def _sanitize_parameters(
-        self, num_clips=None, clip_stride_seconds=None, fps=None, top_k=None, aggregation=None, **kwargs
+        self,
+        num_clips=None,
+        clip_stride_seconds=None,
+        fps=None,
+        top_k=None,
+        aggregation=None,
+        threshold=None,
+        **kwargs,
     ):
         preprocess = {
             k: v
             for k, v in {"num_clips": num_clips, "clip_stride_seconds": clip_stride_seconds, "fps": fps}.items()
             if v is not None
         }
-        postprocess = {k: v for k, v in {"top_k": top_k, "aggregation": aggregation}.items() if v is not None}
+        postprocess = {
+            k: v
+            for k, v in {"top_k": top_k, "aggregation": aggregation, "threshold": threshold}.items()
+            if v is not None
+        }
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(f"threshold={threshold!r} must be a probability in [0, 1]")
         if aggregation is not None and aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation={aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
         return preprocess, {}, postprocess
@@ -156,7 +171,9 @@ class SurgicalSkillPipeline(Pipeline):
         ]
         return {"logits": torch.cat(logits).cpu(), **model_inputs}
 
-    def postprocess(self, model_outputs, top_k: int | None = None, aggregation: str = "mean") -> dict[str, Any]:
+    def postprocess(
+        self, model_outputs, top_k: int | None = None, aggregation: str = "mean", threshold: float | None = None
+    ) -> dict[str, Any]:
         logits = model_outputs["logits"]
         info = model_outputs["info"]
         rate = info["fps"]
@@ -198,9 +215,10 @@ class SurgicalSkillPipeline(Pipeline):
         video = reduce(probabilities, axis=0)
         video = video / video.sum()
         order = np.argsort(-video)[: top_k or len(names)]
+        chosen, metadata["decision"] = self._decide(video, names, threshold)
         return {
-            "label": names[int(order[0])],
-            "score": float(video[order[0]]),
+            "label": names[chosen],
+            "score": float(video[chosen]),
             "probabilities": {names[i]: float(video[i]) for i in order},
             "spread": {n: float(s) for n, s in zip(names, probabilities.std(axis=0))},
             "clips": clips,
@@ -208,6 +226,21 @@ class SurgicalSkillPipeline(Pipeline):
         }
 
     # --------------------------------------------------------------------------------------------------
+
+    def _decide(self, video: np.ndarray, names: list[str], threshold: float | None) -> tuple[int, dict[str, Any]]:
+        """The class decided for the video, and the rule that decided it (plain JSON)."""
+        source = "given"
+        if threshold is None and len(names) == 2:
+            threshold = getattr(self.model.config, "decision_threshold", None)
+            info = getattr(self.model.config, "decision_threshold_info", None) or {}
+            source = f"saved with the model (chosen on {info.get('chosen_on', 'validation data')})"
+        if threshold is None or len(names) != 2:
+            return int(np.argmax(video)), {"rule": "largest probability"}
+        return int(video[1] >= threshold), {
+            "rule": f"p({names[1]}) >= threshold",
+            "threshold": float(threshold),
+            "source": source,
+        }
 
     def _windows(self, num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None):
         if clip_stride_seconds is not None and self.sampling.strategy == "clip":

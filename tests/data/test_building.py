@@ -213,3 +213,35 @@ def test_no_label_or_score_and_no_such_source(skill_videos, tmp_path):
         load_skill_dataset(write_manifest(tmp_path / "m.csv", rows, ("video",)), target="label")
     with pytest.raises(SkillDatasetError, match="no such folder or manifest"):
         load_skill_dataset(tmp_path / "nothing.csv")
+
+
+def test_a_supplied_split_that_shares_a_surgeon_is_refused_naming_them(skill_videos, tmp_path):
+    # S0's two trials (rows 1 and 2) go to train and test; everyone else stays on one side
+    rows = [dict(r, video=r["path"], split="train" if int(r["subject"][1:]) < 5 else "test") for r in skill_videos]
+    rows[1]["split"] = "test"
+    path = write_manifest(tmp_path / "m.csv", rows, ("video", "label", "subject", "split"))
+    with pytest.raises(SkillDatasetError) as caught:
+        load_skill_dataset(path)
+    message = str(caught.value)
+    assert "surgeons in more than one split" in message
+    assert "subject 'S0': train (row 1), test (row 2)" in message
+    assert "S1" not in message and "allow_shared_subjects" in message
+    data = load_skill_dataset(path, allow_shared_subjects=True)  # the explicit opt-out
+    assert "S0" in set(data["train"]["subject"]) & set(data["test"]["subject"])
+
+
+def test_without_subjects_splits_per_video_loudly_or_refuses(skill_videos, tmp_path, caplog):
+    rows = [dict(r, video=r["path"]) for r in skill_videos]
+    path = write_manifest(tmp_path / "m.csv", rows, ("video", "label"))
+    with caplog.at_level(logging.WARNING):
+        load_skill_dataset(path, seed=0)
+    assert "no subject (surgeon) column" in caplog.text and "optimistic" in caplog.text
+    with pytest.raises(SkillDatasetError, match=r"(?s)rows without a subject \(surgeon id\) \(18\).*row 1\b"):
+        load_skill_dataset(path, require_subjects=True)
+
+
+def test_numeric_labels_keep_numeric_order():
+    assert order_label_names({"1", "10", "2"}) == ["1", "2", "10"]
+    assert order_label_names({"2.5", "10", "-1"}) == ["-1", "2.5", "10"]
+    assert order_label_names({"b", "a", "10"}) == ["10", "a", "b"]  # not all numbers: sorted as text
+    assert order_label_names({"expert", "novice"}) == ["novice", "expert"]  # a known scale keeps its order

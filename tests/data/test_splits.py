@@ -85,3 +85,44 @@ def test_leave_one_subject_out():
     for subject, train, held in folds:
         assert set(held["subject"]) == {subject} and len(held) == 3
         assert subject not in set(train["subject"]) and len(train) == 15
+
+
+@pytest.mark.parametrize(
+    "ratios", [(0.6, 0.0, 0.4), (0.3, 0.1, 0.6), (0.7, 0.15, 0.15), (0.7, 0.1, 0.2), (0.5, 0.25, 0.25)]
+)
+@pytest.mark.parametrize("num_subjects", [9, 20, 37, 60])
+def test_split_shares_within_one_surgeon_of_the_ratios(ratios, num_subjects):
+    data = rated(num_subjects=num_subjects, trials=3, seed=num_subjects, imbalance=True)
+    parts = make_splits(data, ratios, seed=num_subjects)
+    classes = {label: {s for s, y in zip(data["subject"], data["labels"]) if y == label} for label in (0, 1)}
+    for name, share in zip(("train", "validation", "test"), ratios):
+        if share == 0:
+            assert name not in parts
+            continue
+        subjects = set(parts[name]["subject"])
+        assert abs(len(subjects) - share * num_subjects) < 1 + 1e-9, (name, len(subjects), share * num_subjects)
+        for members in classes.values():  # each class is divided in the ratios too (within a surgeon or two)
+            assert abs(len(subjects & members) - share * len(members)) <= 2
+    assert sum(len(p) for p in parts.values()) == len(data)
+
+
+def test_a_split_without_a_class_is_named(caplog, tmp_path, synthetic_manifest):
+    """Two surgeons of one class cannot fill three splits: the split that lacks the class says which."""
+    import csv
+
+    from surgical_skill.data import load_skill_dataset
+
+    rows = list(csv.DictReader(synthetic_manifest.open()))
+    keep = [r for r in rows if r["label"] == "lower-skilled"]
+    keep += [r for r in rows if r["label"] == "higher-skilled" and r["subject"] in {"S006", "S007"}]
+    for row in keep:
+        row["video"] = str(synthetic_manifest.parent / row["video"])
+    from tests.helpers import write_manifest
+
+    manifest = write_manifest(tmp_path / "few.csv", keep)
+    with caplog.at_level("WARNING"):
+        data = load_skill_dataset(manifest, split_ratios=(0.5, 0.25, 0.25), seed=0)
+    missing = [name for name, split in data.items() if 1 not in set(split["labels"])]
+    assert missing
+    for name in missing:
+        assert f"the {name} split has no 'higher-skilled' video" in caplog.text

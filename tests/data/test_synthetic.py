@@ -1,4 +1,5 @@
-"""The built-in suturing videos: deterministic, balanced, loadable, and skill visible only in the motion."""
+"""The built-in suturing videos: deterministic, balanced, loadable, and skill visible only in the motion (the
+static baselines on them are measured in tests/evaluation/test_baselines.py)."""
 
 import csv
 from collections import Counter
@@ -67,8 +68,41 @@ def test_skill_orders_scores_and_drives_the_motion():
         return float((np.diff(path, 3, axis=0) ** 2).sum(1).mean())
 
     assert np.median([jerk(t) for t in low]) > 2 * np.median([jerk(t) for t in high])
-    duration = {t.video: len(plan_motion(t, config)[0]["driver"]) for t in trials}
-    assert np.mean([duration[t.video] for t in low]) > np.mean([duration[t.video] for t in high])
+
+
+def _placement_and_length(config):
+    """Per trial: skill, frames, how far the stitches landed from their marks, and the bleeding drawn."""
+    out = []
+    for trial in plan_trials(config):
+        motion, extras = plan_motion(trial, config)
+        entries = np.array([entry[0] for entry, _ in extras["stitches"]])
+        miss = float(np.abs(entries - extras["planned_x"]).mean())
+        out.append((trial.skill, len(motion["driver"]), miss, sum(extras["bleeding"])))
+    return np.array(out)
+
+
+def test_nothing_static_follows_skill_unless_asked():
+    """Trial length and the finished suture are drawn independently of skill by default; the two static cues
+    real recordings carry (time-to-complete, the final product) appear only when switched on."""
+    from scipy.stats import spearmanr
+
+    plain = _placement_and_length(SyntheticConfig(num_videos=300, seed=4))
+    # 150 surgeons: a correlation of 0 is measured within about +-0.16 (95 %)
+    assert abs(spearmanr(plain[:, 0], plain[:, 1])[0]) < 0.2  # length
+    assert abs(spearmanr(plain[:, 0], plain[:, 2])[0]) < 0.2  # stitch placement
+    assert plain[:, 3].sum() == 0  # no bleeding
+    cued = _placement_and_length(SyntheticConfig(num_videos=300, seed=4, outcome_cues=True, duration_cue=True))
+    assert spearmanr(cued[:, 0], cued[:, 1])[0] < -0.5  # the less skilled take longer
+    assert spearmanr(cued[:, 0], cued[:, 2])[0] < -0.5  # and place stitches worse
+    assert spearmanr(cued[:, 0], cued[:, 3])[0] < -0.5  # and make the tissue bleed
+
+
+def test_constant_bitrate_so_file_size_follows_only_length(small_dataset):
+    import os
+
+    rows = read_rows(small_dataset)
+    bitrates = [os.path.getsize(small_dataset.parent / r["video"]) * 8 / float(r["duration"]) for r in rows]
+    assert np.std(bitrates) / np.mean(bitrates) < 0.03
 
 
 def test_metadata_loads_with_the_datasets_layer(small_dataset):
@@ -116,7 +150,7 @@ def _features(manifest: Path):
     )
 
 
-def test_a_single_frame_does_not_reveal_the_label_but_the_motion_does(small_dataset):
+def test_frame_colour_does_not_reveal_the_label_but_the_motion_does(small_dataset):
     frame_x, frame_y, frame_groups, motion_x, video_y, video_groups = _features(small_dataset)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     folds = GroupKFold(n_splits=4)  # held-out surgeons

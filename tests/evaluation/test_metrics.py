@@ -139,3 +139,37 @@ def test_youden_threshold_is_chosen_on_the_scores():
     assert youden_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.25)
     assert youden_threshold([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 0.5  # separable: the neutral point stays
     assert youden_threshold([1, 1], [0.3, 0.9]) == 0.5  # one class: nothing to choose
+
+
+def test_multiclass_roc_auc_on_the_raw_probabilities():
+    """A class whose probability never exceeds 1e-7 is still ranked by the model's own numbers, as in
+    scikit-learn (clipping at 1e-7 and renormalising used to tie them all)."""
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1, 2] * 10)
+    tiny = rng.uniform(1e-12, 1e-8, 30)
+    p2 = np.where(labels == 2, tiny * 10, tiny)  # class 2 ranks first wherever it is the truth
+    rest = 1 - p2
+    p0 = np.where(labels == 0, 0.7, 0.3) * rest
+    probabilities = np.stack([p0, rest - p0, p2], 1)
+    expected = skm.roc_auc_score(labels, probabilities, multi_class="ovr", average="macro")
+    assert classification_metrics(labels, probabilities)["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert headline_classification(labels, probabilities)["roc_auc"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_perfect_score_gets_an_honest_interval_over_surgeons():
+    from surgical_skill.evaluation.metrics import headline_intervals, proportion_interval
+
+    assert proportion_interval(1.0, 8) == pytest.approx((0.025 ** (1 / 8), 1.0))  # 0.631 to 1
+    labels = np.repeat([0, 1], 20)  # 40 videos, 8 surgeons of 5 videos, all right
+    probabilities = np.stack([1 - 0.9 * labels - 0.05, 0.9 * labels + 0.05], 1)
+    subjects = [f"S{i // 5}" for i in range(40)]
+    intervals, methods = headline_intervals(labels, probabilities, subjects, samples=300)
+    low, high = intervals["accuracy"]
+    assert low == pytest.approx(0.631, abs=0.001) and high == 1.0
+    assert "Clopper-Pearson interval over 8 surgeons" in methods["accuracy"]
+    assert np.isnan(intervals["roc_auc"][0]) and "every resample gave 1.000" in methods["roc_auc"]
+    # a few errors: the bootstrap stands, nothing is replaced
+    noisy = probabilities.copy()
+    noisy[[0, 7, 25], :] = noisy[[0, 7, 25], ::-1]
+    intervals, methods = headline_intervals(labels, noisy, subjects, samples=300)
+    assert "accuracy" not in methods and intervals["accuracy"][1] <= 1.0 and intervals["accuracy"][0] < 0.93

@@ -50,7 +50,9 @@ def test_report_folder_has_everything(tiny_run, tmp_path):
     assert not list(folder.parent.glob(".tmp-*"))  # written atomically
 
 
-def test_evaluate_command(tiny_run, synthetic_manifest, tmp_path):
+def test_evaluate_command_on_a_model_without_its_run(tiny_run, synthetic_manifest, tmp_path):
+    """A bare model folder (no recipe.yaml beside it) is evaluated on the data named, said to be new data, with a
+    warning that nothing can check its surgeons are unseen."""
     model_dir, _ = tiny_run
     result = run_cli(
         "evaluate",
@@ -60,6 +62,8 @@ def test_evaluate_command(tiny_run, synthetic_manifest, tmp_path):
         synthetic_manifest,
         "--output-dir",
         tmp_path / "eval",
+        "--split",
+        "test",
         "--split-ratios",
         "0.6",
         "0.2",
@@ -70,7 +74,8 @@ def test_evaluate_command(tiny_run, synthetic_manifest, tmp_path):
         "0",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "test: video-level accuracy" in result.stdout
+    assert "NEW DATA" in result.stdout and "test: video-level accuracy" in result.stdout
+    assert "has no training record" in result.stderr
     assert (tmp_path / "eval" / "report.md").exists()
 
 
@@ -82,8 +87,18 @@ def test_the_evaluate_recipe_takes_the_recipe_spellings(tiny_run, synthetic_mani
     from tests.helpers import ROOT
 
     model_dir, _ = tiny_run
-    flags = ["--model", model_dir, "--dataset", synthetic_manifest, "--output_dir", tmp_path / "eval"]
+    flags = [
+        "--model",
+        model_dir,
+        "--dataset",
+        synthetic_manifest,
+        "--output_dir",
+        tmp_path / "eval",
+        "--split",
+        "test",
+    ]
     flags += ["--split_ratios", "0.6", "0.2", "0.2", "--eval_clips_per_video", "2", "--num_workers", "0"]
+    flags += ["--no-baselines"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "recipes" / "evaluate.py"), *map(str, flags)],
         capture_output=True,
@@ -93,7 +108,7 @@ def test_the_evaluate_recipe_takes_the_recipe_spellings(tiny_run, synthetic_mani
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test: video-level accuracy" in result.stdout
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert metrics["clips_per_video"] == 2
+    assert metrics["clips_per_video"] == 2 and "baselines" not in metrics
 
 
 def test_a_model_is_needed_with_its_processor(tiny_run):

@@ -266,6 +266,9 @@ def test_two_cpu_processes_gather_the_same_metrics_as_one(synthetic_manifest, tm
         model_name_or_path="videomae",
         model_config=TINY_VIDEOMAE,
         eval_clips_per_video=3,
+        # 6 training surgeons (12 videos: even over 2 processes x batches of 2) and 3 validation surgeons (18 clips:
+        # uneven)
+        split_ratios=[0.5, 0.25, 0.25],
         learning_rate=0.0,
         per_device_train_batch_size=2,
         per_device_eval_batch_size=2,

@@ -57,12 +57,16 @@ def _list_problems(title: str, items: Sequence[str], limit: int = 20) -> str:
 
 
 def order_label_names(names: set[str] | Sequence[str]) -> list[str]:
-    """A stable class order: a known skill scale's own order when the labels fit one, else sorted."""
+    """A stable class order: a known skill scale's own order when the labels fit one, numeric order when every
+    label is a number (``1, 2, 10``, not ``1, 10, 2``), else sorted."""
     names = set(names)
     for scale in KNOWN_LABEL_ORDERS:
         if names <= set(scale):
             return [n for n in scale if n in names]
-    return sorted(names)
+    try:
+        return sorted(names, key=lambda name: (float(name), name))
+    except ValueError:
+        return sorted(names)
 
 
 # --------------------------------------------------------------------------------------------- sources
@@ -348,6 +352,8 @@ def load_skill_dataset(
     label_names: Sequence[str] | None = None,
     split_ratios: tuple[float, float, float] | None = (0.7, 0.15, 0.15),
     seed: int = 0,
+    require_subjects: bool = False,
+    allow_shared_subjects: bool = False,
     probe_videos: bool = True,
     drop_unreadable: bool = False,
     num_proc: int | None = None,
@@ -368,12 +374,16 @@ def load_skill_dataset(
     extra columns. Splits come from the source (``split`` column, split folders, or a ``DatasetDict``) when it
     has them, else from ``split_ratios`` with :func:`~surgical_skill.data.splits.make_splits` (stratified by
     label, grouped by subject, so no surgeon is in two splits). ``split_ratios=None`` keeps one ``train`` split.
+    A supplied split that puts one surgeon in two splits is an error naming the surgeon and rows, unless
+    ``allow_shared_subjects=True``. Without subjects, splits are made per video, with a loud warning (figures
+    are optimistic when a surgeon has several videos); ``require_subjects=True`` makes that an error.
     With ``proxy_dir``, rows point at the proxies prepared there (``surgical-skill prepare``); the original
     path stays in ``source_video``.
 
     Raises:
         SkillDatasetError: listing every missing file, duplicated video, unknown label, empty class, bad
-            score or unreadable video.
+            score or unreadable video, every surgeon found in two supplied splits, or (``require_subjects``)
+            every row without a subject.
 
     Example:
         >>> data = load_skill_dataset("ratings.csv", split_ratios=(0.7, 0.15, 0.15), seed=0)
@@ -453,6 +463,7 @@ def load_skill_dataset(
         raise SkillDatasetError(
             f"{origin}: " + _list_problems("unknown split names (use train, validation or test)", bad_splits)
         )
+    _check_subjects(columns["subject"], columns["split"], origin, require_subjects, allow_shared_subjects)
     for key in ("score", "label_name"):
         if key in columns and len(columns[key]) != len(rows):
             del columns[key]  # only some rows have it: not a usable column
@@ -487,7 +498,82 @@ def load_skill_dataset(
 
         result = use_proxies(result, proxy_dir, proxy_settings)
     _log_summary(result, origin)
+    if len(result) > 1:
+        warn_missing_classes(result, origin)
     return result
+
+
+def _check_subjects(
+    subjects: list[str], splits: list[str], origin: str, require_subjects: bool, allow_shared_subjects: bool
+) -> None:
+    """No surgeon in two supplied splits; say loudly (or refuse) when surgeons are unknown."""
+    unknown = [i for i, subject in enumerate(subjects) if not subject]
+    if unknown and require_subjects:
+        raise SkillDatasetError(
+            f"{origin}: "
+            + _list_problems("rows without a subject (surgeon id)", [f"row {i + 1}" for i in unknown])
+            + "\n(add a subject column, or subject_column=... to name yours; require_subjects is set)"
+        )
+    if len(unknown) == len(subjects):
+        logger.warning(
+            "%s: no subject (surgeon) column: every video is its own group, so one surgeon's videos can land in "
+            "both training and test and every figure is optimistic when surgeons have several videos. Add a "
+            "subject column (require_subjects=True / `require_subjects: true` in a recipe makes this an error).",
+            origin,
+        )
+    elif unknown:
+        logger.warning(
+            "%s: %d of %d rows have no subject: each is its own group in splits (optimistic if they share a "
+            "surgeon with other rows)",
+            origin,
+            len(unknown),
+            len(subjects),
+        )
+    if allow_shared_subjects or not any(splits):
+        return
+    rows_by_subject: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, (subject, split) in enumerate(zip(subjects, splits)):
+        if subject and split:
+            rows_by_subject[subject][split].append(i + 1)
+    shared = [
+        f"subject {subject!r}: "
+        + ", ".join(
+            f"{split} (row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))})" for split, rows in by.items()
+        )
+        for subject, by in rows_by_subject.items()
+        if len(by) > 1
+    ]
+    if shared:
+        raise SkillDatasetError(
+            f"{origin}: "
+            + _list_problems(
+                "surgeons in more than one split (their videos would be evaluated by a model that saw them)", shared
+            )
+            + "\n(fix the split column; allow_shared_subjects=True / `allow_shared_subjects: true` if you know why)"
+        )
+
+
+def warn_missing_classes(data: DatasetDict, origin: str = "the dataset") -> dict[str, list[str]]:
+    """Warn about every split that lacks a class (naming both); returns {split: [missing class names]}."""
+    missing: dict[str, list[str]] = {}
+    for name, split in data.items():
+        feature = split.features["labels"]
+        if not isinstance(feature, ClassLabel) or not len(split):
+            continue
+        present = set(split["labels"])
+        absent = [feature.int2str(k) for k in range(feature.num_classes) if k not in present]
+        if absent:
+            missing[name] = absent
+            logger.warning(
+                "%s: the %s split has no %s video (too few surgeons of that class to go round); %s",
+                origin,
+                name,
+                " or ".join(repr(a) for a in absent),
+                "metrics that need every class (ROC-AUC, per-class recall) will be undefined on it"
+                if name == "test"
+                else "the model is trained or validated without that class",
+            )
+    return missing
 
 
 def _log_summary(data: DatasetDict, origin: str) -> None:

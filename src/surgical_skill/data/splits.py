@@ -52,15 +52,54 @@ def _stratified_group_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, se
         return [test for _, test in splitter.split(np.zeros(len(y)), y, groups)]
 
 
-def _carve(
-    indices: np.ndarray, y: np.ndarray, groups: np.ndarray, share: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``indices`` into (rest, held out ~``share``), holding out whole groups, stratified."""
-    if share <= 0 or len(indices) == 0:
-        return indices, indices[:0]
-    folds = _stratified_group_folds(y[indices], groups[indices], round(1 / share), seed)
-    held = indices[folds[0]]
-    return np.setdiff1d(indices, held), held
+def _group_strata(y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unique groups, the row -> group index, each group's stratum: its most common label or score bin)."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    strata = np.empty(len(unique), dtype=y.dtype)
+    for g in range(len(unique)):
+        values, counts = np.unique(y[inverse == g], return_counts=True)
+        strata[g] = values[counts.argmax()]
+    return unique, inverse, strata
+
+
+def _largest_remainder(total: int, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Integers summing to ``total``, each within one of ``total * share`` (ties broken at random)."""
+    target = total * shares
+    counts = np.floor(target).astype(int)
+    order = np.lexsort((rng.random(len(shares)), -(target - counts)))
+    counts[order[: total - counts.sum()]] += 1
+    return counts
+
+
+def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.ndarray:
+    """The split (0, 1, 2) of each group: split sizes within one group of ``ratios``, and every stratum's groups
+    divided in the same ratios as closely as those totals allow (a matrix rounding of ``class size x ratio``
+    whose row sums are the class sizes and column sums the split sizes)."""
+    rng = np.random.default_rng(seed)
+    n = len(strata)
+    totals = _largest_remainder(n, ratios, rng)
+    # a requested split gets at least one group when there are groups enough, taken from the largest
+    for s in np.flatnonzero((ratios > 0) & (totals == 0)):
+        if n >= np.count_nonzero(ratios):
+            totals[totals.argmax()] -= 1
+            totals[s] += 1
+    classes, class_of = np.unique(strata, return_inverse=True)
+    sizes = np.bincount(class_of, minlength=len(classes))
+    target = sizes[:, None] * ratios[None, :]
+    cells = np.floor(target).astype(int)
+    fraction = target - cells + rng.random(target.shape) * 1e-9  # random tie-break
+    for c, s in zip(*np.unravel_index(np.argsort(-fraction, axis=None), target.shape)):
+        if cells[c].sum() < sizes[c] and cells[:, s].sum() < totals[s]:
+            cells[c, s] += 1
+    while (cells.sum(1) < sizes).any():  # what the first pass could not place goes where room is left
+        c = np.flatnonzero(cells.sum(1) < sizes)[0]
+        room = np.flatnonzero(cells.sum(0) < totals)
+        cells[c, room[np.argmax(fraction[c, room])]] += 1
+    assignment = np.empty(n, dtype=int)
+    for c in range(len(classes)):
+        members = rng.permutation(np.flatnonzero(class_of == c))
+        assignment[members] = np.repeat(np.arange(len(ratios)), cells[c])
+    return assignment
 
 
 def make_splits(
@@ -71,11 +110,12 @@ def make_splits(
     label_column: str = "labels",
     group_column: str | None = "subject",
 ) -> DatasetDict:
-    """Split into ``train``/``validation``/``test`` by ratio, stratified by label and grouped by subject.
+    """Split into ``train``/``validation``/``test`` by ratio, grouped by subject and stratified by label.
 
-    Every subject lands in exactly one split; class proportions are kept as far as whole subjects allow (so
-    ratios are approximate with few subjects). The same seed gives the same split. A ratio of 0 omits that
-    split. Scores (regression) are stratified by quantile bins.
+    Every subject lands in exactly one split. Each split holds the requested share of the subjects to within
+    one subject, and each class's subjects are divided in the same ratios as closely as whole subjects allow
+    (a subject's class is its most common label; scores are stratified by quantile bins). The same seed gives
+    the same split. A ratio of 0 omits that split. Rows without a subject count as their own subject.
 
     Example:
         >>> parts = make_splits(dataset, (0.7, 0.15, 0.15), seed=0)
@@ -85,19 +125,35 @@ def make_splits(
     if len(ratios) != 3 or min(ratios) < 0 or not np.isclose(sum(ratios), 1.0) or ratios[0] <= 0:
         raise ValueError(f"ratios must be three non-negative shares (train > 0) summing to 1, got {ratios}")
     y = _strata(dataset, label_column)
-    groups = _groups(dataset, group_column)
-    everything = np.arange(len(dataset))
-    rest, test = _carve(everything, y, groups, ratios[2], seed)
-    train, validation = _carve(rest, y, groups, ratios[1] / (ratios[0] + ratios[1]), seed + 1)
-    parts = {"train": train, "validation": validation, "test": test}
+    _, row_group, group_strata = _group_strata(y, _groups(dataset, group_column))
+    split_of_group = _allocate_groups(group_strata, np.asarray(ratios, dtype=np.float64), seed)
+    split_of_row = split_of_group[row_group]
     result = {}
-    for (name, indices), share in zip(parts.items(), ratios):
+    for index, (name, share) in enumerate(zip(("train", "validation", "test"), ratios)):
         if share == 0:
             continue
+        indices = np.flatnonzero(split_of_row == index)
         if not len(indices):
             logger.warning("the %s split is empty: too few subjects for ratios %s", name, ratios)
-        result[name] = dataset.select(np.sort(indices))
+        result[name] = dataset.select(indices)
     return DatasetDict(result)
+
+
+def fold_indices(
+    dataset: Dataset,
+    k: int = 5,
+    *,
+    seed: int = 0,
+    label_column: str = "labels",
+    group_column: str | None = "subject",
+) -> list[np.ndarray]:
+    """The held-out row indices of ``k`` folds grouped by subject and stratified by label (sorted; every row
+    is in exactly one fold). ``k`` is capped at the number of subjects."""
+    if k < 2:
+        raise ValueError(f"k must be at least 2, got {k}")
+    y = _strata(dataset, label_column)
+    groups = _groups(dataset, group_column)
+    return [np.sort(held) for held in _stratified_group_folds(y, groups, k, seed)]
 
 
 def kfold_splits(
@@ -111,14 +167,18 @@ def kfold_splits(
     """Yield ``(fold, train, held_out)`` for ``k`` grouped, stratified folds; every row is held out once."""
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
-    y = _strata(dataset, label_column)
-    groups = _groups(dataset, group_column)
-    n_groups = len(np.unique(groups))
+    n_groups = len(np.unique(_groups(dataset, group_column)))
     if k > n_groups:
         raise ValueError(f"k={k} folds need at least {k} subjects; the dataset has {n_groups}")
     everything = np.arange(len(dataset))
-    for fold, held in enumerate(_stratified_group_folds(y, groups, k, seed)):
-        yield fold, dataset.select(np.setdiff1d(everything, held)), dataset.select(np.sort(held))
+    folds = fold_indices(dataset, k, seed=seed, label_column=label_column, group_column=group_column)
+    for fold, held in enumerate(folds):
+        yield fold, dataset.select(np.setdiff1d(everything, held)), dataset.select(held)
+
+
+def subject_groups(dataset: Dataset, group_column: str | None = "subject") -> np.ndarray:
+    """One group id per row: its subject, or the row itself when the subject is unknown."""
+    return _groups(dataset, group_column)
 
 
 def leave_one_subject_out(

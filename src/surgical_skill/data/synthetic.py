@@ -4,14 +4,23 @@ Each video shows a textured tissue pad with an incision seen from above, a needl
 articulated), a curved needle and thread, and the planned stitch marks. A trial is generated from a surgeon
 profile (``subject``) and a latent skill in [0, 1] that drives *only how the instruments move*:
 
-- high skill: minimum-jerk reaches along direct paths, a still hand, regular stitch spacing, brisk pace;
+- high skill: minimum-jerk reaches along direct paths, a still hand, no wasted movement;
 - low skill: overshoot and corrective sub-movements, curved paths, physiological tremor (4-9 Hz), idle
-  pauses, regrasps and failed bites, irregular stitch placement, a slower pace.
+  pauses, regrasps and failed bites, crammed into the same time (so hurried, jerky reaches).
 
-Everything a single frame shows (tissue colour, lighting, drape, camera framing, instrument look, handedness,
-pace of work) comes from the surgeon's profile or the trial's randomness, independently of skill, so a model
-has to watch the motion. Skill classes overlap near their boundary; trials of one surgeon share a profile,
-so a model that memorises surgeons does not generalise across a subject-grouped split.
+Nothing static carries the label (measured with :func:`~surgical_skill.evaluation.static_baselines`, see the
+README): the trial's length, and so the file's size, is drawn per trial independently of skill (every trial
+places the same number of stitches, in whatever time the surgeon's personal pace gives); the stitches land
+where they were planned, give or take the same scatter for everyone, so the finished suture (the last frame)
+looks alike; tissue colour, lighting, drape, camera framing, instrument look, handedness and where the
+instruments rest come from the surgeon's profile or the trial's randomness. A model has to watch the motion.
+Trials of one surgeon share a profile, so a model that memorises surgeons does not generalise across a
+subject-grouped split.
+
+Two static cues that real recordings often carry can be switched on, to see what a shortcut looks like (and
+that :func:`~surgical_skill.evaluation.static_baselines` finds it): ``outcome_cues`` (the final product:
+irregular stitch placement and bleeding puncture marks when unskilled, visible in the last frame) and
+``duration_cue`` (slower surgeons take longer: time-to-complete predicts skill, as on JIGSAWS).
 
     >>> generate_dataset("data/synthetic", SyntheticConfig(num_videos=120, seed=0))
     PosixPath('data/synthetic/metadata.csv')
@@ -42,15 +51,19 @@ class SyntheticConfig:
 
     num_videos: int = 100
     num_classes: int = 2  # 2: lower-/higher-skilled; 3: novice/intermediate/expert
-    trials_per_subject: int = 4
+    trials_per_subject: int = 2
     height: int = 128
     width: int = 128
     fps: float = 15.0
-    duration: float = 10.0  # seconds for a mid-skill, mid-pace trial; skill and pace stretch or shrink it
+    duration: float = 10.0  # seconds for a mid-pace trial; the surgeon's pace (not skill) stretches it
     camera_shake: bool = False
     noise: float = 3.0  # camera noise, standard deviation in 8-bit levels
     seed: int = 0
-    crf: int = 20
+    # Constant bitrate (bits per pixel and frame): with a quality target instead (CRF), busier motion takes more
+    # bits, and the file's size would tell a less skilled surgeon's hurried, trembling hands apart.
+    bits_per_pixel: float = 0.6
+    outcome_cues: bool = False  # static cue: the finished suture (last frame) shows the skill
+    duration_cue: bool = False  # static cue: less skilled surgeons take longer
 
     def __post_init__(self):
         if self.num_classes not in (2, 3):
@@ -59,8 +72,8 @@ class SyntheticConfig:
             raise ValueError(f"need at least one video per class ({self.num_classes}), got {self.num_videos}")
         if self.height % 2 or self.width % 2 or min(self.height, self.width) < 32:
             raise ValueError(f"height and width must be even and at least 32, got {self.height}x{self.width}")
-        if self.fps <= 0 or self.duration <= 0 or self.trials_per_subject < 1:
-            raise ValueError("fps, duration and trials_per_subject must be positive")
+        if self.fps <= 0 or self.duration <= 0 or self.trials_per_subject < 1 or self.bits_per_pixel <= 0:
+            raise ValueError("fps, duration, trials_per_subject and bits_per_pixel must be positive")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -99,16 +112,16 @@ def plan_trials(config: SyntheticConfig) -> list[Trial]:
     subject_number = 0
     for class_index, (label, count) in enumerate(zip(labels, per_class)):
         for start in range(0, count, config.trials_per_subject):
-            # Skill inside the class band, concentrated towards its middle; bands touch, so classes overlap
-            # where they meet (and per-trial variation crosses the boundary now and then).
-            skill = (class_index + rng.beta(2.5, 2.5)) * width
+            # Skill inside the inner 80 % of the class band, concentrated towards its middle: neighbouring
+            # classes are close (a fifth of a band apart) but a rater would not confuse them.
+            skill = (class_index + 0.1 + 0.8 * rng.beta(2.5, 2.5)) * width
             profile = SurgeonProfile(
                 subject=f"S{subject_number:03d}",
                 label=label,
                 skill=float(skill),
                 left_handed=bool(rng.random() < 0.25),
                 pace=float(rng.uniform(0.8, 1.25)),
-                tremor_scale=float(rng.uniform(0.7, 1.3)),
+                tremor_scale=float(rng.uniform(0.85, 1.15)),
                 appearance_seed=int(rng.integers(2**31)),
             )
             subject_number += 1
@@ -158,6 +171,12 @@ class _Track:
         self.needle_turn.append(np.broadcast_to(needle_turn, (n,)).astype(float))
         self.stitches_done.append(np.full(n, done))
 
+    def hold(self, n: int) -> None:
+        """``n`` more frames of the last state."""
+        for name in ("driver", "forceps", "driver_jaw", "forceps_jaw", "needle_turn", "stitches_done"):
+            parts = getattr(self, name)
+            parts.append(np.repeat(parts[-1][-1:], n, axis=0))
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             name: np.concatenate(getattr(self, name))
@@ -173,7 +192,9 @@ class _Mover:
         self.fps, self.tempo, self.rng = fps, tempo, rng
 
     def frames(self, seconds: float) -> int:
-        return max(2, round(seconds * self.tempo * self.fps))
+        # every movement's time varies a little, for everyone: where a trial is at a given moment (so what a
+        # single frame shows) is then not set by skill
+        return max(2, round(seconds * self.tempo * self.fps * self.rng.lognormal(0.0, 0.4)))
 
     def reach(self, p0: np.ndarray, p1: np.ndarray, seconds: float) -> np.ndarray:
         n = self.frames(seconds)
@@ -237,35 +258,51 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
     sloppy = 1.0 - skill
     # seconds of the phases below for one stitch (approach, bite, grasp, pull, hand back) and the final rest
     per_stitch, rest = 0.9 + 0.95 + 0.8 + 0.8 + 0.6, 0.8
+    # Every trial places the same number of stitches (the task), whoever performs it.
     n_stitches = max(1, round((config.duration - rest) / per_stitch))
-    base = config.duration / (n_stitches * per_stitch + rest)  # a mid-skill, mid-pace trial lasts `duration`
-    tempo = base * trial.profile.pace * (0.85 + 0.3 * sloppy) * rng.uniform(0.93, 1.07)
+    # The trial's length: the surgeon's personal pace and the day, not skill (unless duration_cue). The motion
+    # is planned at a natural tempo and then fitted into this length, so a less skilled surgeon's extra
+    # movements, pauses and regrasps make the reaches hurried, not the trial long.
+    length = config.duration * trial.profile.pace * rng.uniform(0.92, 1.08)
+    if config.duration_cue:
+        length *= 0.7 + 0.8 * sloppy
+    n_frames = max(4, round(length * config.fps))
+    tempo = config.duration / (n_stitches * per_stitch + rest)
     mover = _Mover(skill, config.fps, tempo, rng)
     y_c, x0, x1, tilt, bite = (layout[k] for k in ("incision_y", "incision_x0", "incision_x1", "tilt", "bite"))
     planned_x = np.linspace(x0 + 0.1, x1 - 0.1, n_stitches) if n_stitches > 1 else np.array([(x0 + x1) / 2])
-    # actual placement: irregular spacing and depth when unskilled
-    placed_x = planned_x + rng.normal(0, 0.004 + 0.03 * sloppy, n_stitches)
-    placed_depth = bite * (1 + rng.normal(0, 0.05 + 0.3 * sloppy, n_stitches))
+    # Actual placement. By default the same small scatter for everyone: the finished suture says nothing of
+    # skill. With outcome_cues, irregular spacing and depth when unskilled (and bleeding puncture marks).
+    scatter = sloppy if config.outcome_cues else 0.35
+    placed_x = planned_x + rng.normal(0, 0.004 + 0.03 * scatter, n_stitches)
+    placed_depth = bite * (1 + rng.normal(0, 0.05 + 0.3 * scatter, n_stitches))
+    bleeding = [
+        float(size) if config.outcome_cues and rng.random() < 1.5 * sloppy else 0.0
+        for size in (0.3 + sloppy) * rng.uniform(0.7, 1.3, n_stitches)
+    ]
 
     def incision_y(x):
         return y_c + tilt * (x - 0.5)
 
     track = _Track()
-    driver = np.array([0.8, 0.75])
-    forceps = np.array([0.25, 0.78])
+    # where the instruments start and rest: the trial's randomness (a fixed spot would let a single frame
+    # measure how far a trembling hand is from it)
+    driver = np.array([0.8, 0.75]) + rng.uniform(-0.05, 0.05, 2)
+    forceps = np.array([0.25, 0.78]) + rng.uniform(-0.05, 0.05, 2)
     done = 0
+    # a moment before starting, as long for everyone
+    wait = max(1, round(rng.uniform(0.0, 2.5) * tempo * config.fps))
+    track.add(np.repeat(driver[None], wait, 0), np.repeat(forceps[None], wait, 0), 0.0, 0.3, 0.0, done)
     stitches = []
 
     def pause(probability: float):
-        nonlocal driver, forceps
         if rng.random() < probability:
             seconds = rng.uniform(0.3, 1.2)
-            n = mover.frames(seconds)
-            track.add(np.repeat(driver[None], n, 0), np.repeat(forceps[None], n, 0), 0.0, 0.0, 0.0, done)
+            track.hold(mover.frames(seconds))  # a still hand: every part stays as it is
 
     for i in range(n_stitches):
         entry = np.array([placed_x[i], incision_y(placed_x[i]) - placed_depth[i]])
-        exit_ = np.array([placed_x[i] + rng.normal(0, 0.01 * sloppy), incision_y(placed_x[i]) + placed_depth[i]])
+        exit_ = np.array([placed_x[i] + rng.normal(0, 0.01 * scatter), incision_y(placed_x[i]) + placed_depth[i]])
         hover = entry + np.array([0.03, -0.05])
         # 1. approach: driver to above the entry point, forceps to beside the exit point
         d = mover.reach(driver, hover, 0.9)
@@ -279,8 +316,9 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
         attempts = 1 + int(rng.random() < 0.45 * sloppy**2)  # a failed bite is backed out and retried
         for attempt in range(attempts):
             target = exit_ if attempt == attempts - 1 else (entry + exit_) / 2
-            d = np.concatenate([mover.reach(driver, entry, 0.35), mover.reach(entry, target, 0.6)])
-            turn = np.concatenate([np.zeros(len(d) - mover.frames(0.6)), np.linspace(0, 1, mover.frames(0.6))])
+            insert = mover.reach(entry, target, 0.6)
+            d = np.concatenate([mover.reach(driver, entry, 0.35), insert])
+            turn = np.concatenate([np.zeros(len(d) - len(insert)), np.linspace(0, 1, len(insert))])
             track.add(d, np.repeat(forceps[None], len(d), 0), 0.0, 0.3, turn, done)
             driver = d[-1]
             if attempt < attempts - 1:
@@ -313,14 +351,14 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
         driver = d[-1]
         pause(0.5 * sloppy**2)
     # rest: instruments drawn back
-    d = mover.reach(driver, np.array([0.82, 0.8]), 0.8)
-    f = mover.reach(forceps, np.array([0.2, 0.82]), 0.8)
+    d = mover.reach(driver, np.array([0.82, 0.8]) + rng.uniform(-0.05, 0.05, 2), 0.8)
+    f = mover.reach(forceps, np.array([0.2, 0.82]) + rng.uniform(-0.05, 0.05, 2), 0.8)
     n = max(len(d), len(f))
     track.add(_pad(d, n), _pad(f, n), 0.0, 0.3, 0.0, done)
-    motion = track.arrays()
+    motion = _retime(track.arrays(), n_frames)
     # tremor: a few sinusoids at 4-9 Hz, large when unskilled; everyone has a trace of it
     t = np.arange(len(motion["driver"])) / config.fps
-    amplitude = (0.0015 + 0.035 * sloppy**1.5) * trial.profile.tremor_scale
+    amplitude = (0.0015 + 0.045 * sloppy**2) * trial.profile.tremor_scale
     for name in ("driver", "forceps"):
         freqs = rng.uniform(4, 9, (3, 2))
         phases = rng.uniform(0, 2 * np.pi, (3, 2))
@@ -328,7 +366,24 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
         waves = weights[None] * np.sin(2 * np.pi * freqs[None] * t[:, None, None] + phases[None])
         wobble = (waves[:, 0] + waves[:, 1] + waves[:, 2]) / 2.2  # explicit sum: the same rounding every run
         motion[name] = motion[name] + amplitude * wobble
-    return motion, {"stitches": stitches, "layout": layout, "planned_x": planned_x}
+    return motion, {"stitches": stitches, "layout": layout, "planned_x": planned_x, "bleeding": bleeding}
+
+
+def _retime(motion: dict[str, np.ndarray], n_frames: int) -> dict[str, np.ndarray]:
+    """The planned motion stretched or squeezed in time to ``n_frames`` frames (linear interpolation; the
+    stitch count steps at the same moments of the trial)."""
+    n = len(motion["driver"])
+    position = np.linspace(0, n - 1, n_frames)
+    source = np.arange(n)
+    out = {}
+    for name, values in motion.items():
+        if name == "stitches_done":
+            out[name] = values[np.floor(position + 1e-9).astype(int)]
+        elif values.ndim == 2:
+            out[name] = np.stack([np.interp(position, source, values[:, k]) for k in range(values.shape[1])], 1)
+        else:
+            out[name] = np.interp(position, source, values)
+    return out
 
 
 def _pad(path: np.ndarray, n: int) -> np.ndarray:
@@ -513,6 +568,10 @@ def render_trial(trial: Trial, config: SyntheticConfig) -> Iterator[np.ndarray]:
         while drawn < motion["stitches_done"][i]:  # a finished stitch becomes part of the scene
             entry, exit_ = extras["stitches"][drawn]
             a, b = entry * scale + margin, exit_ * scale + margin
+            if extras["bleeding"][drawn]:  # outcome_cues: a bleeding puncture where the needle went in
+                radius = size * 0.05 * extras["bleeding"][drawn]
+                canvas.segment(static, a, a, radius, (125, 18, 22), alpha=0.85)
+                canvas.segment(static, b, b, radius * 0.7, (125, 18, 22), alpha=0.85)
             canvas.segment(static, a, b, max(0.6, size / 140), thread_color)
             canvas.segment(static, a, a, max(0.9, size / 90), thread_color)
             drawn += 1
@@ -577,15 +636,17 @@ def write_trial(trial: Trial, config: SyntheticConfig, out_dir: str | os.PathLik
     """Render and encode one trial; returns its metadata row."""
     path = Path(out_dir) / trial.video
     frames = list(render_trial(trial, config))
+    rate = round(config.bits_per_pixel * config.height * config.width * config.fps)
     write_video(
         path,
         frames,
         config.fps,
-        crf=config.crf,
+        crf=None,
         preset="veryfast",
         keyframe_interval=round(config.fps),
         threads=1,
         deterministic=True,
+        codec_options={"b": str(rate), "maxrate": str(rate), "bufsize": str(rate), "x264-params": "nal-hrd=cbr"},
     )
     return {
         "video": trial.video,

@@ -12,13 +12,24 @@ from .metrics import (
     classification_metrics,
     expected_calibration_error,
     headline_classification,
+    headline_intervals,
     predict_labels,
+    proportion_interval,
     regression_metrics,
     resample_indices,
     youden_threshold,
 )
 
 SKILL_METRICS_PATH = str(Path(__file__).parent / "skill_metrics")
+
+
+def __getattr__(name: str):
+    # the static baselines need torch and the video layer: imported when first asked for
+    if name in ("StaticBaselines", "static_baselines"):
+        from . import baselines
+
+        return getattr(baselines, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_skill_metrics(**kwargs):
@@ -33,6 +44,7 @@ __all__ = [
     "HEADLINE_REGRESSION",
     "SKILL_METRICS_PATH",
     "ComparisonResult",
+    "StaticBaselines",
     "aggregate_by_video",
     "bootstrap_intervals",
     "brier_score",
@@ -40,11 +52,14 @@ __all__ = [
     "compare_reports",
     "expected_calibration_error",
     "headline_classification",
+    "headline_intervals",
     "load_skill_metrics",
     "mcnemar_test",
     "paired_bootstrap",
     "predict_labels",
+    "proportion_interval",
     "regression_metrics",
     "resample_indices",
+    "static_baselines",
     "youden_threshold",
 ]

@@ -1,5 +1,10 @@
 """``evaluate_model``: multi-clip inference on every video of a split, video-level metrics with confidence
-intervals, and one report folder (metrics, predictions, plots, ``report.md``)."""
+intervals, and one report folder (metrics, predictions, plots, ``report.md``).
+
+Labels are matched to the model's classes by name (:func:`align_labels`), never by position; the binary
+decision threshold is the one chosen on validation and saved with the model (:func:`save_decision_threshold`);
+the static baselines (:mod:`~surgical_skill.evaluation.baselines`) are shown beside the model when given.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +25,24 @@ from datasets import ClassLabel, Dataset
 from .metrics import (
     HEADLINE_CLASSIFICATION,
     HEADLINE_REGRESSION,
-    bootstrap_intervals,
     classification_metrics,
-    headline_classification,
+    headline_intervals,
     predict_labels,
     regression_metrics,
     youden_threshold,
 )
 
 logger = logging.getLogger(__name__)
+
+REPORT_MARKER = "metrics.json"  # a folder holding it is an evaluation report (and may be replaced when asked)
+
+
+class LabelMismatchError(ValueError):
+    """The dataset's classes are not the model's: listing both vocabularies and how to map them."""
+
+
+class ReportExistsError(FileExistsError):
+    """The output folder already holds a report (or something else that must not be replaced)."""
 
 
 @dataclass
@@ -40,6 +54,7 @@ class VideoPrediction:
     probabilities: list[float]  # mean over clips (classification); [score] for regression
     clip_probabilities: list[list[float]]
     clip_seconds: list[tuple[float, float]]  # start and end time of each clip
+    source_video: str = ""  # the original recording when ``video`` is a proxy
 
 
 @dataclass
@@ -50,6 +65,129 @@ class EvaluationResult:
     report_dir: Path | None
     label_names: list[str] = field(default_factory=list)
     threshold: float | None = None
+    threshold_source: str = ""  # where the threshold came from, in words ("" for argmax / regression)
+    interval_methods: dict[str, str] = field(default_factory=dict)  # metric -> how its interval was made
+    protocol: str = ""  # which videos these are and why they are held out, in words
+    notes: list[str] = field(default_factory=list)  # what a reader must know (undefined metrics, no subjects)
+    baselines: Any = None  # StaticBaselines on the same videos, when computed
+
+    @property
+    def regression(self) -> bool:
+        return self.label_names == ["score"]
+
+
+# ------------------------------------------------------------------------------------------ labels
+
+
+def is_regression_model(config) -> bool:
+    """A model predicting scores (``problem_type="regression"`` or one output), not classes."""
+    return config.num_labels == 1 or getattr(config, "problem_type", None) == "regression"
+
+
+def model_label_names(config) -> list[str]:
+    """The model's class names in output order (``["score"]`` for a regression model)."""
+    if is_regression_model(config):
+        return ["score"]
+    return [str(config.id2label[i]) for i in range(config.num_labels)]
+
+
+def parse_label_map(text: str | dict[str, str] | None) -> dict[str, str]:
+    """``{"novice": "lower-skilled", ...}`` from a dict, a JSON object or ``a=b,c=d``."""
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        return {str(k): str(v) for k, v in text.items()}
+    text = text.strip()
+    if text.startswith("{"):
+        parsed = json.loads(text)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"a label map must be a JSON object, got {text!r}")
+        return {str(k): str(v) for k, v in parsed.items()}
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"a label map is DATASET_NAME=MODEL_NAME pairs separated by commas, got {text!r}")
+    return {a.strip(): b.strip() for a, b in pairs}
+
+
+def align_labels(dataset: Dataset, config, label_map: dict[str, str] | None = None) -> Dataset:
+    """The dataset with its ``labels`` re-coded to the model's class ids, matched by name (case-insensitive, as
+    datasets' ``align_labels_with_mapping`` does), never by position. ``label_map`` renames dataset classes
+    first (``{"novice": "lower-skilled"}``; several may map to one, which ``align_labels_with_mapping`` cannot).
+
+    Raises:
+        LabelMismatchError: a class the model does not know (both vocabularies listed), or classes given to a
+            score model (and the reverse).
+    """
+    feature = dataset.features["labels"]
+    model_names = model_label_names(config)
+    if model_names == ["score"] or not isinstance(feature, ClassLabel):
+        if (model_names == ["score"]) != (not isinstance(feature, ClassLabel)):
+            kind = "scores" if model_names == ["score"] else f"classes {model_names}"
+            data_kind = "classes" if isinstance(feature, ClassLabel) else "scores"
+            raise LabelMismatchError(f"the model predicts {kind} but the dataset gives {data_kind}")
+        return dataset
+    renames = {str(k).lower(): str(v) for k, v in (label_map or {}).items()}
+    unused = [name for name in renames if name not in {n.lower() for n in feature.names}]
+    if unused:
+        raise LabelMismatchError(
+            f"the label map names classes the dataset does not have: {unused} (the dataset's classes: {feature.names})"
+        )
+    lowered = {name.lower(): i for i, name in enumerate(model_names)}
+    mapped = {name: renames.get(name.lower(), name) for name in feature.names}
+    present = {feature.int2str(int(v)) for v in set(dataset["labels"])}
+    unknown = [name for name in feature.names if name in present and mapped[name].lower() not in lowered]
+    if unknown:
+        raise LabelMismatchError(
+            f"the dataset's classes {feature.names} do not match the model's {model_names}: "
+            f"{', '.join(repr(u) for u in unknown)} unknown to the model. Say which model class each one is "
+            "(e.g. --label-map '" + json.dumps({unknown[0]: model_names[-1]}) + "')"
+        )
+    ids = [lowered.get(mapped[name].lower(), -1) for name in feature.names]
+    if ids == list(range(len(model_names))) and len(feature.names) == len(model_names):
+        return dataset
+    features = dataset.features.copy()
+    features["labels"] = ClassLabel(names=model_names)
+    return dataset.map(
+        lambda batch: {"labels": [ids[v] for v in batch["labels"]]},
+        batched=True,
+        features=features,
+        desc="Matching labels to the model's classes",
+    )
+
+
+# ------------------------------------------------------------------------------------------ threshold
+
+
+def decision_threshold(config) -> tuple[float | None, str]:
+    """The binary decision threshold saved with the model, and where it came from (None: decide by argmax)."""
+    threshold = getattr(config, "decision_threshold", None)
+    if threshold is None or config.num_labels != 2:
+        return None, ""
+    info = getattr(config, "decision_threshold_info", None) or {}
+    where = info.get("chosen_on", "validation data")
+    detail = f", {info['videos']} videos" if info.get("videos") else ""
+    return float(threshold), f"saved with the model (chosen on {where}{detail}, {info.get('method', 'Youden')})"
+
+
+def save_decision_threshold(
+    model_dir: str | os.PathLike, threshold: float, *, chosen_on: str, videos: int, subjects: int
+) -> None:
+    """Write the binary decision threshold into the model folder's ``config.json`` (atomically), so
+    ``predict``, the pipeline and ``evaluate`` all decide the way validation chose."""
+    path = Path(model_dir) / "config.json"
+    config = json.loads(path.read_text())
+    names = config.get("id2label", {})
+    config["decision_threshold"] = float(threshold)
+    config["decision_threshold_info"] = {
+        "method": "Youden's J",
+        "chosen_on": chosen_on,
+        "videos": videos,
+        "subjects": subjects,
+        "positive_label": names.get("1", "1"),
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -80,7 +218,7 @@ def predict_videos(
     loader = torch.utils.data.DataLoader(
         clips, batch_size=batch_size, num_workers=num_workers, collate_fn=SkillCollator()
     )
-    regression = model.config.num_labels == 1
+    regression = is_regression_model(model.config)
     per_video: dict[int, list[np.ndarray]] = {}
     failed: dict[str, str] = {}
     for batch in loader:
@@ -117,6 +255,7 @@ def predict_videos(
                 probabilities=stacked.mean(0).tolist(),
                 clip_probabilities=stacked.tolist(),
                 clip_seconds=seconds,
+                source_video=row.get("source_video") or "",
             )
         )
     return sorted(predictions, key=lambda p: p.video_id)
@@ -131,20 +270,35 @@ def evaluate_model(
     clips_per_video: int = 8,
     batch_size: int = 16,
     num_workers: int = 2,
-    threshold: float | None = None,
+    threshold: float | str | None = "model",
+    threshold_source: str | None = None,
+    label_map: dict[str, str] | None = None,
     bootstrap_samples: int = 1000,
     seed: int = 0,
     split_name: str = "test",
+    protocol: str = "",
+    baselines: Any = None,
+    overwrite: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model (object or saved folder / Hub id) on a skill dataset split, per video.
 
-    Writes to ``output_dir`` (when given): ``metrics.json`` (every metric, with 95 % bootstrap intervals for
-    the headline ones, resampled by subject when subjects are known), ``predictions.csv``,
-    ``misclassified.csv``, ``classification_report.txt``, PNG plots (confusion matrices, ROC and
-    precision-recall curves, reliability diagram, clip-score timelines) and ``report.md``. For two classes,
-    ``threshold`` (chosen on validation data, e.g. with :func:`~surgical_skill.evaluation.youden_threshold`)
-    sets the decision on p(class 1); it is never tuned here.
+    The dataset's classes are matched to the model's by name (``label_map`` renames them first), so a model
+    trained with another class order, or data named differently, is scored right or refused with both
+    vocabularies listed. For two classes, ``threshold="model"`` (default) decides with the threshold saved
+    with the model (chosen on validation; argmax when none was saved), a number decides ``p(class 1) >=
+    threshold`` (``threshold_source`` says where it came from, for the report), ``None`` by argmax; it is
+    never tuned here.
+
+    Writes to ``output_dir`` (when given; an existing report is replaced only with ``overwrite``, and a folder
+    that is not a report never): ``metrics.json`` (every metric, with 95 % intervals for the headline ones:
+    bootstrap resampled by subject when subjects are known, Clopper-Pearson over subjects where the bootstrap
+    degenerates), ``predictions.csv``, ``misclassified.csv``, ``classification_report.txt``, PNG plots
+    (confusion matrices, ROC and precision-recall curves, reliability diagram, clip-score timelines) and
+    ``report.md``, with ``protocol`` and the static ``baselines`` (a
+    :class:`~surgical_skill.evaluation.baselines.StaticBaselines` of the same videos) when given.
     """
+    if output_dir is not None:
+        check_output_dir(output_dir, overwrite=overwrite)
     if not isinstance(model, torch.nn.Module):
         from transformers import AutoModelForVideoClassification
 
@@ -155,65 +309,140 @@ def evaluate_model(
         processor = processor or build_video_processor(name, config=model.config)
     if processor is None:
         raise ValueError("evaluate_model needs the model's video processor (or a saved model folder)")
+    dataset = align_labels(dataset, model.config, label_map)
+    if threshold == "model":
+        threshold, saved_source = decision_threshold(model.config)
+        threshold_source = threshold_source or saved_source
+    threshold_source = (threshold_source or "given") if threshold is not None else ""
     predictions = predict_videos(
         model, processor, dataset, clips_per_video=clips_per_video, batch_size=batch_size, num_workers=num_workers
     )
     if not predictions:
         raise RuntimeError("no video of the split could be decoded")
-    feature = dataset.features["labels"]
-    label_names = feature.names if isinstance(feature, ClassLabel) else ["score"]
+    label_names = model_label_names(model.config)
     labels = np.asarray([p.label for p in predictions])
     values = np.asarray([p.probabilities for p in predictions])
     subjects = [p.subject for p in predictions]
-    groups = subjects if all(subjects) else None
-    regression = model.config.num_labels == 1
+    regression = label_names == ["score"]
     if regression:
         metrics = regression_metrics(labels, values[:, 0])
-        headline = HEADLINE_REGRESSION
-
-        def compute(idx):
-            return regression_metrics(labels[idx], values[idx, 0])
     else:
         metrics = classification_metrics(labels, values, threshold, per_class=True)
-        headline = HEADLINE_CLASSIFICATION
-
-        def compute(idx):
-            return headline_classification(labels[idx], values[idx], threshold)
-
-    intervals = (
-        bootstrap_intervals(compute, len(predictions), groups, names=headline, samples=bootstrap_samples, seed=seed)
+    intervals, methods = (
+        headline_intervals(labels, values, subjects, threshold, regression, samples=bootstrap_samples, seed=seed)
         if bootstrap_samples
-        else {}
+        else ({}, {})
     )
-    result = EvaluationResult(metrics, intervals, predictions, None, list(label_names), threshold)
+    notes = _reading_notes(labels, subjects, label_names, regression, metrics)
+    result = EvaluationResult(
+        metrics,
+        intervals,
+        predictions,
+        None,
+        list(label_names),
+        threshold,
+        threshold_source,
+        methods,
+        protocol,
+        notes,
+        baselines,
+    )
     if output_dir is not None:
         result.report_dir = write_report(
             result,
             output_dir,
             split_name=split_name,
             clips_per_video=clips_per_video,
-            resampled_by="subject" if groups else "video",
+            resampled_by="subject" if all(subjects) else "video",
             bootstrap_samples=bootstrap_samples,
         )
     return result
 
 
+def _reading_notes(labels, subjects, label_names, regression, metrics) -> list[str]:
+    """What a reader must know to read these figures: classes missing from the split, unknown surgeons."""
+    notes = []
+    if not regression:
+        present = set(np.asarray(labels, dtype=np.int64).tolist())
+        absent = [name for i, name in enumerate(label_names) if i not in present]
+        if absent:
+            for i in range(len(label_names)):
+                if i not in present:  # recall of a class with no videos is undefined, not 0
+                    for key in ("recall_per_class", "f1_per_class"):
+                        if key in metrics:
+                            metrics[key][i] = float("nan")
+            notes.append(
+                f"No video of class {', '.join(repr(a) for a in absent)} in this split: its recall and F1 are "
+                "undefined (n/a); ROC-AUC and average precision, which compare every class against the rest, "
+                "are undefined"
+                + (" as soon as a class is missing" if len(label_names) > 2 else "")
+                + "; balanced accuracy and the macro averages cover the classes present only."
+            )
+    if not any(subjects):
+        notes.append(
+            "The data has no subject (surgeon) ids: videos were split and resampled one by one, so a surgeon "
+            "may be on both sides of the split and these figures are optimistic when surgeons have several videos."
+        )
+    elif not all(subjects):
+        notes.append("Some videos have no subject id: each counts as its own surgeon here.")
+    return notes
+
+
 def evaluate_run(
-    model_dir: str | os.PathLike, data, data_args, output_dir: str | os.PathLike, *, split: str = "test"
+    model_dir: str | os.PathLike,
+    data,
+    output_dir: str | os.PathLike,
+    *,
+    split: str = "test",
+    clips_per_video: int = 8,
+    num_workers: int = 2,
+    baselines: bool = True,
+    overwrite: bool = True,
+    protocol: str = "",
 ) -> EvaluationResult:
-    """Evaluate a trained model on ``data[split]`` into ``output_dir``; for two classes the decision threshold
-    is chosen on the validation split (Youden's J) first. Prints the headline figures; returns the result
-    (its ``report_dir`` is the folder)."""
+    """The end of a training run: choose the binary decision threshold on ``data["validation"]`` (Youden's J)
+    and save it with the model, fit the static baselines on the training and validation surgeons, then
+    evaluate ``data[split]`` into ``output_dir``. Prints the headline figures beside the baselines; returns
+    the result (its ``report_dir`` is the folder)."""
+    from datasets import concatenate_datasets
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    from .baselines import static_baselines
 
     model = AutoModelForVideoClassification.from_pretrained(model_dir)
     processor = AutoVideoProcessor.from_pretrained(model_dir)
-    options = {"clips_per_video": data_args.eval_clips_per_video, "num_workers": data_args.num_workers}
-    threshold = None
+    options = {"clips_per_video": clips_per_video, "num_workers": num_workers}
     if model.config.num_labels == 2 and "validation" in data and len(data["validation"]):
-        threshold = choose_threshold(model, processor, data["validation"], **options)
+        validation = align_labels(data["validation"], model.config)
+        threshold = choose_threshold(model, processor, validation, **options)
+        save_decision_threshold(
+            model_dir,
+            threshold,
+            chosen_on="the validation split",
+            videos=len(validation),
+            subjects=len({s for s in validation["subject"] if s}),
+        )
+        model.config.decision_threshold = threshold  # the saved one, for this evaluation too
+        model.config.decision_threshold_info = json.loads((Path(model_dir) / "config.json").read_text())[
+            "decision_threshold_info"
+        ]
+    reference = None
+    if baselines:
+        fitted_on = [data[name] for name in ("train", "validation") if name in data and name != split]
+        try:
+            reference = static_baselines(concatenate_datasets(fitted_on), data[split], seed=0)
+        except Exception as err:  # never lose the model's report over a baseline
+            logger.warning("static baselines not computed: %s: %s", type(err).__name__, err)
     result = evaluate_model(
-        model, data[split], output_dir, processor=processor, threshold=threshold, split_name=split, **options
+        model,
+        data[split],
+        output_dir,
+        processor=processor,
+        split_name=split,
+        protocol=protocol or f"The {split} split: surgeons the model never saw in training or validation.",
+        baselines=reference,
+        overwrite=overwrite,
+        **options,
     )
     print(headline_summary(result, split))
     return result
@@ -246,17 +475,59 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
 
     metrics = {k: [nan(x) for x in v] if isinstance(v, list) else nan(v) for k, v in meta["metrics"].items()}
     intervals = {k: (nan(v[0]), nan(v[1])) for k, v in meta.get("confidence_intervals_95", {}).items()}
-    return EvaluationResult(metrics, intervals, predictions, Path(report_dir), report.labels, report.threshold)
+    return EvaluationResult(
+        metrics,
+        intervals,
+        predictions,
+        Path(report_dir),
+        report.labels,
+        report.threshold,
+        meta.get("threshold_source", ""),
+        meta.get("interval_methods", {}),
+        meta.get("protocol", ""),
+        meta.get("notes", []),
+    )
 
 
 def headline_summary(result: EvaluationResult, split: str) -> str:
-    """One line with the main figure and its interval, e.g. for the end of a training run."""
+    """Lines with the main figure and its interval, the threshold, and the baselines beside it (for the end of
+    a training run or ``surgical-skill evaluate``)."""
     name = "accuracy" if "accuracy" in result.metrics else "mae"
     low, high = result.intervals.get(name, (float("nan"), float("nan")))
-    return (
+    lines = [
         f"{split}: video-level {name} {result.metrics[name]:.3f} (95 % CI {_fmt(low)} to {_fmt(high)}) over "
         f"{len(result.predictions)} videos; report in {result.report_dir}"
-    )
+    ]
+    if result.threshold is not None:
+        lines.append(
+            f"decision: p({result.label_names[1]}) >= {result.threshold:.3f}, threshold {result.threshold_source}"
+        )
+    if result.baselines is not None:
+        value, correct = model_figure(result)
+        lines += result.baselines.verdicts(value, correct)
+    lines += result.notes
+    return "\n".join(lines)
+
+
+def model_figure(result: EvaluationResult) -> tuple[float | None, list[bool] | None]:
+    """The model's figure in its baselines' metric (``result.baselines``), and its per-video right/wrong in
+    their video order (None when the videos differ): what the baselines' verdicts compare against."""
+    baselines = result.baselines
+    if baselines.metric == "spearman":
+        return result.metrics.get("spearman"), None
+    by_video = {}
+    for p in result.predictions:
+        predicted = int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0])
+        by_video[p.video] = predicted == int(p.label)
+    videos = [_baseline_key(p) for p in result.predictions]
+    keyed = dict(zip(videos, by_video.values()))
+    if all(v in keyed for v in baselines.videos):
+        return result.metrics["accuracy"], [keyed[v] for v in baselines.videos]
+    return result.metrics["accuracy"], None
+
+
+def _baseline_key(prediction: VideoPrediction) -> str:
+    return prediction.source_video or prediction.video
 
 
 def choose_threshold(model, processor, validation: Dataset, **kwargs) -> float:
@@ -266,6 +537,26 @@ def choose_threshold(model, processor, validation: Dataset, **kwargs) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- report
+
+
+def check_output_dir(output_dir: str | os.PathLike, *, overwrite: bool) -> None:
+    """Refuse, before any work, to write a report where one exists (unless ``overwrite``) or where a folder
+    that is not a report would be replaced (never: it may be someone's thesis)."""
+    folder = Path(output_dir)
+    if folder.is_file():
+        raise ReportExistsError(f"{folder} is a file; give a folder for the report")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not (folder / REPORT_MARKER).is_file():
+        raise ReportExistsError(
+            f"{folder} exists and is not an evaluation report (no {REPORT_MARKER}); it is left alone: "
+            "choose another --output-dir"
+        )
+    if not overwrite:
+        raise ReportExistsError(
+            f"{folder} already holds an evaluation report; pass --overwrite to replace it, or choose another "
+            "--output-dir"
+        )
 
 
 def write_report(
@@ -278,27 +569,33 @@ def write_report(
     bootstrap_samples: int,
 ) -> Path:
     """Write every file of the report into a temporary folder, then move it into place: a report is whole or
-    absent, never half written."""
+    absent, never half written. Only a report (or an empty folder) is ever replaced."""
     final = Path(output_dir)
-    tmp = final.with_name(f".tmp-{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     tmp.mkdir(parents=True)
-    regression = result.label_names == ["score"]
-    _write_metrics(tmp, result, split_name, clips_per_video, resampled_by, bootstrap_samples)
-    _write_predictions(tmp, result, regression)
-    from . import plots
+    try:
+        _write_metrics(tmp, result, split_name, clips_per_video, resampled_by, bootstrap_samples)
+        _write_predictions(tmp, result, result.regression)
+        from . import plots
 
-    figures = plots.regression_figures(tmp, result) if regression else plots.classification_figures(tmp, result)
-    figures["timeline"] = plots.timeline_figure(tmp, result)
-    (tmp / "report.md").write_text(
-        _report_markdown(result, figures, split_name, clips_per_video, resampled_by, bootstrap_samples)
-    )
+        figures = (
+            plots.regression_figures(tmp, result) if result.regression else plots.classification_figures(tmp, result)
+        )
+        figures["timeline"] = plots.timeline_figure(tmp, result)
+        (tmp / "report.md").write_text(
+            _report_markdown(result, figures, split_name, clips_per_video, resampled_by, bootstrap_samples)
+        )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():
-        old = final.with_name(f".old-{final.name}")
-        shutil.rmtree(old, ignore_errors=True)
+        check_output_dir(final, overwrite=True)  # still a report (or empty) now that the work is done
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
         os.replace(final, old)
+        os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
-    os.replace(tmp, final)
+    else:
+        os.replace(tmp, final)
     return final
 
 
@@ -313,14 +610,22 @@ def _json_safe(value):
 def _write_metrics(folder: Path, result, split_name, clips_per_video, resampled_by, bootstrap_samples) -> None:
     payload = {
         "split": split_name,
+        "protocol": result.protocol,
         "videos": len(result.predictions),
+        "subjects": len({p.subject for p in result.predictions if p.subject}),
         "clips_per_video": clips_per_video,
         "labels": result.label_names,
         "threshold": result.threshold,
+        "threshold_source": result.threshold_source,
         "metrics": {k: _json_safe(v) for k, v in result.metrics.items()},
         "confidence_intervals_95": {k: _json_safe(list(v)) for k, v in result.intervals.items()},
+        "interval_methods": result.interval_methods,
         "bootstrap": {"samples": bootstrap_samples, "resampled_by": resampled_by},
+        "notes": result.notes,
     }
+    if result.baselines is not None:
+        value, correct = model_figure(result)
+        payload["baselines"] = {**result.baselines.to_dict(), "verdicts": result.baselines.verdicts(value, correct)}
     (folder / "metrics.json").write_text(json.dumps(payload, indent=2))
 
 
@@ -374,11 +679,12 @@ FIGURE_TITLES = {
 
 
 def _report_markdown(result, figures, split_name, clips_per_video, resampled_by, bootstrap_samples) -> str:
-    regression = result.label_names == ["score"]
+    regression = result.regression
     headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
     lines = [
         f"# Evaluation on the {split_name} split",
         "",
+        *([result.protocol, ""] if result.protocol else []),
         f"{len(result.predictions)} videos"
         + (
             f" of {len({p.subject for p in result.predictions})} surgeons"
@@ -397,15 +703,33 @@ def _report_markdown(result, figures, split_name, clips_per_video, resampled_by,
         "",
         f"Intervals: percentile bootstrap, {bootstrap_samples} resamples of whole {resampled_by}s "
         "(videos of one surgeon are not independent).",
-        "",
     ]
+    for name, method in result.interval_methods.items():
+        lines.append(f"The {name.replace('_', ' ')} interval: {method}.")
+    lines.append("")
+    for note in result.notes:
+        lines += [f"**Note.** {note}", ""]
+    if result.baselines is not None:
+        value, correct = model_figure(result)
+        lines += [
+            "## Static baselines on the same videos",
+            "",
+            "What a model could score without watching anything move (see `surgical-skill audit`):",
+            "",
+            result.baselines.to_markdown(value),
+            "",
+            *(f"- {line}" for line in result.baselines.verdicts(value, correct)),
+            "",
+        ]
     if not regression:
         if result.threshold is not None:
             lines += [
-                f"Decision threshold on p({result.label_names[1]}): {result.threshold:.3f} (chosen on "
-                "validation data, Youden's J).",
+                f"Decision threshold on p({result.label_names[1]}): {result.threshold:.3f}, "
+                f"{result.threshold_source or 'given'}.",
                 "",
             ]
+        else:
+            lines += ["Decision: the class with the largest probability.", ""]
         lines += [
             "Per class:",
             "",

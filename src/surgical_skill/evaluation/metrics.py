@@ -127,9 +127,7 @@ def classification_metrics(
                 out["average_precision"] = float(skm.average_precision_score(labels, probabilities[:, 1]))
             else:
                 out["roc_auc"] = float(
-                    skm.roc_auc_score(
-                        labels, _clip_rows(probabilities), multi_class="ovr", average="macro", labels=classes
-                    )
+                    skm.roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=classes)
                 )
                 out["average_precision"] = float(
                     skm.average_precision_score(
@@ -231,6 +229,109 @@ def bootstrap_intervals(
     }
 
 
+def proportion_interval(proportion: float, units: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact binomial) interval for a proportion observed over ``units`` independent units.
+
+    Used where the bootstrap collapses: a perfect (or perfectly wrong) score resamples to itself every time, so
+    its bootstrap interval is a point. Videos of one surgeon are not independent, so ``units`` is the number
+    of surgeons and the successes ``proportion * units`` (fractional when surgeons hold several videos; the
+    beta-quantile form of the interval takes that). 8 surgeons all right: 0.631 to 1.
+    """
+    if units < 1:
+        return float("nan"), float("nan")
+    k = float(np.clip(proportion, 0.0, 1.0)) * units
+    alpha = 1.0 - confidence
+    low = 0.0 if k <= 0 else float(stats.beta.ppf(alpha / 2, k, units - k + 1))
+    high = 1.0 if k >= units else float(stats.beta.ppf(1 - alpha / 2, k + 1, units - k))
+    return low, high
+
+
+def exact_at_the_edges(
+    point: float,
+    interval: tuple[float, float],
+    errors: int,
+    successes: int,
+    units: int,
+    unit_name: str,
+    confidence: float = 0.95,
+) -> tuple[tuple[float, float], str | None]:
+    """A proportion's interval where the bootstrap collapses (0 or 1 errors, or successes): the wider of the
+    bootstrap's and a Clopper-Pearson interval over ``units`` (surgeons), with how it was made; otherwise the
+    bootstrap interval unchanged and ``None``."""
+    if min(errors, successes) > 1 or not np.isfinite(point):
+        return interval, None
+    exact = proportion_interval(point, units, confidence)
+    low, high = interval
+    low = exact[0] if not np.isfinite(low) else min(low, exact[0])
+    high = exact[1] if not np.isfinite(high) else max(high, exact[1])
+    count = errors if errors <= successes else successes
+    what = "error" if errors <= successes else "right answer"
+    return (low, high), (
+        f"with {count} {what}{'s' if count != 1 else ''} the bootstrap collapses, so the interval is the wider of "
+        f"it and a Clopper-Pearson interval over {units} {unit_name}"
+    )
+
+
+def headline_intervals(
+    labels,
+    values,
+    subjects: Sequence[str],
+    threshold: float | None = None,
+    regression: bool = False,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
+    """95 % intervals of the headline metrics, and how the unusual ones were made.
+
+    Percentile bootstrap resampling whole subjects (videos when any subject is unknown). At the edges, where
+    every resample of a (nearly) perfect score is perfect too, accuracy and balanced accuracy get an exact
+    interval over surgeons (:func:`exact_at_the_edges`: 40 right videos of 8 surgeons give 0.631 to 1, not
+    1 to 1); any other metric whose resamples all agree (a perfect ROC-AUC), and whose collapsed interval would
+    claim certainty, is reported undefined with the reason.
+    """
+    labels = np.asarray(labels)
+    values = np.asarray(values, dtype=np.float64)
+    groups = list(subjects) if all(subjects) else None
+    if regression:
+
+        def compute(idx):
+            return regression_metrics(labels[idx], values[idx, 0])
+
+        names = HEADLINE_REGRESSION
+    else:
+
+        def compute(idx):
+            return headline_classification(labels[idx], values[idx], threshold)
+
+        names = HEADLINE_CLASSIFICATION
+    intervals = bootstrap_intervals(compute, len(labels), groups, names=names, samples=samples, seed=seed)
+    methods: dict[str, str] = {}
+    full = compute(np.arange(len(labels)))
+    if not regression:
+        correct = predict_labels(values, threshold) == labels.astype(np.int64)
+        errors, successes = int((~correct).sum()), int(correct.sum())
+        units = len(set(subjects)) if groups else len(labels)
+        for name in ("accuracy", "balanced_accuracy"):
+            intervals[name], method = exact_at_the_edges(
+                full[name], intervals[name], errors, successes, units, "surgeons" if groups else "videos"
+            )
+            if method:
+                methods[name] = method
+    for name in names:
+        low, high = intervals[name]
+        if name in methods or not np.isfinite(low):
+            continue
+        if np.isclose(low, high):
+            intervals[name] = (float("nan"), float("nan"))
+            methods[name] = f"undefined: every resample gave {low:.3f}, which says nothing about its uncertainty" + (
+                "" if regression else "; read the accuracy interval"
+            )
+        elif "accuracy" in methods:  # the accuracy interval had to be made exact: this one is too narrow
+            methods[name] = "bootstrap, too narrow with so few errors (or right answers); read the accuracy interval"
+    return intervals, methods
+
+
 def headline_classification(labels, probabilities, threshold: float | None = None) -> dict[str, float]:
     """The headline metrics only (``HEADLINE_CLASSIFICATION``), from the confusion matrix in NumPy: the same
     numbers as :func:`classification_metrics`, fast enough for a thousand bootstrap resamples."""
@@ -258,8 +359,7 @@ def headline_classification(labels, probabilities, threshold: float | None = Non
     if k == 2:
         out["roc_auc"] = _binary_auc(labels == 1, probabilities[:, 1])
     elif len(np.unique(labels)) == k:
-        clipped = _clip_rows(probabilities)
-        out["roc_auc"] = float(np.mean([_binary_auc(labels == c, clipped[:, c]) for c in range(k)]))
+        out["roc_auc"] = float(np.mean([_binary_auc(labels == c, probabilities[:, c]) for c in range(k)]))
     else:
         out["roc_auc"] = float("nan")
     return {name: float(value) for name, value in out.items()}

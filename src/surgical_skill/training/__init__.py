@@ -17,12 +17,15 @@ from .loop import (
     validate_one_epoch,
 )
 from .recipe import RecipeError, parse_recipe, recipe_to_dict, save_recipe
+from .runs import EvaluationRefused, RunFolder, evaluate_saved_model, write_split_record
 
 __all__ = [
     "DataArguments",
+    "EvaluationRefused",
     "FitResult",
     "ModelArguments",
     "RecipeError",
+    "RunFolder",
     "TrainState",
     "TrainingArguments",
     "apply_data_overrides",
@@ -30,6 +33,7 @@ __all__ = [
     "class_weights_for",
     "clip_datasets",
     "cross_validation_folds",
+    "evaluate_saved_model",
     "fit",
     "label_info",
     "load_data",
@@ -45,4 +49,5 @@ __all__ = [
     "summarize_cross_validation",
     "train_one_epoch",
     "validate_one_epoch",
+    "write_split_record",
 ]

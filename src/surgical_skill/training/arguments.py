@@ -83,6 +83,14 @@ class DataArguments:
         metadata={"help": "train/validation/test shares, grouped by subject (ignored when the data has splits)."},
     )
     split_seed: int = field(default=0, metadata={"help": "Seed of the split (keep it fixed across models)."})
+    require_subjects: bool = field(
+        default=False,
+        metadata={"help": "Refuse data whose rows lack a subject (surgeon) id instead of splitting per video."},
+    )
+    allow_shared_subjects: bool = field(
+        default=False,
+        metadata={"help": "Accept a supplied split column that puts one surgeon in two splits (leaks; know why)."},
+    )
     cv_folds: int | None = field(
         default=None,
         metadata={"help": "Cross-validate: train K models on K folds grouped by subject (every split pooled)."},
@@ -116,6 +124,13 @@ class DataArguments:
     color_jitter: float = field(default=0.2, metadata={"help": "Brightness/contrast/saturation jitter (0: off)."})
     train_clips_per_video: int = field(default=1, metadata={"help": "Random clips of each video per epoch."})
     eval_clips_per_video: int = field(default=4, metadata={"help": "Clips spread over each video in evaluation."})
+    static_baselines: bool = field(
+        default=True,
+        metadata={
+            "help": "Show the static baselines (duration, file size, single frames) fitted on the training surgeons "
+            "beside the test figures (`surgical-skill audit`)."
+        },
+    )
     num_workers: int = field(default=2, metadata={"help": "DataLoader worker processes (decoding happens there)."})
     max_decode_failure_share: float = field(
         default=0.1, metadata={"help": "Stop when more than this share of samples cannot be decoded."}

@@ -68,9 +68,8 @@ def summarize_cross_validation(
     from ..evaluation.metrics import (
         HEADLINE_CLASSIFICATION,
         HEADLINE_REGRESSION,
-        bootstrap_intervals,
         classification_metrics,
-        headline_classification,
+        headline_intervals,
         regression_metrics,
     )
 
@@ -83,19 +82,9 @@ def summarize_cross_validation(
     values = np.asarray([p.probabilities for _, p in predictions])
     subjects = [p.subject for _, p in predictions]
     groups = subjects if all(subjects) else None
-    if regression:
-        pooled = regression_metrics(labels, values[:, 0])
-
-        def compute(idx):
-            return regression_metrics(labels[idx], values[idx, 0])
-    else:
-        pooled = classification_metrics(labels, values)
-
-        def compute(idx):
-            return headline_classification(labels[idx], values[idx])
-
-    intervals = bootstrap_intervals(
-        compute, len(predictions), groups, names=headline, samples=bootstrap_samples, seed=seed
+    pooled = regression_metrics(labels, values[:, 0]) if regression else classification_metrics(labels, values)
+    intervals, methods = headline_intervals(
+        labels, values, subjects, None, regression, samples=bootstrap_samples, seed=seed
     )
     summary = {
         "folds": len(results),
@@ -106,6 +95,7 @@ def summarize_cross_validation(
         "std": {m: _finite_stat(np.std, [f[m] for f in per_fold.values()], ddof=1) for m in headline},
         "pooled": {m: _none_if_nan(pooled.get(m)) for m in headline},
         "pooled_confidence_intervals_95": {m: [_none_if_nan(v) for v in intervals[m]] for m in headline},
+        "pooled_interval_methods": methods,
         "bootstrap": {"samples": bootstrap_samples, "resampled_by": "subject" if groups else "video"},
     }
     final = Path(output_dir)
@@ -176,6 +166,10 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
         "are undefined and left out of the mean (n/a); the pooled metrics include every video. Per-fold metrics "
         "decide with each fold's own threshold (chosen on its validation surgeons); the pooled ones by the largest "
         "probability, since fold thresholds are not comparable.",
+        *(
+            f"The pooled {m.replace('_', ' ')} interval: {how}."
+            for m, how in summary["pooled_interval_methods"].items()
+        ),
         "",
         "| fold | " + " | ".join(m.replace("_", " ") for m in headline) + " |",
         "|---|" + "---|" * len(headline),

@@ -26,6 +26,8 @@ def load_data(args: DataArguments) -> DatasetDict:
         label_names=args.label_names,
         split_ratios=None if args.cv else tuple(args.split_ratios),
         seed=args.split_seed,
+        require_subjects=args.require_subjects,
+        allow_shared_subjects=args.allow_shared_subjects,
         proxy_dir=args.proxy_dir,
     )
 

@@ -43,6 +43,7 @@ class TrainState:
     global_step: int = 0  # optimizer steps taken
     batches_in_epoch: int = 0  # batches of the current, unfinished epoch already trained on
     best_metric: float | None = None
+    best_loss: float | None = None  # the validation loss of the best model: breaks ties of the metric
     best_epoch: int | None = None
     validations_without_improvement: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -401,11 +402,19 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _is_better(value: float, best: float | None, metric: str) -> bool:
+def _is_better(
+    value: float, best: float | None, metric: str, loss: float | None = None, best_loss: float | None = None
+) -> bool:
+    """A better validation figure, or the same one with a lower validation loss: on a small validation split
+    accuracy saturates early, and the first epoch to reach it is rarely the best model."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
+    if best is None:
+        return True
     lower_is_better = metric.endswith(("loss", "mae", "rmse"))
-    return best is None or (value < best if lower_is_better else value > best)
+    if math.isclose(value, best, rel_tol=0.0, abs_tol=1e-12):
+        return loss is not None and best_loss is not None and loss < best_loss
+    return value < best if lower_is_better else value > best
 
 
 # ---------------------------------------------------------------------------------------------------- fit
@@ -547,8 +556,10 @@ def _fit(
                     f"metric_for_best_model={args.metric_for_best_model!r} is not among the validation "
                     f"metrics: {sorted(k for k in metrics if k not in ('clips', 'videos'))}"
                 )
-            if _is_better(value, state.best_metric, args.metric_for_best_model):
+            loss = metrics.get("loss")
+            if _is_better(value, state.best_metric, args.metric_for_best_model, loss, state.best_loss):
                 state.best_metric, state.best_epoch = float(value), state.epoch + 1
+                state.best_loss = None if loss is None else float(loss)
                 state.validations_without_improvement = 0
                 save_model(accelerator, model, processor, model_dir)
             else:

@@ -1,0 +1,410 @@
+"""Run folders, and evaluating a trained model again without ever scoring a surgeon it trained on.
+
+A training run leaves ``recipe.yaml`` (every setting), ``splits.json`` (which surgeons and videos went to
+train, validation and test) and ``model/`` (weights, config with the validation-chosen decision threshold, the
+video processor). :func:`evaluate_saved_model` reads them: on the run's own dataset it evaluates exactly the
+recorded test surgeons and refuses any request that would put a training or validation surgeon in the scored
+set; on another dataset it says the figures are on new data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from datasets import Dataset, DatasetDict, concatenate_datasets
+
+from ..data import load_skill_dataset
+from ..data.building import SkillDatasetError
+from ..evaluation.evaluate import (
+    EvaluationResult,
+    align_labels,
+    check_output_dir,
+    choose_threshold,
+    decision_threshold,
+    evaluate_model,
+    headline_summary,
+    is_regression_model,
+)
+from .arguments import DataArguments
+
+logger = logging.getLogger(__name__)
+
+SPLIT_RECORD = "splits.json"
+RECIPE = "recipe.yaml"
+SPLITS = ("train", "validation", "test")
+
+
+class EvaluationRefused(ValueError):
+    """An evaluation that would score surgeons the model saw, or that contradicts the run it comes from."""
+
+
+def video_key(row: dict[str, Any]) -> str:
+    """How a video is recognised across runs: the original recording's resolved path (URLs as they are)."""
+    path = str(row.get("source_video") or row["video"])
+    return path if "://" in path else os.path.realpath(path)
+
+
+def resolve_dataset(dataset: str) -> str:
+    """A local dataset's resolved path; a Hub id unchanged."""
+    path = Path(dataset).expanduser()
+    return os.path.realpath(path) if path.exists() else str(dataset)
+
+
+def split_record(data: DatasetDict, data_args: DataArguments) -> dict[str, Any]:
+    """Which subjects and videos each split holds, and how the data was read."""
+    return {
+        "dataset": data_args.dataset,
+        "dataset_resolved": resolve_dataset(data_args.dataset),
+        "split_ratios": list(data_args.split_ratios),
+        "split_seed": data_args.split_seed,
+        "splits": {
+            name: {
+                "subjects": sorted({s for s in split["subject"] if s}),
+                "videos": [video_key(row) for row in split.select_columns(_key_columns(split))],
+            }
+            for name, split in data.items()
+        },
+    }
+
+
+def _key_columns(split: Dataset) -> list[str]:
+    return [c for c in ("video", "source_video") if c in split.column_names]
+
+
+def write_split_record(run_dir: str | os.PathLike, data: DatasetDict, data_args: DataArguments) -> Path:
+    """``<run_dir>/splits.json`` (atomically): what ``surgical-skill evaluate RUN`` holds the run to."""
+    path = Path(run_dir) / SPLIT_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(split_record(data, data_args), indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass
+class RunFolder:
+    """A trained model and, when it came from a run, the run's recipe and split record."""
+
+    model_dir: str  # a folder or a Hub id
+    run_dir: Path | None = None
+    recipe: dict[str, Any] | None = None
+    splits: dict[str, Any] | None = None
+
+    @classmethod
+    def locate(cls, path: str | os.PathLike) -> RunFolder:
+        """``path`` is a run folder (``recipe.yaml``, ``model/``), a cross-validation fold folder, a model
+        folder inside one of them, a model folder on its own, or a Hub id."""
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            return cls(model_dir=str(path))  # a Hub id
+        if (folder / "model" / "config.json").is_file():
+            run_dir, model_dir = folder, folder / "model"
+        elif (folder / "config.json").is_file():
+            run_dir, model_dir = folder.parent, folder
+        else:
+            raise FileNotFoundError(f"{folder} holds no trained model (no config.json, no model/config.json)")
+        recipe_path = next((p / RECIPE for p in (run_dir, run_dir.parent) if (p / RECIPE).is_file()), None)
+        if recipe_path is None:
+            return cls(model_dir=str(model_dir))
+        recipe = yaml.safe_load(recipe_path.read_text()) or {}
+        record = run_dir / SPLIT_RECORD
+        splits = json.loads(record.read_text()) if record.is_file() else None
+        return cls(model_dir=str(model_dir), run_dir=run_dir, recipe=recipe, splits=splits)
+
+    def data_arguments(self) -> DataArguments:
+        names = {f.name for f in dataclasses.fields(DataArguments)}
+        return DataArguments(**{k: v for k, v in (self.recipe or {}).items() if k in names})
+
+    def is_same_dataset(self, dataset: str) -> bool:
+        trained_on = {resolve_dataset(str(self.recipe.get("dataset", "")))}
+        if self.splits:
+            trained_on.add(self.splits["dataset_resolved"])
+        return resolve_dataset(dataset) in trained_on
+
+    def seen(self) -> tuple[set[str], set[str]]:
+        """Subjects and videos the model trained or was selected on (empty without a split record)."""
+        subjects: set[str] = set()
+        videos: set[str] = set()
+        for name in ("train", "validation"):
+            part = (self.splits or {}).get("splits", {}).get(name, {})
+            subjects.update(part.get("subjects", []))
+            videos.update(part.get("videos", []))
+        return subjects, videos
+
+
+def _pool(data: DatasetDict) -> Dataset:
+    return concatenate_datasets(list(data.values())) if len(data) > 1 else next(iter(data.values()))
+
+
+def _select_videos(pool: Dataset, videos: list[str], what: str, record: Path) -> Dataset:
+    keys = [video_key(row) for row in pool.select_columns(_key_columns(pool))]
+    position = {key: i for i, key in enumerate(keys)}
+    missing = [v for v in videos if v not in position]
+    if missing:
+        raise EvaluationRefused(
+            f"{len(missing)} of the {len(videos)} {what} videos recorded in {record} are not in the dataset any "
+            f"more (first: {missing[0]}): the data changed since training, so the run's split cannot be rebuilt"
+        )
+    return pool.select([position[v] for v in videos])
+
+
+def _slug(dataset: str) -> str:
+    path = Path(dataset)
+    name = f"{path.parent.name}-{path.stem}" if path.stem in ("metadata", "ratings", "labels") else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name or str(dataset)).strip("_") or "data"
+
+
+def evaluate_saved_model(
+    path: str | os.PathLike,
+    *,
+    dataset: str | None = None,
+    split: str | None = None,
+    output_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    label_map: dict[str, str] | None = None,
+    split_ratios: list[float] | None = None,
+    split_seed: int | None = None,
+    clips_per_video: int | None = None,
+    num_workers: int | None = None,
+    baselines: bool = True,
+    bootstrap_samples: int = 1000,
+) -> EvaluationResult:
+    """Evaluate a trained model (a run folder, its ``model/``, a model folder or a Hub id) into a report.
+
+    On the run's own dataset (``dataset`` omitted or the same): the dataset, sampling, label names and split
+    come from the run (``recipe.yaml`` and ``splits.json``), the scored videos are exactly the run's recorded
+    test split, and anything that would score a training or validation surgeon is refused
+    (:class:`EvaluationRefused`): another split, other split ratios or seed, or a dataset that changed since.
+    The report goes to ``<run>/eval`` unless ``output_dir`` says otherwise, and an existing report is never
+    replaced without ``overwrite``.
+
+    On another dataset: every video is scored (or ``split``), the report says the figures are on new data,
+    and videos the model trained on are refused; the report goes to ``<run>/eval-<dataset>`` by default.
+    Class names are matched to the model's by name (``label_map`` renames the dataset's first).
+    """
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    run = RunFolder.locate(path)
+    if run.recipe is None and dataset is None:
+        raise EvaluationRefused(
+            f"{path} is a model without its training run (no {RECIPE} beside it): name the data with --dataset"
+        )
+    same = run.recipe is not None and (dataset is None or run.is_same_dataset(dataset))
+    if output_dir is None:
+        if run.run_dir is None:
+            raise EvaluationRefused("name the report folder with --output-dir (the model is not in a run folder)")
+        output_dir = run.run_dir / ("eval" if same else f"eval-{_slug(str(dataset))}")
+    check_output_dir(output_dir, overwrite=overwrite)  # before any work
+    recipe_args = run.data_arguments() if run.recipe is not None else DataArguments(dataset=str(dataset))
+    if same:
+        split = split or "test"
+        _refuse_a_different_split(run, recipe_args, split, split_ratios, split_seed)
+    clips_per_video = clips_per_video or recipe_args.eval_clips_per_video
+    num_workers = recipe_args.num_workers if num_workers is None else num_workers
+    model = AutoModelForVideoClassification.from_pretrained(run.model_dir)
+    processor = AutoVideoProcessor.from_pretrained(run.model_dir)
+    seen_subjects, seen_videos = run.seen()
+    validation = fitted_on = None
+    if same:
+        evaluated, fitted_on, validation, protocol = _run_split(run, recipe_args)
+        data_name = str(recipe_args.dataset)
+    else:
+        evaluated, protocol, split = _new_data(model, dataset, split, split_ratios, split_seed, run)
+        data_name = str(dataset)
+    _refuse_seen(evaluated, seen_subjects, seen_videos, same, run)
+
+    threshold, source = decision_threshold(model.config)
+    if threshold is None and model.config.num_labels == 2 and validation is not None and len(validation):
+        threshold = choose_threshold(
+            model,
+            processor,
+            align_labels(validation, model.config),
+            clips_per_video=clips_per_video,
+            num_workers=num_workers,
+        )
+        source = "chosen now on the run's validation split, as the model folder has none saved"
+    reference = _baselines(evaluated, fitted_on) if baselines else None
+    result = evaluate_model(
+        model,
+        evaluated,
+        output_dir,
+        processor=processor,
+        clips_per_video=clips_per_video,
+        num_workers=num_workers,
+        threshold=threshold,
+        label_map=label_map,
+        bootstrap_samples=bootstrap_samples,
+        split_name=split,
+        protocol=protocol,
+        threshold_source=source,
+        baselines=reference,
+        overwrite=overwrite,
+    )
+    print(
+        ("" if same else f"NEW DATA: {data_name} (the model was trained on other data)\n")
+        + headline_summary(result, split)
+    )
+    return result
+
+
+def audit_run(path: str | os.PathLike, dataset: str | None = None):
+    """The static baselines of a run: fitted on its training and validation surgeons, scored on its test
+    surgeons, beside the model's own figure from ``<run>/eval`` when it is there. Returns ``(baselines, model
+    figure or None, the model's per-video right/wrong or None)``."""
+    from ..evaluation.baselines import static_baselines
+    from ..evaluation.evaluate import load_report, model_figure
+
+    run = RunFolder.locate(path)
+    if run.recipe is None:
+        raise EvaluationRefused(f"{path} is not a training run (no {RECIPE}); audit a dataset instead")
+    if dataset is not None and not run.is_same_dataset(dataset):
+        raise EvaluationRefused("--run audits the run's own data; to audit other data, give only the dataset")
+    test, fitted, _, _ = _run_split(run, run.data_arguments())
+    baselines = static_baselines(fitted, test)
+    report = run.run_dir / "eval"
+    if not (report / "metrics.json").is_file():
+        return baselines, None, None
+    result = load_report(report)
+    result.baselines = baselines
+    value, correct = model_figure(result)
+    return baselines, value, correct
+
+
+def _refuse_a_different_split(
+    run: RunFolder, args: DataArguments, split: str, split_ratios: list[float] | None, split_seed: int | None
+) -> None:
+    """On the run's own data only its recorded test split is held out: refuse anything else, before any work."""
+    for name, asked, used in (
+        ("split ratios", split_ratios, list(args.split_ratios)),
+        ("split seed", split_seed, args.split_seed),
+    ):
+        if asked is not None and asked != used:
+            raise EvaluationRefused(
+                f"the run was split with {name} {used}; {asked} would put surgeons it trained on into the "
+                "evaluated split. Drop the option (the run's own split is used), or give --dataset to evaluate "
+                "other data"
+            )
+    if split in ("train", "validation"):
+        raise EvaluationRefused(
+            f"the model was trained (train) or selected (validation) on the {split} split's surgeons; only the "
+            "run's test split is held out"
+        )
+    if split != "test":
+        raise EvaluationRefused(f"the run's data has no {split!r} split to evaluate: only its test split is held out")
+    if args.cv is not None and run.splits is None:
+        raise EvaluationRefused(
+            f"{run.run_dir} is a cross-validation run: evaluate one of its fold folders (they hold the folds)"
+        )
+
+
+def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset | None, Dataset | None, str]:
+    """The run's test split (and what the baselines may fit on, and the validation split), as recorded."""
+    if run.splits is None:
+        logger.warning(
+            "%s has no %s (a run from an older version): its split is rebuilt from %s, which gives the same "
+            "surgeons only if the data, the ratios and the splitting code are unchanged",
+            run.run_dir,
+            SPLIT_RECORD,
+            RECIPE,
+        )
+        from .data import load_data
+
+        data = load_data(dataclasses.replace(args, cv=None, cv_folds=None))
+        if "test" not in data:
+            raise EvaluationRefused(f"the run's data has no test split (split_ratios {args.split_ratios})")
+        fitted = [data[n] for n in ("train", "validation") if n in data]
+        protocol = (
+            f"The run's test split, rebuilt from {RECIPE} (split ratios {args.split_ratios}, seed "
+            f"{args.split_seed}): surgeons the model never saw in training or validation."
+        )
+        return data["test"], concatenate_datasets(fitted), data.get("validation"), protocol
+    record = run.run_dir / SPLIT_RECORD
+    dataset = args.dataset if Path(args.dataset).expanduser().exists() else run.splits["dataset_resolved"]
+    pool = _pool(
+        load_skill_dataset(
+            dataset,
+            target=args.target,
+            label_names=args.label_names,
+            split_ratios=None,
+            proxy_dir=args.proxy_dir,
+            allow_shared_subjects=True,  # the recorded split decides here, checked below
+        )
+    )
+    parts = run.splits["splits"]
+    if "test" not in parts or not parts["test"]["videos"]:
+        raise EvaluationRefused(f"{record} records no test split: this run has no held-out surgeons to score")
+    test = _select_videos(pool, parts["test"]["videos"], "test", record)
+    fitted = [_select_videos(pool, parts[n]["videos"], n, record) for n in ("train", "validation") if n in parts]
+    validation = fitted[1] if len(fitted) > 1 else None
+    subjects = len({s for s in test["subject"] if s})
+    protocol = (
+        f"The run's test split: {len(test)} videos"
+        + (f" of {subjects} surgeons" if subjects else "")
+        + f" that the model never saw in training or validation (as recorded in {record})."
+    )
+    return test, concatenate_datasets(fitted), validation, protocol
+
+
+def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dataset, str, str]:
+    target = "score" if is_regression_model(model.config) else "label"
+    ratios = tuple(split_ratios) if split_ratios else None
+    if split not in (None, "all") and ratios is None:
+        ratios = (0.7, 0.15, 0.15)
+    loaded = load_skill_dataset(dataset, target=target, split_ratios=ratios, seed=split_seed or 0)
+    if split in (None, "all"):
+        evaluated, split = _pool(loaded), "all"
+    elif split not in loaded:
+        raise EvaluationRefused(f"{dataset} has no {split!r} split (it has: {', '.join(loaded)})")
+    else:
+        evaluated = loaded[split]
+    trained_on = (run.recipe or {}).get("dataset")
+    protocol = (
+        f"New data: {dataset}"
+        + (f" ({split} split)" if split != "all" else "")
+        + (f" is not the dataset the model was trained on ({trained_on})" if trained_on else " (no training record)")
+        + "; these figures say how the model transfers to it."
+    )
+    return evaluated, protocol, split
+
+
+def _refuse_seen(evaluated: Dataset, seen_subjects: set[str], seen_videos: set[str], same: bool, run) -> None:
+    videos = sorted({video_key(r) for r in evaluated.select_columns(_key_columns(evaluated))} & seen_videos)
+    if videos:
+        raise EvaluationRefused(
+            f"{len(videos)} of these videos were used to train or select the model (first: {videos[0]}); "
+            "a held-out figure cannot include them"
+        )
+    subjects = sorted({s for s in evaluated["subject"] if s} & seen_subjects)
+    if subjects and same:
+        raise EvaluationRefused(
+            f"surgeons {', '.join(subjects[:10])} trained or selected the model and are in the evaluated split "
+            f"(the data changed since {run.run_dir / SPLIT_RECORD} was written?)"
+        )
+    if subjects:
+        logger.warning(
+            "surgeon ids %s of the new data also appear in the model's training data: if they are the same "
+            "people, these figures are optimistic",
+            ", ".join(subjects[:10]),
+        )
+    if run.recipe is None:
+        logger.warning("%s has no training record: nothing checks that these surgeons are new to it", run.model_dir)
+
+
+def _baselines(evaluated: Dataset, fitted_on: Dataset | None):
+    from ..evaluation.baselines import static_baselines
+
+    try:
+        if fitted_on is not None:
+            return static_baselines(fitted_on, evaluated)
+        return static_baselines(evaluated)
+    except (ValueError, SkillDatasetError, OSError) as err:  # never lose the model's report over a baseline
+        logger.warning("static baselines not computed: %s", err)
+        return None

@@ -1,0 +1,193 @@
+"""`surgical-skill evaluate RUN` holds a run to its own held-out surgeons: the recorded split, the model's class
+names and the threshold chosen on validation; anything that would score a surgeon the model saw is refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
+from tests.helpers import load_train_script, run_cli, write_manifest, write_tiny_recipe
+
+# not the defaults: the split and the class order must come from the run, not from evaluate's own options
+RATIOS = [0.5, 0.2, 0.3]
+CLASS_ORDER = ["higher-skilled", "lower-skilled"]
+
+
+@pytest.fixture(scope="module")
+def run(synthetic_manifest, tmp_path_factory):
+    """A tiny run trained by recipes/train.py with non-default split ratios and class order."""
+    from accelerate.state import AcceleratorState
+
+    root = tmp_path_factory.mktemp("run")
+    recipe = write_tiny_recipe(
+        root / "recipe-in.yaml",
+        synthetic_manifest,
+        split_ratios=RATIOS,
+        label_names=CLASS_ORDER,
+        num_epochs=2,
+        per_device_train_batch_size=4,
+        learning_rate=0.01,
+        static_baselines=True,
+        output_dir=str(root / "run"),
+    )
+    assert load_train_script().main([str(recipe)]) == 0
+    AcceleratorState._reset_state(reset_partial_state=True)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def new_videos(tmp_path_factory):
+    """Eight videos of four surgeons nobody trained on."""
+    config = SyntheticConfig(num_videos=8, height=48, width=48, duration=2.0, seed=99)
+    return generate_dataset(tmp_path_factory.mktemp("new"), config, workers=1)
+
+
+def read(path):
+    return json.loads(path.read_text())
+
+
+def predictions(report):
+    return list(csv.DictReader((report / "predictions.csv").open()))
+
+
+def test_the_run_records_its_split_and_saves_the_validation_threshold(run):
+    record = read(run / "splits.json")
+    assert record["split_ratios"] == RATIOS
+    subjects = {name: set(part["subjects"]) for name, part in record["splits"].items()}
+    assert not subjects["test"] & (subjects["train"] | subjects["validation"])
+    assert len(subjects["test"]) == round(0.3 * 12)
+    config = read(run / "model" / "config.json")
+    assert config["id2label"] == {"0": "higher-skilled", "1": "lower-skilled"}
+    assert 0 <= config["decision_threshold"] <= 1
+    assert config["decision_threshold_info"]["chosen_on"] == "the validation split"
+    report = read(run / "eval" / "metrics.json")
+    assert report["threshold"] == config["decision_threshold"]
+    assert "saved with the model" in report["threshold_source"]
+    assert set(report["baselines"]["baselines"]) == {"duration", "file_size", "bitrate", "middle_frame", "last_frame"}
+
+
+def test_evaluate_run_scores_exactly_its_test_surgeons_with_the_same_figures(run, tmp_path):
+    result = run_cli("evaluate", run, "--output-dir", tmp_path / "again")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test: video-level accuracy" in result.stdout and "decision: p(lower-skilled) >=" in result.stdout
+    record = read(run / "splits.json")["splits"]
+    assert sorted(r["video"] for r in predictions(tmp_path / "again")) == sorted(record["test"]["videos"])
+    assert {r["subject"] for r in predictions(tmp_path / "again")} == set(record["test"]["subjects"])
+    again, trained = read(tmp_path / "again" / "metrics.json"), read(run / "eval" / "metrics.json")
+    assert again["labels"] == trained["labels"] == CLASS_ORDER
+    assert again["threshold"] == trained["threshold"]
+    for name in ("accuracy", "balanced_accuracy", "roc_auc", "mcc", "log_loss"):
+        assert again["metrics"][name] == pytest.approx(trained["metrics"][name], abs=1e-6, nan_ok=True), name
+    assert again["confidence_intervals_95"] == trained["confidence_intervals_95"]
+    assert predictions(tmp_path / "again") == predictions(run / "eval")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--split-ratios", "0.7", "0.15", "0.15"], "the run was split with split ratios [0.5, 0.2, 0.3]"),
+        (["--split-seed", "3"], "the run was split with split seed 0"),
+        (["--split", "validation"], "trained (train) or selected (validation) on the validation split"),
+    ],
+)
+def test_requests_that_would_score_seen_surgeons_are_refused(run, tmp_path, flags, message):
+    result = run_cli("evaluate", run, "--output-dir", tmp_path / "eval", *flags)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "eval").exists()
+
+
+def test_the_run_report_is_never_overwritten_unasked(run, tmp_path):
+    before = (run / "eval" / "metrics.json").read_bytes()
+    result = run_cli("evaluate", run)  # the default output is the run's own eval/
+    assert result.returncode == 2 and "already holds an evaluation report; pass --overwrite" in result.stderr
+    assert (run / "eval" / "metrics.json").read_bytes() == before
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "thesis.txt").write_text("four years")
+    result = run_cli("evaluate", run, "--output-dir", thesis, "--overwrite")
+    assert result.returncode == 2 and "is not an evaluation report" in result.stderr
+    assert (thesis / "thesis.txt").read_text() == "four years" and len(list(thesis.iterdir())) == 1
+
+
+def test_other_class_names_are_refused_listing_both_and_mapped_on_request(run, new_videos, tmp_path):
+    rows = list(csv.DictReader(new_videos.open()))
+    for row in rows:
+        row["video"] = str(new_videos.parent / row["video"])
+        row["label"] = {"lower-skilled": "novice", "higher-skilled": "expert"}[row["label"]]
+    renamed = write_manifest(tmp_path / "renamed.csv", rows)
+    result = run_cli("evaluate", run, "--dataset", renamed, "--output-dir", tmp_path / "eval")
+    assert result.returncode == 2
+    assert (
+        "the dataset's classes ['novice', 'expert'] do not match the model's ['higher-skilled', 'lower-skilled']"
+        in (result.stderr)
+    )
+    result = run_cli(
+        "evaluate", run, "--dataset", renamed, "--output-dir", tmp_path / "eval",
+        "--label-map", "novice=lower-skilled,expert=higher-skilled", "--no-baselines",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("NEW DATA:")
+    report = read(tmp_path / "eval" / "metrics.json")
+    assert report["split"] == "all" and report["videos"] == 8 and report["protocol"].startswith("New data:")
+    truth = {r["video"]: r["label"] for r in rows}
+    mapped = {"novice": "lower-skilled", "expert": "higher-skilled"}
+    assert all(mapped[truth[r["video"]]] == r["label"] for r in predictions(tmp_path / "eval"))
+
+
+def test_new_data_holding_training_videos_is_refused(run, synthetic_manifest, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(synthetic_manifest.parent, copy)  # the same recordings under another name are not new
+    rows = list(csv.DictReader((copy / "metadata.csv").open()))
+    for row in rows:
+        row["video"] = str(synthetic_manifest.parent / row["video"])
+    result = run_cli(
+        "evaluate", run, "--dataset", write_manifest(copy / "other.csv", rows), "--output-dir", copy / "e"
+    )
+    assert result.returncode == 2 and "were used to train or select the model" in result.stderr
+
+
+def test_the_pipeline_and_predict_decide_with_the_saved_threshold(run, new_videos):
+    from transformers import pipeline
+
+    import surgical_skill
+
+    surgical_skill.register()
+    threshold = read(run / "model" / "config.json")["decision_threshold"]
+    video = str(new_videos.parent / "videos" / "S000_trial1.mp4")
+    result = pipeline("surgical-skill", model=str(run / "model"))(video, num_clips=2)
+    decision = result["metadata"]["decision"]
+    assert decision["threshold"] == threshold and decision["rule"] == "p(lower-skilled) >= threshold"
+    assert result["label"] == (
+        "lower-skilled" if result["probabilities"]["lower-skilled"] >= threshold else "higher-skilled"
+    )
+    forced = pipeline("surgical-skill", model=str(run / "model"))(video, num_clips=2, threshold=0.0)
+    assert forced["label"] == "lower-skilled" and forced["metadata"]["decision"]["source"] == "given"
+    printed = run_cli("predict", video, "--model", run / "model", "--num-clips", "2")
+    assert (
+        printed.returncode == 0
+        and f"decision: p(lower-skilled) >= threshold {threshold:.3f}, saved with the model" in printed.stdout
+    )
+
+
+def test_audit_of_a_run_puts_the_baselines_beside_the_model(run, tmp_path):
+    result = run_cli("audit", "--run", run, "--json", tmp_path / "audit.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| **the model** |" in result.stdout and "trial length only" in result.stdout
+    audit = read(tmp_path / "audit.json")
+    assert audit["videos"] == read(run / "eval" / "metrics.json")["videos"]
+    assert len(audit["verdicts"]) == 5 and audit["model"] == read(run / "eval" / "metrics.json")["metrics"]["accuracy"]
+
+
+def test_the_model_card_shows_the_threshold_and_the_baselines(run):
+    from surgical_skill.hub import model_card
+
+    text = model_card(run, "lab/suturing-skill").text
+    threshold = read(run / "model" / "config.json")["decision_threshold"]
+    assert f"Decision: p(lower-skilled) >= {threshold:.3f}, saved with the model" in text
+    assert "### Static baselines on the same videos" in text and "| **the model** |" in text
+    assert "| trial length only |" in text and "| the last frame |" in text
