@@ -20,10 +20,8 @@ $(STAMP): pyproject.toml
 DEMO_LAUNCH := $(BIN)/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 
 demo: setup
-	@test -f data/demo/metadata.csv || $(BIN)/surgical-skill synth data/demo --num-videos 160 --size 112 112 \
-		--trials-per-subject 2 --seed 0
-	@test -f data/demo-new/metadata.csv || $(BIN)/surgical-skill synth data/demo-new --num-videos 2 \
-		--size 112 112 --seed 2027 --workers 1
+	$(BIN)/surgical-skill synth data/demo --num-videos 160 --size 112 112 --trials-per-subject 2 --seed 0 --reuse
+	$(BIN)/surgical-skill synth data/demo-new --num-videos 2 --size 112 112 --seed 2027 --workers 1 --reuse
 	$(DEMO_LAUNCH) recipes/train.py recipes/demo/config_demo.yaml
 	$(BIN)/surgical-skill predict data/demo-new/videos/S000_trial1.mp4 data/demo-new/videos/S001_trial1.mp4 \
 		--model runs/demo/model --plot runs/demo/predictions --json runs/demo/predictions/predictions.json

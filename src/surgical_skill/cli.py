@@ -17,7 +17,7 @@ EPILOG = """examples:
   surgical-skill prepare ratings.csv --cache-dir proxies/    transcode every video once to a fast training proxy
   surgical-skill synth data/synthetic --num-videos 120        built-in suturing videos, skill in the motion
   surgical-skill predict trial.mp4 --model runs/demo/model --plot timelines/   score whole videos
-  surgical-skill evaluate runs/demo             re-evaluate a run on exactly its own held-out surgeons
+  surgical-skill evaluate runs/demo --output-dir again/   a run again, on exactly its own held-out surgeons
   surgical-skill evaluate runs/demo --dataset other.csv      the same model on new data (said so in the report)
   surgical-skill audit ratings.csv             can duration, file size or one frame predict the label?
   surgical-skill compare report-a/ report-b/ --json comparison.json   is model B really better than A?
@@ -161,12 +161,17 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--workers", type=int, default=None, help="parallel renderers (default: one per core)")
     parser.add_argument("--preview", action="store_true", help="also save a PNG frame of each class")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="do nothing when OUT_DIR already holds these videos (same settings, same generator version)",
+    )
 
 
 def _run_synth(args: argparse.Namespace) -> int:
     import time
 
-    from .data.synthetic import SyntheticConfig, generate_dataset, save_previews
+    from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
 
     config = SyntheticConfig(
         num_videos=args.num_videos,
@@ -182,6 +187,9 @@ def _run_synth(args: argparse.Namespace) -> int:
         noise=args.noise,
         seed=args.seed,
     )
+    if args.reuse and is_generated(args.out_dir, config):
+        print(f"up to date: {args.out_dir} already holds these {config.num_videos} videos")
+        return 0
     started = time.perf_counter()
     manifest = generate_dataset(args.out_dir, config, workers=args.workers, progress=True)
     print(f"wrote {config.num_videos} videos and {manifest} in {time.perf_counter() - started:.1f} s")
@@ -362,7 +370,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     except (EvaluationRefused, LabelMismatchError, ReportExistsError) as err:
         print(f"refused: {err}", file=sys.stderr)
         return 2
-    except (SkillDatasetError, FileNotFoundError, ValueError) as err:
+    except (SkillDatasetError, OSError, ValueError, RuntimeError) as err:  # a model or data that cannot be read
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
@@ -399,15 +407,22 @@ def _run_audit(args: argparse.Namespace) -> int:
         if args.run:
             audit, model_value, model_correct = audit_run(args.run, dataset=args.dataset)
         elif args.dataset:
-            data = load_skill_dataset(
-                args.dataset, target=args.target, subject_column=args.subject_column, split_ratios=None
+            data = load_skill_dataset(  # pooled and cut into its own folds: a split column does not matter
+                args.dataset,
+                target=args.target,
+                subject_column=args.subject_column,
+                split_ratios=None,
+                allow_shared_subjects=True,
             )
             pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
             audit, model_value, model_correct = static_baselines(pooled, folds=args.folds, seed=args.seed), None, None
         else:
             print("error: give a DATASET or --run RUN", file=sys.stderr)
             return 2
-    except (EvaluationRefused, SkillDatasetError, FileNotFoundError, ValueError) as err:
+    except EvaluationRefused as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    except (SkillDatasetError, OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(audit.to_markdown(model_value))

@@ -100,13 +100,22 @@ def _card_body(name, config, recipe, report, labels) -> str:
                 low, high = intervals[metric]  # null where too few resamples define the metric
                 interval = "n/a" if low is None or high is None else f"{low:.3f} to {high:.3f}"
                 lines.append(f"| {metric} | {value:.3f} | {interval} |")
-        lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s.", ""]
+        lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s."]
+        lines += [
+            f"The {m.replace('_', ' ')} interval: {how}." for m, how in report.get("interval_methods", {}).items()
+        ]
+        lines.append("")
         if report.get("protocol"):
             lines += [report["protocol"], ""]
         if report.get("threshold") is not None:
+            saved = str(report.get("threshold_source", "")).startswith("saved with the model")
             lines += [
-                f"Decision: p({labels[1]}) >= {report['threshold']:.3f}, "
-                f"{report.get('threshold_source') or 'chosen on validation data'} (the pipeline uses it).",
+                f"Decision: p({labels[1]}) >= {report['threshold']:.3f}, {report.get('threshold_source') or 'given'}"
+                + (
+                    " (the pipeline decides with it)."
+                    if saved
+                    else " (the pipeline decides by the larger probability)."
+                ),
                 "",
             ]
         lines += [f"Note: {note}" for note in report.get("notes", [])]

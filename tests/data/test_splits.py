@@ -126,3 +126,9 @@ def test_a_split_without_a_class_is_named(caplog, tmp_path, synthetic_manifest):
     assert missing
     for name in missing:
         assert f"the {name} split has no 'higher-skilled' video" in caplog.text
+
+
+def test_every_requested_split_gets_a_surgeon_even_from_one_class():
+    data = rated(num_subjects=10, trials=1).map(lambda r: {"labels": 0})
+    parts = make_splits(data, (0.9, 0.05, 0.05), seed=0)
+    assert [len(parts[name]) for name in ("train", "validation", "test")] == [8, 1, 1]

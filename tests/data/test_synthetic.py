@@ -180,6 +180,9 @@ def test_cli_synth_with_previews(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "metadata.csv")
     assert Counter(r["label"] for r in rows) == {"novice": 2, "intermediate": 2, "expert": 2}
+    same = ["--num-videos", "6", "--classes", "3", "--size", "48", "64", "--duration", "2", "--workers", "1"]
+    again = run_cli("synth", str(tmp_path), *same, "--reuse")  # the same videos are there: nothing to render
+    assert again.returncode == 0 and "up to date" in again.stdout
     for label in ("novice", "intermediate", "expert"):
         assert (tmp_path / f"preview_{label}.png").stat().st_size > 1000
 

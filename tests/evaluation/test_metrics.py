@@ -173,3 +173,12 @@ def test_a_perfect_score_gets_an_honest_interval_over_surgeons():
     noisy[[0, 7, 25], :] = noisy[[0, 7, 25], ::-1]
     intervals, methods = headline_intervals(labels, noisy, subjects, samples=300)
     assert "accuracy" not in methods and intervals["accuracy"][1] <= 1.0 and intervals["accuracy"][0] < 0.93
+
+
+def test_macro_averages_cover_the_classes_present():
+    """A perfect model on a split holding one class: macro F1 is 1, not 0.5 (an absent class has no recall)."""
+    labels = np.zeros(6, dtype=int)
+    probabilities = np.tile([0.9, 0.1], (6, 1))
+    metrics = classification_metrics(labels, probabilities, per_class=True)
+    assert metrics["f1_macro"] == metrics["recall_macro"] == metrics["precision_macro"] == 1.0
+    assert headline_classification(labels, probabilities)["f1_macro"] == 1.0

@@ -139,16 +139,66 @@ def test_other_class_names_are_refused_listing_both_and_mapped_on_request(run, n
     assert all(mapped[truth[r["video"]]] == r["label"] for r in predictions(tmp_path / "eval"))
 
 
-def test_new_data_holding_training_videos_is_refused(run, synthetic_manifest, tmp_path):
+def test_new_data_holding_copies_of_training_videos_is_refused(run, synthetic_manifest, tmp_path):
     copy = tmp_path / "copy"
-    shutil.copytree(synthetic_manifest.parent, copy)  # the same recordings under another name are not new
+    shutil.copytree(synthetic_manifest.parent, copy)  # the same recordings in another folder are not new data
     rows = list(csv.DictReader((copy / "metadata.csv").open()))
     for row in rows:
-        row["video"] = str(synthetic_manifest.parent / row["video"])
-    result = run_cli(
-        "evaluate", run, "--dataset", write_manifest(copy / "other.csv", rows), "--output-dir", copy / "e"
-    )
+        row["subject"] = "X" + row["subject"]  # renamed surgeons do not hide them either
+    other = write_manifest(copy / "other.csv", rows)
+    result = run_cli("evaluate", run, "--dataset", other, "--output-dir", copy / "e", "--no-baselines")
     assert result.returncode == 2 and "were used to train or select the model" in result.stderr
+    assert str(copy / "videos") in result.stderr  # names the copy it found
+
+
+def _copy_run(run, tmp_path):
+    copy = tmp_path / "run-copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("eval", "checkpoints", "runs"))
+    return copy
+
+
+def test_the_recorded_split_wins_over_an_edited_recipe(run, tmp_path):
+    copy = _copy_run(run, tmp_path)
+    recipe = (copy / "recipe.yaml").read_text()
+    (copy / "recipe.yaml").write_text(recipe.replace("split_seed: 0", "split_seed: 5"))
+    result = run_cli("evaluate", copy, "--no-baselines")
+    assert result.returncode == 0, result.stderr[-3000:]
+    recorded = read(run / "splits.json")["splits"]["test"]["videos"]
+    assert sorted(r["video"] for r in predictions(copy / "eval")) == sorted(recorded)
+
+
+def test_a_run_whose_record_is_missing_or_contradicted_is_refused(run, tmp_path):
+    copy = _copy_run(run, tmp_path)
+    record = read(copy / "splits.json")
+    (copy / "splits.json").unlink()
+    result = run_cli("evaluate", copy, "--no-baselines")
+    assert result.returncode == 2 and "has no splits.json" in result.stderr
+    # a test video that the record also lists for training (the data changed under the run): refused
+    record["splits"]["train"]["fingerprints"].append(record["splits"]["test"]["fingerprints"][0])
+    (copy / "splits.json").write_text(json.dumps(record))
+    result = run_cli("evaluate", copy, "--no-baselines")
+    assert result.returncode == 2 and "were used to train or select the model" in result.stderr
+    assert not (copy / "eval").exists()
+
+
+def test_mistyped_paths_and_cross_validation_roots_say_what_to_do(tmp_path):
+    result = run_cli("evaluate", tmp_path / "no-such-run")
+    assert (
+        result.returncode == 1 and "no such run or model folder" in result.stderr and "Traceback" not in result.stderr
+    )
+    root = tmp_path / "cv"
+    (root / "fold-1" / "model").mkdir(parents=True)
+    (root / "fold-1" / "model" / "config.json").write_text("{}")
+    (root / "recipe.yaml").write_text("cv_folds: 2\n")
+    result = run_cli("evaluate", root)
+    assert result.returncode == 2 and "is a cross-validation run: evaluate one of its folds (fold-1)" in result.stderr
+
+
+def test_fine_tuning_a_saved_model_drops_its_threshold(run):
+    from surgical_skill.models import build_model
+
+    model = build_model(str(run / "model"))
+    assert not hasattr(model.config, "decision_threshold")
 
 
 def test_the_pipeline_and_predict_decide_with_the_saved_threshold(run, new_videos):

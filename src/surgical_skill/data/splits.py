@@ -88,6 +88,9 @@ def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.nd
     target = sizes[:, None] * ratios[None, :]
     cells = np.floor(target).astype(int)
     fraction = target - cells + rng.random(target.shape) * 1e-9  # random tie-break
+    for s in range(len(ratios)):  # a split the totals shrank (to give a small one its group) gives some back
+        while cells[:, s].sum() > totals[s]:
+            cells[np.argmax(cells[:, s] - fraction[:, s] * 1e-3), s] -= 1
     for c, s in zip(*np.unravel_index(np.argsort(-fraction, axis=None), target.shape)):
         if cells[c].sum() < sizes[c] and cells[:, s].sum() < totals[s]:
             cells[c, s] += 1

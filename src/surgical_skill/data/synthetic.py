@@ -41,6 +41,8 @@ import numpy as np
 
 from ..video import write_video
 
+# Bumped whenever the same config renders other videos (2: no static shortcuts, constant bitrate).
+GENERATOR_VERSION = 2
 BINARY_LABELS = ("lower-skilled", "higher-skilled")
 THREE_CLASS_LABELS = ("novice", "intermediate", "expert")
 
@@ -695,8 +697,26 @@ def generate_dataset(
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, manifest)
-    (out / "synthetic_config.json").write_text(json.dumps(asdict(config), indent=2))
+    (out / "synthetic_config.json").write_text(json.dumps(_settings(config), indent=2))
     return manifest
+
+
+def _settings(config: SyntheticConfig) -> dict:
+    return {"generator_version": GENERATOR_VERSION, **asdict(config)}
+
+
+def is_generated(out_dir: str | os.PathLike, config: SyntheticConfig) -> bool:
+    """Whether ``out_dir`` already holds exactly what :func:`generate_dataset` would write for ``config`` with
+    this version of the generator (every video of ``metadata.csv`` present), so it need not be rendered again."""
+    out = Path(out_dir)
+    try:
+        if json.loads((out / "synthetic_config.json").read_text()) != _settings(config):
+            return False
+        with (out / "metadata.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, ValueError):
+        return False
+    return len(rows) == config.num_videos and all((out / row["video"]).is_file() for row in rows)
 
 
 def save_previews(out_dir: str | os.PathLike, config: SyntheticConfig | None = None, scale: int = 2) -> list[Path]:

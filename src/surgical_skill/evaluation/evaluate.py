@@ -170,21 +170,26 @@ def decision_threshold(config) -> tuple[float | None, str]:
 
 
 def save_decision_threshold(
-    model_dir: str | os.PathLike, threshold: float, *, chosen_on: str, videos: int, subjects: int
+    model_dir: str | os.PathLike, threshold: float | None, *, chosen_on: str = "", videos: int = 0, subjects: int = 0
 ) -> None:
     """Write the binary decision threshold into the model folder's ``config.json`` (atomically), so
-    ``predict``, the pipeline and ``evaluate`` all decide the way validation chose."""
+    ``predict``, the pipeline and ``evaluate`` all decide the way validation chose; ``None`` removes one (the
+    model then decides by the largest probability)."""
     path = Path(model_dir) / "config.json"
     config = json.loads(path.read_text())
     names = config.get("id2label", {})
-    config["decision_threshold"] = float(threshold)
-    config["decision_threshold_info"] = {
-        "method": "Youden's J",
-        "chosen_on": chosen_on,
-        "videos": videos,
-        "subjects": subjects,
-        "positive_label": names.get("1", "1"),
-    }
+    if threshold is None:
+        config.pop("decision_threshold", None)
+        config.pop("decision_threshold_info", None)
+    else:
+        config["decision_threshold"] = float(threshold)
+        config["decision_threshold_info"] = {
+            "method": "Youden's J",
+            "chosen_on": chosen_on,
+            "videos": videos,
+            "subjects": subjects,
+            "positive_label": names.get("1", "1"),
+        }
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
@@ -426,6 +431,11 @@ def evaluate_run(
         model.config.decision_threshold_info = json.loads((Path(model_dir) / "config.json").read_text())[
             "decision_threshold_info"
         ]
+    else:  # no validation data: nothing may claim to be chosen on it (e.g. a threshold inherited by fine-tuning)
+        save_decision_threshold(model_dir, None)
+        for key in ("decision_threshold", "decision_threshold_info"):
+            if hasattr(model.config, key):
+                delattr(model.config, key)
     reference = None
     if baselines:
         fitted_on = [data[name] for name in ("train", "validation") if name in data and name != split]
@@ -455,6 +465,8 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
 
     report = _read_report(report_dir)
     meta = json.loads((Path(report_dir) / "metrics.json").read_text())
+    with (Path(report_dir) / "predictions.csv").open(newline="") as handle:
+        sources = [row.get("source_video") or "" for row in csv.DictReader(handle)]
     predictions = [
         VideoPrediction(
             video_id=i,
@@ -464,9 +476,10 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
             probabilities=[float(values)] if report.regression else [float(v) for v in values],
             clip_probabilities=[],
             clip_seconds=[],
+            source_video=source,
         )
-        for i, (video, subject, target, values) in enumerate(
-            zip(report.videos, report.subjects, report.targets, report.values)
+        for i, (video, subject, target, values, source) in enumerate(
+            zip(report.videos, report.subjects, report.targets, report.values, sources)
         )
     ]
 
@@ -515,19 +528,14 @@ def model_figure(result: EvaluationResult) -> tuple[float | None, list[bool] | N
     baselines = result.baselines
     if baselines.metric == "spearman":
         return result.metrics.get("spearman"), None
-    by_video = {}
-    for p in result.predictions:
-        predicted = int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0])
-        by_video[p.video] = predicted == int(p.label)
-    videos = [_baseline_key(p) for p in result.predictions]
-    keyed = dict(zip(videos, by_video.values()))
+    keyed = {
+        p.source_video or p.video: int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0])
+        == int(p.label)
+        for p in result.predictions
+    }
     if all(v in keyed for v in baselines.videos):
         return result.metrics["accuracy"], [keyed[v] for v in baselines.videos]
     return result.metrics["accuracy"], None
-
-
-def _baseline_key(prediction: VideoPrediction) -> str:
-    return prediction.source_video or prediction.video
 
 
 def choose_threshold(model, processor, validation: Dataset, **kwargs) -> float:
@@ -631,17 +639,19 @@ def _write_metrics(folder: Path, result, split_name, clips_per_video, resampled_
 
 def _write_predictions(folder: Path, result: EvaluationResult, regression: bool) -> None:
     names = result.label_names
-    header = ["video", "subject", "label", "prediction"]
+    proxies = any(p.source_video for p in result.predictions)  # then say which recording each proxy is
+    header = ["video", *(["source_video"] if proxies else []), "subject", "label", "prediction"]
     header += ["predicted_score"] if regression else [f"p_{name}" for name in names] + ["correct"]
     rows = []
     for p in result.predictions:
+        video = [p.video, p.source_video] if proxies else [p.video]
         if regression:
-            rows.append([p.video, p.subject, p.label, round(p.probabilities[0], 6), round(p.probabilities[0], 6)])
+            rows.append([*video, p.subject, p.label, round(p.probabilities[0], 6), round(p.probabilities[0], 6)])
         else:
             predicted = int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0])
             rows.append(
                 [
-                    p.video,
+                    *video,
                     p.subject,
                     names[int(p.label)],
                     names[predicted],

@@ -83,6 +83,9 @@ def classification_metrics(
     probabilities = _probabilities(probabilities)
     num_classes = probabilities.shape[1]
     classes = list(range(num_classes))
+    # macro averages over the classes that have videos: a class absent from the split has no recall to average
+    # (scikit-learn's zero_division=0 would count it as 0 and halve a perfect binary F1 on a one-class split)
+    present_classes = sorted(set(labels.tolist())) or classes
     predictions = predict_labels(probabilities, threshold)
     confusion = skm.confusion_matrix(labels, predictions, labels=classes)
     true_negatives = confusion.sum() - confusion.sum(0) - confusion.sum(1) + np.diag(confusion)
@@ -92,10 +95,12 @@ def classification_metrics(
         "accuracy": float(skm.accuracy_score(labels, predictions)),
         "balanced_accuracy": float(_quiet(skm.balanced_accuracy_score, labels, predictions)),
         "precision_macro": float(
-            skm.precision_score(labels, predictions, average="macro", labels=classes, zero_division=0)
+            skm.precision_score(labels, predictions, average="macro", labels=present_classes, zero_division=0)
         ),
-        "recall_macro": float(skm.recall_score(labels, predictions, average="macro", labels=classes, zero_division=0)),
-        "f1_macro": float(skm.f1_score(labels, predictions, average="macro", labels=classes, zero_division=0)),
+        "recall_macro": float(
+            skm.recall_score(labels, predictions, average="macro", labels=present_classes, zero_division=0)
+        ),
+        "f1_macro": float(skm.f1_score(labels, predictions, average="macro", labels=present_classes, zero_division=0)),
         "precision_weighted": float(
             skm.precision_score(labels, predictions, average="weighted", labels=classes, zero_division=0)
         ),
@@ -352,7 +357,7 @@ def headline_classification(labels, probabilities, threshold: float | None = Non
     out = {
         "accuracy": hits.sum() / n,
         "balanced_accuracy": recall[true_counts > 0].mean(),
-        "f1_macro": f1.mean(),
+        "f1_macro": f1[true_counts > 0].mean(),  # over the classes with videos, as classification_metrics
         "cohen_kappa": kappa,
         "mcc": covariance / spread if spread else 0.0,
     }

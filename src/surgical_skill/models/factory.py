@@ -201,6 +201,10 @@ def build_model(
     shared = {key: overrides.pop(key) for key in SHARED_OPTIONS if key in overrides}
     try:
         config = AutoConfig.from_pretrained(name, **overrides, **labels)
+        # a decision threshold chosen for the loaded model's validation data does not carry over to a new one
+        for key in ("decision_threshold", "decision_threshold_info"):
+            if hasattr(config, key):
+                delattr(config, key)
         model = AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
     except OSError as err:
         raise OSError(f"could not load the model {name!r}: {err}") from err

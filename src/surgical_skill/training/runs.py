@@ -10,6 +10,7 @@ set; on another dataset it says the figures are on new data.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -46,10 +47,27 @@ class EvaluationRefused(ValueError):
     """An evaluation that would score surgeons the model saw, or that contradicts the run it comes from."""
 
 
-def video_key(row: dict[str, Any]) -> str:
-    """How a video is recognised across runs: the original recording's resolved path (URLs as they are)."""
+FINGERPRINT_BYTES = 1 << 20
+
+
+def video_path(row: dict[str, Any]) -> str:
+    """The recording as the user has it: the original behind a proxy, resolved (a URL as it is)."""
     path = str(row.get("source_video") or row["video"])
     return path if "://" in path else os.path.realpath(path)
+
+
+def video_fingerprint(path: str) -> str:
+    """How a recording is recognised across runs, folders and machines: its size and a hash of its first MiB
+    (so a copy, a moved dataset or a re-downloaded Hub file is the same video; a URL is its address)."""
+    if "://" in path:
+        return path
+    with open(path, "rb") as handle:
+        head = handle.read(FINGERPRINT_BYTES)
+    return f"{os.path.getsize(path)}-{hashlib.blake2b(head, digest_size=12).hexdigest()}"
+
+
+def _fingerprints(split: Dataset) -> list[str]:
+    return [video_fingerprint(video_path(row)) for row in split.select_columns(_key_columns(split))]
 
 
 def resolve_dataset(dataset: str) -> str:
@@ -68,7 +86,8 @@ def split_record(data: DatasetDict, data_args: DataArguments) -> dict[str, Any]:
         "splits": {
             name: {
                 "subjects": sorted({s for s in split["subject"] if s}),
-                "videos": [video_key(row) for row in split.select_columns(_key_columns(split))],
+                "videos": [video_path(row) for row in split.select_columns(_key_columns(split))],
+                "fingerprints": _fingerprints(split),
             }
             for name, split in data.items()
         },
@@ -104,7 +123,20 @@ class RunFolder:
         folder inside one of them, a model folder on its own, or a Hub id."""
         folder = Path(path).expanduser()
         if not folder.exists():
+            if str(path).startswith((".", "/", "~")) or str(path).count("/") != 1:
+                raise FileNotFoundError(f"{path}: no such run or model folder")
             return cls(model_dir=str(path))  # a Hub id
+        folds = (
+            sorted(p.name for p in folder.iterdir() if (p / "model" / "config.json").is_file())
+            if folder.is_dir()
+            else []
+        )
+        if (folder / RECIPE).is_file() and not (folder / "model").exists() and folds:
+            raise EvaluationRefused(
+                f"{folder} is a cross-validation run: evaluate one of its folds ({', '.join(folds[:6])}"
+                + (", ..." if len(folds) > 6 else "")
+                + f"), e.g. `surgical-skill evaluate {folder / folds[0]} --output-dir ...`"
+            )
         if (folder / "model" / "config.json").is_file():
             run_dir, model_dir = folder, folder / "model"
         elif (folder / "config.json").is_file():
@@ -130,13 +162,13 @@ class RunFolder:
         return resolve_dataset(dataset) in trained_on
 
     def seen(self) -> tuple[set[str], set[str]]:
-        """Subjects and videos the model trained or was selected on (empty without a split record)."""
+        """Subjects and video fingerprints the model trained or was selected on (empty without a record)."""
         subjects: set[str] = set()
         videos: set[str] = set()
         for name in ("train", "validation"):
             part = (self.splits or {}).get("splits", {}).get(name, {})
             subjects.update(part.get("subjects", []))
-            videos.update(part.get("videos", []))
+            videos.update(part.get("fingerprints", []))
         return subjects, videos
 
 
@@ -144,16 +176,17 @@ def _pool(data: DatasetDict) -> Dataset:
     return concatenate_datasets(list(data.values())) if len(data) > 1 else next(iter(data.values()))
 
 
-def _select_videos(pool: Dataset, videos: list[str], what: str, record: Path) -> Dataset:
-    keys = [video_key(row) for row in pool.select_columns(_key_columns(pool))]
+def _select_videos(pool: Dataset, keys: list[str], part: dict[str, Any], what: str, record: Path) -> Dataset:
+    """The rows of ``pool`` (whose fingerprints are ``keys``) that the record lists for one split."""
     position = {key: i for i, key in enumerate(keys)}
-    missing = [v for v in videos if v not in position]
+    missing = [video for video, key in zip(part["videos"], part["fingerprints"]) if key not in position]
     if missing:
         raise EvaluationRefused(
-            f"{len(missing)} of the {len(videos)} {what} videos recorded in {record} are not in the dataset any "
-            f"more (first: {missing[0]}): the data changed since training, so the run's split cannot be rebuilt"
+            f"{len(missing)} of the {len(part['videos'])} {what} videos recorded in {record} are not in the "
+            f"dataset any more (first: {missing[0]}): the data changed since training, so the run's split "
+            "cannot be rebuilt"
         )
-    return pool.select([position[v] for v in videos])
+    return pool.select([position[key] for key in part["fingerprints"]])
 
 
 def _slug(dataset: str) -> str:
@@ -211,7 +244,6 @@ def evaluate_saved_model(
     num_workers = recipe_args.num_workers if num_workers is None else num_workers
     model = AutoModelForVideoClassification.from_pretrained(run.model_dir)
     processor = AutoVideoProcessor.from_pretrained(run.model_dir)
-    seen_subjects, seen_videos = run.seen()
     validation = fitted_on = None
     if same:
         evaluated, fitted_on, validation, protocol = _run_split(run, recipe_args)
@@ -219,7 +251,8 @@ def evaluate_saved_model(
     else:
         evaluated, protocol, split = _new_data(model, dataset, split, split_ratios, split_seed, run)
         data_name = str(dataset)
-    _refuse_seen(evaluated, seen_subjects, seen_videos, same, run)
+    evaluated = align_labels(evaluated, model.config, label_map)  # a name the model does not know: refuse now
+    protocol += _refuse_seen(evaluated, same, run, recipe_args)
 
     threshold, source = decision_threshold(model.config)
     if threshold is None and model.config.num_labels == 2 and validation is not None and len(validation):
@@ -231,6 +264,8 @@ def evaluate_saved_model(
             num_workers=num_workers,
         )
         source = "chosen now on the run's validation split, as the model folder has none saved"
+    if fitted_on is not None:
+        fitted_on = align_labels(fitted_on, model.config, label_map)
     reference = _baselines(evaluated, fitted_on) if baselines else None
     result = evaluate_model(
         model,
@@ -240,7 +275,6 @@ def evaluate_saved_model(
         clips_per_video=clips_per_video,
         num_workers=num_workers,
         threshold=threshold,
-        label_map=label_map,
         bootstrap_samples=bootstrap_samples,
         split_name=split,
         protocol=protocol,
@@ -305,27 +339,15 @@ def _refuse_a_different_split(
         )
 
 
-def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset | None, Dataset | None, str]:
-    """The run's test split (and what the baselines may fit on, and the validation split), as recorded."""
+def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset, Dataset | None, str]:
+    """The run's test split, what the baselines may fit on (training and validation) and the validation split,
+    exactly as recorded in ``splits.json``, whatever the recipe says now."""
     if run.splits is None:
-        logger.warning(
-            "%s has no %s (a run from an older version): its split is rebuilt from %s, which gives the same "
-            "surgeons only if the data, the ratios and the splitting code are unchanged",
-            run.run_dir,
-            SPLIT_RECORD,
-            RECIPE,
+        raise EvaluationRefused(
+            f"{run.run_dir} has no {SPLIT_RECORD} (a run from before surgical-skill recorded its splits, or the "
+            "file was removed): which surgeons it trained on cannot be known, and a split rebuilt from the recipe "
+            "can hold them. Evaluate on other data with --dataset, or train the run again"
         )
-        from .data import load_data
-
-        data = load_data(dataclasses.replace(args, cv=None, cv_folds=None))
-        if "test" not in data:
-            raise EvaluationRefused(f"the run's data has no test split (split_ratios {args.split_ratios})")
-        fitted = [data[n] for n in ("train", "validation") if n in data]
-        protocol = (
-            f"The run's test split, rebuilt from {RECIPE} (split ratios {args.split_ratios}, seed "
-            f"{args.split_seed}): surgeons the model never saw in training or validation."
-        )
-        return data["test"], concatenate_datasets(fitted), data.get("validation"), protocol
     record = run.run_dir / SPLIT_RECORD
     dataset = args.dataset if Path(args.dataset).expanduser().exists() else run.splits["dataset_resolved"]
     pool = _pool(
@@ -335,22 +357,22 @@ def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset | 
             label_names=args.label_names,
             split_ratios=None,
             proxy_dir=args.proxy_dir,
-            allow_shared_subjects=True,  # the recorded split decides here, checked below
+            allow_shared_subjects=True,  # the recorded split decides here, checked by _refuse_seen
         )
     )
+    keys = _fingerprints(pool)
     parts = run.splits["splits"]
     if "test" not in parts or not parts["test"]["videos"]:
         raise EvaluationRefused(f"{record} records no test split: this run has no held-out surgeons to score")
-    test = _select_videos(pool, parts["test"]["videos"], "test", record)
-    fitted = [_select_videos(pool, parts[n]["videos"], n, record) for n in ("train", "validation") if n in parts]
-    validation = fitted[1] if len(fitted) > 1 else None
+    test = _select_videos(pool, keys, parts["test"], "test", record)
+    fitted = {n: _select_videos(pool, keys, parts[n], n, record) for n in ("train", "validation") if n in parts}
     subjects = len({s for s in test["subject"] if s})
     protocol = (
         f"The run's test split: {len(test)} videos"
         + (f" of {subjects} surgeons" if subjects else "")
         + f" that the model never saw in training or validation (as recorded in {record})."
     )
-    return test, concatenate_datasets(fitted), validation, protocol
+    return test, concatenate_datasets(list(fitted.values())), fitted.get("validation"), protocol
 
 
 def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dataset, str, str]:
@@ -358,7 +380,10 @@ def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dat
     ratios = tuple(split_ratios) if split_ratios else None
     if split not in (None, "all") and ratios is None:
         ratios = (0.7, 0.15, 0.15)
-    loaded = load_skill_dataset(dataset, target=target, split_ratios=ratios, seed=split_seed or 0)
+    # new data: none of it trained this model, so its own split column may share surgeons without harm
+    loaded = load_skill_dataset(
+        dataset, target=target, split_ratios=ratios, seed=split_seed or 0, allow_shared_subjects=True
+    )
     if split in (None, "all"):
         evaluated, split = _pool(loaded), "all"
     elif split not in loaded:
@@ -375,27 +400,45 @@ def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dat
     return evaluated, protocol, split
 
 
-def _refuse_seen(evaluated: Dataset, seen_subjects: set[str], seen_videos: set[str], same: bool, run) -> None:
-    videos = sorted({video_key(r) for r in evaluated.select_columns(_key_columns(evaluated))} & seen_videos)
+def _refuse_seen(evaluated: Dataset, same: bool, run: RunFolder, args: DataArguments) -> str:
+    """Refuse videos the model trained or was selected on (by content, wherever they are now), and surgeons it
+    trained on in its own data; warn about shared surgeon ids in new data. Returns a sentence for the protocol
+    when the run itself was trained with shared surgeons."""
+    seen_subjects, seen_videos = run.seen()
+    fingerprints = _fingerprints(evaluated)
+    videos = [path for path, key in zip(_paths(evaluated), fingerprints) if key in seen_videos]
     if videos:
         raise EvaluationRefused(
             f"{len(videos)} of these videos were used to train or select the model (first: {videos[0]}); "
             "a held-out figure cannot include them"
         )
     subjects = sorted({s for s in evaluated["subject"] if s} & seen_subjects)
-    if subjects and same:
-        raise EvaluationRefused(
-            f"surgeons {', '.join(subjects[:10])} trained or selected the model and are in the evaluated split "
-            f"(the data changed since {run.run_dir / SPLIT_RECORD} was written?)"
-        )
-    if subjects:
-        logger.warning(
-            "surgeon ids %s of the new data also appear in the model's training data: if they are the same "
-            "people, these figures are optimistic",
-            ", ".join(subjects[:10]),
-        )
     if run.recipe is None:
         logger.warning("%s has no training record: nothing checks that these surgeons are new to it", run.model_dir)
+    if not subjects:
+        return ""
+    shown = ", ".join(subjects[:10]) + (" ..." if len(subjects) > 10 else "")
+    if same and args.allow_shared_subjects:
+        logger.warning("the run was trained with allow_shared_subjects: surgeons %s are in training and test", shown)
+        return (
+            f" The run was trained with allow_shared_subjects: {len(subjects)} of these surgeons ({shown}) also "
+            "trained or selected the model, so these figures are optimistic."
+        )
+    if same:
+        raise EvaluationRefused(
+            f"surgeons {shown} trained or selected the model and are in the evaluated split: the data's subject "
+            f"ids changed since {run.run_dir / SPLIT_RECORD} was written"
+        )
+    logger.warning(
+        "surgeon ids %s of the new data also appear in the model's training data: if they are the same people, "
+        "these figures are optimistic",
+        shown,
+    )
+    return ""
+
+
+def _paths(split: Dataset) -> list[str]:
+    return [video_path(row) for row in split.select_columns(_key_columns(split))]
 
 
 def _baselines(evaluated: Dataset, fitted_on: Dataset | None):
