@@ -227,9 +227,12 @@ def evaluate_saved_model(
 
     run = RunFolder.locate(path)
     if run.recipe is None and dataset is None:
-        raise EvaluationRefused(
-            f"{path} is a model without its training run (no {RECIPE} beside it): name the data with --dataset"
+        where = (
+            f"is a model without its training run (no {RECIPE} beside it)"
+            if Path(run.model_dir).exists()
+            else "is no folder here (as a Hub id, a model carries no training run)"
         )
+        raise EvaluationRefused(f"{path} {where}: name the data to evaluate with --dataset")
     same = run.recipe is not None and (dataset is None or run.is_same_dataset(dataset))
     if output_dir is None:
         if run.run_dir is None:
