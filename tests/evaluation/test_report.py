@@ -117,3 +117,32 @@ def test_a_model_is_needed_with_its_processor(tiny_run):
     model_dir, data = tiny_run
     with pytest.raises(ValueError, match="video processor"):
         evaluate_model(AutoModelForVideoClassification.from_pretrained(model_dir), data["test"])
+
+
+def test_label_and_output_mistakes_are_one_clear_message(tiny_run, tmp_path):
+    from datasets import Value
+    from transformers import AutoConfig
+
+    from surgical_skill.evaluation.evaluate import (
+        LabelMismatchError,
+        ReportExistsError,
+        align_labels,
+        check_output_dir,
+        parse_label_map,
+    )
+
+    model_dir, data = tiny_run
+    config = AutoConfig.from_pretrained(model_dir)
+    with pytest.raises(
+        LabelMismatchError, match=r"the label map names classes the dataset does not have: \['novice'\]"
+    ):
+        align_labels(data["test"], config, {"novice": "lower-skilled"})
+    scores = data["test"].cast_column("labels", Value("float64"))
+    with pytest.raises(LabelMismatchError, match=r"the model predicts classes .* but the dataset gives scores"):
+        align_labels(scores, config)
+    assert parse_label_map('{"a": "b"}') == parse_label_map("a=b") == {"a": "b"}
+    with pytest.raises(ValueError, match="DATASET_NAME=MODEL_NAME pairs"):
+        parse_label_map("novice:lower-skilled")
+    (tmp_path / "report.txt").write_text("x")
+    with pytest.raises(ReportExistsError, match=r"report\.txt is a file; give a folder"):
+        check_output_dir(tmp_path / "report.txt", overwrite=True)

@@ -168,8 +168,6 @@ def kfold_splits(
     group_column: str | None = "subject",
 ) -> Iterator[tuple[int, Dataset, Dataset]]:
     """Yield ``(fold, train, held_out)`` for ``k`` grouped, stratified folds; every row is held out once."""
-    if k < 2:
-        raise ValueError(f"k must be at least 2, got {k}")
     n_groups = len(np.unique(_groups(dataset, group_column)))
     if k > n_groups:
         raise ValueError(f"k={k} folds need at least {k} subjects; the dataset has {n_groups}")

@@ -432,6 +432,16 @@ def static_baselines(
     )
 
 
+def static_baselines_or_none(train: Dataset, test: Dataset | None = None, **kwargs) -> StaticBaselines | None:
+    """:func:`static_baselines`, or ``None`` with a warning saying why: beside a model's evaluation a baseline
+    that cannot be fitted (too few surgeons, an unreadable file) must never cost the model's report."""
+    try:
+        return static_baselines(train, test, **kwargs)
+    except Exception as err:
+        logger.warning("static baselines not computed: %s: %s", type(err).__name__, err)
+        return None
+
+
 def _score(name, labels, predictions, subjects, regression, samples, seed, tests: int) -> BaselineResult:
     """The baseline's figure, its 95 % interval, and the Bonferroni-adjusted interval (``tests`` baselines
     are read at once) that its verdict uses."""

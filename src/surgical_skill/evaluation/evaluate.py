@@ -70,6 +70,7 @@ class EvaluationResult:
     protocol: str = ""  # which videos these are and why they are held out, in words
     notes: list[str] = field(default_factory=list)  # what a reader must know (undefined metrics, no subjects)
     baselines: Any = None  # StaticBaselines on the same videos, when computed
+    baseline_verdicts: list[str] = field(default_factory=list)  # their verdicts beside this model, made once
 
     @property
     def regression(self) -> bool:
@@ -163,18 +164,21 @@ def decision_threshold(config) -> tuple[float | None, str]:
     threshold = getattr(config, "decision_threshold", None)
     if threshold is None or config.num_labels != 2:
         return None, ""
-    info = getattr(config, "decision_threshold_info", None) or {}
+    return float(threshold), _threshold_source(getattr(config, "decision_threshold_info", None) or {})
+
+
+def _threshold_source(info: dict[str, Any]) -> str:
     where = info.get("chosen_on", "validation data")
     detail = f", {info['videos']} videos" if info.get("videos") else ""
-    return float(threshold), f"saved with the model (chosen on {where}{detail}, {info.get('method', 'Youden')})"
+    return f"saved with the model (chosen on {where}{detail}, {info.get('method', 'Youden')})"
 
 
 def save_decision_threshold(
     model_dir: str | os.PathLike, threshold: float | None, *, chosen_on: str = "", videos: int = 0, subjects: int = 0
-) -> None:
+) -> str:
     """Write the binary decision threshold into the model folder's ``config.json`` (atomically), so
     ``predict``, the pipeline and ``evaluate`` all decide the way validation chose; ``None`` removes one (the
-    model then decides by the largest probability)."""
+    model then decides by the largest probability). Returns where the threshold came from, in words."""
     path = Path(model_dir) / "config.json"
     config = json.loads(path.read_text())
     names = config.get("id2label", {})
@@ -193,6 +197,7 @@ def save_decision_threshold(
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+    return "" if threshold is None else _threshold_source(config["decision_threshold_info"])
 
 
 @torch.no_grad()
@@ -352,6 +357,8 @@ def evaluate_model(
         notes,
         baselines,
     )
+    if baselines is not None:  # one paired bootstrap per baseline, shared by the report and the summary
+        result.baseline_verdicts = baselines.verdicts(*model_figure(result))
     if output_dir is not None:
         result.report_dir = write_report(
             result,
@@ -412,7 +419,7 @@ def evaluate_run(
     from datasets import concatenate_datasets
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
-    from .baselines import static_baselines
+    from .baselines import static_baselines_or_none
 
     model = AutoModelForVideoClassification.from_pretrained(model_dir)
     processor = AutoVideoProcessor.from_pretrained(model_dir)
@@ -420,34 +427,26 @@ def evaluate_run(
     if model.config.num_labels == 2 and "validation" in data and len(data["validation"]):
         validation = align_labels(data["validation"], model.config)
         threshold = choose_threshold(model, processor, validation, **options)
-        save_decision_threshold(
+        source = save_decision_threshold(
             model_dir,
             threshold,
             chosen_on="the validation split",
             videos=len(validation),
             subjects=len({s for s in validation["subject"] if s}),
         )
-        model.config.decision_threshold = threshold  # the saved one, for this evaluation too
-        model.config.decision_threshold_info = json.loads((Path(model_dir) / "config.json").read_text())[
-            "decision_threshold_info"
-        ]
     else:  # no validation data: nothing may claim to be chosen on it (e.g. a threshold inherited by fine-tuning)
-        save_decision_threshold(model_dir, None)
-        for key in ("decision_threshold", "decision_threshold_info"):
-            if hasattr(model.config, key):
-                delattr(model.config, key)
+        threshold, source = None, save_decision_threshold(model_dir, None)
     reference = None
     if baselines:
         fitted_on = [data[name] for name in ("train", "validation") if name in data and name != split]
-        try:
-            reference = static_baselines(concatenate_datasets(fitted_on), data[split], seed=0)
-        except Exception as err:  # never lose the model's report over a baseline
-            logger.warning("static baselines not computed: %s: %s", type(err).__name__, err)
+        reference = static_baselines_or_none(concatenate_datasets(fitted_on), data[split])
     result = evaluate_model(
         model,
         data[split],
         output_dir,
         processor=processor,
+        threshold=threshold,
+        threshold_source=source,
         split_name=split,
         protocol=protocol or f"The {split} split: surgeons the model never saw in training or validation.",
         baselines=reference,
@@ -499,6 +498,7 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
         meta.get("interval_methods", {}),
         meta.get("protocol", ""),
         meta.get("notes", []),
+        baseline_verdicts=meta.get("baselines", {}).get("verdicts", []),
     )
 
 
@@ -515,9 +515,7 @@ def headline_summary(result: EvaluationResult, split: str) -> str:
         lines.append(
             f"decision: p({result.label_names[1]}) >= {result.threshold:.3f}, threshold {result.threshold_source}"
         )
-    if result.baselines is not None:
-        value, correct = model_figure(result)
-        lines += result.baselines.verdicts(value, correct)
+    lines += result.baseline_verdicts
     lines += result.notes
     return "\n".join(lines)
 
@@ -632,8 +630,7 @@ def _write_metrics(folder: Path, result, split_name, clips_per_video, resampled_
         "notes": result.notes,
     }
     if result.baselines is not None:
-        value, correct = model_figure(result)
-        payload["baselines"] = {**result.baselines.to_dict(), "verdicts": result.baselines.verdicts(value, correct)}
+        payload["baselines"] = {**result.baselines.to_dict(), "verdicts": result.baseline_verdicts}
     (folder / "metrics.json").write_text(json.dumps(payload, indent=2))
 
 
@@ -720,7 +717,7 @@ def _report_markdown(result, figures, split_name, clips_per_video, resampled_by,
     for note in result.notes:
         lines += [f"**Note.** {note}", ""]
     if result.baselines is not None:
-        value, correct = model_figure(result)
+        value, _ = model_figure(result)
         lines += [
             "## Static baselines on the same videos",
             "",
@@ -728,7 +725,7 @@ def _report_markdown(result, figures, split_name, clips_per_video, resampled_by,
             "",
             result.baselines.to_markdown(value),
             "",
-            *(f"- {line}" for line in result.baselines.verdicts(value, correct)),
+            *(f"- {line}" for line in result.baseline_verdicts),
             "",
         ]
     if not regression:

@@ -10,6 +10,7 @@ set; on another dataset it says the figures are on new data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ import yaml
 from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..data import load_skill_dataset
-from ..data.building import SkillDatasetError
+from ..evaluation.baselines import static_baselines_or_none
 from ..evaluation.evaluate import (
     EvaluationResult,
     align_labels,
@@ -61,9 +62,17 @@ def video_fingerprint(path: str) -> str:
     (so a copy, a moved dataset or a re-downloaded Hub file is the same video; a URL is its address)."""
     if "://" in path:
         return path
+    stat = os.stat(path)
+    return _fingerprint(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=65536)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
+    # keyed on size and modification time too: a file rewritten in place is read again; selecting a run's
+    # split and then checking it against the record read each file once
     with open(path, "rb") as handle:
         head = handle.read(FINGERPRINT_BYTES)
-    return f"{os.path.getsize(path)}-{hashlib.blake2b(head, digest_size=12).hexdigest()}"
+    return f"{size}-{hashlib.blake2b(head, digest_size=12).hexdigest()}"
 
 
 def _fingerprints(split: Dataset) -> list[str]:
@@ -269,7 +278,10 @@ def evaluate_saved_model(
         source = "chosen now on the run's validation split, as the model folder has none saved"
     if fitted_on is not None:
         fitted_on = align_labels(fitted_on, model.config, label_map)
-    reference = _baselines(evaluated, fitted_on) if baselines else None
+    reference = None
+    if baselines:  # fitted on the run's training surgeons; on new data, cross-validated within it
+        train, test = (fitted_on, evaluated) if fitted_on is not None else (evaluated, None)
+        reference = static_baselines_or_none(train, test)
     result = evaluate_model(
         model,
         evaluated,
@@ -442,15 +454,3 @@ def _refuse_seen(evaluated: Dataset, same: bool, run: RunFolder, args: DataArgum
 
 def _paths(split: Dataset) -> list[str]:
     return [video_path(row) for row in split.select_columns(_key_columns(split))]
-
-
-def _baselines(evaluated: Dataset, fitted_on: Dataset | None):
-    from ..evaluation.baselines import static_baselines
-
-    try:
-        if fitted_on is not None:
-            return static_baselines(fitted_on, evaluated)
-        return static_baselines(evaluated)
-    except (ValueError, SkillDatasetError, OSError) as err:  # never lose the model's report over a baseline
-        logger.warning("static baselines not computed: %s", err)
-        return None
