@@ -4,12 +4,20 @@ import sys
 
 import pytest
 
-PACKAGES = ["surgical_skill", "surgical_skill.video", "surgical_skill.data"]
+PACKAGES = [
+    "surgical_skill",
+    "surgical_skill.video",
+    "surgical_skill.data",
+    "surgical_skill.models",
+    "surgical_skill.training",
+    "surgical_skill.evaluation",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_every_lazy_export_resolves(package):
+def test_every_export_resolves(package):
     module = importlib.import_module(package)
+    assert len(set(module.__all__)) == len(module.__all__), f"{package}.__all__ repeats a name"
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{package}.{name}"
     assert set(module.__all__) <= set(dir(module))
@@ -23,21 +31,28 @@ def run_python(code: str) -> str:
     return result.stdout.strip()
 
 
-def test_importing_the_package_registers_the_models_with_transformers():
+@pytest.mark.parametrize("program", ["python", "/usr/bin/surgical-skill", "accelerate"])
+def test_importing_the_package_registers_the_models_with_transformers_whatever_the_program(program):
+    # Registration is the import's one side effect, the same however the process was started.
     code = (
+        f"import sys; sys.argv[0] = {program!r}\n"
         "import surgical_skill\n"
         "from transformers import AutoConfig, AutoModelForVideoClassification\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
         "config = AutoConfig.for_model('surgical_3d_cnn', backbone='small3d', small3d_channels=[4])\n"
-        "print(type(AutoModelForVideoClassification.from_config(config)).__name__)"
+        "print(type(AutoModelForVideoClassification.from_config(config)).__name__,"
+        " 'surgical-skill' in PIPELINE_REGISTRY.get_supported_tasks())"
     )
-    assert run_python(code) == "Video3DCNNForVideoClassification"
+    assert run_python(code) == "Video3DCNNForVideoClassification True"
 
 
-def test_the_command_line_starts_without_torch():
-    # `surgical-skill --help`, `probe`, `synth` and `prepare` do not need torch or transformers: the command
-    # skips the registration at import and does it in the commands that use models.
+def test_importing_the_package_changes_nothing_else():
+    # No logging set-up, no warnings of our own, and register() again is harmless.
     code = (
-        "import sys; sys.argv[0] = '/usr/bin/surgical-skill'\n"
-        "import surgical_skill.cli; surgical_skill.cli.build_parser(); print('torch' in sys.modules)"
+        "import logging, warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import surgical_skill\n"
+        "surgical_skill.register(); surgical_skill.register()\n"
+        "print(logging.getLogger().handlers, logging.getLogger().level == logging.WARNING)"
     )
-    assert run_python(code) == "False"
+    assert run_python(code) == "[] True"

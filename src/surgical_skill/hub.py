@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+
+from .evaluation.baselines import baselines_markdown
+from .files import staged_folder
+from .remote_code import save_remote_code
 
 CARD_TAGS = ["surgical-skill", "video-classification", "surgery", "skill-assessment", "medical"]
 
@@ -26,8 +31,6 @@ def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
     """A ``huggingface_hub.ModelCard`` for a training run: YAML metadata (pipeline tag, tags, library, dataset,
     evaluation results with their 95 % intervals) and a body with usage, the evaluation, intended use and
     limitations for clinical settings, and the exact training recipe."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
     run = Path(run_dir)
     config = _load(run / "model" / "config.json") or {}
     recipe = _load(run / "recipe.yaml") or {}
@@ -64,13 +67,26 @@ def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
 
 
 def _card_body(name, config, recipe, report, labels) -> str:
-    lines = [
+    sections = [
+        _card_usage(name, config, labels),
+        _card_evaluation(report, labels) if report else [],
+        _card_baselines(report) if report and report.get("baselines") else [],
+        _card_limitations(),
+        ["## Training recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).strip(), "```", ""],
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def _card_usage(name, config, labels) -> list[str]:
+    predicts = (
+        "It predicts a skill score." if labels in ([], ["score"]) else f"Classes: {', '.join(map(str, labels))}."
+    )
+    return [
         f"# {name}",
         "",
         f"A surgical skill assessment model ({config.get('model_type', 'video model')}) trained with "
         "[surgical-skill](https://github.com/surgical-skill/surgical-skill). It scores a whole recording from "
-        "clips spread over it. "
-        + ("It predicts a skill score." if labels in ([], ["score"]) else f"Classes: {', '.join(map(str, labels))}."),
+        "clips spread over it. " + predicts,
         "",
         "## Use",
         "",
@@ -87,53 +103,50 @@ def _card_body(name, config, recipe, report, labels) -> str:
         f"`surgical-skill predict trial.mp4 --model {name} --plot`.",
         "",
     ]
-    if report:
-        intervals = report.get("confidence_intervals_95", {})
-        lines += [
-            f"## Evaluation ({report.get('split')} split, {report.get('videos')} videos)",
-            "",
-            "| metric | value | 95 % interval |",
-            "|---|---|---|",
-        ]
-        for metric, value in report["metrics"].items():
-            if isinstance(value, int | float) and metric in intervals and intervals[metric]:
-                low, high = intervals[metric]  # null where too few resamples define the metric
-                interval = "n/a" if low is None or high is None else f"{low:.3f} to {high:.3f}"
-                lines.append(f"| {metric} | {value:.3f} | {interval} |")
-        lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s."]
-        lines += [
-            f"The {m.replace('_', ' ')} interval: {how}." for m, how in report.get("interval_methods", {}).items()
-        ]
-        lines.append("")
-        if report.get("protocol"):
-            lines += [report["protocol"], ""]
-        if report.get("threshold") is not None:
-            saved = str(report.get("threshold_source", "")).startswith("saved with the model")
-            lines += [
-                f"Decision: p({labels[1]}) >= {report['threshold']:.3f}, {report.get('threshold_source') or 'given'}"
-                + (
-                    " (the pipeline decides with it)."
-                    if saved
-                    else " (the pipeline decides by the larger probability)."
-                ),
-                "",
-            ]
-        lines += [f"Note: {note}" for note in report.get("notes", [])]
-        if report.get("baselines"):
-            from .evaluation.baselines import baselines_markdown
 
-            figure = report["metrics"].get(report["baselines"]["metric"])
-            lines += [
-                "### Static baselines on the same videos",
-                "",
-                "What a model could score without watching anything move: read the model's figure against these.",
-                "",
-                baselines_markdown(report["baselines"], figure),
-                "",
-                *(f"- {verdict}" for verdict in report["baselines"].get("verdicts", [])),
-                "",
-            ]
-    lines += [
+
+def _card_evaluation(report, labels) -> list[str]:
+    intervals = report.get("confidence_intervals_95", {})
+    lines = [
+        f"## Evaluation ({report.get('split')} split, {report.get('videos')} videos)",
+        "",
+        "| metric | value | 95 % interval |",
+        "|---|---|---|",
+    ]
+    for metric, value in report["metrics"].items():
+        if isinstance(value, int | float) and metric in intervals and intervals[metric]:
+            low, high = intervals[metric]  # null where too few resamples define the metric
+            interval = "n/a" if low is None or high is None else f"{low:.3f} to {high:.3f}"
+            lines.append(f"| {metric} | {value:.3f} | {interval} |")
+    lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s."]
+    lines += [f"The {m.replace('_', ' ')} interval: {how}." for m, how in report.get("interval_methods", {}).items()]
+    lines.append("")
+    if report.get("protocol"):
+        lines += [report["protocol"], ""]
+    if report.get("threshold") is not None:
+        saved = str(report.get("threshold_source", "")).startswith("saved with the model")
+        rule = "the pipeline decides with it" if saved else "the pipeline decides by the larger probability"
+        source = report.get("threshold_source") or "given"
+        lines += [f"Decision: p({labels[1]}) >= {report['threshold']:.3f}, {source} ({rule}).", ""]
+    return lines + [f"Note: {note}" for note in report.get("notes", [])]
+
+
+def _card_baselines(report) -> list[str]:
+    figure = report["metrics"].get(report["baselines"]["metric"])
+    return [
+        "### Static baselines on the same videos",
+        "",
+        "What a model could score without watching anything move: read the model's figure against these.",
+        "",
+        baselines_markdown(report["baselines"], figure),
+        "",
+        *(f"- {verdict}" for verdict in report["baselines"].get("verdicts", [])),
+        "",
+    ]
+
+
+def _card_limitations() -> list[str]:
+    return [
         "## Intended use and limitations",
         "",
         "- For research and for training feedback on recorded procedures. It is not a medical device and must "
@@ -144,22 +157,13 @@ def _card_body(name, config, recipe, report, labels) -> str:
         "- Video-level results come with confidence intervals because evaluation sets are small; "
         "read them, not only the point estimate.",
         "",
-        "## Training recipe",
-        "",
-        "```yaml",
-        yaml.safe_dump(recipe, sort_keys=False).strip(),
-        "```",
-        "",
     ]
-    return "\n".join(lines)
 
 
 def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
     """Write what :func:`push_run` uploads into ``output_dir``: the model (safetensors weights, config, video
     processor), the package's code recorded for ``trust_remote_code`` (see :mod:`surgical_skill.remote_code`),
     ``README.md`` (the model card) and ``eval/`` (the evaluation report, when the run has one)."""
-    from .remote_code import save_remote_code
-
     run = Path(run_dir)
     model_dir = run / "model"
     if not (model_dir / "config.json").exists():
@@ -167,28 +171,18 @@ def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike
     out = Path(output_dir).resolve()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder")
-    tmp = out.with_name(f".tmp-{out.name}")  # whole or absent: a failure leaves no half-made folder
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        shutil.copytree(model_dir, tmp)
+    with staged_folder(out) as tmp:  # whole or absent: a failure leaves no half-made folder
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         save_remote_code(tmp)
         model_card(run, repo_id).save(tmp / "README.md")
         if (run / "eval").is_dir():
             shutil.copytree(run / "eval", tmp / "eval")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        out.rmdir()  # empty, checked above
-    os.replace(tmp, out)
     return out
 
 
 def push_run(run_dir: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
     """Upload a run's model, video processor, code, model card and evaluation report to ``repo_id`` in one
     commit (see :func:`prepare_hub_folder`); returns the repository URL."""
-    from huggingface_hub import HfApi
-
     with tempfile.TemporaryDirectory() as tmp:
         folder = prepare_hub_folder(run_dir, Path(tmp) / "upload", repo_id)
         api = HfApi(token=token)
