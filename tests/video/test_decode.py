@@ -11,11 +11,11 @@ def as_hwc(clip: torch.Tensor) -> np.ndarray:
     return clip.permute(0, 2, 3, 1).numpy()
 
 
-def some_indices(num_frames: int, seed: int = 0) -> list[int]:
+def some_indices(total_num_frames: int, seed: int = 0) -> list[int]:
     """Unsorted, with duplicates, the first and the last frame, and a run of neighbours."""
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, num_frames, 10).tolist()
-    return [*picks, picks[0], 0, num_frames - 1, num_frames // 2, num_frames // 2 + 1]
+    picks = rng.integers(0, total_num_frames, 10).tolist()
+    return [*picks, picks[0], 0, total_num_frames - 1, total_num_frames // 2, total_num_frames // 2 + 1]
 
 
 GENERATED = ["short_gop", "long_gop", "mkv", "ts", "avi", "open_gop", "vfr", "truncated", "raw_h264"]
@@ -25,8 +25,8 @@ GENERATED = ["short_gop", "long_gop", "mkv", "ts", "avi", "open_gop", "vfr", "tr
 def test_pixel_exact_against_sequential_decode(videos, name):
     reference = sequential_decode(videos[name])
     meta = probe(videos[name])
-    assert meta.num_frames == len(reference)
-    indices = some_indices(meta.num_frames)
+    assert meta.total_num_frames == len(reference)
+    indices = some_indices(meta.total_num_frames)
     clip = decode_frames(videos[name], indices)
     assert clip.dtype == torch.uint8 and clip.shape == (len(indices), 3, meta.height, meta.width)
     np.testing.assert_array_equal(as_hwc(clip), reference[indices])
@@ -88,7 +88,7 @@ def test_consecutive_clips_need_one_pass_each(videos, monkeypatch, clip_len):
     # pass that seeks to its clip (no frame is dropped and found missing, no retry from an earlier keyframe).
     counts = count_decoding(monkeypatch)
     meta = probe(videos["short_gop"])
-    indices = sample_multi_clip_indices(meta.num_frames, clip_len, num_clips=4).reshape(-1).tolist()
+    indices = sample_multi_clip_indices(meta.total_num_frames, clip_len, num_clips=4).reshape(-1).tolist()
     clip = decode_frames(videos["short_gop"], indices)
     assert counts["passes"] == len(plan_decode(meta, sorted(set(indices))))
     np.testing.assert_array_equal(as_hwc(clip), sequential_decode(videos["short_gop"])[indices])
@@ -170,7 +170,7 @@ def test_real_video_resized(sample_videos):
 @pytest.mark.parametrize("name", ["short_gop", "long_gop", "mkv", "open_gop", "rotated", "vfr"])
 def test_torchcodec_backend_gives_the_same_frames(videos, needs_torchcodec, name):
     meta = probe(videos[name])
-    indices = some_indices(meta.num_frames, seed=2)
+    indices = some_indices(meta.total_num_frames, seed=2)
     ours = decode_frames(videos[name], indices)
     theirs = decode_frames(videos[name], indices, backend="torchcodec")
     assert torch.equal(ours, theirs)
@@ -182,7 +182,7 @@ def test_torchcodec_backend_on_a_truncated_file(videos, needs_torchcodec):
     path = videos["truncated"]
     early = [0, 5, 17, 30]
     assert torch.equal(decode_frames(path, early), decode_frames(path, early, backend="torchcodec"))
-    tail = list(range(probe(path).num_frames))
+    tail = list(range(probe(path).total_num_frames))
     try:
         theirs = decode_frames(path, tail, backend="torchcodec")
     except VideoDecodeError as err:
@@ -193,7 +193,7 @@ def test_torchcodec_backend_on_a_truncated_file(videos, needs_torchcodec):
 
 def test_torchcodec_backend_on_real_videos(sample_videos, needs_torchcodec):
     for path in sample_videos.values():
-        indices = some_indices(probe(path).num_frames, seed=3)
+        indices = some_indices(probe(path).total_num_frames, seed=3)
         assert torch.equal(decode_frames(path, indices), decode_frames(path, indices, backend="torchcodec"))
 
 

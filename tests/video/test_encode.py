@@ -10,7 +10,7 @@ def test_round_trip_with_keyframe_interval(tmp_path):
     frames = list(textured_frames(45, 64, 80, seed=1))
     path = write_video(tmp_path / "a.mp4", frames, fps=15, keyframe_interval=15, crf=18)
     meta = probe(path)
-    assert (meta.num_frames, meta.fps, meta.height, meta.width) == (45, 15.0, 64, 80)
+    assert (meta.total_num_frames, meta.fps, meta.height, meta.width) == (45, 15.0, 64, 80)
     assert meta.keyframe_indices.tolist() == [0, 15, 30]
     decoded = decode_frames(path, [0, 44]).permute(0, 2, 3, 1).numpy()
     assert [read_frame_index(frame) for frame in decoded] == [0, 44]
@@ -23,7 +23,7 @@ def test_round_trip_with_keyframe_interval(tmp_path):
 def test_accepts_chw_tensors_and_ntsc_rate(tmp_path):
     frames = [torch.full((3, 32, 48), i * 20, dtype=torch.uint8) for i in range(10)]
     meta = probe(write_video(tmp_path / "b.mkv", frames, fps=30000 / 1001))
-    assert meta.num_frames == 10
+    assert meta.total_num_frames == 10
     assert meta.nominal_fps == pytest.approx(29.97, abs=0.01)
 
 

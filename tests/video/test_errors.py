@@ -52,11 +52,11 @@ def test_truncated_file_yields_the_frames_that_exist(videos):
     path = videos["truncated"]
     meta = probe(path)
     reference = sequential_decode(path)
-    assert len(reference) == meta.num_frames < meta.num_frames_from_header
-    every = list(range(meta.num_frames))
+    assert len(reference) == meta.total_num_frames < meta.total_num_frames_from_header
+    every = list(range(meta.total_num_frames))
     np.testing.assert_array_equal(decode_frames(path, every).permute(0, 2, 3, 1).numpy(), reference)
-    with pytest.raises(VideoDecodeError, match=rf"out of range.*has {meta.num_frames} frames"):
-        decode_frames(path, [meta.num_frames_from_header - 1])
+    with pytest.raises(VideoDecodeError, match=rf"out of range.*has {meta.total_num_frames} frames"):
+        decode_frames(path, [meta.total_num_frames_from_header - 1])
 
 
 def test_error_survives_pickling_as_dataloader_workers_need():

@@ -22,10 +22,10 @@ def test_transcode_resizes_resamples_and_keys_every_second(sources, tmp_path):
     source, meta = probe(sources[0]), probe(proxy)
     assert (meta.height, meta.width) == (96, 128)
     assert meta.fps == pytest.approx(10.0)
-    assert meta.num_frames == 20 and meta.duration == pytest.approx(source.duration)
+    assert meta.total_num_frames == 20 and meta.duration == pytest.approx(source.duration)
     assert meta.keyframe_indices.tolist() == [0, 10]
     # proxy frame k shows the source frame at time k / 10 s, i.e. source frame 3k at 30 fps
-    frames = decode_frames(proxy, range(meta.num_frames)).permute(0, 2, 3, 1).numpy()
+    frames = decode_frames(proxy, range(meta.total_num_frames)).permute(0, 2, 3, 1).numpy()
     assert [read_frame_index(f) for f in frames] == [3 * k for k in range(20)]
 
 
@@ -38,7 +38,7 @@ def test_rotation_is_kept_and_short_side_is_the_displayed_one(tmp_path):
 def test_never_upscales_or_raises_the_frame_rate(tmp_path):
     small = make_test_video(tmp_path / "s.mp4", 16, fps=8, height=48, width=64)
     meta = probe(transcode_proxy(small, tmp_path / "sp.mp4", SETTINGS))
-    assert (meta.height, meta.width, meta.num_frames, meta.fps) == (48, 64, 16, 8.0)
+    assert (meta.height, meta.width, meta.total_num_frames, meta.fps) == (48, 64, 16, 8.0)
 
 
 def test_prepare_is_keyed_by_content_resumable_and_reports_speed(sources, tmp_path):
@@ -64,7 +64,7 @@ def test_interrupted_run_leaves_no_partial_proxy_and_resumes(sources, tmp_path):
     report = prepare_proxies(sources[:2], cache, SETTINGS, progress=False)
     assert report.made == 2
     for proxy in report.proxies.values():
-        assert probe(proxy).num_frames > 0
+        assert probe(proxy).total_num_frames > 0
     # a proxy made but not recorded (killed between the rename and the index line) is found again
     (cache / INDEX_NAME).unlink()
     again = prepare_proxies(sources[:2], cache, SETTINGS, progress=False)

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from surgical_skill.video import (
+    SAMPLING_STRATEGIES,
+    ClipSampling,
     frame_stride_for,
     sample_clip_indices,
     sample_multi_clip_indices,
@@ -42,10 +44,10 @@ class TestSegmentSampling:
     def test_single_frame_video(self):
         assert sample_segment_indices(1, 8, random=True, generator=0).tolist() == [0] * 8
 
-    @pytest.mark.parametrize("num_frames, count", [(0, 4), (10, 0)])
-    def test_rejects_empty_video_or_zero_segments(self, num_frames, count):
+    @pytest.mark.parametrize("total_num_frames, count", [(0, 4), (10, 0)])
+    def test_rejects_empty_video_or_zero_segments(self, total_num_frames, count):
         with pytest.raises(ValueError):
-            sample_segment_indices(num_frames, count)
+            sample_segment_indices(total_num_frames, count)
 
 
 class TestClipSampling:
@@ -84,10 +86,10 @@ class TestMultiClipSampling:
         assert clips.tolist() == [[0, 2, 4, 6], [46, 48, 50, 52], [93, 95, 97, 99]]
 
     def test_stride_in_seconds_bounds_the_gap_between_clips(self):
-        fps, num_frames = 30.0, 1800
-        clips = sample_multi_clip_indices(num_frames, 16, fps=fps, clip_stride_seconds=4.0)
+        fps, total_num_frames = 30.0, 1800
+        clips = sample_multi_clip_indices(total_num_frames, 16, fps=fps, clip_stride_seconds=4.0)
         starts = clips[:, 0]
-        assert starts[0] == 0 and clips[-1, -1] == num_frames - 1
+        assert starts[0] == 0 and clips[-1, -1] == total_num_frames - 1
         assert np.all(np.diff(starts) <= 4.0 * fps)
         assert len(clips) == 16  # ceil(1784 / 120) gaps
 
@@ -103,3 +105,33 @@ class TestMultiClipSampling:
             sample_multi_clip_indices(100, 8, num_clips=2, fps=30, clip_stride_seconds=1)
         with pytest.raises(ValueError, match="fps"):
             sample_multi_clip_indices(100, 8, clip_stride_seconds=1)
+
+
+class TestVideoLengthKeyword:
+    """The video's length is ``total_num_frames``; ``num_frames`` (a clip's length elsewhere) still works, warning."""
+
+    @pytest.mark.parametrize(
+        "sample, kwargs",
+        [
+            (sample_segment_indices, {"num_segments": 4}),
+            (sample_clip_indices, {"clip_len": 4, "frame_stride": 2}),
+            (sample_multi_clip_indices, {"clip_len": 4, "num_clips": 3}),
+        ],
+    )
+    def test_samplers_take_total_num_frames_and_the_old_keyword_with_a_warning(self, sample, kwargs):
+        expected = sample(100, **kwargs)
+        assert np.array_equal(sample(total_num_frames=100, **kwargs), expected)
+        with pytest.warns(FutureWarning, match="total_num_frames"):
+            assert np.array_equal(sample(num_frames=100, **kwargs), expected)
+
+    @pytest.mark.parametrize("strategy", SAMPLING_STRATEGIES)
+    def test_clip_sampling_methods_take_the_video_length_as_total_num_frames(self, strategy):
+        sampling = ClipSampling(num_frames=4, strategy=strategy, frame_stride=2)
+        indices = sampling.indices(100, 30.0, random=False)
+        windows = sampling.windows(100, 30.0, num_clips=3)
+        assert indices.shape == (4,) and windows.shape == (3, 4)
+        assert np.array_equal(sampling.indices(total_num_frames=100, fps=30.0, random=False), indices)
+        with pytest.warns(FutureWarning, match="total_num_frames"):
+            assert np.array_equal(sampling.indices(num_frames=100, fps=30.0, random=False), indices)
+        with pytest.warns(FutureWarning, match="total_num_frames"):
+            assert np.array_equal(sampling.windows(num_frames=100, fps=30.0, num_clips=3), windows)

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
+from torchvision.transforms import v2
 
 from .errors import VideoDecodeError
 from .metadata import VideoMetadata, _ffmpeg_message, open_container, probe, select_video_stream
@@ -92,7 +93,7 @@ def decode_frames(
 
     Args:
         path: a video file (or URL).
-        indices: frame numbers, 0 <= i < ``probe(path).num_frames``.
+        indices: frame numbers, 0 <= i < ``probe(path).total_num_frames``.
         size: ``None`` (native), an int (short side) or ``(height, width)``.
         backend: ``"pyav"`` (default) or ``"torchcodec"`` (where installed; same frames).
         interpolation: swscale algorithm for resizing (``BILINEAR``, ``BICUBIC``, ``AREA``, ``LANCZOS`` ...).
@@ -105,7 +106,7 @@ def decode_frames(
 
     Example:
         >>> meta = probe("suturing_01.mp4")
-        >>> clip = decode_frames("suturing_01.mp4", sample_segment_indices(meta.num_frames, 16), size=224)
+        >>> clip = decode_frames("suturing_01.mp4", sample_segment_indices(meta.total_num_frames, 16), size=224)
         >>> clip.shape, clip.dtype
         (torch.Size([16, 3, 224, 398]), torch.uint8)
     """
@@ -113,8 +114,7 @@ def decode_frames(
         raise ValueError(f"unknown decoding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     wanted = _as_index_array(indices)
     meta = metadata if metadata is not None else probe(path)
-    path = meta.path
-    _check_range(path, wanted, meta.num_frames)
+    _check_range(meta.path, wanted, meta.total_num_frames)
     out_h, out_w = output_size(size, meta.height, meta.width)
     if len(wanted) == 0:
         return torch.empty((0, 3, out_h, out_w), dtype=torch.uint8)
@@ -124,28 +124,8 @@ def decode_frames(
     targets, inverse = np.unique(wanted, return_inverse=True)
     quarter_turns = meta.rotation // 90
     # swscale works on the stored (unrotated) frame, so ask it for the transposed size when rotated 90/270.
-    scale_h, scale_w = (out_w, out_h) if quarter_turns % 2 else (out_h, out_w)
-    frames = np.empty((len(targets), scale_h, scale_w, 3), dtype=np.uint8)
-    reformatter = VideoReformatter()  # one swscale context reused for every frame
-
-    container = open_container(path)
-    try:
-        stream = select_video_stream(container, path)
-        # Frame threads where the codec has them, slice threads otherwise. 0 lets FFmpeg pick (cores + 1),
-        # which measured as good as any fixed count for both short seek runs and long straight decodes.
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        found = _decode_targets(container, stream, meta, targets)
-        for slot, frame in found:
-            try:
-                frames[slot] = reformatter.reformat(
-                    frame, width=scale_w, height=scale_h, format="rgb24", interpolation=interpolation
-                ).to_ndarray()
-            except (av.FFmpegError, ValueError) as err:
-                raise VideoDecodeError(path, f"cannot convert frame {targets[slot]} to RGB: {err}") from err
-    finally:
-        container.close()
-
+    stored_size = (out_w, out_h) if quarter_turns % 2 else (out_h, out_w)
+    frames = _decode_rgb(meta, targets, stored_size, interpolation, threads)
     # (T, H, W, C) -> (T, C, H, W) as a view, not a copy: at full HD a copy costs as much as decoding does.
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
     if quarter_turns:
@@ -153,6 +133,33 @@ def decode_frames(
     if len(targets) != len(wanted) or not np.array_equal(targets, wanted):
         clip = clip[torch.from_numpy(inverse.reshape(-1))]
     return clip
+
+
+def _decode_rgb(
+    meta: VideoMetadata, targets: np.ndarray, size: tuple[int, int], interpolation: str, threads: int
+) -> np.ndarray:
+    """The frames at ``targets`` (sorted, unique), unrotated, as RGB arrays (T, H, W, 3) scaled to ``size``."""
+    path = meta.path
+    height, width = size
+    frames = np.empty((len(targets), height, width, 3), dtype=np.uint8)
+    reformatter = VideoReformatter()  # one swscale context reused for every frame
+    container = open_container(path)
+    try:
+        stream = select_video_stream(container, path)
+        # Frame threads where the codec has them, slice threads otherwise. 0 lets FFmpeg pick (cores + 1),
+        # which measured as good as any fixed count for both short seek runs and long straight decodes.
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        for slot, frame in _decode_targets(container, stream, meta, targets):
+            try:
+                frames[slot] = reformatter.reformat(
+                    frame, width=width, height=height, format="rgb24", interpolation=interpolation
+                ).to_ndarray()
+            except (av.FFmpegError, ValueError) as err:
+                raise VideoDecodeError(path, f"cannot convert frame {targets[slot]} to RGB: {err}") from err
+    finally:
+        container.close()
+    return frames
 
 
 def _as_index_array(indices) -> np.ndarray:
@@ -167,14 +174,15 @@ def _as_index_array(indices) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
-def _check_range(path: str, wanted: np.ndarray, num_frames: int) -> None:
+def _check_range(path: str, wanted: np.ndarray, total_num_frames: int) -> None:
     if not wanted.size:
         return
-    bad = wanted[(wanted < 0) | (wanted >= num_frames)]
+    bad = wanted[(wanted < 0) | (wanted >= total_num_frames)]
     if bad.size:
         shown = ", ".join(str(i) for i in np.unique(bad)[:10])
+        last = total_num_frames - 1
         raise VideoDecodeError(
-            path, f"frame indices out of range: {shown} (the video has {num_frames} frames, 0..{num_frames - 1})"
+            path, f"frame indices out of range: {shown} (the video has {total_num_frames} frames, 0..{last})"
         )
 
 
@@ -271,7 +279,7 @@ def _missing(path: str, pending: np.ndarray, position_end: int | None) -> VideoD
 
 def _decode_torchcodec(meta: VideoMetadata, wanted: np.ndarray, size: Size, threads: int) -> torch.Tensor:
     """The same frames through torchcodec's exact-seek decoder (it applies rotation itself)."""
-    try:
+    try:  # optional: the [torchcodec] extra, and FFmpeg's shared libraries on the system
         from torchcodec.decoders import VideoDecoder
     except Exception as err:  # ImportError, or FFmpeg's shared libraries missing
         raise RuntimeError(
@@ -281,8 +289,6 @@ def _decode_torchcodec(meta: VideoMetadata, wanted: np.ndarray, size: Size, thre
     targets, inverse = np.unique(wanted, return_inverse=True)
     transforms = None
     if size is not None:
-        from torchvision.transforms import v2
-
         transforms = [v2.Resize(output_size(size, meta.height, meta.width))]
     try:
         decoder = VideoDecoder(

@@ -5,20 +5,20 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".ts": "mpegts"}
 
 
 def write_video(
     path: str | os.PathLike,
-    frames: Iterable[np.ndarray | torch.Tensor | av.VideoFrame],  # noqa: F821 - torch is optional here
+    frames: Iterable[np.ndarray | torch.Tensor | av.VideoFrame],
     fps: float,
     *,
     codec: str = "libx264",
@@ -50,9 +50,7 @@ def write_video(
         PosixPath('clip.mp4')
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _FORMATS:
-        raise ValueError(f"unsupported video extension {suffix!r}; use one of {', '.join(sorted(_FORMATS))}")
+    container_format = _container_format(path)
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     frames = iter(frames)
@@ -60,70 +58,107 @@ def write_video(
     if first is None:
         raise ValueError("no frames to write")
     first = _as_video_frame(first)
-    height, width = first.height, first.width
-    if pixel_format in ("yuv420p", "yuvj420p", "nv12") and (height % 2 or width % 2):
-        raise ValueError(f"{pixel_format} needs an even width and height, got {width}x{height}")
-
-    options = dict(codec_options or {})
-    if codec in ("libx264", "libx265"):
-        if crf is not None:
-            options.setdefault("crf", str(crf))
-        if preset is not None:
-            options.setdefault("preset", preset)
-        params = [options[f"{codec[3:]}-params"]] if f"{codec[3:]}-params" in options else []
-        if keyframe_interval is not None:
-            params.append(f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0")
-        if deterministic and codec == "libx264":
-            # x264's macroblock-tree rate control gives different bytes from run to run here (seen with small
-            # frames, even single-threaded); without it the same frames always encode to the same file.
-            params.append("mbtree=0")
-        if params:
-            options[f"{codec[3:]}-params"] = ":".join(params)
-    container_options = {"movflags": "+faststart"} if faststart and _FORMATS[suffix] in ("mp4", "mov") else {}
+    if pixel_format in ("yuv420p", "yuvj420p", "nv12") and (first.height % 2 or first.width % 2):
+        raise ValueError(f"{pixel_format} needs an even width and height, got {first.width}x{first.height}")
+    options = _encoder_options(codec, crf, preset, keyframe_interval, deterministic, codec_options)
+    faststart = faststart and container_format in ("mp4", "mov")
+    container_options = {"movflags": "+faststart"} if faststart else {}
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{suffix}")
-    container = av.open(str(tmp), mode="w", format=_FORMATS[suffix], options=container_options)
-    try:
-        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
-        # FRAME|SLICE, as FFmpeg's CLI sets: x264 then uses frame threads and writes one slice per frame, like
-        # real recordings (PyAV's default, SLICE alone, makes x264 cut every frame into slices).
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        if keyframe_interval is not None:
-            stream.codec_context.gop_size = keyframe_interval
-        if max_b_frames is not None:
-            stream.codec_context.max_b_frames = max_b_frames
-        if rotation:
-            stream.set_display_rotation(rotation)
-        rate = stream.codec_context.time_base or 1 / stream.average_rate
-        for index, frame in enumerate(itertools.chain([first], map(_as_video_frame, frames))):
-            if (frame.height, frame.width) != (height, width):
-                raise ValueError(
-                    f"all frames must have one size: got {(frame.height, frame.width)} after {(height, width)}"
-                )
-            frame.pts, frame.time_base = index, rate  # a constant-rate clock, whatever the frame carried
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-        container.close()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(Exception):
+    with _staged_file(path) as tmp:
+        container = av.open(str(tmp), mode="w", format=container_format, options=container_options)
+        try:
+            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
+            stream.width, stream.height, stream.pix_fmt = first.width, first.height, pixel_format
+            # FRAME|SLICE, as FFmpeg's CLI sets: x264 then uses frame threads and writes one slice per frame, like
+            # real recordings (PyAV's default, SLICE alone, makes x264 cut every frame into slices).
+            stream.thread_type = "AUTO"
+            stream.thread_count = threads
+            if keyframe_interval is not None:
+                stream.codec_context.gop_size = keyframe_interval
+            if max_b_frames is not None:
+                stream.codec_context.max_b_frames = max_b_frames
+            if rotation:
+                stream.set_display_rotation(rotation)
+            _encode_frames(container, stream, itertools.chain([first], map(_as_video_frame, frames)))
             container.close()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                container.close()
+            raise
     return path
 
 
-def _as_video_frame(frame: np.ndarray | torch.Tensor | av.VideoFrame) -> av.VideoFrame:  # noqa: F821
+def _container_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"unsupported video extension {suffix!r}; use one of {', '.join(sorted(_FORMATS))}")
+    return _FORMATS[suffix]
+
+
+def _encoder_options(
+    codec: str,
+    crf: int | None,
+    preset: str | None,
+    keyframe_interval: int | None,
+    deterministic: bool,
+    codec_options: dict[str, str] | None,
+) -> dict[str, str]:
+    """``codec_options`` completed with x264/x265's quality, speed and GOP settings (other codecs: as given)."""
+    options = dict(codec_options or {})
+    if codec not in ("libx264", "libx265"):
+        return options
+    if crf is not None:
+        options.setdefault("crf", str(crf))
+    if preset is not None:
+        options.setdefault("preset", preset)
+    params_key = f"{codec[3:]}-params"
+    params = [options[params_key]] if params_key in options else []
+    if keyframe_interval is not None:
+        params.append(f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0")
+    if deterministic and codec == "libx264":
+        # x264's macroblock-tree rate control gives different bytes from run to run here (seen with small
+        # frames, even single-threaded); without it the same frames always encode to the same file.
+        params.append("mbtree=0")
+    if params:
+        options[params_key] = ":".join(params)
+    return options
+
+
+@contextlib.contextmanager
+def _staged_file(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` for the block to write; renamed over ``path`` when the block completes.
+
+    On an exception the temporary file is removed and ``path`` is left as it was. (``surgical_skill.files``
+    writes whole texts and folders; an encoder needs a file name to write to, hence this local helper.)
+    """
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _encode_frames(container: av.container.OutputContainer, stream, frames: Iterable[av.VideoFrame]) -> None:
+    """Encode ``frames`` (all of the stream's size) on a constant-rate clock, then flush the encoder."""
+    size = (stream.height, stream.width)
+    rate = stream.codec_context.time_base or 1 / stream.average_rate
+    for index, frame in enumerate(frames):
+        if (frame.height, frame.width) != size:
+            raise ValueError(f"all frames must have one size: got {(frame.height, frame.width)} after {size}")
+        frame.pts, frame.time_base = index, rate  # a constant-rate clock, whatever the frame carried
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def _as_video_frame(frame: np.ndarray | torch.Tensor | av.VideoFrame) -> av.VideoFrame:
     if isinstance(frame, av.VideoFrame):
         # A decoded frame remembers its picture type, and x264 would turn every former I-frame into a keyframe.
         frame.pict_type = av.video.frame.PictureType.NONE
         return frame
-    torch = sys.modules.get("torch")  # a tensor can only come from a program that imported torch
-    if torch is not None and isinstance(frame, torch.Tensor):
+    if isinstance(frame, torch.Tensor):
         frame = frame.detach().cpu()
         if frame.ndim == 3 and frame.shape[0] == 3 and frame.shape[-1] != 3:
             frame = frame.permute(1, 2, 0)  # (C, H, W) -> (H, W, C)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -13,19 +15,25 @@ import numpy as np
 
 from .errors import VideoDecodeError
 
+# The old names of renamed fields stay accepted, with a FutureWarning naming the new one, until this version.
+_OLD_NAMES_REMOVED_IN = "0.2.0"
+
 
 @dataclass(frozen=True, eq=False)
 class VideoMetadata:
     """Facts about one video stream, all measured by :func:`probe`.
 
-    ``num_frames`` counts the frames the file really holds (its packets), so it is right where the container
+    ``total_num_frames`` counts the frames the file really holds (its packets), so it is right where the container
     header is missing or wrong (Matroska and MPEG-TS carry no count; a truncated MP4 claims frames it lost).
     ``width``/``height`` are the *displayed* size, after the rotation recorded in the file is applied;
     :func:`~surgical_skill.video.decode_frames` returns frames in that orientation.
+
+    The fields ``total_num_frames``, ``fps``, ``width``, ``height`` and ``duration`` mean what they mean in
+    ``transformers.video_utils.VideoMetadata``; ``num_frames``, everywhere in surgical-skill, is a clip's length.
     """
 
     path: str
-    num_frames: int
+    total_num_frames: int
     fps: float
     duration: float
     width: int
@@ -34,7 +42,7 @@ class VideoMetadata:
     codec: str
     pixel_format: str | None
     is_variable_frame_rate: bool
-    num_frames_from_header: int | None = None
+    total_num_frames_from_header: int | None = None
     nominal_fps: float | None = None
     start_time: float = 0.0
     bit_rate: int | None = None
@@ -52,14 +60,27 @@ class VideoMetadata:
     timestamps_reliable: bool = True
 
     @property
+    def num_frames(self) -> int:
+        """Deprecated name of :attr:`total_num_frames`."""
+        _warn_renamed("VideoMetadata.num_frames", "VideoMetadata.total_num_frames")
+        return self.total_num_frames
+
+    @property
+    def num_frames_from_header(self) -> int | None:
+        """Deprecated name of :attr:`total_num_frames_from_header`."""
+        _warn_renamed("VideoMetadata.num_frames_from_header", "VideoMetadata.total_num_frames_from_header")
+        return self.total_num_frames_from_header
+
+    @property
     def header_frame_count_is_wrong(self) -> bool:
         """True when the container states a frame count that differs from the frames really present."""
-        return bool(self.num_frames_from_header) and self.num_frames_from_header != self.num_frames
+        header = self.total_num_frames_from_header
+        return bool(header) and header != self.total_num_frames
 
     @property
     def gop_sizes(self) -> np.ndarray:
         """Frames between consecutive keyframes (the last group runs to the end of the video)."""
-        return np.diff(np.append(self.keyframe_indices, self.num_frames))
+        return np.diff(np.append(self.keyframe_indices, self.total_num_frames))
 
     def frame_timestamps(self) -> np.ndarray:
         """Presentation time of every frame in seconds, from the start of the stream."""
@@ -70,8 +91,8 @@ class VideoMetadata:
         gops = self.gop_sizes
         return {
             "path": self.path,
-            "num_frames": self.num_frames,
-            "num_frames_from_header": self.num_frames_from_header,
+            "total_num_frames": self.total_num_frames,
+            "total_num_frames_from_header": self.total_num_frames_from_header,
             "fps": round(self.fps, 6),
             "nominal_fps": None if self.nominal_fps is None else round(self.nominal_fps, 6),
             "is_variable_frame_rate": self.is_variable_frame_rate,
@@ -88,6 +109,35 @@ class VideoMetadata:
             "max_gop": int(gops.max()) if len(gops) else 0,
             "file_size": self.file_size,
         }
+
+
+_RENAMED_FIELDS = {"num_frames": "total_num_frames", "num_frames_from_header": "total_num_frames_from_header"}
+
+
+def _accept_old_keywords(init: Callable[..., None]) -> Callable[..., None]:
+    """``VideoMetadata(num_frames=..., num_frames_from_header=...)``, as code built it before the rename, still works."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs) -> None:
+        for old, new in _RENAMED_FIELDS.items():
+            if old in kwargs:
+                _warn_renamed(f"VideoMetadata({old}=...)", f"VideoMetadata({new}=...)")
+                kwargs.setdefault(new, kwargs.pop(old))
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+VideoMetadata.__init__ = _accept_old_keywords(VideoMetadata.__init__)
+
+
+def _warn_renamed(old: str, new: str) -> None:
+    warnings.warn(
+        f"`{old}` is deprecated and will be removed in surgical-skill {_OLD_NAMES_REMOVED_IN}; use `{new}` "
+        "(`num_frames` now always means a clip's length).",
+        FutureWarning,
+        stacklevel=3,
+    )
 
 
 def is_url(path: str | os.PathLike) -> bool:
@@ -145,7 +195,7 @@ def probe(path: str | os.PathLike) -> VideoMetadata:
 
     Example:
         >>> meta = probe("suturing_01.mp4")
-        >>> meta.num_frames, meta.fps, meta.duration, (meta.height, meta.width)
+        >>> meta.total_num_frames, meta.fps, meta.duration, (meta.height, meta.width)
         (1800, 30.0, 60.0, (720, 1280))
     """
     path = check_readable_file(path)
@@ -168,16 +218,67 @@ def _probe_uncached(path: str) -> VideoMetadata:
         container.close()
 
 
-def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
-    stream = select_video_stream(container, path)
-    codec_context = stream.codec_context
+@dataclass
+class _Packets:
+    """What one demuxing pass saw of the video stream, packet by packet in decode order."""
 
-    pts_list: list[int | None] = []
-    dts_list: list[int | None] = []
-    key_list: list[bool] = []
-    durations: list[int] = []
+    pts: list[int | None] = field(default_factory=list)  # the dts where a packet has no pts
+    dts: list[int | None] = field(default_factory=list)
+    is_keyframe: list[bool] = field(default_factory=list)
+    durations: list[int] = field(default_factory=list)
     first_frame: av.VideoFrame | None = None
     decode_error: str | None = None
+
+
+def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
+    stream = select_video_stream(container, path)
+    packets = _read_packets(container, stream, path)
+    reliable = all(p is not None for p in packets.pts) and len(set(packets.pts)) == len(packets.pts)
+    frame_pts, keyframe_indices, seek_ts = _frame_index(packets, reliable)
+    time_base = stream.time_base or Fraction(1, 1)
+    nominal = stream.average_rate or stream.guessed_rate or stream.base_rate
+    nominal_fps = float(nominal) if nominal else None
+    duration, fps, is_vfr = _timing(frame_pts, packets.durations, reliable, time_base, nominal_fps)
+
+    first_frame = packets.first_frame
+    rotation = round(first_frame.rotation or 0) % 360
+    width, height = first_frame.width, first_frame.height
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoMetadata(
+        path=path,
+        total_num_frames=len(frame_pts),
+        fps=fps,
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        codec=stream.codec_context.name,
+        pixel_format=first_frame.format.name if first_frame.format else None,
+        is_variable_frame_rate=is_vfr,
+        total_num_frames_from_header=int(stream.frames) or None,
+        nominal_fps=nominal_fps,
+        start_time=float(frame_pts[0] * time_base) if reliable else 0.0,
+        bit_rate=int(container.bit_rate) if container.bit_rate else None,
+        has_audio=bool(container.streams.audio),
+        stream_index=stream.index,
+        file_size=None if is_url(path) else os.path.getsize(path),
+        time_base=Fraction(time_base),
+        frame_pts=frame_pts,
+        keyframe_indices=keyframe_indices.astype(np.int64),
+        keyframe_dts=seek_ts.astype(np.int64),
+        timestamps_reliable=reliable,
+    )
+
+
+def _read_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str) -> _Packets:
+    """Demux every packet of ``stream``, decoding only until the first frame comes out.
+
+    Raises:
+        VideoDecodeError: the stream holds no frames, or none of them decodes.
+    """
+    codec_context = stream.codec_context
+    packets = _Packets()
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet demux yields at end of stream
@@ -186,51 +287,57 @@ def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
                 continue
             if packet.is_corrupt:  # e.g. the cut-off last packet of a truncated file: not a whole frame
                 continue
-            pts_list.append(packet.pts if packet.pts is not None else packet.dts)
-            dts_list.append(packet.dts)
-            key_list.append(bool(packet.is_keyframe))
+            packets.pts.append(packet.pts if packet.pts is not None else packet.dts)
+            packets.dts.append(packet.dts)
+            packets.is_keyframe.append(bool(packet.is_keyframe))
             if packet.duration:
-                durations.append(int(packet.duration))
-            if first_frame is None:
-                try:
-                    frames = codec_context.decode(packet)
-                except av.FFmpegError as err:
-                    decode_error = _ffmpeg_message(err)
-                else:
-                    if frames:
-                        first_frame = frames[0]
+                packets.durations.append(int(packet.duration))
+            if packets.first_frame is None:
+                _decode_first_frame(codec_context, packet, packets)
     except av.FFmpegError as err:
         # A damaged tail: keep what was demuxed before it, as a sequential decode would.
-        decode_error = _ffmpeg_message(err)
-    if first_frame is None:
-        try:  # frames held back by the decoder for reordering come out on flush
-            frames = codec_context.decode(None)
-            first_frame = frames[0] if frames else None
-        except av.FFmpegError as err:
-            decode_error = _ffmpeg_message(err)
-    if not pts_list:
+        packets.decode_error = _ffmpeg_message(err)
+    if packets.first_frame is None:
+        # frames held back by the decoder for reordering come out on flush
+        _decode_first_frame(codec_context, None, packets)
+    if not packets.pts:
         raise VideoDecodeError(path, "the video stream holds no frames")
-    if first_frame is None:
+    if packets.first_frame is None:
         reason = "no frame could be decoded"
-        raise VideoDecodeError(path, f"{reason} (FFmpeg: {decode_error})" if decode_error else reason)
+        detail = packets.decode_error
+        raise VideoDecodeError(path, f"{reason} (FFmpeg: {detail})" if detail else reason)
+    return packets
 
-    reliable = all(p is not None for p in pts_list) and len(set(pts_list)) == len(pts_list)
+
+def _decode_first_frame(codec_context, packet: av.Packet | None, packets: _Packets) -> None:
+    """Feed ``packet`` (``None``: flush) to the decoder; keep the first frame it gives, or FFmpeg's complaint."""
+    try:
+        frames = codec_context.decode(packet)
+    except av.FFmpegError as err:
+        packets.decode_error = _ffmpeg_message(err)
+    else:
+        if frames:
+            packets.first_frame = frames[0]
+
+
+def _frame_index(packets: _Packets, reliable: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Presentation-ordered pts of every frame, the positions of keyframes, and the timestamp to seek each by."""
     if reliable:
-        pts = np.asarray(pts_list, dtype=np.int64)
+        pts = np.asarray(packets.pts, dtype=np.int64)
         order = np.argsort(pts, kind="stable")
         frame_pts = pts[order]
         # rank[i] = presentation index of the i-th packet in decode order
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
-        key_packets = np.flatnonzero(np.asarray(key_list))
+        key_packets = np.flatnonzero(np.asarray(packets.is_keyframe))
         keyframe_indices = rank[key_packets]
         seek_ts = np.asarray(
-            [dts_list[i] if dts_list[i] is not None else pts_list[i] for i in key_packets], dtype=np.int64
+            [packets.dts[i] if packets.dts[i] is not None else packets.pts[i] for i in key_packets], dtype=np.int64
         )
         by_position = np.argsort(keyframe_indices, kind="stable")
         keyframe_indices, seek_ts = keyframe_indices[by_position], seek_ts[by_position]
     else:
-        frame_pts = np.arange(len(pts_list), dtype=np.int64)
+        frame_pts = np.arange(len(packets.pts), dtype=np.int64)
         keyframe_indices = np.zeros(1, np.int64)
         seek_ts = np.zeros(1, np.int64)
     if len(keyframe_indices) == 0 or keyframe_indices[0] != 0:
@@ -238,11 +345,14 @@ def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
         # start is always possible.
         keyframe_indices = np.insert(keyframe_indices, 0, 0)
         seek_ts = np.insert(seek_ts, 0, frame_pts[0])
+    return frame_pts, keyframe_indices, seek_ts
 
-    time_base = stream.time_base or Fraction(1, 1)
-    nominal = stream.average_rate or stream.guessed_rate or stream.base_rate
-    nominal_fps = float(nominal) if nominal else None
-    num_frames = len(frame_pts)
+
+def _timing(
+    frame_pts: np.ndarray, durations: list[int], reliable: bool, time_base: Fraction, nominal_fps: float | None
+) -> tuple[float, float, bool]:
+    """Duration in seconds, mean frame rate, and whether the frame rate varies, from the frames' timestamps."""
+    total_num_frames = len(frame_pts)
     diffs = np.diff(frame_pts) if reliable else np.zeros(0)
     if len(diffs):
         typical = float(np.median(diffs))
@@ -256,35 +366,7 @@ def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
         duration = frame_ticks * float(time_base) if frame_ticks else (1.0 / nominal_fps if nominal_fps else 0.0)
         is_vfr = False
     if not reliable:
-        duration = num_frames / nominal_fps if nominal_fps else 0.0
-    fps = round(num_frames / duration, 9) if duration > 0 else (nominal_fps or 0.0)  # 10.0, not 9.999999999999998
-
-    rotation = round(first_frame.rotation or 0) % 360
-    width, height = first_frame.width, first_frame.height
-    if rotation in (90, 270):
-        width, height = height, width
-    start_time = float(frame_pts[0] * time_base) if reliable else 0.0
-    return VideoMetadata(
-        path=path,
-        num_frames=num_frames,
-        fps=fps,
-        duration=duration,
-        width=width,
-        height=height,
-        rotation=rotation,
-        codec=codec_context.name,
-        pixel_format=first_frame.format.name if first_frame.format else None,
-        is_variable_frame_rate=is_vfr,
-        num_frames_from_header=int(stream.frames) or None,
-        nominal_fps=nominal_fps,
-        start_time=start_time,
-        bit_rate=int(container.bit_rate) if container.bit_rate else None,
-        has_audio=bool(container.streams.audio),
-        stream_index=stream.index,
-        file_size=None if is_url(path) else os.path.getsize(path),
-        time_base=Fraction(time_base),
-        frame_pts=frame_pts,
-        keyframe_indices=keyframe_indices.astype(np.int64),
-        keyframe_dts=seek_ts.astype(np.int64),
-        timestamps_reliable=reliable,
-    )
+        duration = total_num_frames / nominal_fps if nominal_fps else 0.0
+    # rounded: 10.0, not 9.999999999999998
+    fps = round(total_num_frames / duration, 9) if duration > 0 else (nominal_fps or 0.0)
+    return duration, fps, is_vfr

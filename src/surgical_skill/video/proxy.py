@@ -14,18 +14,20 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
 from av.video.reformatter import VideoReformatter
+from tqdm.auto import tqdm
 
+from .decode import iter_decoded_frames, output_size
 from .encode import write_video
 from .errors import VideoDecodeError
-from .metadata import open_container, probe, select_video_stream
+from .metadata import VideoMetadata, open_container, probe, select_video_stream
 
 logger = logging.getLogger(__name__)
 INDEX_NAME = "index.jsonl"
@@ -70,8 +72,6 @@ def transcode_proxy(
     constant), scaled in the decoder's conversion straight to YUV (never RGB), and the display rotation is
     kept as metadata. Audio is dropped.
     """
-    from .decode import iter_decoded_frames, output_size  # imports torch: only when transcoding
-
     meta = probe(source)
     out_fps = min(settings.fps, meta.fps) if meta.fps else settings.fps
     out_h, out_w = (
@@ -83,42 +83,10 @@ def transcode_proxy(
     if meta.rotation in (90, 270):
         out_h, out_w = out_w, out_h  # the stored frame is the transposed one
     container = open_container(str(source))
-
-    # Output frame k is the source frame on screen at time k / out_fps (the last one starting at or before
-    # it), as a player would show it; gaps in a variable-rate source repeat the frame, like FFmpeg's fps filter.
-    slots = max(1, round(meta.duration * out_fps))
-    epsilon = 1e-6
-
-    def frames() -> Iterable[av.VideoFrame]:
-        stream = select_video_stream(container, str(source))
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        reformatter = VideoReformatter()
-        next_slot, start, shown, small = 0, None, None, None
-        for count, frame in enumerate(iter_decoded_frames(container, stream)):
-            if frame.pts is not None and meta.timestamps_reliable:
-                now = float(frame.pts * stream.time_base)
-            else:  # no timestamps (a bare bitstream): count frames at the nominal rate instead
-                now = count / (meta.nominal_fps or meta.fps or 25.0)
-            start = now if start is None else start
-            while next_slot < slots and next_slot / out_fps < now - start - epsilon:
-                if small is None:
-                    small = reformatter.reformat(shown, width=out_w, height=out_h, format="yuv420p")
-                yield small
-                next_slot += 1
-            if next_slot >= slots:
-                return
-            shown, small = frame, None
-        while shown is not None and next_slot < slots:
-            if small is None:
-                small = reformatter.reformat(shown, width=out_w, height=out_h, format="yuv420p")
-            yield small
-            next_slot += 1
-
     try:
         return write_video(
             target,
-            frames(),
+            _frames_on_clock(container, meta, out_fps, (out_h, out_w), threads),
             float(Fraction(out_fps).limit_denominator(1001)),
             keyframe_interval=max(1, round(out_fps * settings.keyframe_interval_seconds)),
             crf=settings.crf,
@@ -130,6 +98,47 @@ def transcode_proxy(
         raise VideoDecodeError(str(source), f"transcoding to a proxy failed: {err}") from err
     finally:
         container.close()
+
+
+def _frames_on_clock(
+    container: av.container.InputContainer,
+    meta: VideoMetadata,
+    out_fps: float,
+    size: tuple[int, int],
+    threads: int,
+) -> Iterator[av.VideoFrame]:
+    """The video resampled to a constant ``out_fps``, each frame scaled to ``size`` (height, width) in yuv420p.
+
+    Output frame k is the source frame on screen at time k / out_fps (the last one starting at or before it),
+    as a player would show it; gaps in a variable-rate source repeat the frame, like FFmpeg's fps filter.
+    """
+    out_h, out_w = size
+    slots = max(1, round(meta.duration * out_fps))
+    epsilon = 1e-6
+    stream = select_video_stream(container, meta.path)
+    stream.thread_type = "AUTO"
+    stream.thread_count = threads
+    reformatter = VideoReformatter()
+    next_slot, start, shown, small = 0, None, None, None
+    for count, frame in enumerate(iter_decoded_frames(container, stream)):
+        if frame.pts is not None and meta.timestamps_reliable:
+            now = float(frame.pts * stream.time_base)
+        else:  # no timestamps (a bare bitstream): count frames at the nominal rate instead
+            now = count / (meta.nominal_fps or meta.fps or 25.0)
+        start = now if start is None else start
+        while next_slot < slots and next_slot / out_fps < now - start - epsilon:
+            if small is None:
+                small = reformatter.reformat(shown, width=out_w, height=out_h, format="yuv420p")
+            yield small
+            next_slot += 1
+        if next_slot >= slots:
+            return
+        shown, small = frame, None
+    while shown is not None and next_slot < slots:
+        if small is None:
+            small = reformatter.reformat(shown, width=out_w, height=out_h, format="yuv420p")
+        yield small
+        next_slot += 1
 
 
 def _index_key(path: str) -> tuple[str, int, int]:
@@ -229,15 +238,11 @@ def prepare_proxies(
     cache = Path(cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     sources = list(dict.fromkeys(os.path.abspath(v) for v in videos))
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = max(1, min(workers, len(sources) or 1))
+    workers = max(1, min(_available_cores() if workers is None else workers, len(sources) or 1))
     threads = 1 if workers > 1 else 0  # the workers are the parallelism
     known = read_index(cache)
     report = ProxyReport()
     started = time.perf_counter()
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(sources), desc="Preparing proxies", unit="video", disable=not progress)
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _InlineExecutor() as pool:
         futures = {}
@@ -253,22 +258,7 @@ def prepare_proxies(
             else:
                 futures[pool.submit(_prepare_one, source, str(cache), settings, threads)] = source
         for future in as_completed(futures):
-            source = futures[future]
-            try:
-                entry = future.result()
-            except VideoDecodeError as err:
-                report.failures[source] = err.reason
-            except Exception as err:  # one bad file must not stop the others
-                report.failures[source] = f"{type(err).__name__}: {err}"
-            else:
-                report.proxies[source] = entry["proxy"]
-                if entry.pop("made"):
-                    report.made += 1
-                    report.seconds_of_video += entry["duration"]
-                else:
-                    report.reused += 1  # made before, but missing from the index (an interrupted run)
-                with (cache / INDEX_NAME).open("a") as handle:
-                    handle.write(json.dumps({k: entry[k] for k in INDEX_FIELDS}) + "\n")
+            _record(report, futures[future], future, cache / INDEX_NAME)
             bar.update()
     bar.close()
     report.elapsed = time.perf_counter() - started
@@ -277,6 +267,31 @@ def prepare_proxies(
         listing = "\n  ".join(f"{k}: {v}" for k, v in report.failures.items())
         logger.warning("%d video(s) could not be turned into proxies:\n  %s", len(report.failures), listing)
     return report
+
+
+def _available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _record(report: ProxyReport, source: str, future: Future, index_path: Path) -> None:
+    """Add one finished :func:`_prepare_one` to ``report`` and, when it succeeded, to the cache's index."""
+    try:
+        entry = future.result()
+    except VideoDecodeError as err:
+        report.failures[source] = err.reason
+        return
+    except Exception as err:  # one bad file must not stop the others
+        report.failures[source] = f"{type(err).__name__}: {err}"
+        return
+    report.proxies[source] = entry["proxy"]
+    if entry.pop("made"):
+        report.made += 1
+        report.seconds_of_video += entry["duration"]
+    else:
+        report.reused += 1  # made before, but missing from the index (an interrupted run)
+    # One appended line per proxy: a run killed here loses at most the line being written, never the index.
+    with index_path.open("a") as handle:
+        handle.write(json.dumps({k: entry[k] for k in INDEX_FIELDS}) + "\n")
 
 
 class _InlineExecutor:
@@ -289,8 +304,6 @@ class _InlineExecutor:
         return False
 
     def submit(self, fn, *args):
-        from concurrent.futures import Future
-
         future = Future()
         try:
             future.set_result(fn(*args))

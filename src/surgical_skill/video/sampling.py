@@ -1,8 +1,9 @@
 """Frame-index samplers: pure functions from a video's length (and frame rate) to the frames a clip uses.
 
 Training and inference share these functions, so a model always sees frames picked the same way. Every
-function returns an ``int64`` NumPy array of valid indices (``0 <= i < num_frames``); videos shorter than the
-clip repeat frames rather than fail. Randomness comes only from the ``generator`` argument (a
+function takes the video's length first (``total_num_frames``; ``num_frames`` is a clip's length, as in a
+video processor) and returns an ``int64`` NumPy array of valid indices (``0 <= i < total_num_frames``); videos
+shorter than the clip repeat frames rather than fail. Randomness comes only from the ``generator`` argument (a
 ``numpy.random.Generator`` or an int seed), so a given seed always gives the same frames.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from transformers.utils.deprecation import deprecate_kwarg
 
 Generator = np.random.Generator | int | None
 
@@ -23,9 +25,19 @@ def _rng(generator: Generator) -> np.random.Generator:
     return np.random.default_rng(generator)
 
 
-def _check(num_frames: int, count: int, what: str) -> None:
-    if num_frames < 1:
-        raise ValueError(f"cannot sample from a video with {num_frames} frames")
+# The video length's old keyword, ``num_frames``, still works (with a FutureWarning) until surgical-skill 0.2.0.
+_renamed_video_length = deprecate_kwarg(
+    "num_frames",
+    new_name="total_num_frames",
+    version="0.2.0",
+    warn_if_greater_or_equal_version=True,
+    additional_message="(`num_frames` now means a clip's length.)",
+)
+
+
+def _check(total_num_frames: int, count: int, what: str) -> None:
+    if total_num_frames < 1:
+        raise ValueError(f"cannot sample from a video with {total_num_frames} frames")
     if count < 1:
         raise ValueError(f"{what} must be at least 1, got {count}")
 
@@ -43,8 +55,9 @@ def frame_stride_for(fps: float | None, target_fps: float | None, frame_stride: 
     return max(1, round(fps / target_fps))
 
 
+@_renamed_video_length
 def sample_segment_indices(
-    num_frames: int, num_segments: int, *, random: bool = False, generator: Generator = None
+    total_num_frames: int, num_segments: int, *, random: bool = False, generator: Generator = None
 ) -> np.ndarray:
     """TSN-style sampling: split the video into ``num_segments`` equal segments and take one frame from each.
 
@@ -54,19 +67,20 @@ def sample_segment_indices(
     >>> sample_segment_indices(100, 4).tolist()
     [12, 37, 62, 87]
     """
-    _check(num_frames, num_segments, "num_segments")
-    edges = np.linspace(0, num_frames, num_segments + 1)
+    _check(total_num_frames, num_segments, "num_segments")
+    edges = np.linspace(0, total_num_frames, num_segments + 1)
     starts, ends = edges[:-1], edges[1:]
     if random:
         offsets = _rng(generator).random(num_segments)
         positions = starts + offsets * (ends - starts)
     else:
         positions = (starts + ends) / 2
-    return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
+    return np.clip(np.floor(positions), 0, total_num_frames - 1).astype(np.int64)
 
 
+@_renamed_video_length
 def sample_clip_indices(
-    num_frames: int,
+    total_num_frames: int,
     clip_len: int,
     *,
     frame_stride: int = 1,
@@ -84,16 +98,17 @@ def sample_clip_indices(
     >>> sample_clip_indices(100, 4, frame_stride=2).tolist()
     [46, 48, 50, 52]
     """
-    _check(num_frames, clip_len, "clip_len")
+    _check(total_num_frames, clip_len, "clip_len")
     stride = frame_stride_for(fps, target_fps, frame_stride)
     span = (clip_len - 1) * stride + 1
-    room = max(0, num_frames - span)
+    room = max(0, total_num_frames - span)
     start = int(_rng(generator).integers(0, room + 1)) if random else room // 2
-    return np.minimum(start + stride * np.arange(clip_len, dtype=np.int64), num_frames - 1)
+    return np.minimum(start + stride * np.arange(clip_len, dtype=np.int64), total_num_frames - 1)
 
 
+@_renamed_video_length
 def sample_multi_clip_indices(
-    num_frames: int,
+    total_num_frames: int,
     clip_len: int,
     *,
     num_clips: int | None = None,
@@ -115,17 +130,18 @@ def sample_multi_clip_indices(
         raise ValueError("give exactly one of num_clips or clip_stride_seconds")
     stride = frame_stride_for(fps, target_fps, frame_stride)
     span = (clip_len - 1) * stride + 1
-    room = max(0, num_frames - span)
+    room = max(0, total_num_frames - span)
     if num_clips is None:
         if not fps or fps <= 0:
             raise ValueError("clip_stride_seconds needs the video's fps")
         if clip_stride_seconds <= 0:
             raise ValueError(f"clip_stride_seconds must be positive, got {clip_stride_seconds}")
         num_clips = math.ceil(room / (clip_stride_seconds * fps)) + 1
-    _check(num_frames, clip_len, "clip_len")
-    _check(num_frames, num_clips, "num_clips")
+    _check(total_num_frames, clip_len, "clip_len")
+    _check(total_num_frames, num_clips, "num_clips")
     starts = np.round(np.linspace(0, room, num_clips)).astype(np.int64)
-    return np.minimum(starts[:, None] + stride * np.arange(clip_len, dtype=np.int64)[None, :], num_frames - 1)
+    clip_offsets = stride * np.arange(clip_len, dtype=np.int64)
+    return np.minimum(starts[:, None] + clip_offsets[None, :], total_num_frames - 1)
 
 
 SAMPLING_STRATEGIES = ("uniform", "clip")
@@ -138,6 +154,7 @@ class ClipSampling:
     ``uniform``: ``num_frames`` frames spread over the whole video, one per equal segment (TSN); random inside
     each segment when training, segment centres otherwise. ``clip``: ``num_frames`` consecutive frames, every
     ``frame_stride``-th (or resampled to ``target_fps``), at a random position when training, centred otherwise.
+    ``num_frames`` is the clip's length; the methods take the video's as ``total_num_frames``.
     """
 
     num_frames: int = 16
@@ -151,12 +168,13 @@ class ClipSampling:
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
 
-    def indices(self, num_frames: int, fps: float | None, *, random: bool, generator=None) -> np.ndarray:
-        """Frame indices of one clip from a video of ``num_frames`` frames at ``fps``."""
+    @_renamed_video_length
+    def indices(self, total_num_frames: int, fps: float | None, *, random: bool, generator=None) -> np.ndarray:
+        """The ``num_frames`` frame indices of one clip from a video of ``total_num_frames`` frames at ``fps``."""
         if self.strategy == "uniform":
-            return sample_segment_indices(num_frames, self.num_frames, random=random, generator=generator)
+            return sample_segment_indices(total_num_frames, self.num_frames, random=random, generator=generator)
         return sample_clip_indices(
-            num_frames,
+            total_num_frames,
             self.num_frames,
             frame_stride=self.frame_stride,
             fps=fps,
@@ -165,16 +183,18 @@ class ClipSampling:
             generator=generator,
         )
 
-    def windows(self, num_frames: int, fps: float | None, *, num_clips: int) -> np.ndarray:
-        """``num_clips`` clips covering the whole video, shape (num_clips, num_frames), for inference."""
+    @_renamed_video_length
+    def windows(self, total_num_frames: int, fps: float | None, *, num_clips: int) -> np.ndarray:
+        """``num_clips`` clips covering a video of ``total_num_frames`` frames, shape (num_clips, num_frames),
+        for inference."""
         if self.strategy == "uniform":
             # Interleaved segment samplings: clip j takes the j-th of num_clips evenly spaced offsets per segment.
-            edges = np.linspace(0, num_frames, self.num_frames + 1)
+            edges = np.linspace(0, total_num_frames, self.num_frames + 1)
             offsets = (np.arange(num_clips) + 0.5) / num_clips
             positions = edges[:-1][None, :] + offsets[:, None] * np.diff(edges)[None, :]
-            return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
+            return np.clip(np.floor(positions), 0, total_num_frames - 1).astype(np.int64)
         return sample_multi_clip_indices(
-            num_frames,
+            total_num_frames,
             self.num_frames,
             num_clips=num_clips,
             frame_stride=self.frame_stride,
