@@ -433,10 +433,11 @@ def load_skill_dataset(
     _validate(rows, origin, target, label_names)
 
     columns: dict[str, list] = defaultdict(list)
+    # video_id is numbered afresh (a saved skill dataset has one already)
     extra = [
         key
         for key in dict.fromkeys(k for row in rows for k in row)
-        if key not in ("video", "label", "score", "subject", "split")
+        if key not in ("video", "label", "score", "subject", "split", "video_id")
     ]
     for i, row in enumerate(rows):
         columns["video"].append(str(row["video"]))
