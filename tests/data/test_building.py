@@ -28,7 +28,7 @@ def test_manifest_builds_grouped_splits_with_ordered_labels_and_metadata(manifes
     for row in rows:
         assert Path(row["video"]).is_absolute() and Path(row["video"]).exists()
         meta = probe(row["video"])
-        assert (row["num_frames"], row["fps"], row["width"], row["height"]) == (
+        assert (row["total_num_frames"], row["fps"], row["width"], row["height"]) == (
             meta.num_frames,
             meta.fps,
             meta.width,
@@ -117,7 +117,7 @@ def test_videos_embedded_as_bytes_like_hub_parquet(skill_videos, tmp_path, monke
     for row, source in zip(data["train"], rows):
         assert Path(row["video"]).parent == tmp_path / "cache" / "videos"
         assert Path(row["video"]).read_bytes() == Path(source["path"]).read_bytes()
-        assert row["num_frames"] == probe(source["path"]).num_frames
+        assert row["total_num_frames"] == probe(source["path"]).num_frames
 
 
 def test_hub_id_that_cannot_be_loaded_says_so():
@@ -245,3 +245,26 @@ def test_numeric_labels_keep_numeric_order():
     assert order_label_names({"2.5", "10", "-1"}) == ["-1", "2.5", "10"]
     assert order_label_names({"b", "a", "10"}) == ["10", "a", "b"]  # not all numbers: sorted as text
     assert order_label_names({"expert", "novice"}) == ["novice", "expert"]  # a known scale keeps its order
+
+
+def test_datasets_saved_before_the_column_rename_still_load(manifest, skill_videos, tmp_path):
+    # Datasets built before total_num_frames was named so carry the video's length as "num_frames".
+    old = load_skill_dataset(manifest, split_ratios=None)["train"].rename_column("total_num_frames", "num_frames")
+    old.save_to_disk(tmp_path / "old")
+    for probe_videos in (False, True):
+        data = load_skill_dataset(
+            tmp_path / "old", label_column="labels", split_ratios=None, probe_videos=probe_videos
+        )
+        data = data["train"]
+        assert "num_frames" not in data.column_names
+        assert data["total_num_frames"] == [probe(path).num_frames for path in data["video"]]
+
+
+def test_a_manifest_with_an_old_num_frames_column(skill_videos, tmp_path):
+    rows = [{**row, "num_frames": probe(row["path"]).num_frames} for row in skill_videos]
+    path = write_manifest(tmp_path / "old.csv", rows, fields=("video", "label", "subject", "num_frames"))
+    for row in rows:
+        (tmp_path / row["video"]).symlink_to(row["path"])
+    data = load_skill_dataset(path, split_ratios=None, probe_videos=False)["train"]
+    assert "num_frames" not in data.column_names
+    assert [int(n) for n in data["total_num_frames"]] == [row["num_frames"] for row in rows]

@@ -7,6 +7,7 @@ import torch
 from transformers import VideoMAEVideoProcessor
 
 from surgical_skill.data import (
+    ClipDecoder,
     ClipSampling,
     ClipTransforms,
     DecodeFailureMonitor,
@@ -26,7 +27,7 @@ def data(manifest):
 
 def loader(training, seed=0, size=32, **kwargs):
     transforms = ClipTransforms(resize=size, crop_size=size, training=training)
-    return VideoClipLoader(ClipSampling(num_frames=8), transforms, training=training, seed=seed, **kwargs)
+    return ClipDecoder(ClipSampling(num_frames=8), transforms, training=training, seed=seed, **kwargs)
 
 
 def test_rows_become_normalised_clips(data):
@@ -40,8 +41,8 @@ def test_rows_become_normalised_clips(data):
 
 def test_only_the_sampled_frames_are_decoded(data):
     row = data["test"][0]
-    raw = data["test"].with_transform(VideoClipLoader(ClipSampling(num_frames=6), None, training=False))[0]
-    indices = ClipSampling(num_frames=6).indices(row["num_frames"], row["fps"], random=False)
+    raw = data["test"].with_transform(ClipDecoder(ClipSampling(num_frames=6), None, training=False))[0]
+    indices = ClipSampling(num_frames=6).indices(row["total_num_frames"], row["fps"], random=False)
     assert torch.equal(raw["pixel_values"], decode_frames(row["video"], indices))
 
 
@@ -198,3 +199,29 @@ def test_variable_length_clips_are_padded_with_a_mask():
     assert batch["frame_mask"].tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     assert batch["pixel_values"][0, 2:].abs().sum() == 0
     assert batch["labels"].dtype == torch.float32
+
+
+def test_video_clip_loader_is_the_old_name_of_clip_decoder(data):
+    with pytest.warns(FutureWarning, match="ClipDecoder"):
+        old = VideoClipLoader(ClipSampling(num_frames=6), None, training=False)
+    assert isinstance(old, ClipDecoder)
+    new = ClipDecoder(ClipSampling(num_frames=6), None, training=False)
+    row = data["test"][0]
+    assert torch.equal(data["test"].with_transform(old)[0]["pixel_values"], new.load_clip(row["video"], 0, None, None))
+
+
+def test_load_clip_takes_the_video_length_under_its_old_keyword(data):
+    decoder = ClipDecoder(ClipSampling(num_frames=6), None, training=False)
+    row = data["test"][0]
+    expected = decoder.load_clip(row["video"], 0, total_num_frames=row["total_num_frames"], fps=row["fps"])
+    with pytest.warns(FutureWarning, match="total_num_frames"):
+        clip = decoder.load_clip(row["video"], 0, num_frames=row["total_num_frames"], fps=row["fps"])
+    assert torch.equal(clip, expected)
+
+
+def test_rows_of_a_dataset_built_before_the_column_rename(data):
+    decoder = ClipDecoder(ClipSampling(num_frames=6), None, training=False)
+    old = data["test"].rename_column("total_num_frames", "num_frames")
+    assert torch.equal(
+        old.with_transform(decoder)[0]["pixel_values"], data["test"].with_transform(decoder)[0]["pixel_values"]
+    )

@@ -22,7 +22,7 @@ def test_dataset_points_at_proxies_transparently(manifest, skill_videos, tmp_pat
             if row["source_video"] in {r["path"] for r in skill_videos[:12]}:
                 assert row["video"] != row["source_video"] and str(cache) in row["video"]
                 meta = probe(row["video"])
-                assert (row["num_frames"], row["fps"], row["height"]) == (meta.num_frames, 10.0, 32)
+                assert (row["total_num_frames"], row["fps"], row["height"]) == (meta.num_frames, 10.0, 32)
             else:
                 assert row["video"] == row["source_video"]  # not prepared: stays at full size
                 unprepared += 1
@@ -37,7 +37,7 @@ def test_use_proxies_on_a_split(manifest, skill_videos, tmp_path):
     train = load_skill_dataset(manifest, seed=0)["train"]
     proxied = use_proxies(train, cache, SETTINGS)
     assert all(str(cache) in v for v in proxied["video"])
-    assert proxied["num_frames"] != train["num_frames"]
+    assert proxied["total_num_frames"] != train["total_num_frames"]
     assert all(h == 32 for h in proxied["height"])
 
 
@@ -47,3 +47,12 @@ def test_other_settings_do_not_match(manifest, skill_videos, tmp_path, settings)
     prepare_proxies([r["path"] for r in skill_videos[:2]], cache, SETTINGS, progress=False)
     train = load_skill_dataset(manifest, split_ratios=None)["train"]
     assert use_proxies(train, cache, settings)["video"] == train["video"]
+
+
+def test_use_proxies_on_a_split_built_before_the_column_rename(manifest, skill_videos, tmp_path):
+    cache = tmp_path / "proxies"
+    prepare_proxies([r["path"] for r in skill_videos], cache, SETTINGS, progress=False)
+    old = load_skill_dataset(manifest, seed=0)["train"].rename_column("total_num_frames", "num_frames")
+    proxied = use_proxies(old, cache, SETTINGS)
+    assert "num_frames" not in proxied.column_names
+    assert proxied["total_num_frames"] == [probe(path).num_frames for path in proxied["video"]]

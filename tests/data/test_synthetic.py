@@ -115,7 +115,7 @@ def test_metadata_loads_with_the_datasets_layer(small_dataset):
         for row in split:
             meta = probe(row["video"])
             assert (meta.height, meta.width, meta.fps) == (64, 64, 15.0)
-            assert row["num_frames"] == meta.num_frames
+            assert row["total_num_frames"] == meta.num_frames
     first = rows[0]
     assert probe(small_dataset.parent / first["video"]).duration == pytest.approx(float(first["duration"]), abs=0.07)
 

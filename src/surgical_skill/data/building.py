@@ -1,7 +1,7 @@
 """Build a skill `DatasetDict` from a folder per class, a CSV/JSONL manifest, the Hub, or an in-memory dataset.
 
 Rows stay cheap (a video path, a label or score, a subject, probed metadata); frames are decoded only when a
-clip is asked for (see :class:`~surgical_skill.data.clips.VideoClipLoader`).
+clip is asked for (see :class:`~surgical_skill.data.clips.ClipDecoder`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
+from ..files import write_bytes_atomic
 from ..video import ProxySettings, VideoDecodeError, probe
+from .splits import make_splits
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,10 @@ KNOWN_LABEL_ORDERS = (
     ("low", "medium", "high"),
     ("poor", "fair", "good", "excellent"),
 )
-METADATA_COLUMNS = ("num_frames", "fps", "duration", "width", "height")
+# What probing a video stores; ``total_num_frames`` is the video's length (a clip's is ``num_frames``).
+METADATA_COLUMNS = ("total_num_frames", "fps", "duration", "width", "height")
+# Old name -> new name of metadata columns, for datasets, manifests and save_to_disk folders written before.
+RENAMED_METADATA_COLUMNS = {"num_frames": "total_num_frames"}
 
 
 class SkillDatasetError(ValueError):
@@ -160,9 +165,7 @@ def _materialize(data: bytes, name: str | None) -> str:
     target = cache / f"{digest}{suffix}"
     if not target.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        write_bytes_atomic(target, data)
     return str(target)
 
 
@@ -180,7 +183,8 @@ def _normalise_rows(
     split_column: str,
     target: str,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Rename the user's columns to ``video``/``label``/``score``/``subject``/``split`` and pick the target."""
+    """Rename the user's columns to ``video``/``label``/``score``/``subject``/``split``, and older metadata
+    columns to today's names, and pick the target."""
     renames = {
         video_column: "video",
         label_column: "label",
@@ -191,6 +195,9 @@ def _normalise_rows(
     out = []
     for row in rows:
         row = {renames.get(key, key): value for key, value in row.items()}
+        for old, new in RENAMED_METADATA_COLUMNS.items():
+            if old in row:
+                row.setdefault(new, row.pop(old))
         out.append(row)
     has_label = any(row.get("label") not in (None, "") for row in out)
     has_score = any(row.get("score") not in (None, "") for row in out)
@@ -290,21 +297,25 @@ def _probe_columns(batch: dict[str, list]) -> dict[str, list]:
                 out[name].append(None)
             out["probe_error"].append(err.reason)
             continue
-        for name in METADATA_COLUMNS:
-            out[name].append(getattr(info, name))
+        # after the video rename: info.total_num_frames
+        values = (info.num_frames, info.fps, info.duration, info.width, info.height)
+        for name, value in zip(METADATA_COLUMNS, values, strict=True):
+            out[name].append(value)
         out["probe_error"].append(None)
     return out
 
 
 def add_video_metadata(dataset: Dataset, *, num_proc: int | None = None, drop_unreadable: bool = False) -> Dataset:
-    """Probe every video once and store ``num_frames``, ``fps``, ``duration``, ``width`` and ``height`` columns.
+    """Probe every video once and store ``total_num_frames``, ``fps``, ``duration``, ``width`` and ``height``
+    columns (replacing any there, a ``num_frames`` column of an older dataset included).
 
     Unreadable videos raise a :class:`SkillDatasetError` listing all of them, or are dropped with a warning
     when ``drop_unreadable=True``.
     """
     if len(dataset) < 2 * (num_proc or 1):
         num_proc = None
-    existing = [c for c in (*METADATA_COLUMNS, "probe_error") if c in dataset.column_names]
+    replaced = (*METADATA_COLUMNS, *RENAMED_METADATA_COLUMNS, "probe_error")
+    existing = [c for c in replaced if c in dataset.column_names]
     probed = dataset.remove_columns(existing).map(
         _probe_columns,
         batched=True,
@@ -314,7 +325,7 @@ def add_video_metadata(dataset: Dataset, *, num_proc: int | None = None, drop_un
         features=datasets.Features(
             {
                 **{k: v for k, v in dataset.features.items() if k not in existing},
-                "num_frames": Value("int64"),
+                "total_num_frames": Value("int64"),
                 "fps": Value("float64"),
                 "duration": Value("float64"),
                 "width": Value("int64"),
@@ -390,34 +401,7 @@ def load_skill_dataset(
         >>> data["train"].features["labels"].names
         ['novice', 'intermediate', 'expert']
     """
-    if isinstance(source, Dataset | DatasetDict):
-        rows, origin = _rows_from_datasets(source, video_column, label_column), "the given dataset"
-        video_column = "video"
-    else:
-        path = Path(source).expanduser()
-        if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
-            rows, origin = (
-                _rows_from_datasets(datasets.load_from_disk(str(path)), video_column, label_column),
-                str(path),
-            )
-            video_column = "video"
-        elif path.is_dir():
-            rows, origin = _rows_from_folder(path)
-        elif path.is_file():
-            rows, origin = read_manifest(path, video_column)
-        elif path.suffix.lower() in (".csv", ".jsonl", ".json") or path.is_absolute() or str(source).startswith("."):
-            raise SkillDatasetError(f"{source}: no such folder or manifest")
-        else:
-            try:
-                hub = datasets.load_dataset(str(source), **hub_kwargs)
-            except Exception as err:  # offline, no such repo, no access: say which and why
-                raise SkillDatasetError(
-                    f"{source}: not a local folder or manifest, and loading it from the Hub failed: "
-                    f"{type(err).__name__}: {err}"
-                ) from err
-            rows, origin = _rows_from_datasets(hub, video_column, label_column), str(source)
-            video_column = "video"
-
+    rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
     rows, target = _normalise_rows(
         rows,
         origin,
@@ -431,12 +415,58 @@ def load_skill_dataset(
     if label_names is not None:
         label_names = [str(name) for name in label_names]
     _validate(rows, origin, target, label_names)
+    columns = _columns_from_rows(rows, origin, target)
+    _check_subjects(columns["subject"], columns["split"], origin, require_subjects, allow_shared_subjects)
+    dataset = _dataset_from_columns(columns, len(rows), target, label_names)
+    if probe_videos:
+        dataset = add_video_metadata(dataset, num_proc=num_proc, drop_unreadable=drop_unreadable)
+    result = _split(dataset, origin, split_ratios, seed)
+    if proxy_dir is not None:
+        from .proxy import use_proxies  # here, not at the top: proxy.py imports this module
 
+        result = use_proxies(result, proxy_dir, proxy_settings)
+    _log_summary(result, origin)
+    if len(result) > 1:
+        warn_missing_classes(result, origin)
+    return result
+
+
+def _read_source(
+    source: str | os.PathLike | Dataset | DatasetDict, video_column: str, label_column: str, hub_kwargs: dict
+) -> tuple[list[dict[str, Any]], str, str]:
+    """(rows, where they came from, their video column) of any source :func:`load_skill_dataset` takes.
+
+    Rows of a dataset (given, saved with ``save_to_disk`` or on the Hub) already have their video in ``video``.
+    """
+    if isinstance(source, Dataset | DatasetDict):
+        return _rows_from_datasets(source, video_column, label_column), "the given dataset", "video"
+    path = Path(source).expanduser()
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        return _rows_from_datasets(datasets.load_from_disk(str(path)), video_column, label_column), str(path), "video"
+    if path.is_dir():
+        return (*_rows_from_folder(path), video_column)
+    if path.is_file():
+        return (*read_manifest(path, video_column), video_column)
+    if path.suffix.lower() in (".csv", ".jsonl", ".json") or path.is_absolute() or str(source).startswith("."):
+        raise SkillDatasetError(f"{source}: no such folder or manifest")
+    try:
+        hub = datasets.load_dataset(str(source), **hub_kwargs)
+    except Exception as err:  # offline, no such repo, no access: say which and why
+        raise SkillDatasetError(
+            f"{source}: not a local folder or manifest, and loading it from the Hub failed: {type(err).__name__}: {err}"
+        ) from err
+    return _rows_from_datasets(hub, video_column, label_column), str(source), "video"
+
+
+def _columns_from_rows(rows: list[dict[str, Any]], origin: str, target: str) -> dict[str, list]:
+    """The dataset's columns: ``video``, ``subject``, ``video_id``, ``labels`` (the target), the other of label
+    and score, ``split`` (canonical names, "" when not given) and every extra column of the source."""
     columns: dict[str, list] = defaultdict(list)
+    # video_id is numbered afresh (a saved skill dataset has one already)
     extra = [
         key
         for key in dict.fromkeys(k for row in rows for k in row)
-        if key not in ("video", "label", "score", "subject", "split")
+        if key not in ("video", "label", "score", "subject", "split", "video_id")
     ]
     for i, row in enumerate(rows):
         columns["video"].append(str(row["video"]))
@@ -463,20 +493,25 @@ def load_skill_dataset(
         raise SkillDatasetError(
             f"{origin}: " + _list_problems("unknown split names (use train, validation or test)", bad_splits)
         )
-    _check_subjects(columns["subject"], columns["split"], origin, require_subjects, allow_shared_subjects)
-    for key in ("score", "label_name"):
-        if key in columns and len(columns[key]) != len(rows):
-            del columns[key]  # only some rows have it: not a usable column
+    return columns
 
+
+def _dataset_from_columns(
+    columns: dict[str, list], num_rows: int, target: str, label_names: Sequence[str] | None
+) -> Dataset:
+    """One ``Dataset`` of every row; class labels become a ``ClassLabel`` in skill order."""
+    for key in ("score", "label_name"):
+        if key in columns and len(columns[key]) != num_rows:
+            del columns[key]  # only some rows have it: not a usable column
     dataset = Dataset.from_dict(dict(columns))
     if target == "label":
         names = label_names or order_label_names(set(columns["labels"]))
         dataset = dataset.cast_column("labels", ClassLabel(names=list(names)))
-    if probe_videos:
-        dataset = add_video_metadata(dataset, num_proc=num_proc, drop_unreadable=drop_unreadable)
+    return dataset
 
-    from .splits import make_splits
 
+def _split(dataset: Dataset, origin: str, split_ratios: tuple[float, float, float] | None, seed: int) -> DatasetDict:
+    """The splits the source gave (its ``split`` column), else one made by ratio, else all of it as ``train``."""
     if any(dataset["split"]):
         missing = [f"row {i + 1}" for i, value in enumerate(dataset["split"]) if not value]
         if missing:
@@ -492,15 +527,7 @@ def load_skill_dataset(
         result = DatasetDict({"train": dataset})
     else:
         result = make_splits(dataset, split_ratios, seed=seed)
-    result = result.remove_columns("split")
-    if proxy_dir is not None:
-        from .proxy import use_proxies
-
-        result = use_proxies(result, proxy_dir, proxy_settings)
-    _log_summary(result, origin)
-    if len(result) > 1:
-        warn_missing_classes(result, origin)
-    return result
+    return result.remove_columns("split")
 
 
 def _check_subjects(

@@ -1,10 +1,17 @@
-"""Lazy clips: a ``with_transform`` callable that samples frame indices, decodes only those, and transforms them."""
+"""Lazy clips: a ``with_transform`` callable that samples frame indices, decodes only those, and transforms them.
+
+Names: ``total_num_frames`` is a video's length in frames (the dataset column written when videos are probed),
+``num_frames`` a clip's (``ClipSampling.num_frames``).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+import warnings
 from collections.abc import Callable
 
+import datasets
 import numpy as np
 import torch
 import torch.utils.data
@@ -12,13 +19,38 @@ import torch.utils.data
 from ..video import VideoDecodeError, decode_frames, probe
 from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling
 
-__all__ = ["SAMPLING_STRATEGIES", "ClipSampling", "VideoClipLoader", "expand_clips"]
+__all__ = ["SAMPLING_STRATEGIES", "ClipDecoder", "ClipSampling", "VideoClipLoader", "expand_clips"]
 
 logger = logging.getLogger(__name__)
 
 
-class VideoClipLoader:
-    """Turns rows of a skill dataset into model inputs, for ``Dataset.with_transform``.
+def _renamed_keyword(old: str, new: str):
+    """Accept a renamed keyword argument under its old name for one release, with a ``FutureWarning``.
+
+    Not transformers' ``deprecate_kwarg``: that compares its ``version`` with transformers' own version, so a
+    removal version of this package would silently never warn.
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if old in kwargs:
+                warnings.warn(
+                    f"{func.__qualname__}({old}=...) is deprecated and will be removed in 0.2.0: use {new}=...",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                kwargs.setdefault(new, kwargs.pop(old))
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+class ClipDecoder:
+    """Decodes the clips a batch of rows asks for: turns rows of a skill dataset into model inputs, for
+    ``Dataset.with_transform``.
 
     For each row it samples frame indices with ``sampling`` (random in training, deterministic otherwise),
     decodes just those frames at ``transforms.decode_size``, applies ``transforms`` and returns
@@ -34,7 +66,7 @@ class VideoClipLoader:
 
     Example:
         >>> transforms = ClipTransforms(resize=112, crop_size=112, training=True)
-        >>> train = data["train"].with_transform(VideoClipLoader(ClipSampling(16), transforms, training=True))
+        >>> train = data["train"].with_transform(ClipDecoder(ClipSampling(16), transforms, training=True))
         >>> train[0]["pixel_values"].shape
         torch.Size([16, 3, 112, 112])
     """
@@ -77,26 +109,30 @@ class VideoClipLoader:
             return self.decode_size
         return self.decode_size if short_side > 1.5 * self.decode_size else None
 
+    @_renamed_keyword("num_frames", "total_num_frames")
     def load_clip(
         self,
         path: str,
         video_id: int,
-        num_frames: int | None,
+        total_num_frames: int | None,
         fps: float | None,
         short_side: int | None = None,
         clip_index: int = 0,
     ) -> torch.Tensor:
-        """Sample, decode and transform clip ``clip_index`` of one video (see :func:`expand_clips`)."""
-        if not num_frames:
+        """Sample, decode and transform clip ``clip_index`` of one video of ``total_num_frames`` frames at ``fps``
+        (both probed from the file when unknown; see :func:`expand_clips`)."""
+        if not total_num_frames:
             meta = probe(path)
-            num_frames, fps, short_side = meta.num_frames, meta.fps, min(meta.height, meta.width)
+            # after the video rename: meta.total_num_frames
+            total_num_frames, fps, short_side = meta.num_frames, meta.fps, min(meta.height, meta.width)
         seed = [self.seed, self.epoch, int(video_id), int(clip_index)]
         if self.training:
-            indices = self.sampling.indices(num_frames, fps, random=True, generator=np.random.default_rng(seed))
+            generator = np.random.default_rng(seed)
+            indices = self.sampling.indices(total_num_frames, fps, random=True, generator=generator)
         elif self.clips_per_video > 1:
-            indices = self.sampling.windows(num_frames, fps, num_clips=self.clips_per_video)[clip_index]
+            indices = self.sampling.windows(total_num_frames, fps, num_clips=self.clips_per_video)[clip_index]
         else:
-            indices = self.sampling.indices(num_frames, fps, random=False)
+            indices = self.sampling.indices(total_num_frames, fps, random=False)
         size = self._decode_size(short_side)
         clip = decode_frames(path, indices, size=size, backend=self.backend, threads=self._threads())
         if self.transforms is None:
@@ -111,7 +147,8 @@ class VideoClipLoader:
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         videos = batch["video"]
         count = len(videos)
-        num_frames = batch.get("num_frames") or [None] * count
+        # "num_frames": the column's name in datasets built before it became "total_num_frames"
+        total_num_frames = batch.get("total_num_frames") or batch.get("num_frames") or [None] * count
         fps = batch.get("fps") or [None] * count
         video_ids = batch.get("video_id") or list(range(count))
         heights, widths = batch.get("height") or [None] * count, batch.get("width") or [None] * count
@@ -124,7 +161,7 @@ class VideoClipLoader:
             "video": list(videos),
             "decode_error": [],
         }
-        rows = zip(videos, num_frames, fps, video_ids, short_sides, clip_indices)
+        rows = zip(videos, total_num_frames, fps, video_ids, short_sides, clip_indices)
         for path, frames, rate, video_id, short_side, clip_index in rows:
             try:
                 out["pixel_values"].append(self.load_clip(path, video_id, frames, rate, short_side, clip_index))
@@ -135,11 +172,20 @@ class VideoClipLoader:
         return out
 
 
+class VideoClipLoader(ClipDecoder):
+    """Deprecated name of :class:`ClipDecoder` (it is a ``with_transform`` callable, not a loader)."""
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn(
+            "VideoClipLoader is deprecated and will be removed in 0.2.0: use surgical_skill.data.ClipDecoder",
+            FutureWarning,
+            stacklevel=2,
+        )
+        super().__init__(*args, **kwargs)
+
+
 def expand_clips(dataset, clips_per_video: int):
     """Repeat every row ``clips_per_video`` times (consecutively) with a ``clip_index`` column 0..k-1."""
-    import datasets
-    import numpy as np
-
     quiet = datasets.is_progress_bar_enabled()
     if quiet:
         datasets.disable_progress_bars()  # an internal reshuffle, not worth a progress bar

@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 class SkillCollator:
-    """``collate_fn`` for clips from :class:`~surgical_skill.data.clips.VideoClipLoader`.
+    """``collate_fn`` for clips from :class:`~surgical_skill.data.clips.ClipDecoder`.
 
     Returns ``pixel_values`` (B, T, C, H, W), ``labels`` (B,) (int64 classes or float32 scores), ``video_id``
     (B,) and ``decode_failures`` (a list of ``{"video", "reason"}`` for samples dropped because they could not

@@ -8,7 +8,7 @@ import os
 from datasets import Dataset, DatasetDict
 
 from ..video.proxy import ProxySettings, lookup_proxy, read_index
-from .building import METADATA_COLUMNS, add_video_metadata
+from .building import METADATA_COLUMNS, RENAMED_METADATA_COLUMNS, add_video_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def use_proxies(
 ) -> Dataset | DatasetDict:
     """Point a dataset's ``video`` column at prepared proxies; the original path moves to ``source_video``.
 
-    Metadata columns (``num_frames``, ``fps`` ...) are re-probed on the proxies. A video without a proxy (never
+    Metadata columns (``total_num_frames``, ``fps`` ...) are re-probed on the proxies. A video without a proxy (never
     prepared, or changed since) keeps its original path, with a warning naming how many and how to fix it.
     """
     settings = settings or ProxySettings()
@@ -40,6 +40,6 @@ def use_proxies(
             ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""),
         )
     data = data.add_column("source_video", list(data["video"])).remove_columns("video").add_column("video", proxies)
-    if any(column in data.column_names for column in METADATA_COLUMNS):
+    if any(column in data.column_names for column in (*METADATA_COLUMNS, *RENAMED_METADATA_COLUMNS)):
         data = add_video_metadata(data)
     return data

@@ -29,6 +29,7 @@ irregular stitch placement and bleeding puncture marks when unskilled, visible i
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -38,7 +39,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
+from ..files import write_json_atomic, write_text_atomic
 from ..video import write_video
 
 # Bumped whenever the same config renders other videos (2: no static shortcuts, constant bitrate).
@@ -252,115 +256,195 @@ def _scene_layout(rng: np.random.Generator) -> dict[str, float]:
     }
 
 
+# seconds of the phases of one stitch (approach, bite, grasp, pull, hand back) and of the final rest
+_SECONDS_PER_STITCH, _SECONDS_OF_REST = 0.9 + 0.95 + 0.8 + 0.8 + 0.6, 0.8
+
+
 def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.ndarray], dict]:
     """Per-frame instrument positions (normalised 0..1 coordinates) and the stitches placed, for one trial."""
+    # One generator for the whole trial: every step below draws from it in this order, so the order is part of
+    # what a seed means (changing it changes every video: bump GENERATOR_VERSION).
     rng = np.random.default_rng([trial.seed, 1])
     layout = _scene_layout(np.random.default_rng([trial.profile.appearance_seed, 0]))
-    skill = trial.skill
-    sloppy = 1.0 - skill
-    # seconds of the phases below for one stitch (approach, bite, grasp, pull, hand back) and the final rest
-    per_stitch, rest = 0.9 + 0.95 + 0.8 + 0.8 + 0.6, 0.8
-    # Every trial places the same number of stitches (the task), whoever performs it.
-    n_stitches = max(1, round((config.duration - rest) / per_stitch))
-    # The trial's length: the surgeon's personal pace and the day, not skill (unless duration_cue). The motion
-    # is planned at a natural tempo and then fitted into this length, so a less skilled surgeon's extra
-    # movements, pauses and regrasps make the reaches hurried, not the trial long.
+    sloppy = 1.0 - trial.skill
+    n_stitches, n_frames, tempo = _trial_timing(trial, config, sloppy, rng)
+    placement = _StitchPlacement.draw(layout, n_stitches, sloppy, config.outcome_cues, rng)
+    hands = _Hands(_Mover(trial.skill, config.fps, tempo, rng), sloppy, rng)
+    # a moment before starting, as long for everyone
+    hands.wait(max(1, round(rng.uniform(0.0, 2.5) * tempo * config.fps)))
+    for i in range(n_stitches):
+        hands.stitch(*placement.entry_and_exit(i, layout, rng))
+    hands.rest()
+    motion = _retime(hands.track.arrays(), n_frames)
+    _add_tremor(motion, (0.0015 + 0.045 * sloppy**2) * trial.profile.tremor_scale, config.fps, rng)
+    extras = {"layout": layout, "planned_x": placement.planned_x, "bleeding": placement.bleeding}
+    return motion, {"stitches": hands.stitches, **extras}
+
+
+def _trial_timing(
+    trial: Trial, config: SyntheticConfig, sloppy: float, rng: np.random.Generator
+) -> tuple[int, int, float]:
+    """(stitches, frames, tempo): the task is the same for everyone, its length the surgeon's, not the skill's.
+
+    Every trial places the same number of stitches. Its length comes from the surgeon's personal pace and the
+    day, not skill (unless ``duration_cue``). The motion is planned at a natural tempo and then fitted into
+    this length, so a less skilled surgeon's extra movements, pauses and regrasps make the reaches hurried,
+    not the trial long.
+    """
+    n_stitches = max(1, round((config.duration - _SECONDS_OF_REST) / _SECONDS_PER_STITCH))
     length = config.duration * trial.profile.pace * rng.uniform(0.92, 1.08)
     if config.duration_cue:
         length *= 0.7 + 0.8 * sloppy
     n_frames = max(4, round(length * config.fps))
-    tempo = config.duration / (n_stitches * per_stitch + rest)
-    mover = _Mover(skill, config.fps, tempo, rng)
-    y_c, x0, x1, tilt, bite = (layout[k] for k in ("incision_y", "incision_x0", "incision_x1", "tilt", "bite"))
-    planned_x = np.linspace(x0 + 0.1, x1 - 0.1, n_stitches) if n_stitches > 1 else np.array([(x0 + x1) / 2])
-    # Actual placement. By default the same small scatter for everyone: the finished suture says nothing of
-    # skill. With outcome_cues, irregular spacing and depth when unskilled (and bleeding puncture marks).
-    scatter = sloppy if config.outcome_cues else 0.35
-    placed_x = planned_x + rng.normal(0, 0.004 + 0.03 * scatter, n_stitches)
-    placed_depth = bite * (1 + rng.normal(0, 0.05 + 0.3 * scatter, n_stitches))
-    bleeding = [
-        float(size) if config.outcome_cues and rng.random() < 1.5 * sloppy else 0.0
-        for size in (0.3 + sloppy) * rng.uniform(0.7, 1.3, n_stitches)
-    ]
+    tempo = config.duration / (n_stitches * _SECONDS_PER_STITCH + _SECONDS_OF_REST)
+    return n_stitches, n_frames, tempo
 
-    def incision_y(x):
-        return y_c + tilt * (x - 0.5)
 
-    track = _Track()
-    # where the instruments start and rest: the trial's randomness (a fixed spot would let a single frame
-    # measure how far a trembling hand is from it)
-    driver = np.array([0.8, 0.75]) + rng.uniform(-0.05, 0.05, 2)
-    forceps = np.array([0.25, 0.78]) + rng.uniform(-0.05, 0.05, 2)
-    done = 0
-    # a moment before starting, as long for everyone
-    wait = max(1, round(rng.uniform(0.0, 2.5) * tempo * config.fps))
-    track.add(np.repeat(driver[None], wait, 0), np.repeat(forceps[None], wait, 0), 0.0, 0.3, 0.0, done)
-    stitches = []
+@dataclass(frozen=True)
+class _StitchPlacement:
+    """Where the stitches were planned and where they land.
 
-    def pause(probability: float):
-        if rng.random() < probability:
-            seconds = rng.uniform(0.3, 1.2)
-            track.hold(mover.frames(seconds))  # a still hand: every part stays as it is
+    By default the same small scatter for everyone: the finished suture says nothing of skill. With
+    ``outcome_cues``, irregular spacing and depth when unskilled (and bleeding puncture marks).
+    """
 
-    for i in range(n_stitches):
-        entry = np.array([placed_x[i], incision_y(placed_x[i]) - placed_depth[i]])
-        exit_ = np.array([placed_x[i] + rng.normal(0, 0.01 * scatter), incision_y(placed_x[i]) + placed_depth[i]])
+    planned_x: np.ndarray
+    placed_x: np.ndarray
+    placed_depth: np.ndarray
+    bleeding: list[float]
+    scatter: float
+
+    @classmethod
+    def draw(
+        cls, layout: dict[str, float], n_stitches: int, sloppy: float, outcome_cues: bool, rng: np.random.Generator
+    ) -> _StitchPlacement:
+        x0, x1 = layout["incision_x0"], layout["incision_x1"]
+        planned_x = np.linspace(x0 + 0.1, x1 - 0.1, n_stitches) if n_stitches > 1 else np.array([(x0 + x1) / 2])
+        scatter = sloppy if outcome_cues else 0.35
+        placed_x = planned_x + rng.normal(0, 0.004 + 0.03 * scatter, n_stitches)
+        placed_depth = layout["bite"] * (1 + rng.normal(0, 0.05 + 0.3 * scatter, n_stitches))
+        bleeding = [
+            float(size) if outcome_cues and rng.random() < 1.5 * sloppy else 0.0
+            for size in (0.3 + sloppy) * rng.uniform(0.7, 1.3, n_stitches)
+        ]
+        return cls(planned_x, placed_x, placed_depth, bleeding, scatter)
+
+    def entry_and_exit(
+        self, i: int, layout: dict[str, float], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where stitch ``i``'s needle goes in (above the incision) and comes out (below it)."""
+        x = self.placed_x[i]
+        incision_y = layout["incision_y"] + layout["tilt"] * (x - 0.5)
+        entry = np.array([x, incision_y - self.placed_depth[i]])
+        exit_ = np.array([x + rng.normal(0, 0.01 * self.scatter), incision_y + self.placed_depth[i]])
+        return entry, exit_
+
+
+class _Hands:
+    """Both instruments through one trial, phase by phase, recorded frame by frame in a :class:`_Track`."""
+
+    def __init__(self, mover: _Mover, sloppy: float, rng: np.random.Generator):
+        self.mover, self.sloppy, self.rng = mover, sloppy, rng
+        self.track = _Track()
+        self.stitches: list[tuple[np.ndarray, np.ndarray]] = []
+        self.done = 0
+        # where the instruments start and rest: the trial's randomness (a fixed spot would let a single frame
+        # measure how far a trembling hand is from it)
+        self.driver = np.array([0.8, 0.75]) + rng.uniform(-0.05, 0.05, 2)
+        self.forceps = np.array([0.25, 0.78]) + rng.uniform(-0.05, 0.05, 2)
+
+    def _still(self, point: np.ndarray, n: int) -> np.ndarray:
+        return np.repeat(point[None], n, 0)
+
+    def wait(self, n: int) -> None:
+        """``n`` frames at the start position."""
+        self.track.add(self._still(self.driver, n), self._still(self.forceps, n), 0.0, 0.3, 0.0, self.done)
+
+    def pause(self, probability: float) -> None:
+        """With ``probability``, a still hand for a moment: every part stays as it is."""
+        if self.rng.random() < probability:
+            seconds = self.rng.uniform(0.3, 1.2)
+            self.track.hold(self.mover.frames(seconds))
+
+    def stitch(self, entry: np.ndarray, exit_: np.ndarray) -> None:
+        """One stitch from ``entry`` to ``exit_``: approach, bite, grasp, pull, hand the needle back."""
         hover = entry + np.array([0.03, -0.05])
-        # 1. approach: driver to above the entry point, forceps to beside the exit point
-        d = mover.reach(driver, hover, 0.9)
-        f = mover.reach(forceps, exit_ + np.array([-0.07, 0.06]), 0.9)
+        self._approach(hover, exit_)
+        self.pause(0.8 * self.sloppy**2)
+        self._bite(entry, exit_, hover)
+        self._grasp(exit_)
+        self.pause(0.6 * self.sloppy**2)
+        self._pull()
+        self.stitches.append((entry, exit_))
+        self._hand_back()
+        self.pause(0.5 * self.sloppy**2)
+
+    def _approach(self, hover: np.ndarray, exit_: np.ndarray) -> None:
+        # the driver to above the entry point, the forceps to beside the exit point
+        d = self.mover.reach(self.driver, hover, 0.9)
+        f = self.mover.reach(self.forceps, exit_ + np.array([-0.07, 0.06]), 0.9)
         n = max(len(d), len(f))
         d, f = _pad(d, n), _pad(f, n)
-        track.add(d, f, 0.0, 0.3, 0.0, done)
-        driver, forceps = d[-1], f[-1]
-        pause(0.8 * sloppy**2)
-        # 2. bite: the needle goes in at the entry and comes out at the exit, turning about its centre
-        attempts = 1 + int(rng.random() < 0.45 * sloppy**2)  # a failed bite is backed out and retried
+        self.track.add(d, f, 0.0, 0.3, 0.0, self.done)
+        self.driver, self.forceps = d[-1], f[-1]
+
+    def _bite(self, entry: np.ndarray, exit_: np.ndarray, hover: np.ndarray) -> None:
+        # the needle goes in at the entry and comes out at the exit, turning about its centre
+        attempts = 1 + int(self.rng.random() < 0.45 * self.sloppy**2)  # a failed bite is backed out and retried
         for attempt in range(attempts):
             target = exit_ if attempt == attempts - 1 else (entry + exit_) / 2
-            insert = mover.reach(entry, target, 0.6)
-            d = np.concatenate([mover.reach(driver, entry, 0.35), insert])
+            insert = self.mover.reach(entry, target, 0.6)
+            d = np.concatenate([self.mover.reach(self.driver, entry, 0.35), insert])
             turn = np.concatenate([np.zeros(len(d) - len(insert)), np.linspace(0, 1, len(insert))])
-            track.add(d, np.repeat(forceps[None], len(d), 0), 0.0, 0.3, turn, done)
-            driver = d[-1]
+            self.track.add(d, self._still(self.forceps, len(d)), 0.0, 0.3, turn, self.done)
+            self.driver = d[-1]
             if attempt < attempts - 1:
-                back = mover.reach(driver, hover, 0.5)
-                track.add(back, np.repeat(forceps[None], len(back), 0), 0.0, 0.3, np.linspace(1, 0, len(back)), done)
-                driver = back[-1]
-        # 3. the forceps grasp the needle tip at the exit; the driver lets go (regrasping when unskilled)
-        f = mover.reach(forceps, exit_ + np.array([-0.015, 0.02]), 0.5)
-        track.add(np.repeat(driver[None], len(f), 0), f, 0.0, _jaw(len(f), 1.0, 0.0), 1.0, done)
-        forceps = f[-1]
-        for _ in range(int(rng.binomial(2, 0.5 * sloppy))):  # regrasps
-            n = mover.frames(0.5)
+                back = self.mover.reach(self.driver, hover, 0.5)
+                turn = np.linspace(1, 0, len(back))
+                self.track.add(back, self._still(self.forceps, len(back)), 0.0, 0.3, turn, self.done)
+                self.driver = back[-1]
+
+    def _grasp(self, exit_: np.ndarray) -> None:
+        # the forceps grasp the needle tip at the exit; the driver lets go (regrasping when unskilled)
+        f = self.mover.reach(self.forceps, exit_ + np.array([-0.015, 0.02]), 0.5)
+        self.track.add(self._still(self.driver, len(f)), f, 0.0, _jaw(len(f), 1.0, 0.0), 1.0, self.done)
+        self.forceps = f[-1]
+        for _ in range(int(self.rng.binomial(2, 0.5 * self.sloppy))):  # regrasps
+            n = self.mover.frames(0.5)
             jaw = np.concatenate([_jaw(n // 2, 0.0, 1.0), _jaw(n - n // 2, 1.0, 0.0)])
-            track.add(np.repeat(driver[None], n, 0), np.repeat(forceps[None], n, 0), jaw, 0.0, 1.0, done)
-        n = mover.frames(0.3)
-        track.add(np.repeat(driver[None], n, 0), np.repeat(forceps[None], n, 0), _jaw(n, 0.0, 1.0), 0.0, 1.0, done)
-        pause(0.6 * sloppy**2)
-        # 4. pull the thread through; the stitch is placed
-        f = mover.reach(forceps, forceps + np.array([-0.05, 0.12]), 0.8)
-        d = mover.reach(driver, driver + np.array([0.08, 0.02]), 0.8)
+            self.track.add(self._still(self.driver, n), self._still(self.forceps, n), jaw, 0.0, 1.0, self.done)
+        n = self.mover.frames(0.3)
+        let_go = _jaw(n, 0.0, 1.0)
+        self.track.add(self._still(self.driver, n), self._still(self.forceps, n), let_go, 0.0, 1.0, self.done)
+
+    def _pull(self) -> None:
+        # the thread is pulled through: the stitch is placed
+        f = self.mover.reach(self.forceps, self.forceps + np.array([-0.05, 0.12]), 0.8)
+        d = self.mover.reach(self.driver, self.driver + np.array([0.08, 0.02]), 0.8)
         n = max(len(d), len(f))
         d, f = _pad(d, n), _pad(f, n)
-        track.add(d, f, 1.0, 0.0, 1.0, done)
-        driver, forceps = d[-1], f[-1]
-        done += 1
-        stitches.append((entry, exit_))
-        # 5. hand the needle back to the driver, ready for the next stitch
-        d = mover.reach(driver, forceps + np.array([0.04, -0.02]), 0.6)
-        track.add(d, np.repeat(forceps[None], len(d), 0), _jaw(len(d), 1.0, 0.0), 0.0, 0.0, done)
-        driver = d[-1]
-        pause(0.5 * sloppy**2)
-    # rest: instruments drawn back
-    d = mover.reach(driver, np.array([0.82, 0.8]) + rng.uniform(-0.05, 0.05, 2), 0.8)
-    f = mover.reach(forceps, np.array([0.2, 0.82]) + rng.uniform(-0.05, 0.05, 2), 0.8)
-    n = max(len(d), len(f))
-    track.add(_pad(d, n), _pad(f, n), 0.0, 0.3, 0.0, done)
-    motion = _retime(track.arrays(), n_frames)
-    # tremor: a few sinusoids at 4-9 Hz, large when unskilled; everyone has a trace of it
-    t = np.arange(len(motion["driver"])) / config.fps
-    amplitude = (0.0015 + 0.045 * sloppy**2) * trial.profile.tremor_scale
+        self.track.add(d, f, 1.0, 0.0, 1.0, self.done)
+        self.driver, self.forceps = d[-1], f[-1]
+        self.done += 1
+
+    def _hand_back(self) -> None:
+        # the needle goes back to the driver, ready for the next stitch
+        d = self.mover.reach(self.driver, self.forceps + np.array([0.04, -0.02]), 0.6)
+        self.track.add(d, self._still(self.forceps, len(d)), _jaw(len(d), 1.0, 0.0), 0.0, 0.0, self.done)
+        self.driver = d[-1]
+
+    def rest(self) -> None:
+        """The instruments drawn back at the end."""
+        d = self.mover.reach(self.driver, np.array([0.82, 0.8]) + self.rng.uniform(-0.05, 0.05, 2), 0.8)
+        f = self.mover.reach(self.forceps, np.array([0.2, 0.82]) + self.rng.uniform(-0.05, 0.05, 2), 0.8)
+        n = max(len(d), len(f))
+        self.track.add(_pad(d, n), _pad(f, n), 0.0, 0.3, 0.0, self.done)
+
+
+def _add_tremor(motion: dict[str, np.ndarray], amplitude: float, fps: float, rng: np.random.Generator) -> None:
+    """Physiological tremor on both instruments: a few sinusoids at 4-9 Hz, large when unskilled (the caller's
+    ``amplitude``); everyone has a trace of it."""
+    t = np.arange(len(motion["driver"])) / fps
     for name in ("driver", "forceps"):
         freqs = rng.uniform(4, 9, (3, 2))
         phases = rng.uniform(0, 2 * np.pi, (3, 2))
@@ -368,7 +452,6 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
         waves = weights[None] * np.sin(2 * np.pi * freqs[None] * t[:, None, None] + phases[None])
         wobble = (waves[:, 0] + waves[:, 1] + waves[:, 2]) / 2.2  # explicit sum: the same rounding every run
         motion[name] = motion[name] + amplitude * wobble
-    return motion, {"stitches": stitches, "layout": layout, "planned_x": planned_x, "bleeding": bleeding}
 
 
 def _retime(motion: dict[str, np.ndarray], n_frames: int) -> dict[str, np.ndarray]:
@@ -680,8 +763,6 @@ def generate_dataset(
     trials = plan_trials(config)
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    from tqdm.auto import tqdm
-
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(write_trial, t, config, out) for t in trials]
@@ -690,14 +771,12 @@ def generate_dataset(
         rows = [
             write_trial(t, config, out) for t in tqdm(trials, desc="Rendering", unit="video", disable=not progress)
         ]
-    manifest = out / "metadata.csv"
-    tmp = manifest.with_name(".metadata.csv.partial")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, manifest)
-    (out / "synthetic_config.json").write_text(json.dumps(_settings(config), indent=2))
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    manifest = write_text_atomic(out / "metadata.csv", table.getvalue())
+    write_json_atomic(out / "synthetic_config.json", _settings(config))
     return manifest
 
 
@@ -721,8 +800,6 @@ def is_generated(out_dir: str | os.PathLike, config: SyntheticConfig) -> bool:
 
 def save_previews(out_dir: str | os.PathLike, config: SyntheticConfig | None = None, scale: int = 2) -> list[Path]:
     """Save one frame of a trial of each class as ``preview_<label>.png`` (a third of the way through)."""
-    from PIL import Image
-
     config = config or SyntheticConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
