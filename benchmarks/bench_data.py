@@ -1,7 +1,7 @@
 """Data benchmark: random training clips per second from raw 60 s 720p videos vs their proxies.
 
 A dataset of four generated 60 s 1280x720 30 fps h264 videos (x264 default keyframe interval, as cameras
-and screen recorders write them) is read the way training reads it: `VideoClipLoader` with 16-frame TSN
+and screen recorders write them) is read the way training reads it: `ClipDecoder` with 16-frame TSN
 sampling at random positions, decoded at a 224 short side and augmented (random resized crop to 224, flip,
 colour jitter). The same loader then reads the proxies `surgical-skill prepare` makes (short side 256,
 10 fps, a keyframe every second). Times are per clip in one process; the proxy preparation is timed too and
@@ -22,12 +22,12 @@ import torch
 from datasets import Dataset
 
 from common import WORK, ensure_video, machine_line
-from surgical_skill.data import ClipSampling, ClipTransforms, VideoClipLoader, load_skill_dataset, use_proxies
+from surgical_skill.data import ClipDecoder, ClipSampling, ClipTransforms, load_skill_dataset, use_proxies
 from surgical_skill.video import ProxySettings, prepare_proxies
 
 
 def clips_per_second(dataset, clips: int, seed: int) -> tuple[float, list[float]]:
-    loader = VideoClipLoader(
+    loader = ClipDecoder(
         ClipSampling(num_frames=16, strategy="uniform"),
         ClipTransforms(resize=224, crop_size=224, training=True),
         training=True,

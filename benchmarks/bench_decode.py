@@ -122,13 +122,13 @@ def main() -> int:
     for video_name, path in videos.items():
         meta = probe(path)
         patterns = {
-            "16 uniform frames": sample_segment_indices(meta.num_frames, 16),
-            "8 clips x 16 frames": sample_multi_clip_indices(meta.num_frames, 16, num_clips=8).reshape(-1),
+            "16 uniform frames": sample_segment_indices(meta.total_num_frames, 16),
+            "8 clips x 16 frames": sample_multi_clip_indices(meta.total_num_frames, 16, num_clips=8).reshape(-1),
         }
         path.read_bytes()  # page cache warm for every method alike
         for pattern_name, indices in patterns.items():
             print(
-                f"\n{video_name} | {pattern_name} | {len(indices)} frames of {meta.num_frames}, "
+                f"\n{video_name} | {pattern_name} | {len(indices)} frames of {meta.total_num_frames}, "
                 f"{len(meta.keyframe_indices)} keyframes"
             )
             rows, frames = time_round_robin(methods, path, indices, args.repeats)

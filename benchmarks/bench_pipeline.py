@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(machine_line())
     print(
-        f"video: {video.name}, {meta.duration:.0f} s, {meta.width}x{meta.height}, {meta.num_frames} frames, "
+        f"video: {video.name}, {meta.duration:.0f} s, {meta.width}x{meta.height}, {meta.total_num_frames} frames, "
         f"{len(meta.keyframe_indices)} keyframes; model: VideoMAE ViT-S (random init), 16 frames at 224"
     )
     ours = {

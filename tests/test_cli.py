@@ -24,7 +24,7 @@ def test_probe_json_and_errors(videos):
     result = run_cli("probe", str(videos["vfr"]), str(videos["text"]), "--json")
     assert result.returncode == 1  # one of the two files is bad
     good, bad = (json.loads(line) for line in result.stdout.splitlines())
-    assert good["num_frames"] == 60 and good["is_variable_frame_rate"] is True
+    assert good["total_num_frames"] == 60 and good["is_variable_frame_rate"] is True
     assert bad["path"] == str(videos["text"]) and "not a readable video" in bad["error"]
 
 

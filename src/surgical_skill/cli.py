@@ -56,10 +56,10 @@ def _run_probe(args: argparse.Namespace) -> int:
             print(json.dumps(info))
         else:
             vfr = " (variable)" if info["is_variable_frame_rate"] else ""
-            header = info["num_frames_from_header"]
-            lie = f" (header says {header})" if header and header != info["num_frames"] else ""
+            header = info["total_num_frames_from_header"]
+            lie = f" (header says {header})" if header and header != info["total_num_frames"] else ""
             print(
-                f"{path}: {info['num_frames']} frames{lie}, {info['fps']:.3f} fps{vfr}, {info['duration']:.2f} s, "
+                f"{path}: {info['total_num_frames']} frames{lie}, {info['fps']:.3f} fps{vfr}, {info['duration']:.2f} s, "
                 f"{info['width']}x{info['height']}, rotation {info['rotation']}, {info['codec']} "
                 f"{info['pixel_format']}, {info['num_keyframes']} keyframes (longest GOP {info['max_gop']})"
             )

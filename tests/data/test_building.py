@@ -29,7 +29,7 @@ def test_manifest_builds_grouped_splits_with_ordered_labels_and_metadata(manifes
         assert Path(row["video"]).is_absolute() and Path(row["video"]).exists()
         meta = probe(row["video"])
         assert (row["total_num_frames"], row["fps"], row["width"], row["height"]) == (
-            meta.num_frames,
+            meta.total_num_frames,
             meta.fps,
             meta.width,
             meta.height,
@@ -117,7 +117,7 @@ def test_videos_embedded_as_bytes_like_hub_parquet(skill_videos, tmp_path, monke
     for row, source in zip(data["train"], rows):
         assert Path(row["video"]).parent == tmp_path / "cache" / "videos"
         assert Path(row["video"]).read_bytes() == Path(source["path"]).read_bytes()
-        assert row["total_num_frames"] == probe(source["path"]).num_frames
+        assert row["total_num_frames"] == probe(source["path"]).total_num_frames
 
 
 def test_hub_id_that_cannot_be_loaded_says_so():
@@ -257,11 +257,11 @@ def test_datasets_saved_before_the_column_rename_still_load(manifest, skill_vide
         )
         data = data["train"]
         assert "num_frames" not in data.column_names
-        assert data["total_num_frames"] == [probe(path).num_frames for path in data["video"]]
+        assert data["total_num_frames"] == [probe(path).total_num_frames for path in data["video"]]
 
 
 def test_a_manifest_with_an_old_num_frames_column(skill_videos, tmp_path):
-    rows = [{**row, "num_frames": probe(row["path"]).num_frames} for row in skill_videos]
+    rows = [{**row, "num_frames": probe(row["path"]).total_num_frames} for row in skill_videos]
     path = write_manifest(tmp_path / "old.csv", rows, fields=("video", "label", "subject", "num_frames"))
     for row in rows:
         (tmp_path / row["video"]).symlink_to(row["path"])

@@ -22,7 +22,7 @@ def test_dataset_points_at_proxies_transparently(manifest, skill_videos, tmp_pat
             if row["source_video"] in {r["path"] for r in skill_videos[:12]}:
                 assert row["video"] != row["source_video"] and str(cache) in row["video"]
                 meta = probe(row["video"])
-                assert (row["total_num_frames"], row["fps"], row["height"]) == (meta.num_frames, 10.0, 32)
+                assert (row["total_num_frames"], row["fps"], row["height"]) == (meta.total_num_frames, 10.0, 32)
             else:
                 assert row["video"] == row["source_video"]  # not prepared: stays at full size
                 unprepared += 1
@@ -55,4 +55,4 @@ def test_use_proxies_on_a_split_built_before_the_column_rename(manifest, skill_v
     old = load_skill_dataset(manifest, seed=0)["train"].rename_column("total_num_frames", "num_frames")
     proxied = use_proxies(old, cache, SETTINGS)
     assert "num_frames" not in proxied.column_names
-    assert proxied["total_num_frames"] == [probe(path).num_frames for path in proxied["video"]]
+    assert proxied["total_num_frames"] == [probe(path).total_num_frames for path in proxied["video"]]

@@ -115,7 +115,7 @@ def test_metadata_loads_with_the_datasets_layer(small_dataset):
         for row in split:
             meta = probe(row["video"])
             assert (meta.height, meta.width, meta.fps) == (64, 64, 15.0)
-            assert row["total_num_frames"] == meta.num_frames
+            assert row["total_num_frames"] == meta.total_num_frames
     first = rows[0]
     assert probe(small_dataset.parent / first["video"]).duration == pytest.approx(float(first["duration"]), abs=0.07)
 
@@ -124,7 +124,7 @@ def _features(manifest: Path):
     frame_x, frame_y, frame_groups, motion_x, video_y, video_groups = [], [], [], [], [], []
     for row in read_rows(manifest):
         path = manifest.parent / row["video"]
-        frames = decode_frames(path, range(probe(path).num_frames)).permute(0, 2, 3, 1).numpy().astype(np.float32)
+        frames = decode_frames(path, range(probe(path).total_num_frames)).permute(0, 2, 3, 1).numpy().astype(np.float32)
         label = int(row["label"] == "higher-skilled")
         for i in np.linspace(0, len(frames) - 1, 6).astype(int):
             frame = frames[i]

@@ -298,7 +298,7 @@ def _probe_columns(batch: dict[str, list]) -> dict[str, list]:
             out["probe_error"].append(err.reason)
             continue
         # after the video rename: info.total_num_frames
-        values = (info.num_frames, info.fps, info.duration, info.width, info.height)
+        values = (info.total_num_frames, info.fps, info.duration, info.width, info.height)
         for name, value in zip(METADATA_COLUMNS, values, strict=True):
             out[name].append(value)
         out["probe_error"].append(None)
