@@ -6,9 +6,7 @@ Names: ``total_num_frames`` is a video's length in frames (the dataset column wr
 
 from __future__ import annotations
 
-import functools
 import logging
-import warnings
 from collections.abc import Callable
 
 import datasets
@@ -16,36 +14,13 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from ..deprecation import renamed_class, renamed_keywords
 from ..video import VideoDecodeError, decode_frames, probe
 from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling
 
 __all__ = ["SAMPLING_STRATEGIES", "ClipDecoder", "ClipSampling", "VideoClipLoader", "expand_clips"]
 
 logger = logging.getLogger(__name__)
-
-
-def _renamed_keyword(old: str, new: str):
-    """Accept a renamed keyword argument under its old name for one release, with a ``FutureWarning``.
-
-    Not transformers' ``deprecate_kwarg``: that compares its ``version`` with transformers' own version, so a
-    removal version of this package would silently never warn.
-    """
-
-    def decorate(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            if old in kwargs:
-                warnings.warn(
-                    f"{func.__qualname__}({old}=...) is deprecated and will be removed in 0.2.0: use {new}=...",
-                    FutureWarning,
-                    stacklevel=2,
-                )
-                kwargs.setdefault(new, kwargs.pop(old))
-            return func(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
 
 
 class ClipDecoder:
@@ -109,7 +84,7 @@ class ClipDecoder:
             return self.decode_size
         return self.decode_size if short_side > 1.5 * self.decode_size else None
 
-    @_renamed_keyword("num_frames", "total_num_frames")
+    @renamed_keywords(num_frames="total_num_frames")
     def load_clip(
         self,
         path: str,
@@ -172,16 +147,7 @@ class ClipDecoder:
         return out
 
 
-class VideoClipLoader(ClipDecoder):
-    """Deprecated name of :class:`ClipDecoder` (it is a ``with_transform`` callable, not a loader)."""
-
-    def __init__(self, *args, **kwargs):
-        warnings.warn(
-            "VideoClipLoader is deprecated and will be removed in 0.2.0: use surgical_skill.data.ClipDecoder",
-            FutureWarning,
-            stacklevel=2,
-        )
-        super().__init__(*args, **kwargs)
+VideoClipLoader = renamed_class(ClipDecoder, "VideoClipLoader", note="it is a with_transform callable, not a loader")
 
 
 def expand_clips(dataset, clips_per_video: int):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -13,10 +11,10 @@ from typing import Any
 import av
 import numpy as np
 
+from ..deprecation import renamed_keywords, warn_renamed
 from .errors import VideoDecodeError
 
-# The old names of renamed fields stay accepted, with a FutureWarning naming the new one, until this version.
-_OLD_NAMES_REMOVED_IN = "0.2.0"
+_CLIP_LENGTH = "`num_frames` now always means a clip's length"
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,13 +60,15 @@ class VideoMetadata:
     @property
     def num_frames(self) -> int:
         """Deprecated name of :attr:`total_num_frames`."""
-        _warn_renamed("VideoMetadata.num_frames", "VideoMetadata.total_num_frames")
+        warn_renamed("VideoMetadata.num_frames", "VideoMetadata.total_num_frames", note=_CLIP_LENGTH)
         return self.total_num_frames
 
     @property
     def num_frames_from_header(self) -> int | None:
         """Deprecated name of :attr:`total_num_frames_from_header`."""
-        _warn_renamed("VideoMetadata.num_frames_from_header", "VideoMetadata.total_num_frames_from_header")
+        warn_renamed(
+            "VideoMetadata.num_frames_from_header", "VideoMetadata.total_num_frames_from_header", note=_CLIP_LENGTH
+        )
         return self.total_num_frames_from_header
 
     @property
@@ -111,33 +111,10 @@ class VideoMetadata:
         }
 
 
-_RENAMED_FIELDS = {"num_frames": "total_num_frames", "num_frames_from_header": "total_num_frames_from_header"}
-
-
-def _accept_old_keywords(init: Callable[..., None]) -> Callable[..., None]:
-    """``VideoMetadata(num_frames=..., num_frames_from_header=...)``, as code built it before the rename, still works."""
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs) -> None:
-        for old, new in _RENAMED_FIELDS.items():
-            if old in kwargs:
-                _warn_renamed(f"VideoMetadata({old}=...)", f"VideoMetadata({new}=...)")
-                kwargs.setdefault(new, kwargs.pop(old))
-        init(self, *args, **kwargs)
-
-    return __init__
-
-
-VideoMetadata.__init__ = _accept_old_keywords(VideoMetadata.__init__)
-
-
-def _warn_renamed(old: str, new: str) -> None:
-    warnings.warn(
-        f"`{old}` is deprecated and will be removed in surgical-skill {_OLD_NAMES_REMOVED_IN}; use `{new}` "
-        "(`num_frames` now always means a clip's length).",
-        FutureWarning,
-        stacklevel=3,
-    )
+# VideoMetadata(num_frames=..., num_frames_from_header=...), as code built it before the rename, still works.
+VideoMetadata.__init__ = renamed_keywords(
+    note=_CLIP_LENGTH, num_frames="total_num_frames", num_frames_from_header="total_num_frames_from_header"
+)(VideoMetadata.__init__)
 
 
 def is_url(path: str | os.PathLike) -> bool:

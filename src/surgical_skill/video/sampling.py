@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from transformers.utils.deprecation import deprecate_kwarg
+
+from ..deprecation import renamed_keywords
 
 Generator = np.random.Generator | int | None
 
@@ -25,14 +26,8 @@ def _rng(generator: Generator) -> np.random.Generator:
     return np.random.default_rng(generator)
 
 
-# The video length's old keyword, ``num_frames``, still works (with a FutureWarning) until surgical-skill 0.2.0.
-_renamed_video_length = deprecate_kwarg(
-    "num_frames",
-    new_name="total_num_frames",
-    version="0.2.0",
-    warn_if_greater_or_equal_version=True,
-    additional_message="(`num_frames` now means a clip's length.)",
-)
+# The video length's old keyword, ``num_frames``, still works (with a FutureWarning) for one release.
+_renamed_video_length = renamed_keywords(note="`num_frames` now means a clip's length", num_frames="total_num_frames")
 
 
 def _check(total_num_frames: int, count: int, what: str) -> None:
