@@ -14,7 +14,13 @@ import pytest
 import torch
 
 from surgical_skill import remote_code
-from surgical_skill.models import FAMILIES, SurgicalSkillVideoProcessor, build_model, build_video_processor
+from surgical_skill.models import (
+    FAMILIES,
+    MODEL_REGISTRY,
+    SurgicalSkillVideoProcessor,
+    build_model,
+    build_video_processor,
+)
 from surgical_skill.remote_code import (
     PIPELINE_MODULE,
     check_import_rule,
@@ -26,8 +32,11 @@ from surgical_skill.remote_code import (
 from tests.models.test_models import TINY
 
 LABELS = ["lower-skilled", "higher-skilled"]
-# one registry name per family of the package, and one transformers model (its folder ships the pipeline only)
-FOLDERS = ["frame_cnn", "cnn_rnn", "small3d", "videomae"]
+# the first registry name of each family of the package, and a transformers model (it ships the pipeline only)
+FOLDERS = [
+    *(next(name for name, spec in MODEL_REGISTRY.items() if spec.model_class is head) for _, _, head in FAMILIES),
+    "videomae",
+]
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family[0].model_type)
