@@ -4,17 +4,10 @@ Families: the frame CNN, the CNN-RNN and the 3D CNNs (torchvision backbones or `
 VideoMAE, TimeSformer, ViViT and V-JEPA 2 are transformers' own classes, built through the same factory.
 """
 
+from .backbones import BACKBONES_2D, BACKBONES_3D
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
 from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel, CNNRNNPreTrainedModel
-from .common import (
-    BACKBONES_2D,
-    BACKBONES_3D,
-    TEMPORAL_POOLING,
-    SkillVideoConfig,
-    TemporalPooling,
-    skill_loss,
-    skill_loss_terms,
-)
+from .configuration_base import SkillVideoConfig
 from .factory import (
     FAMILIES,
     MODEL_REGISTRY,
@@ -26,6 +19,9 @@ from .factory import (
 )
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel, FrameCNNPreTrainedModel
+from .losses import PROBLEM_TYPES, infer_problem_type, is_regression, skill_loss, skill_loss_terms
+from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
+from .pooling import TEMPORAL_POOLING, TemporalPooling
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling
@@ -35,6 +31,7 @@ __all__ = [
     "BACKBONES_3D",
     "FAMILIES",
     "MODEL_REGISTRY",
+    "PROBLEM_TYPES",
     "TEMPORAL_POOLING",
     "VIDEO_BACKBONES",
     "CNNRNNConfig",
@@ -46,6 +43,8 @@ __all__ = [
     "FrameCNNModel",
     "FrameCNNPreTrainedModel",
     "ModelSpec",
+    "SkillPreTrainedModel",
+    "SkillVideoClassificationMixin",
     "SkillVideoConfig",
     "SurgicalSkillVideoProcessor",
     "TemporalPooling",
@@ -56,6 +55,8 @@ __all__ = [
     "add_sampling",
     "build_model",
     "build_video_processor",
+    "infer_problem_type",
+    "is_regression",
     "list_models",
     "register_auto_classes",
     "skill_loss",

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import transformers
-from transformers import AutoConfig, AutoModelForVideoClassification, PretrainedConfig, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForVideoClassification,
+    AutoVideoProcessor,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
@@ -280,9 +289,6 @@ def build_video_processor(
 
 
 def _load_processor(name: str) -> BaseVideoProcessor:
-    from transformers import AutoImageProcessor, AutoVideoProcessor
-    from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
-
     try:
         return AutoVideoProcessor.from_pretrained(name)
     except (OSError, ValueError, KeyError) as video_err:
@@ -311,8 +317,6 @@ FAMILIES = (
 def register_auto_classes() -> None:
     """Make ``AutoConfig``, ``AutoModel``, ``AutoModelForVideoClassification`` and ``AutoVideoProcessor`` know
     this package's families (done on ``import surgical_skill``; calling it again is harmless)."""
-    from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
-
     for config_class, base_class, head_class in FAMILIES:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, base_class, exist_ok=True)

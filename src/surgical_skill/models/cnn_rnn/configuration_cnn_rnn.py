@@ -1,6 +1,7 @@
 """Configuration of the CNN-RNN: per-frame 2D features, a recurrent layer over time, attention pooling."""
 
-from ..common import BACKBONES_2D, SkillVideoConfig
+from ..backbones import BACKBONES_2D
+from ..configuration_base import SkillVideoConfig
 
 RNN_TYPES = ("lstm", "gru")
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from ..common import (
-    BACKBONES_2D,
-    SkillPreTrainedModel,
-    TemporalPooling,
-    build_backbone,
-    load_torchvision_weights,
-    skill_loss,
-)
+from ..backbones import BACKBONES_2D, build_backbone, load_torchvision_weights
+from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
+from ..pooling import TemporalPooling
 from .configuration_cnn_rnn import CNNRNNConfig
 
 
@@ -59,7 +54,7 @@ class CNNRNNModel(CNNRNNPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=outputs, pooler_output=self.pooling(outputs, frame_mask))
 
 
-class CNNRNNForVideoClassification(CNNRNNPreTrainedModel):
+class CNNRNNForVideoClassification(SkillVideoClassificationMixin, CNNRNNPreTrainedModel):
     """CNN-RNN with a linear head: logits (B, num_labels); ``loss`` when ``labels`` are given."""
 
     def __init__(self, config: CNNRNNConfig):
@@ -68,22 +63,3 @@ class CNNRNNForVideoClassification(CNNRNNPreTrainedModel):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.cnn_rnn.output_dim, config.num_labels)
         self.post_init()
-
-    @property
-    def backbone(self) -> nn.Module:
-        return self.cnn_rnn.backbone
-
-    def load_pretrained_backbone(self) -> None:
-        self.cnn_rnn.load_pretrained_backbone()
-
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
-        **kwargs,
-    ) -> ImageClassifierOutput:
-        pooled = self.cnn_rnn(pixel_values, frame_mask=frame_mask).pooler_output  # (B, H)
-        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
-        loss = skill_loss(logits, labels, self.config) if labels is not None else None
-        return ImageClassifierOutput(loss=loss, logits=logits)

@@ -1,6 +1,8 @@
 """Configuration of the frame CNN: a 2D backbone per frame, pooled over time."""
 
-from ..common import BACKBONES_2D, TEMPORAL_POOLING, SkillVideoConfig
+from ..backbones import BACKBONES_2D
+from ..configuration_base import SkillVideoConfig
+from ..pooling import TEMPORAL_POOLING
 
 
 class FrameCNNConfig(SkillVideoConfig):

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from ..common import (
-    BACKBONES_2D,
-    SkillPreTrainedModel,
-    TemporalPooling,
-    build_backbone,
-    load_torchvision_weights,
-    skill_loss,
-)
+from ..backbones import BACKBONES_2D, build_backbone, load_torchvision_weights
+from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
+from ..pooling import TemporalPooling
 from .configuration_frame_cnn import FrameCNNConfig
 
 
@@ -42,7 +37,7 @@ class FrameCNNModel(FrameCNNPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=features, pooler_output=self.pooling(features, frame_mask))
 
 
-class FrameCNNForVideoClassification(FrameCNNPreTrainedModel):
+class FrameCNNForVideoClassification(SkillVideoClassificationMixin, FrameCNNPreTrainedModel):
     """Frame CNN with a linear head: logits (B, num_labels); ``loss`` when ``labels`` are given."""
 
     def __init__(self, config: FrameCNNConfig):
@@ -51,22 +46,3 @@ class FrameCNNForVideoClassification(FrameCNNPreTrainedModel):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.frame_cnn.feature_dim, config.num_labels)
         self.post_init()
-
-    @property
-    def backbone(self) -> nn.Module:
-        return self.frame_cnn.backbone
-
-    def load_pretrained_backbone(self) -> None:
-        self.frame_cnn.load_pretrained_backbone()
-
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
-        **kwargs,
-    ) -> ImageClassifierOutput:
-        pooled = self.frame_cnn(pixel_values, frame_mask=frame_mask).pooler_output  # (B, D)
-        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
-        loss = skill_loss(logits, labels, self.config) if labels is not None else None
-        return ImageClassifierOutput(loss=loss, logits=logits)

@@ -1,6 +1,7 @@
 """Configuration of the 3D CNNs: torchvision video backbones, or a small 3D CNN that trains on a CPU."""
 
-from ..common import BACKBONES_3D, SkillVideoConfig
+from ..backbones import BACKBONES_3D
+from ..configuration_base import SkillVideoConfig
 
 VIDEO_BACKBONES = (*sorted(BACKBONES_3D), "small3d")
 

@@ -6,16 +6,10 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from ..common import (
-    BACKBONES_3D,
-    SequentialBackbone,
-    SkillPreTrainedModel,
-    build_backbone,
-    load_torchvision_weights,
-    skill_loss,
-)
+from ..backbones import BACKBONES_3D, SequentialBackbone, build_backbone, load_torchvision_weights
+from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .configuration_video3d import Video3DCNNConfig
 
 
@@ -74,12 +68,13 @@ class Video3DCNNModel(Video3DCNNPreTrainedModel):
         self._freeze_backbone_if_asked()
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, **kwargs):
+    def forward(self, pixel_values: torch.Tensor, frame_mask: torch.Tensor | None = None, **kwargs):
+        # frame_mask is ignored: padding frames are zeros, which 3D convolutions see as still
         features = self.backbone(pixel_values.transpose(1, 2))  # (B, T, C, H, W) -> (B, C, T, H, W) -> (B, D)
         return BaseModelOutputWithPooling(last_hidden_state=features, pooler_output=features)
 
 
-class Video3DCNNForVideoClassification(Video3DCNNPreTrainedModel):
+class Video3DCNNForVideoClassification(SkillVideoClassificationMixin, Video3DCNNPreTrainedModel):
     """3D CNN with a linear head: logits (B, num_labels); ``loss`` when ``labels`` are given. A padded clip's
     ``frame_mask`` is accepted and ignored (padding frames are zeros, which 3D convolutions see as still)."""
 
@@ -89,22 +84,3 @@ class Video3DCNNForVideoClassification(Video3DCNNPreTrainedModel):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.video3d.feature_dim, config.num_labels)
         self.post_init()
-
-    @property
-    def backbone(self) -> nn.Module:
-        return self.video3d.backbone
-
-    def load_pretrained_backbone(self) -> None:
-        self.video3d.load_pretrained_backbone()
-
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
-        **kwargs,
-    ) -> ImageClassifierOutput:
-        pooled = self.video3d(pixel_values).pooler_output  # (B, D)
-        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
-        loss = skill_loss(logits, labels, self.config) if labels is not None else None
-        return ImageClassifierOutput(loss=loss, logits=logits)

@@ -1,0 +1,93 @@
+"""The base classes of the package's own families: the pretrained-model base (inputs, initialisation, backbone
+freezing, gradient checkpointing) and the classification head the ``...ForVideoClassification`` classes share."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import ImageClassifierOutput
+
+from .configuration_base import SkillVideoConfig
+from .losses import infer_problem_type, skill_loss
+
+
+class SkillPreTrainedModel(PreTrainedModel):
+    """Base of the package's own families: inputs, initialisation, backbone freezing and checkpointing."""
+
+    config_class = SkillVideoConfig
+    base_model_prefix = "backbone"
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = True
+    _no_split_modules: list[str] = []
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Backbone convolutions and norms keep torchvision's own (kaiming) initialisation; only the layers this
+        # package adds (linear heads, attention pooling, recurrent layers) are initialised here.
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LSTM | nn.GRU):
+            for name, param in module.named_parameters():
+                if "weight" in name:
+                    init.xavier_uniform_(param)
+                elif "bias" in name:
+                    init.zeros_(param)
+
+    def _freeze_backbone_if_asked(self) -> None:
+        if self.config.freeze_backbone:
+            for param in self.backbone.parameters():
+                param.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.config.freeze_backbone:
+            self.backbone.eval()  # a frozen backbone keeps its BatchNorm statistics too
+        return self
+
+    def load_pretrained_backbone(self) -> None:
+        """Replace the backbone's random weights with torchvision's pretrained ones (see ``backbone_pretrained``)."""
+        raise NotImplementedError
+
+
+class SkillVideoClassificationMixin:
+    """The head of the families' ``...ForVideoClassification`` classes: the base model's pooled clip features,
+    dropout, a linear classifier, and the loss by ``config.problem_type``.
+
+    A head lists its modules in its own ``__init__`` (so each modeling file shows its state-dict keys): the base
+    model under the family's ``base_model_prefix`` (``self.base_model`` is then that model), a ``dropout`` and a
+    ``classifier``. Put the mixin first among the bases:
+    ``class FooForVideoClassification(SkillVideoClassificationMixin, FooPreTrainedModel)``.
+    """
+
+    config: SkillVideoConfig
+    dropout: nn.Dropout
+    classifier: nn.Linear
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.base_model.backbone
+
+    def load_pretrained_backbone(self) -> None:
+        self.base_model.load_pretrained_backbone()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutput:
+        """Logits (B, num_labels) for clips ``pixel_values`` (B, T, C, H, W), whose padded frames ``frame_mask``
+        (B, T) marks False; with ``labels``, the loss chosen by ``config.problem_type``, which is set from the
+        labels when it is ``None``, as transformers' heads do."""
+        pooled = self.base_model(pixel_values, frame_mask=frame_mask).pooler_output  # (B, D)
+        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            if self.config.problem_type is None:
+                self.config.problem_type = infer_problem_type(self.config, labels)
+            loss = skill_loss(logits, labels, self.config)
+        return ImageClassifierOutput(loss=loss, logits=logits)
