@@ -1,5 +1,5 @@
 """What a saved model folder holds does not change with the code's layout: the families' state-dict keys and
-config.json, recorded before models/common.py was split, and a folder saved then loads with the same logits.
+config.json, recorded before models/common.py was split.
 Also the loss by ``problem_type`` (transformers' convention) and the deprecated ``models.common`` module."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoModelForVideoClassification, PretrainedConfig
+from transformers import AutoModel, PretrainedConfig
 
 from surgical_skill.models import build_model, infer_problem_type, is_regression, skill_loss, skill_loss_terms
 from surgical_skill.models.backbones import BACKBONES_2D
 from surgical_skill.models.modeling_base import SkillPreTrainedModel
 
-DATA = Path(__file__).parent / "data"
-# state-dict keys and config.json of each family, recorded with the code before the split (commit 06e76f3)
-LAYOUT = json.loads((DATA / "layout_before_common_split.json").read_text())
+# state-dict keys and config.json of each family, recorded with the code before the split (commit 06e76f3); a
+# folder saved then is tested in tests/test_compat.py
+LAYOUT = json.loads((Path(__file__).parents[1] / "fixtures" / "legacy-0.1" / "model_layouts.json").read_text())
 LABELS = ["lower-skilled", "higher-skilled"]
 
 
@@ -35,15 +35,6 @@ def test_state_dict_keys_and_config_are_those_saved_before(name):
     # a newer transformers may add its own keys; the package's keys and values stay as they were
     assert {key: saved.get(key) for key in recorded["config.json"]} == recorded["config.json"]
     assert set(saved) - set(recorded["config.json"]) <= set(PretrainedConfig().to_dict())
-
-
-def test_a_folder_saved_before_the_split_gives_the_same_logits():
-    folder = DATA / "small3d_saved_before_common_split"
-    model = AutoModelForVideoClassification.from_pretrained(folder).eval()
-    clip = torch.randn(2, 4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    expected = torch.tensor(json.loads((folder / "expected_logits.json").read_text())["logits"])
-    with torch.no_grad():
-        torch.testing.assert_close(model(pixel_values=clip).logits, expected, rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------------------------------ problem_type
