@@ -178,52 +178,17 @@ def tiny_run(synthetic_manifest, tmp_path_factory):
     """A small3d model trained for two epochs on the synthetic data, saved with its video processor:
     ``(model_dir, data)``."""
     from accelerate.state import AcceleratorState
-    from accelerate.utils import set_seed
 
-    from surgical_skill.models import build_model, build_video_processor
-    from surgical_skill.training import (
-        DataArguments,
-        TrainingArguments,
-        apply_data_overrides,
-        clip_datasets,
-        fit,
-        label_info,
-        load_data,
-        make_accelerator,
-    )
+    from surgical_skill.training import train
+    from tests.helpers import tiny_arguments
 
-    data_args = DataArguments(
-        dataset=str(synthetic_manifest),
-        num_frames=4,
-        sampling_strategy="clip",
-        image_size=32,
-        crop_size=32,
-        num_workers=0,
-        eval_clips_per_video=2,
-        split_ratios=[0.6, 0.2, 0.2],
-    )
-    args = TrainingArguments(
-        output_dir=str(tmp_path_factory.mktemp("tiny_run")),
-        report_to=["none"],
-        num_epochs=2,
-        progress_bar=False,
-        per_device_train_batch_size=4,
+    model_args, data_args, training_args = tiny_arguments(
+        synthetic_manifest,
+        tmp_path_factory.mktemp("tiny_run"),
+        num_train_epochs=2,
+        per_device_eval_batch_size=16,
         learning_rate=0.01,
     )
-    data = load_data(data_args)
-    set_seed(0)
-    model = build_model("small3d", **label_info(data), small3d_channels=[4, 8])
-    processor = apply_data_overrides(build_video_processor("small3d", config=model.config), data_args)
-    train, evaluation, clip_loader = clip_datasets(data, processor, data_args, seed=0)
-    result = fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    output = train(model_args, data_args, training_args)
     AcceleratorState._reset_state(reset_partial_state=True)
-    return result.model_dir, data
+    return output.result.model_dir, output.data
