@@ -191,13 +191,20 @@ def test_fp16_on_cpu_falls_back_to_full_precision_with_a_warning(caplog):
     assert "fp16 needs a GPU" in caplog.text
 
 
-def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_path):
-    common = {"num_train_epochs": 2, "learning_rate": 0.01, "lr_scheduler_type": "constant", "warmup_steps": 0.0}
+@pytest.mark.parametrize("accumulation", [1, 3])  # 3: every epoch ends in a short window
+def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_path, accumulation):
+    common = {
+        "num_train_epochs": 2,
+        "learning_rate": 0.01,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0.0,
+        "gradient_accumulation_steps": accumulation,
+    }
     # uninterrupted
     model, processor, train, evaluation, clip_loader, args = setup(synthetic_manifest, tmp_path / "a", **common)
     fit_tiny(model, processor, train, evaluation, clip_loader, args)
     uninterrupted = weights(model)
-    steps_per_epoch = -(-len(train) // 4)
+    steps_per_epoch = -(-(-(-len(train) // 4)) // accumulation)  # batches of 4, then windows (the last one short)
     # stopped one step into the second epoch (a checkpoint every step), then resumed from the latest checkpoint
     model, processor, train, evaluation, clip_loader, args = setup(
         synthetic_manifest, tmp_path / "b", save_steps=1, max_steps=steps_per_epoch + 1, **common
