@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -49,10 +50,10 @@ def setup(manifest, tmp_path, model_name="small3d", model_config=None, data_over
     return ready.model, ready.processor, ready.train_dataset, ready.eval_datasets, ready.clip_loader, args
 
 
-def fit_tiny(model, processor, train, evaluation, clip_loader, args, **kwargs):
+def fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator=None, **kwargs):
     """``fit`` on what :func:`setup` returns, validating on its validation clips, without workers."""
     return fit(
-        accelerator=make_accelerator(args),
+        accelerator=accelerator or make_accelerator(args),
         model=model,
         processor=processor,
         train_dataset=train,
@@ -171,16 +172,7 @@ def test_bf16_on_cpu_trains(synthetic_manifest, tmp_path):
     )
     accelerator = make_accelerator(args)
     assert accelerator.mixed_precision == "bf16"
-    result = fit(
-        accelerator=accelerator,
-        model=model,
-        processor=processor,
-        train_dataset=train,
-        eval_dataset=evaluation["validation"],
-        args=args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    result = fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator=accelerator)
     assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
 
 
@@ -204,7 +196,7 @@ def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_pat
     model, processor, train, evaluation, clip_loader, args = setup(synthetic_manifest, tmp_path / "a", **common)
     fit_tiny(model, processor, train, evaluation, clip_loader, args)
     uninterrupted = weights(model)
-    steps_per_epoch = -(-(-(-len(train) // 4)) // accumulation)  # batches of 4, then windows (the last one short)
+    steps_per_epoch = math.ceil(math.ceil(len(train) / 4) / accumulation)  # batches of 4 in windows, the last short
     # stopped one step into the second epoch (a checkpoint every step), then resumed from the latest checkpoint
     model, processor, train, evaluation, clip_loader, args = setup(
         synthetic_manifest, tmp_path / "b", save_steps=1, max_steps=steps_per_epoch + 1, **common
