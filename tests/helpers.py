@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
+
+from surgical_skill.training import DataArguments, ModelArguments, TrainingArguments
+from surgical_skill.training.arguments import rename_deprecated_keys
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -54,8 +60,6 @@ def tiny_arguments(
 ):
     """``(ModelArguments, DataArguments, TrainingArguments)`` of a tiny run on ``manifest``; ``training`` adds
     to or replaces the training arguments."""
-    from surgical_skill.training import DataArguments, ModelArguments, TrainingArguments
-
     model_args = ModelArguments(model_name_or_path=model_name, model_config=model_config or TINY_SMALL3D)
     data_args = DataArguments(dataset=str(manifest), **{**TINY_DATA, **(data_overrides or {})})
     training_args = TrainingArguments(output_dir=str(output_dir), **{**TINY_TRAINING, **training})
@@ -65,10 +69,6 @@ def tiny_arguments(
 def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
     """A recipe YAML for a seconds-long run (as :func:`tiny_arguments`), one epoch, no static baselines;
     ``keys`` add to or replace its keys (old key names are moved to their new ones first)."""
-    import yaml
-
-    from surgical_skill.training.arguments import rename_deprecated_keys
-
     recipe = {
         "model_name_or_path": "small3d",
         "model_config": TINY_SMALL3D,
@@ -86,8 +86,6 @@ def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
 
 def load_train_script():
     """``recipes/train.py`` as a module, to call its ``main(argv)`` in this process."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("train_recipe", ROOT / "recipes" / "train.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

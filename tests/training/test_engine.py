@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from surgical_skill.training import (
     TrainingArguments,
     checkpoints_in,
     fit,
+    loop,
     make_accelerator,
     make_loader,
     prepare_training,
@@ -156,8 +158,6 @@ def test_a_short_last_window_still_steps(synthetic_manifest, tmp_path):
 
 
 def test_fit_by_position_still_works_with_a_warning(monkeypatch):
-    from surgical_skill.training import loop
-
     received = {}
     monkeypatch.setattr(loop, "_fit_with_batch_size", lambda batch_size, **kwargs: received.update(kwargs))
     args = TrainingArguments(report_to=["none"])
@@ -238,8 +238,6 @@ def test_unknown_best_metric_names_the_known_ones(synthetic_manifest, tmp_path):
 
 
 def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):
-    import shutil
-
     copy = tmp_path / "data"
     shutil.copytree(synthetic_manifest.parent, copy)
     model, processor, train, evaluation, clip_loader, args = setup(copy / "metadata.csv", tmp_path, num_train_epochs=1)

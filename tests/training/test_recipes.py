@@ -1,12 +1,23 @@
 """Recipes parse, fail clearly on typos and bad values, and command-line flags override them."""
 
+import importlib
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from surgical_skill.training import RENAMED_KEYS, RecipeError, RunFolder, TrainingArguments, data_setup, parse_recipe
+from surgical_skill.training import (
+    RENAMED_KEYS,
+    RecipeError,
+    RunFolder,
+    TrainingArguments,
+    checkpoints,
+    data_setup,
+    loop,
+    parse_recipe,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").rglob("config_*.yaml"))
@@ -149,9 +160,6 @@ def test_warmup_steps_is_a_share_below_one_and_a_count_above():
 
 
 def test_training_data_module_is_renamed_with_a_warning():
-    import importlib
-    import sys
-
     sys.modules.pop("surgical_skill.training.data", None)
     with pytest.warns(FutureWarning, match="surgical_skill.training.data_setup"):
         old = importlib.import_module("surgical_skill.training.data")
@@ -159,6 +167,4 @@ def test_training_data_module_is_renamed_with_a_warning():
 
 
 def test_checkpoint_helpers_are_still_importable_from_the_loop():
-    from surgical_skill.training import checkpoints, loop
-
     assert loop.save_checkpoint is checkpoints.save_checkpoint and loop.checkpoints_in is checkpoints.checkpoints_in
