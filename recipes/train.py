@@ -18,20 +18,16 @@ from accelerate.utils import set_seed
 
 import surgical_skill
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
-from surgical_skill.models import build_model, build_video_processor
+from surgical_skill.hub import push_run
 from surgical_skill.training import (
-    apply_data_overrides,
     checkpoints_in,
-    class_weights_for,
-    clip_datasets,
     cross_validation_folds,
-    fit,
-    label_info,
     load_data,
     make_accelerator,
     parse_recipe,
     save_recipe,
     summarize_cross_validation,
+    train,
     write_split_record,
 )
 
@@ -42,37 +38,10 @@ def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
     """Model, video processor, training and (for a ``test`` split) the evaluation report of one run or fold."""
     if accelerator.is_main_process:  # which surgeons went where: `surgical-skill evaluate` holds the run to it
         write_split_record(training_args.output_dir, data, data_args)
-    labels = label_info(data)
-    overrides = dict(model_args.model_config)
-    for key in ("freeze_backbone", "backbone_pretrained", "dropout", "label_smoothing"):
-        if getattr(model_args, key) not in (None, False, 0.0):
-            overrides[key] = getattr(model_args, key)
-    if model_args.class_weights == "auto":
-        overrides["class_weights"] = class_weights_for(data["train"], labels["num_labels"])
-    elif model_args.class_weights:
-        overrides["class_weights"] = model_args.class_weights
-    set_seed(training_args.seed)  # the same initial weights for every fold
-    model = build_model(model_args.model_name_or_path, **labels, **overrides)
-    logger.info("model: %s, %.2f M parameters", type(model).__name__, model.num_parameters() / 1e6)
 
-    # Video processor: one definition of frames and sampling for training, evaluation and the pipeline
-    processor = apply_data_overrides(
-        build_video_processor(model_args.model_name_or_path, config=model.config), data_args
-    )
-    train, evaluation, clip_loader = clip_datasets(data, processor, data_args, seed=training_args.seed)
-
-    # Train: the best model (by metric_for_best_model on validation) lands in <output_dir>/model
-    result = fit(
-        accelerator,
-        model,
-        processor,
-        train,
-        evaluation.get("validation"),
-        training_args,
-        clip_loader=clip_loader,
-        num_workers=data_args.num_workers,
-        max_decode_failure_share=data_args.max_decode_failure_share,
-    )
+    # Model, video processor (one definition of frames and sampling for training, evaluation and the pipeline),
+    # clips, and training: the best model (by metric_for_best_model on validation) lands in <output_dir>/model
+    result = train(model_args, data_args, training_args, data=data, accelerator=accelerator).result
     logger.info(
         "best %s %s at epoch %s; model in %s",
         training_args.metric_for_best_model,
@@ -157,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     if training_args.push_to_hub and data_args.cv:
         logger.warning("push_to_hub skipped: cross-validation trains one model per fold; push a run without cv")
     elif training_args.push_to_hub and accelerator.is_main_process:
-        from surgical_skill.hub import push_run
-
         try:
             logger.info("pushed to %s", push_run(run_dir, training_args.hub_model_id))
         except Exception as err:  # the model and report are saved: say why, and how to push them later

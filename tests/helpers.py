@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
+
+from surgical_skill.training import DataArguments, ModelArguments, TrainingArguments
+from surgical_skill.training.arguments import rename_deprecated_keys
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -35,28 +41,44 @@ def write_manifest(path: Path, rows: list[dict], fields=("video", "label", "subj
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# A seconds-long run: a 2-layer small3d on clips of 4 frames of 32x32, no workers, no trackers, no progress bar
+TINY_SMALL3D = {"small3d_channels": [4, 8]}
+TINY_DATA = {
+    "split_ratios": [0.6, 0.2, 0.2],
+    "num_frames": 4,
+    "sampling_strategy": "clip",
+    "image_size": 32,
+    "crop_size": 32,
+    "num_workers": 0,
+    "eval_clips_per_video": 2,
+}
+TINY_TRAINING = {"report_to": ["none"], "progress_bar": False, "per_device_train_batch_size": 4}
+
+
+def tiny_arguments(
+    manifest: Path, output_dir: Path, model_name="small3d", model_config=None, data_overrides=None, **training
+):
+    """``(ModelArguments, DataArguments, TrainingArguments)`` of a tiny run on ``manifest``; ``training`` adds
+    to or replaces the training arguments."""
+    model_args = ModelArguments(model_name_or_path=model_name, model_config=model_config or TINY_SMALL3D)
+    data_args = DataArguments(dataset=str(manifest), **{**TINY_DATA, **(data_overrides or {})})
+    training_args = TrainingArguments(output_dir=str(output_dir), **{**TINY_TRAINING, **training})
+    return model_args, data_args, training_args
+
 
 def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
-    """A recipe YAML for a seconds-long run: a 2-layer small3d on 4 frames of 32x32, one epoch, no workers,
-    no trackers, no static baselines; ``keys`` add to or replace its keys."""
-    import yaml
-
+    """A recipe YAML for a seconds-long run (as :func:`tiny_arguments`), one epoch, no static baselines;
+    ``keys`` add to or replace its keys (old key names are moved to their new ones first)."""
     recipe = {
         "model_name_or_path": "small3d",
-        "model_config": {"small3d_channels": [4, 8]},
+        "model_config": TINY_SMALL3D,
         "dataset": str(manifest),
-        "split_ratios": [0.6, 0.2, 0.2],
-        "num_frames": 4,
-        "sampling_strategy": "clip",
-        "image_size": 32,
-        "crop_size": 32,
-        "num_workers": 0,
-        "eval_clips_per_video": 2,
-        "num_epochs": 1,
+        **TINY_DATA,
+        "num_train_epochs": 1,
         "report_to": ["none"],
         "progress_bar": False,
         "static_baselines": False,  # tested where they are the subject (tests/training/test_runs.py)
-        **keys,
+        **rename_deprecated_keys(keys, where="write_tiny_recipe"),
     }
     path.write_text(yaml.safe_dump(recipe))
     return path
@@ -64,8 +86,6 @@ def write_tiny_recipe(path: Path, manifest: Path, **keys) -> Path:
 
 def load_train_script():
     """``recipes/train.py`` as a module, to call its ``main(argv)`` in this process."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("train_recipe", ROOT / "recipes" / "train.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -4,35 +4,33 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from accelerate.utils import set_seed
+from safetensors.torch import load_file
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from surgical_skill.data import TooManyDecodeFailuresError
-from surgical_skill.models import build_model, build_video_processor
 from surgical_skill.training import (
-    DataArguments,
     TrainingArguments,
-    apply_data_overrides,
     checkpoints_in,
-    clip_datasets,
     fit,
-    label_info,
-    load_data,
+    loop,
     make_accelerator,
+    make_loader,
+    prepare_training,
     train_one_epoch,
 )
 from surgical_skill.training.loop import TrainState, make_scheduler
-from tests.helpers import write_tiny_recipe
+from tests.helpers import tiny_arguments, write_tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_SMALL3D = {"small3d_channels": [4, 8]}
 TINY_VIDEOMAE = {
     "image_size": 32,
     "patch_size": 16,
@@ -47,42 +45,22 @@ TINY_VIDEOMAE = {
 
 def setup(manifest, tmp_path, model_name="small3d", model_config=None, data_overrides=None, **training):
     """Data, model, processor and arguments for a tiny run (4 frames of 32x32, no workers)."""
-    data_args = DataArguments(
-        dataset=str(manifest),
-        num_frames=4,
-        sampling_strategy="clip",
-        image_size=32,
-        crop_size=32,
-        num_workers=0,
-        eval_clips_per_video=2,
-        split_ratios=[0.6, 0.2, 0.2],
-        **(data_overrides or {}),
+    model_args, data_args, args = tiny_arguments(
+        manifest, tmp_path / "run", model_name, model_config, data_overrides, per_device_eval_batch_size=4, **training
     )
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "run"),
-        report_to=["none"],
-        progress_bar=False,
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=4,
-        **training,
-    )
-    data = load_data(data_args)
-    set_seed(args.seed)  # as recipes/train.py does before building the model
-    model = build_model(model_name, **label_info(data), **(model_config or TINY_SMALL3D))
-    processor = apply_data_overrides(build_video_processor(model_name, config=model.config), data_args)
-    train, evaluation, clip_loader = clip_datasets(data, processor, data_args, seed=args.seed)
-    return model, processor, train, evaluation, clip_loader, args
+    ready = prepare_training(model_args, data_args, args)
+    return ready.model, ready.processor, ready.train_dataset, ready.eval_datasets, ready.clip_loader, args
 
 
-def fit_tiny(model, processor, train, evaluation, clip_loader, args, **kwargs):
+def fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator=None, **kwargs):
     """``fit`` on what :func:`setup` returns, validating on its validation clips, without workers."""
     return fit(
-        make_accelerator(args),
-        model,
-        processor,
-        train,
-        evaluation["validation"],
-        args,
+        accelerator=accelerator or make_accelerator(args),
+        model=model,
+        processor=processor,
+        train_dataset=train,
+        eval_dataset=evaluation["validation"],
+        args=args,
         clip_loader=clip_loader,
         num_workers=0,
         **kwargs,
@@ -95,7 +73,7 @@ def weights(model) -> dict[str, torch.Tensor]:
 
 def test_a_tiny_model_learns_and_everything_is_saved(synthetic_manifest, tmp_path):
     model, processor, train, evaluation, clip_loader, args = setup(
-        synthetic_manifest, tmp_path, num_epochs=4, learning_rate=0.01, save_every_epochs=2, save_total_limit=1
+        synthetic_manifest, tmp_path, num_train_epochs=4, learning_rate=0.01, save_every_epochs=2, save_total_limit=1
     )
     args.report_to = ["tensorboard"]
     before = weights(model)
@@ -127,53 +105,74 @@ def test_a_tiny_model_learns_and_everything_is_saved(synthetic_manifest, tmp_pat
     assert list(run.rglob("events.out.tfevents.*"))  # TensorBoard logs
 
 
+def sgd_epoch(manifest, tmp_path, clips, batch_size, accumulation):
+    """One epoch of plain SGD (learning rate 1, no momentum: a step is the gradient) on the first ``clips``
+    training clips in order; returns the optimizer steps taken and the change of every weight."""
+    # VideoMAE has no BatchNorm, so a batch's result does not depend on how it is split
+    torch.manual_seed(0)
+    model, _, train, _, clip_loader, args = setup(
+        manifest,
+        tmp_path / f"{batch_size}x{accumulation}",
+        model_name="videomae",
+        model_config=TINY_VIDEOMAE,
+        optim="sgd",
+        learning_rate=1.0,
+        weight_decay=0.0,
+        max_grad_norm=None,
+        lr_scheduler_type="constant",
+        warmup_steps=0.0,
+        gradient_accumulation_steps=accumulation,
+    )
+    args.per_device_train_batch_size = batch_size
+    train = train.select(range(clips))
+    accelerator = make_accelerator(args)
+    loader = make_loader(train, batch_size, shuffle=False, num_workers=0, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    scheduler = make_scheduler(optimizer, args, total_steps=4)
+    state = TrainState()
+    start = weights(model)
+    train_one_epoch(accelerator, model, loader, optimizer, scheduler, state, args, clip_loader=clip_loader)
+    return state.global_step, {k: start[k] - v for k, v in weights(model).items()}
+
+
 @pytest.mark.parametrize("clips", [8, 7])
 def test_accumulating_two_batches_of_four_equals_one_batch_of_eight(synthetic_manifest, tmp_path, clips):
-    # VideoMAE has no BatchNorm, so a batch's result does not depend on how it is split
-    results = []
-    for batch_size, accumulation in ((8, 1), (4, 2)):
-        torch.manual_seed(0)
-        model, _, train, _, clip_loader, args = setup(
-            synthetic_manifest,
-            tmp_path / f"{batch_size}",
-            model_name="videomae",
-            model_config=TINY_VIDEOMAE,
-            optimizer="sgd",
-            learning_rate=1.0,
-            weight_decay=0.0,
-            max_grad_norm=None,
-            lr_scheduler="constant",
-            warmup_ratio=0.0,
-            gradient_accumulation_steps=accumulation,
-        )
-        args.per_device_train_batch_size = batch_size
-        train = train.select(range(clips))
-        accelerator = make_accelerator(args)
-        from surgical_skill.training import make_loader
-
-        loader = make_loader(train, batch_size, shuffle=False, num_workers=0, seed=0)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # no momentum: the step is the gradient
-        model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-        scheduler = make_scheduler(optimizer, args, total_steps=1)
-        state = TrainState()
-        start = weights(model)
-        train_one_epoch(accelerator, model, loader, optimizer, scheduler, state, args, clip_loader=clip_loader)
-        assert state.global_step == 1
-        results.append({k: start[k] - v for k, v in weights(model).items()})
-    one_batch, accumulated = results
+    steps, one_batch = sgd_epoch(synthetic_manifest, tmp_path, clips, batch_size=8, accumulation=1)
+    assert steps == 1
+    steps, accumulated = sgd_epoch(synthetic_manifest, tmp_path, clips, batch_size=4, accumulation=2)
+    assert steps == 1
     for key in one_batch:
         torch.testing.assert_close(accumulated[key], one_batch[key], rtol=1e-4, atol=1e-6)
 
 
+def test_a_short_last_window_still_steps(synthetic_manifest, tmp_path):
+    """Three batches of four with windows of two: the epoch ends inside the second window, which still makes an
+    optimizer step (accelerate's sync_with_dataloader), over its four clips alone: as batches of 8 and 4."""
+    steps, batches_of_8_and_4 = sgd_epoch(synthetic_manifest, tmp_path, 12, batch_size=8, accumulation=1)
+    assert steps == 2
+    steps, accumulated = sgd_epoch(synthetic_manifest, tmp_path, 12, batch_size=4, accumulation=2)
+    assert steps == 2
+    for key in batches_of_8_and_4:
+        torch.testing.assert_close(accumulated[key], batches_of_8_and_4[key], rtol=1e-4, atol=1e-6)
+
+
+def test_fit_by_position_still_works_with_a_warning(monkeypatch):
+    received = {}
+    monkeypatch.setattr(loop, "_fit_with_batch_size", lambda batch_size, **kwargs: received.update(kwargs))
+    args = TrainingArguments(report_to=["none"])
+    with pytest.warns(FutureWarning, match=r"fit\(accelerator=..., model=..."):
+        loop.fit("accelerator", "model", "processor", "train", "eval", args)
+    assert received["model"] == "model" and received["eval_dataset"] == "eval" and received["args"] is args
+
+
 def test_bf16_on_cpu_trains(synthetic_manifest, tmp_path):
     model, processor, train, evaluation, clip_loader, args = setup(
-        synthetic_manifest, tmp_path, num_epochs=1, mixed_precision="bf16", max_steps=2
+        synthetic_manifest, tmp_path, num_train_epochs=1, mixed_precision="bf16", max_steps=2
     )
     accelerator = make_accelerator(args)
     assert accelerator.mixed_precision == "bf16"
-    result = fit(
-        accelerator, model, processor, train, evaluation["validation"], args, clip_loader=clip_loader, num_workers=0
-    )
+    result = fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator=accelerator)
     assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
 
 
@@ -184,16 +183,23 @@ def test_fp16_on_cpu_falls_back_to_full_precision_with_a_warning(caplog):
     assert "fp16 needs a GPU" in caplog.text
 
 
-def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_path):
-    common = {"num_epochs": 2, "learning_rate": 0.01, "lr_scheduler": "constant", "warmup_ratio": 0.0}
+@pytest.mark.parametrize("accumulation", [1, 3])  # 3: every epoch ends in a short window
+def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_path, accumulation):
+    common = {
+        "num_train_epochs": 2,
+        "learning_rate": 0.01,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0.0,
+        "gradient_accumulation_steps": accumulation,
+    }
     # uninterrupted
     model, processor, train, evaluation, clip_loader, args = setup(synthetic_manifest, tmp_path / "a", **common)
     fit_tiny(model, processor, train, evaluation, clip_loader, args)
     uninterrupted = weights(model)
-    steps_per_epoch = -(-len(train) // 4)
+    steps_per_epoch = math.ceil(math.ceil(len(train) / 4) / accumulation)  # batches of 4 in windows, the last short
     # stopped one step into the second epoch (a checkpoint every step), then resumed from the latest checkpoint
     model, processor, train, evaluation, clip_loader, args = setup(
-        synthetic_manifest, tmp_path / "b", save_every_steps=1, max_steps=steps_per_epoch + 1, **common
+        synthetic_manifest, tmp_path / "b", save_steps=1, max_steps=steps_per_epoch + 1, **common
     )
     fit_tiny(model, processor, train, evaluation, clip_loader, args)
     assert checkpoints_in(args.output_dir)[-1].name == f"checkpoint-{steps_per_epoch + 1}"
@@ -214,7 +220,7 @@ def test_early_stopping(synthetic_manifest, tmp_path):
         tmp_path,
         model_name="videomae",
         model_config=TINY_VIDEOMAE,
-        num_epochs=10,
+        num_train_epochs=10,
         learning_rate=0.0,
         early_stopping_patience=2,
         metric_for_best_model="video_accuracy",
@@ -225,18 +231,16 @@ def test_early_stopping(synthetic_manifest, tmp_path):
 
 def test_unknown_best_metric_names_the_known_ones(synthetic_manifest, tmp_path):
     model, processor, train, evaluation, clip_loader, args = setup(
-        synthetic_manifest, tmp_path, num_epochs=1, metric_for_best_model="video_acuracy"
+        synthetic_manifest, tmp_path, num_train_epochs=1, metric_for_best_model="video_acuracy"
     )
     with pytest.raises(KeyError, match=r"video_acuracy.*video_accuracy"):
         fit_tiny(model, processor, train, evaluation, clip_loader, args)
 
 
 def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):
-    import shutil
-
     copy = tmp_path / "data"
     shutil.copytree(synthetic_manifest.parent, copy)
-    model, processor, train, evaluation, clip_loader, args = setup(copy / "metadata.csv", tmp_path, num_epochs=1)
+    model, processor, train, evaluation, clip_loader, args = setup(copy / "metadata.csv", tmp_path, num_train_epochs=1)
     for path in list(dict.fromkeys(train["video"]))[:6]:  # damaged after the dataset was built
         Path(path).write_bytes(b"not a video any more")
     with pytest.raises(TooManyDecodeFailuresError, match="could not be decoded"):
@@ -281,3 +285,36 @@ def test_two_cpu_processes_gather_the_same_metrics_as_one(synthetic_manifest, tm
         if key.startswith("eval_"):
             assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
+
+
+def test_two_cpu_processes_accumulating_take_the_steps_of_one_process_with_the_whole_batch(
+    synthetic_manifest, tmp_path
+):
+    """Two processes, batches of 1, windows of 2 (4 clips a step, each process's gradients accumulated without a
+    sync, then averaged by DDP) end with the weights of one process taking batches of 4: the same clips per step,
+    since the seeded order is shared and each process takes every second batch."""
+    common = {
+        "model_name_or_path": "videomae",
+        "model_config": TINY_VIDEOMAE,
+        "split_ratios": [0.5, 0.25, 0.25],  # 12 training videos: 3 steps of 4
+        "optim": "sgd",
+        "learning_rate": 0.5,
+        "weight_decay": 0.0,
+        "max_grad_norm": None,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0.0,
+    }
+    one = write_tiny_recipe(tmp_path / "one.yaml", synthetic_manifest, per_device_train_batch_size=4, **common)
+    two = write_tiny_recipe(
+        tmp_path / "two.yaml",
+        synthetic_manifest,
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=2,
+        **common,
+    )
+    assert _launch(one, 1, tmp_path / "one")[-1]["step"] == 3
+    assert _launch(two, 2, tmp_path / "two")[-1]["step"] == 3
+    expected = load_file(tmp_path / "one" / "model" / "model.safetensors")
+    accumulated = load_file(tmp_path / "two" / "model" / "model.safetensors")
+    for key in expected:
+        torch.testing.assert_close(accumulated[key], expected[key], rtol=1e-4, atol=1e-5)

@@ -1,18 +1,19 @@
-"""Training: recipe arguments, the Accelerate engine (``train_one_epoch``, ``validate_one_epoch``, ``fit``)."""
+"""Training: recipe arguments, the one entry point ``train``, and the Accelerate engine (``train_one_epoch``,
+``validate_one_epoch``, ``fit``) with its checkpoints."""
 
-from .arguments import DataArguments, ModelArguments, TrainingArguments
+from .arguments import RENAMED_KEYS, DataArguments, ModelArguments, TrainingArguments
+from .checkpoints import checkpoints_in, resolve_checkpoint, save_checkpoint, save_model
 from .cross_validation import cross_validation_folds, summarize_cross_validation
-from .data import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data, make_loader
+from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data, make_loader
+from .entry import TrainingSetup, TrainOutput, model_overrides, prepare_training, train
 from .loop import (
     FitResult,
     TrainState,
-    checkpoints_in,
     fit,
     make_accelerator,
     make_optimizer,
     make_scheduler,
-    save_checkpoint,
-    save_model,
+    model_inputs,
     train_one_epoch,
     validate_one_epoch,
 )
@@ -20,14 +21,17 @@ from .recipe import RecipeError, parse_recipe, recipe_to_dict, save_recipe
 from .runs import EvaluationRefused, RunFolder, evaluate_saved_model, write_split_record
 
 __all__ = [
+    "RENAMED_KEYS",
     "DataArguments",
     "EvaluationRefused",
     "FitResult",
     "ModelArguments",
     "RecipeError",
     "RunFolder",
+    "TrainOutput",
     "TrainState",
     "TrainingArguments",
+    "TrainingSetup",
     "apply_data_overrides",
     "checkpoints_in",
     "class_weights_for",
@@ -41,12 +45,17 @@ __all__ = [
     "make_loader",
     "make_optimizer",
     "make_scheduler",
+    "model_inputs",
+    "model_overrides",
     "parse_recipe",
+    "prepare_training",
     "recipe_to_dict",
+    "resolve_checkpoint",
     "save_checkpoint",
     "save_model",
     "save_recipe",
     "summarize_cross_validation",
+    "train",
     "train_one_epoch",
     "validate_one_epoch",
     "write_split_record",

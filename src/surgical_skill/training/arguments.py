@@ -3,14 +3,94 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
-SCHEDULERS = ("cosine", "linear", "constant")
+SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 TRACKERS = ("tensorboard", "wandb", "mlflow", "none")
+
+
+# Recipe keys renamed to transformers.TrainingArguments' names for the same thing. The old keys still work for one
+# release, with a FutureWarning, in YAML, on the command line and as keyword arguments: every path goes through
+# `rename_deprecated_keys`.
+RENAMED_KEYS: dict[str, str] = {
+    "num_epochs": "num_train_epochs",
+    "lr_scheduler": "lr_scheduler_type",
+    "warmup_ratio": "warmup_steps",  # a value below 1 is a share of the steps, as transformers reads it
+    "optimizer": "optim",
+    "save_every_steps": "save_steps",
+}
+
+
+def rename_deprecated_keys(values: Mapping[str, Any], where: str = "the recipe") -> dict[str, Any]:
+    """``values`` with every old key (:data:`RENAMED_KEYS`) under its new name, warning once per old key.
+
+    A key given under both names keeps the new one's value.
+    """
+    out = dict(values)
+    for old, new in RENAMED_KEYS.items():
+        if old in out:
+            _warn_renamed(old, new, where)
+            out.setdefault(new, out.pop(old))
+    return out
+
+
+def rename_deprecated_flags(argv: Sequence[str]) -> list[str]:
+    """Command-line flags with every old ``--key`` (or ``--key=value``) under its new name, with a FutureWarning."""
+    out = []
+    for arg in argv:
+        flag, sep, value = arg.partition("=")
+        if flag.startswith("--") and flag[2:] in RENAMED_KEYS:
+            new = RENAMED_KEYS[flag[2:]]
+            _warn_renamed(flag[2:], new, "the command line")
+            arg = f"--{new}{sep}{value}"
+        out.append(arg)
+    return out
+
+
+def _warn_renamed(old: str, new: str, where: str) -> None:
+    warnings.warn(
+        f"{where}: {old!r} is deprecated and will be removed in the next release; use {new!r} instead",
+        FutureWarning,
+        stacklevel=4,
+    )
+
+
+def _accepts_deprecated_keys(cls):
+    """Let ``cls(old_key=...)`` and ``args.old_key`` keep working through :data:`RENAMED_KEYS`."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **rename_deprecated_keys(kwargs, where=cls.__name__))
+
+    cls.__init__ = __init__
+    for old, new in RENAMED_KEYS.items():
+        setattr(cls, old, property(_deprecated_getter(old, new), _deprecated_setter(old, new)))
+    return cls
+
+
+def _deprecated_getter(old: str, new: str):
+    def get(self):
+        _warn_renamed(old, new, type(self).__name__)
+        return getattr(self, new)
+
+    return get
+
+
+def _deprecated_setter(old: str, new: str):
+    def set_(self, value):
+        _warn_renamed(old, new, type(self).__name__)
+        setattr(self, new, value)
+
+    return set_
 
 
 def _mapping(value: Any, name: str) -> dict[str, Any]:
@@ -158,11 +238,16 @@ class DataArguments:
             raise ValueError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
 
 
+@_accepts_deprecated_keys
 @dataclass
 class TrainingArguments:
+    """How to train: the fields that mean what a field of ``transformers.TrainingArguments`` means carry its name
+    (``num_train_epochs``, ``lr_scheduler_type``, ``warmup_steps``, ``optim``, ``save_steps`` ...); the old
+    names (:data:`RENAMED_KEYS`) still work for one release, with a ``FutureWarning``."""
+
     output_dir: str = field(default="runs/run", metadata={"help": "Run folder: model, checkpoints, logs, history."})
     seed: int = field(default=0, metadata={"help": "Seed for weights, data order and augmentation."})
-    num_epochs: int = field(default=10, metadata={"help": "Epochs to train (early stopping may end sooner)."})
+    num_train_epochs: int = field(default=10, metadata={"help": "Epochs to train (early stopping may end sooner)."})
     max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Clips per batch on each process."})
     per_device_eval_batch_size: int = field(default=16, metadata={"help": "Clips per evaluation batch."})
@@ -170,11 +255,20 @@ class TrainingArguments:
     auto_find_batch_size: bool = field(
         default=False, metadata={"help": "Halve the batch size and retry when it runs out of memory."}
     )
-    optimizer: str = field(default="adamw", metadata={"help": "adamw or sgd (momentum 0.9)."})
+    optim: str = field(default="adamw", metadata={"help": "adamw or sgd (momentum 0.9)."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate."})
     weight_decay: float = field(default=1e-4, metadata={"help": "Decoupled weight decay (AdamW) / L2 (SGD)."})
-    lr_scheduler: str = field(default="cosine", metadata={"help": "cosine, linear or constant, after warm-up."})
-    warmup_ratio: float = field(default=0.05, metadata={"help": "Share of optimizer steps spent warming up."})
+    lr_scheduler_type: str = field(
+        default="cosine",
+        metadata={
+            "help": "cosine, linear or constant, after warm-up (constant keeps the warm-up: transformers' "
+            "constant_with_warmup, also accepted)."
+        },
+    )
+    warmup_steps: float = field(
+        default=0.05,
+        metadata={"help": "Warm-up: a share of the optimizer steps when below 1, else a number of steps."},
+    )
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Clip gradients to this norm (none: off)."})
     mixed_precision: str = field(
         default="no", metadata={"help": "no, fp16 (GPU; falls back to no on CPU, with a warning) or bf16."}
@@ -189,7 +283,7 @@ class TrainingArguments:
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many validations without improvement."}
     )
-    save_every_steps: int | None = field(default=None, metadata={"help": "Checkpoint every n optimizer steps."})
+    save_steps: int | None = field(default=None, metadata={"help": "Checkpoint every n optimizer steps."})
     save_every_epochs: int | None = field(default=1, metadata={"help": "Checkpoint every n epochs."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep only the newest n checkpoints."})
     resume_from_checkpoint: str | None = field(
@@ -204,13 +298,13 @@ class TrainingArguments:
     hub_model_id: str | None = field(default=None, metadata={"help": "org/name for push_to_hub."})
 
     def __post_init__(self):
-        _choice(self.optimizer, OPTIMIZERS, "optimizer")
-        _choice(self.lr_scheduler, SCHEDULERS, "lr_scheduler")
+        _choice(self.optim, OPTIMIZERS, "optim")
+        _choice(self.lr_scheduler_type, SCHEDULERS, "lr_scheduler_type")
         _choice(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
         for tracker in self.report_to:
             _choice(tracker, TRACKERS, "report_to")
         for name in (
-            "num_epochs",
+            "num_train_epochs",
             "per_device_train_batch_size",
             "per_device_eval_batch_size",
             "gradient_accumulation_steps",
@@ -219,7 +313,15 @@ class TrainingArguments:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.warmup_steps < 0 or (self.warmup_steps >= 1 and self.warmup_steps != int(self.warmup_steps)):
+            raise ValueError(
+                f"warmup_steps must be a share in [0, 1) or a whole number of steps, got {self.warmup_steps}"
+            )
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("push_to_hub needs hub_model_id (org/name)")
+
+    def num_warmup_steps(self, total_steps: int) -> int:
+        """Warm-up steps for a run of ``total_steps`` optimizer steps (``warmup_steps`` below 1 is a share)."""
+        if self.warmup_steps < 1:
+            return math.ceil(self.warmup_steps * total_steps)
+        return int(self.warmup_steps)

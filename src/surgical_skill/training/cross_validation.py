@@ -8,10 +8,8 @@ its surgeon, and the pooled predictions give one set of metrics with bootstrap i
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,15 @@ import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 
 from ..data.splits import kfold_splits, leave_one_subject_out, make_splits
+from ..evaluation.formatting import finite_or_none, fmt
+from ..evaluation.metrics import (
+    HEADLINE_CLASSIFICATION,
+    HEADLINE_REGRESSION,
+    classification_metrics,
+    headline_intervals,
+    regression_metrics,
+)
+from ..files import staged_folder, write_json_atomic, write_text_atomic
 from .arguments import DataArguments
 
 
@@ -65,14 +72,6 @@ def summarize_cross_validation(
     out-of-fold metrics are computed once over every held-out video, with bootstrap intervals resampled by
     subject, and decide by the largest probability (fold thresholds are not comparable across folds).
     """
-    from ..evaluation.metrics import (
-        HEADLINE_CLASSIFICATION,
-        HEADLINE_REGRESSION,
-        classification_metrics,
-        headline_intervals,
-        regression_metrics,
-    )
-
     first = next(iter(results.values()))
     regression = first.label_names == ["score"]
     headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
@@ -93,28 +92,25 @@ def summarize_cross_validation(
         "per_fold": per_fold,
         "mean": {m: _finite_stat(np.mean, [f[m] for f in per_fold.values()]) for m in headline},
         "std": {m: _finite_stat(np.std, [f[m] for f in per_fold.values()], ddof=1) for m in headline},
-        "pooled": {m: _none_if_nan(pooled.get(m)) for m in headline},
-        "pooled_confidence_intervals_95": {m: [_none_if_nan(v) for v in intervals[m]] for m in headline},
+        "pooled": {m: finite_or_none(pooled.get(m)) for m in headline},
+        "pooled_confidence_intervals_95": {m: [finite_or_none(v) for v in intervals[m]] for m in headline},
         "pooled_interval_methods": methods,
         "bootstrap": {"samples": bootstrap_samples, "resampled_by": "subject" if groups else "video"},
     }
-    final = Path(output_dir)
-    tmp = final.with_name(f".tmp-{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-    with (tmp / "oof_predictions.csv").open("w", newline="") as handle:
+    with staged_folder(output_dir) as tmp:
+        write_json_atomic(tmp / "summary.json", summary)
+        _write_oof_predictions(tmp / "oof_predictions.csv", predictions, first.label_names, regression)
+        write_text_atomic(tmp / "summary.md", _summary_markdown(summary, headline))
+    return summary
+
+
+def _write_oof_predictions(path: Path, predictions, names: list[str], regression: bool) -> None:
+    with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        names = first.label_names
         writer.writerow(["fold", "video", "subject", "label", *(f"p_{n}" for n in names)])
         for fold, p in predictions:
             label = p.label if regression else names[int(p.label)]
             writer.writerow([fold, p.video, p.subject, label, *(round(v, 6) for v in p.probabilities)])
-    (tmp / "summary.md").write_text(_summary_markdown(summary, headline))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return summary
 
 
 # Metrics that compare classes: on a fold holding out one class only (a surgeon rated one way, in
@@ -123,14 +119,10 @@ CLASS_DEPENDENT = ("balanced_accuracy", "f1_macro", "roc_auc", "cohen_kappa", "m
 
 
 def _fold_metrics(result, headline, regression: bool) -> dict[str, float | None]:
-    metrics = {m: _none_if_nan(result.metrics.get(m)) for m in headline}
+    metrics = {m: finite_or_none(result.metrics.get(m)) for m in headline}
     if not regression and len({int(p.label) for p in result.predictions}) < 2:
         metrics.update({m: None for m in CLASS_DEPENDENT if m in metrics})
     return metrics
-
-
-def _none_if_nan(value):
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
 def _finite_stat(fn, values, ddof: int = 0) -> float | None:
@@ -139,10 +131,6 @@ def _finite_stat(fn, values, ddof: int = 0) -> float | None:
     if len(finite) <= ddof:
         return None
     return float(fn(np.asarray(finite, dtype=np.float64), **({"ddof": ddof} if ddof else {})))
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _summary_markdown(summary: dict[str, Any], headline) -> str:
@@ -155,8 +143,8 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     for m in headline:
         low, high = summary["pooled_confidence_intervals_95"][m]
         lines.append(
-            f"| {m.replace('_', ' ')} | {_fmt(summary['mean'][m])} ± {_fmt(summary['std'][m])} | "
-            f"{_fmt(summary['pooled'][m])} | {_fmt(low)} to {_fmt(high)} |"
+            f"| {m.replace('_', ' ')} | {fmt(summary['mean'][m])} ± {fmt(summary['std'][m])} | "
+            f"{fmt(summary['pooled'][m])} | {fmt(low)} to {fmt(high)} |"
         )
     lines += [
         "",
@@ -175,5 +163,5 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
         "|---|" + "---|" * len(headline),
     ]
     for fold, values in summary["per_fold"].items():
-        lines.append(f"| {fold} | " + " | ".join(_fmt(values[m]) for m in headline) + " |")
+        lines.append(f"| {fold} | " + " | ".join(fmt(values[m]) for m in headline) + " |")
     return "\n".join(lines) + "\n"

@@ -1,5 +1,8 @@
 """The training engine on accelerate: ``train_one_epoch``, ``validate_one_epoch`` and ``fit``.
 
+Laid out like accelerate's ``examples/complete_cv_example.py``: set-up (accelerator, loaders, optimizer,
+scheduler, resume), then per epoch: train, validate, keep the best model, checkpoint, stop early.
+
 Exact where it matters: the loss of an accumulated step equals the loss of one big batch (uneven batches
 included), metrics are computed once over the whole gathered epoch (correct under DDP), and a run resumed from a
 mid-epoch checkpoint ends with the same weights as an uninterrupted one.
@@ -7,32 +10,67 @@ mid-epoch checkpoint ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import itertools
-import json
+import functools
+import inspect
 import logging
 import math
-import os
 import resource
-import shutil
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import DataLoaderConfiguration, GradientAccumulationPlugin, set_seed
+from accelerate.utils import (
+    DataLoaderConfiguration,
+    DistributedType,
+    find_executable_batch_size,
+    is_mlflow_available,
+    is_tensorboard_available,
+    is_wandb_available,
+    set_seed,
+)
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
 
 from ..data import DecodeFailureMonitor, VideoClipLoader, is_empty_batch
 from ..evaluation.metrics import aggregate_by_video, classification_metrics, regression_metrics
 from ..models import skill_loss_terms
 from .arguments import TrainingArguments
-from .data import make_loader
+from .checkpoints import (  # re-exported: they lived here before training/checkpoints.py
+    CHECKPOINT_PREFIX,
+    MODEL,
+    checkpoints_in,
+    resolve_checkpoint,
+    save_checkpoint,
+    save_model,
+    write_history,
+)
+from .data_setup import make_loader
 
 logger = logging.getLogger(__name__)
-CHECKPOINT_PREFIX = "checkpoint-"
+
+__all__ = [
+    "CHECKPOINT_PREFIX",
+    "FitResult",
+    "TrainState",
+    "checkpoints_in",
+    "fit",
+    "loss_normalizer",
+    "make_accelerator",
+    "make_optimizer",
+    "make_scheduler",
+    "model_inputs",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "save_model",
+    "train_one_epoch",
+    "validate_one_epoch",
+]
 
 
 @dataclass
@@ -58,6 +96,8 @@ class TrainState:
 
 @dataclass
 class FitResult:
+    """What :func:`fit` leaves: where the best model is, how good it was and when, and every epoch's record."""
+
     model_dir: Path
     best_metric: float | None
     best_epoch: int | None
@@ -70,7 +110,8 @@ class FitResult:
 
 def make_accelerator(args: TrainingArguments) -> Accelerator:
     """An ``Accelerator`` for the recipe: precision (fp16 falls back to full precision on a CPU, with a
-    warning: autocast does nothing there), trackers that are installed, seedable data order."""
+    warning: autocast does nothing there), gradient accumulation, trackers that are installed, seedable data
+    order. Accumulation is configured here only; the engine reads it back from the accelerator."""
     mixed = args.mixed_precision
     if mixed == "fp16" and PartialState().device.type == "cpu":
         logger.warning(
@@ -81,11 +122,8 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     trackers = _available_trackers([t for t in args.report_to if t != "none"])
     return Accelerator(
         mixed_precision=mixed,
-        # Accumulation windows are formed by the engine (it needs the window's sample count for exact loss
-        # scaling), so the sync point comes from the step count, not from the end of the data loader.
-        gradient_accumulation_plugin=GradientAccumulationPlugin(
-            num_steps=args.gradient_accumulation_steps, sync_with_dataloader=False
-        ),
+        # accelerate's windows: every n batches, and a short one at the end of the epoch (sync_with_dataloader)
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=trackers or None,
         project_dir=args.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -93,8 +131,6 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
 
 
 def _available_trackers(requested: list[str]) -> list[str]:
-    from accelerate.utils import is_mlflow_available, is_tensorboard_available, is_wandb_available
-
     available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available, "mlflow": is_mlflow_available}
     kept = []
     for tracker in requested:
@@ -114,32 +150,37 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.opt
         if param.requires_grad:
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
     groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if args.optimizer == "sgd":
+    if args.optim == "sgd":
         return torch.optim.SGD(groups, lr=args.learning_rate, momentum=0.9)
     return torch.optim.AdamW(groups, lr=args.learning_rate)
 
 
-def make_scheduler(optimizer, args: TrainingArguments, total_steps: int):
-    """Warm-up then cosine, linear or constant; stepped once per optimizer step."""
-    from transformers import get_scheduler
+# Our "constant" keeps the warm-up: transformers calls that "constant_with_warmup".
+_SCHEDULER_NAMES = {
+    "cosine": "cosine",
+    "linear": "linear",
+    "constant": "constant_with_warmup",
+    "constant_with_warmup": "constant_with_warmup",
+}
 
-    name = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[args.lr_scheduler]
+
+def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArguments, total_steps: int):
+    """Warm-up then cosine, linear or constant; stepped once per optimizer step."""
     return get_scheduler(
-        name, optimizer, num_warmup_steps=math.ceil(args.warmup_ratio * total_steps), num_training_steps=total_steps
+        _SCHEDULER_NAMES[args.lr_scheduler_type],
+        optimizer,
+        num_warmup_steps=args.num_warmup_steps(total_steps),
+        num_training_steps=total_steps,
     )
 
 
-def _model_inputs(model: torch.nn.Module, batch: dict[str, Any], accepts_mask: bool) -> dict[str, Any]:
+def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
+    """The forward's keyword arguments for ``batch``: the clips under ``model.main_input_name``, and the
+    ``frame_mask`` (real frames vs padding) when the (unwrapped) model's forward takes one."""
     inputs = {model.main_input_name: batch["pixel_values"]}
-    if accepts_mask and "frame_mask" in batch:
+    if "frame_mask" in batch and "frame_mask" in inspect.signature(model.forward).parameters:
         inputs["frame_mask"] = batch["frame_mask"]
     return inputs
-
-
-def _accepts_frame_mask(model: torch.nn.Module) -> bool:
-    import inspect
-
-    return "frame_mask" in inspect.signature(model.forward).parameters
 
 
 def loss_normalizer(labels: torch.Tensor, config) -> float:
@@ -151,6 +192,47 @@ def loss_normalizer(labels: torch.Tensor, config) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ epochs
+
+
+@dataclass
+class _EpochTotals:
+    """Running sums of one epoch (this process), and of the open accumulation window."""
+
+    loss_sum: float = 0.0
+    normalizer_sum: float = 0.0
+    clips: int = 0
+    waited: float = 0.0  # seconds spent waiting for the data loader
+    window_normalizer: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def timed(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``batches``, adding the time spent waiting for each to ``waited``."""
+        iterator = iter(batches)
+        while True:
+            fetch_started = time.perf_counter()
+            batch = next(iterator, None)
+            self.waited += time.perf_counter() - fetch_started
+            if batch is None:
+                return
+            yield batch
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.normalizer_sum, 1e-9)
+
+    def summary(self, accelerator: Accelerator, scheduler) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        totals = accelerator.reduce(
+            torch.tensor([self.loss_sum, self.normalizer_sum, float(self.clips)], device=accelerator.device),
+            reduction="sum",
+        ).tolist()
+        return {
+            "train_loss": totals[0] / totals[1] if totals[1] else float("nan"),
+            "clips_per_second": totals[2] / elapsed if elapsed else 0.0,
+            "data_wait_share": self.waited / elapsed if elapsed else 0.0,
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": elapsed,
+        }
 
 
 def train_one_epoch(
@@ -167,98 +249,118 @@ def train_one_epoch(
     on_step: Callable[[], None] | None = None,
     dummy_input: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """Train for one epoch (or the rest of it, after a resume), in windows of ``gradient_accumulation_steps``
-    batches: each window's loss is its summed loss over its sample count (all processes together), so an
+    """Train for one epoch (or the rest of it, after a resume) in accelerate's accumulation windows
+    (``accelerator.accumulate``: ``gradient_accumulation_steps`` batches, the last window of the epoch possibly
+    shorter). Each window's gradient is its summed loss over its sample count (all processes together), so an
     accumulated step equals one big batch. Returns the epoch's mean loss, throughput and data-wait share.
 
     ``on_step`` runs after every optimizer step (checkpointing). A batch whose clips all failed to decode is
     skipped (with DDP, a zero-weighted ``dummy_input`` forward keeps the processes in step).
     """
-    unwrapped = accelerator.unwrap_model(model)
-    config, accepts_mask = unwrapped.config, _accepts_frame_mask(unwrapped)
-    accumulation = args.gradient_accumulation_steps
     model.train()
-    if clip_loader is not None:
-        clip_loader.set_epoch(state.epoch)
-    loader.set_epoch(state.epoch)
-    skipped = state.batches_in_epoch
-    batches = iter(accelerator.skip_first_batches(loader, skipped) if skipped else loader)
-    total_batches = len(loader)
-    progress = _progress(
-        accelerator,
-        args,
-        total=math.ceil((total_batches - skipped) / accumulation),
-        desc=f"epoch {state.epoch + 1}/{args.num_epochs}",
-    )
-    loss_sum = normalizer_sum = 0.0
-    clips = 0
-    waited = 0.0
-    started = time.perf_counter()
-    while True:
-        fetch_started = time.perf_counter()
-        window = list(itertools.islice(batches, accumulation))
-        waited += time.perf_counter() - fetch_started
-        if not window:
-            break
-        local = sum(loss_normalizer(b["labels"], config) for b in window if not is_empty_batch(b))
-        window_total = accelerator.reduce(torch.tensor(local, device=accelerator.device), reduction="sum").item()
-        accelerator.step = accumulation - len(window)  # a short last window still ends in one optimizer step
-        # Dropout draws from torch's global RNG. Seeding it per step (and process) makes a resumed run draw what
-        # the uninterrupted one drew, whatever else (data loader iterators, evaluation) used the RNG meanwhile.
-        torch.manual_seed(hash((args.seed, state.global_step, accelerator.process_index)) % 2**63)
-        for batch in window:
-            if monitor is not None:
-                monitor.update(batch)
-            with accelerator.accumulate(model):
-                if is_empty_batch(batch) or window_total == 0:
-                    if accelerator.num_processes > 1 and dummy_input is not None:
-                        accelerator.backward(model(**dummy_input).logits.sum() * 0.0)
-                else:
-                    logits = model(**_model_inputs(unwrapped, batch, accepts_mask)).logits
-                    summed, _ = skill_loss_terms(logits, batch["labels"], config)
-                    # accelerate divides by the accumulation steps and DDP averages over processes: undo both,
-                    # then divide by the window's true sample count
-                    accelerator.backward(summed * (accumulation * accelerator.num_processes / window_total))
-                    loss_sum += summed.item()
-                    normalizer_sum += loss_normalizer(batch["labels"], config)
-                    clips += batch["pixel_values"].shape[0]
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-        state.batches_in_epoch += len(window)
+    batches = _remaining_batches(accelerator, loader, state, clip_loader)
+    windows = math.ceil((len(loader) - state.batches_in_epoch) / accelerator.gradient_accumulation_steps)
+    progress = _progress(accelerator, args, windows, desc=f"epoch {state.epoch + 1}/{args.num_train_epochs}")
+    totals = _EpochTotals()
+    opens_window = True
+    for batch in totals.timed(batches):
+        if opens_window:
+            # Dropout draws from torch's global RNG. Seeding it per step (and process) makes a resumed run draw
+            # what the uninterrupted one drew, whatever else (data loaders, evaluation) used the RNG meanwhile.
+            torch.manual_seed(hash((args.seed, state.global_step, accelerator.process_index)) % 2**63)
+        if monitor is not None:
+            monitor.update(batch)
+        with accelerator.accumulate(model):
+            _forward_backward(accelerator, model, batch, totals, args, dummy_input)
+            if accelerator.sync_gradients:
+                _close_window(accelerator, model, totals, args)
+            optimizer.step()  # accelerate's optimizer steps (and zeroes) only when the window closes
+            optimizer.zero_grad()
+        state.batches_in_epoch += 1
+        opens_window = accelerator.sync_gradients
         if accelerator.sync_gradients:
             scheduler.step()
             state.global_step += 1
-            if state.global_step % args.logging_steps == 0 and normalizer_sum:
-                accelerator.log(
-                    {"train/loss": loss_sum / normalizer_sum, "train/lr": scheduler.get_last_lr()[0]},
-                    step=state.global_step,
-                )
-            if progress is not None:
-                progress.update()
-                progress.set_postfix(
-                    loss=f"{loss_sum / max(normalizer_sum, 1e-9):.4f}",
-                    lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                    clips_s=f"{clips / max(time.perf_counter() - started, 1e-9):.1f}",
-                )
+            _report_step(accelerator, scheduler, state, args, totals, progress)
             if on_step is not None:
                 on_step()
             if args.max_steps is not None and state.global_step >= args.max_steps:
                 break
     if progress is not None:
         progress.close()
-    elapsed = time.perf_counter() - started
-    totals = accelerator.reduce(
-        torch.tensor([loss_sum, normalizer_sum, float(clips)], device=accelerator.device), reduction="sum"
-    ).tolist()
-    return {
-        "train_loss": totals[0] / totals[1] if totals[1] else float("nan"),
-        "clips_per_second": totals[2] / elapsed if elapsed else 0.0,
-        "data_wait_share": waited / elapsed if elapsed else 0.0,
-        "lr": scheduler.get_last_lr()[0],
-        "seconds": elapsed,
-    }
+    return totals.summary(accelerator, scheduler)
+
+
+def _remaining_batches(
+    accelerator: Accelerator, loader: DataLoader, state: TrainState, clip_loader: VideoClipLoader | None
+) -> Iterable[dict[str, Any]]:
+    """This epoch's batches (its shuffle and augmentation seeded by the epoch), less those trained before a
+    resume. Checkpoints are taken when a window closes, so the rest starts a new window."""
+    if clip_loader is not None:
+        clip_loader.set_epoch(state.epoch)
+    loader.set_epoch(state.epoch)
+    skipped = state.batches_in_epoch
+    return accelerator.skip_first_batches(loader, skipped) if skipped else loader
+
+
+def _forward_backward(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    batch: dict[str, Any],
+    totals: _EpochTotals,
+    args: TrainingArguments,
+    dummy_input: dict[str, torch.Tensor] | None,
+) -> None:
+    """Backpropagate ``batch``'s summed loss over the nominal batch size; :func:`_close_window` corrects the
+    scale once the window's true sample count is known."""
+    unwrapped = accelerator.unwrap_model(model)
+    if is_empty_batch(batch):
+        if accelerator.num_processes > 1 and dummy_input is not None:
+            accelerator.backward(model(**dummy_input).logits.sum() * 0.0)
+        return
+    logits = model(**model_inputs(unwrapped, batch)).logits
+    summed, _ = skill_loss_terms(logits, batch["labels"], unwrapped.config)
+    accelerator.backward(summed / args.per_device_train_batch_size)
+    normalizer = loss_normalizer(batch["labels"], unwrapped.config)
+    totals.loss_sum += summed.item()
+    totals.normalizer_sum += normalizer
+    totals.window_normalizer += normalizer
+    totals.clips += batch["pixel_values"].shape[0]
+
+
+def _close_window(accelerator: Accelerator, model: torch.nn.Module, totals: _EpochTotals, args) -> None:
+    """Rescale the window's gradients to its summed loss over its sample count W (all processes), then clip.
+
+    They hold sum(loss) / (batch size * N * P) now: ``accelerator.backward`` divided by the N accumulation steps
+    and DDP averaged over the P processes. With DeepSpeed the engine owns the gradients and the nominal count
+    stands (exact for full windows of unweighted classes)."""
+    local = torch.tensor(totals.window_normalizer, device=accelerator.device)
+    window_total = accelerator.reduce(local, reduction="sum").item()
+    totals.window_normalizer = 0.0
+    nominal = args.per_device_train_batch_size * accelerator.gradient_accumulation_steps * accelerator.num_processes
+    factor = nominal / window_total if window_total else 1.0
+    if factor != 1.0 and accelerator.distributed_type != DistributedType.DEEPSPEED:
+        for param in model.parameters():
+            if param.grad is not None:
+                param.grad.mul_(factor)
+    if args.max_grad_norm:
+        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+
+
+def _report_step(accelerator: Accelerator, scheduler, state: TrainState, args, totals: _EpochTotals, progress) -> None:
+    """Log the running training loss every ``logging_steps`` optimizer steps and move the progress bar."""
+    if state.global_step % args.logging_steps == 0 and totals.normalizer_sum:
+        accelerator.log(
+            {"train/loss": totals.mean_loss, "train/lr": scheduler.get_last_lr()[0]}, step=state.global_step
+        )
+    if progress is not None:
+        progress.update()
+        elapsed = max(time.perf_counter() - totals.started, 1e-9)
+        progress.set_postfix(
+            loss=f"{totals.mean_loss:.4f}",
+            lr=f"{scheduler.get_last_lr()[0]:.2e}",
+            clips_s=f"{totals.clips / elapsed:.1f}",
+        )
 
 
 @torch.no_grad()
@@ -270,33 +372,35 @@ def validate_one_epoch(accelerator: Accelerator, model: torch.nn.Module, loader:
     last batch are dropped); clips that failed to decode are padded out and left out of every metric.
     """
     unwrapped = accelerator.unwrap_model(model)
-    config, accepts_mask = unwrapped.config, _accepts_frame_mask(unwrapped)
-    regression = config.num_labels == 1
+    config = unwrapped.config
+    width = 1 if config.num_labels == 1 else config.num_labels
     model.eval()
     logits_all, labels_all, ids_all = [], [], []
     for batch in loader:
         expected = batch["pixel_values"].shape[0] + len(batch.get("decode_failures") or [])
-        width = 1 if regression else config.num_labels
         logits = torch.zeros((expected, width), device=accelerator.device)
         labels = torch.zeros(expected, device=accelerator.device)
         ids = torch.full((expected,), -1, dtype=torch.long, device=accelerator.device)
         if not is_empty_batch(batch):
             n = batch["pixel_values"].shape[0]
-            logits[:n] = model(**_model_inputs(unwrapped, batch, accepts_mask)).logits.float().reshape(n, width)
+            logits[:n] = model(**model_inputs(unwrapped, batch)).logits.float().reshape(n, width)
             labels[:n] = batch["labels"].float()
             ids[:n] = batch["video_id"]
         logits, labels, ids = accelerator.gather_for_metrics((logits, labels, ids))
         logits_all.append(logits.cpu())
         labels_all.append(labels.cpu())
         ids_all.append(ids.cpu())
-    logits = torch.cat(logits_all)
-    labels = torch.cat(labels_all)
-    ids = torch.cat(ids_all)
+    return _validation_metrics(torch.cat(logits_all), torch.cat(labels_all), torch.cat(ids_all), config)
+
+
+def _validation_metrics(logits: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, config) -> dict[str, Any]:
+    """Loss, per-clip and per-video metrics of the gathered outputs (padding rows, ``id < 0``, left out)."""
     keep = ids >= 0
     logits, labels, ids = logits[keep], labels[keep], ids[keep]
     results: dict[str, Any] = {"clips": int(keep.sum()), "videos": int(ids.unique().numel())}
     if not len(ids):
         return results
+    regression = config.num_labels == 1
     summed, normalizer = skill_loss_terms(logits, labels if regression else labels.long(), config)
     results["loss"] = float(summed / normalizer)
     if regression:
@@ -304,102 +408,269 @@ def validate_one_epoch(accelerator: Accelerator, model: torch.nn.Module, loader:
         results.update({f"clip_{k}": v for k, v in regression_metrics(labels.numpy(), scores).items()})
         _, video_scores, video_targets = aggregate_by_video(ids.numpy(), scores, labels.numpy())
         results.update({f"video_{k}": v for k, v in regression_metrics(video_targets, video_scores).items()})
-    else:
-        probabilities = logits.softmax(-1).numpy()
-        targets = labels.long().numpy()
-        results.update({f"clip_{k}": v for k, v in classification_metrics(targets, probabilities).items()})
-        video_ids, video_probs, video_targets = aggregate_by_video(ids.numpy(), probabilities, targets)
-        results.update({f"video_{k}": v for k, v in classification_metrics(video_targets, video_probs).items()})
-        results["predictions"] = {
-            "video_id": video_ids.tolist(),
-            "labels": video_targets.tolist(),
-            "probabilities": video_probs.tolist(),
-        }
+        return results
+    probabilities = logits.softmax(-1).numpy()
+    targets = labels.long().numpy()
+    results.update({f"clip_{k}": v for k, v in classification_metrics(targets, probabilities).items()})
+    video_ids, video_probs, video_targets = aggregate_by_video(ids.numpy(), probabilities, targets)
+    results.update({f"video_{k}": v for k, v in classification_metrics(video_targets, video_probs).items()})
+    results["predictions"] = {
+        "video_id": video_ids.tolist(),
+        "labels": video_targets.tolist(),
+        "probabilities": video_probs.tolist(),
+    }
     return results
 
 
-# ------------------------------------------------------------------------------------------ checkpoints
+# ---------------------------------------------------------------------------------------------------- fit
+
+_FIT_POSITIONAL = ("accelerator", "model", "processor", "train_dataset", "eval_dataset", "args")
 
 
-def checkpoints_in(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (a temporary, half-written one is never listed)."""
-    folder = Path(run_dir) / "checkpoints"
-    found = [
-        p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[len(CHECKPOINT_PREFIX) :].isdigit()
-    ]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+def _keyword_only(fn):
+    """``fit(accelerator, model, ...)`` by position, as before, keeps working for one release, with a warning."""
+
+    @functools.wraps(fn)
+    def wrapper(*positional, **kwargs):
+        if positional:
+            warnings.warn(
+                "fit() with positional arguments is deprecated and will be removed in the next release; pass "
+                f"them by keyword: fit({', '.join(f'{n}=...' for n in _FIT_POSITIONAL[: len(positional)])})",
+                FutureWarning,
+                stacklevel=2,
+            )
+            kwargs.update(zip(_FIT_POSITIONAL, positional))
+        return fn(**kwargs)
+
+    return wrapper
 
 
-def save_checkpoint(accelerator: Accelerator, run_dir: str | Path, step: int, keep: int | None) -> Path:
-    """``accelerator.save_state`` into a temporary folder renamed when complete; keeps the newest ``keep``."""
-    folder = Path(run_dir) / "checkpoints"
-    final = folder / f"{CHECKPOINT_PREFIX}{step}"
-    tmp = folder / f".tmp-{CHECKPOINT_PREFIX}{step}"
+@_keyword_only
+def fit(
+    *,
+    model: torch.nn.Module,
+    processor,
+    train_dataset,
+    eval_dataset=None,
+    args: TrainingArguments,
+    accelerator: Accelerator | None = None,
+    clip_loader: VideoClipLoader | None = None,
+    num_workers: int = 2,
+    max_decode_failure_share: float = 0.1,
+) -> FitResult:
+    """Train ``model`` on ``train_dataset`` (clips), validate on ``eval_dataset`` (clips of whole videos, or
+    ``None``), keep the best model by ``args.metric_for_best_model`` in ``<output_dir>/model`` (with the video
+    processor), checkpoint, log, and stop early when asked. With ``auto_find_batch_size`` an out-of-memory batch
+    size is halved and training restarts. See :class:`TrainingArguments` for every option.
+
+    ``accelerator`` defaults to :func:`make_accelerator` of ``args``; ``clip_loader`` (from ``clip_datasets``)
+    gets each epoch's number for its augmentation.
+    """
+    accelerator = accelerator or make_accelerator(args)
+    run = functools.partial(
+        _fit_with_batch_size,
+        accelerator=accelerator,
+        model=model,
+        processor=processor,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        args=args,
+        clip_loader=clip_loader,
+        num_workers=num_workers,
+        max_decode_failure_share=max_decode_failure_share,
+    )
+    if not args.auto_find_batch_size:
+        return run(args.per_device_train_batch_size)
+
+    @find_executable_batch_size(starting_batch_size=args.per_device_train_batch_size)
+    def run_halving_on_oom(batch_size: int) -> FitResult:
+        accelerator.free_memory()
+        return run(batch_size)
+
+    return run_halving_on_oom()
+
+
+@dataclass
+class _Run:
+    """Everything one training run works with, once prepared."""
+
+    accelerator: Accelerator
+    model: torch.nn.Module
+    processor: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train_loader: DataLoader
+    eval_loader: DataLoader | None
+    state: TrainState
+    args: TrainingArguments
+    clip_loader: VideoClipLoader | None
+    max_decode_failure_share: float
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.args.output_dir)
+
+    @property
+    def out_of_steps(self) -> bool:
+        return bool(self.args.max_steps and self.state.global_step >= self.args.max_steps)
+
+    @property
+    def patience_ran_out(self) -> bool:
+        patience = self.args.early_stopping_patience
+        return patience is not None and self.state.validations_without_improvement >= patience
+
+
+def _fit_with_batch_size(batch_size: int, **kwargs: Any) -> FitResult:
+    """Set up, then train epoch after epoch: validate, keep the best model, checkpoint, stop early."""
+    run = _set_up(batch_size, **kwargs)
+    state, args = run.state, run.args
+    stopped_early = False
+    while state.epoch < args.num_train_epochs and not run.out_of_steps:
+        record, finished_epoch = _train_epoch(run)
+        last = state.epoch + 1 >= args.num_train_epochs or run.out_of_steps
+        if run.eval_loader is not None and ((state.epoch + 1) % args.eval_every_epochs == 0 or last):
+            _validate_and_keep_best(run, record)
+        _end_epoch(run, record, finished_epoch)
+        if run.patience_ran_out:
+            run.accelerator.print(
+                f"early stop: {args.metric_for_best_model} did not improve for "
+                f"{state.validations_without_improvement} validations"
+            )
+            stopped_early = True
+            break
+    model_dir = run.run_dir / MODEL
+    if run.eval_loader is None or state.best_epoch is None:  # no validation: the last model is the model
+        save_model(run.accelerator, run.model, run.processor, model_dir)
+    run.accelerator.end_training()
+    return FitResult(model_dir, state.best_metric, state.best_epoch, state.history, stopped_early)
+
+
+def _set_up(
+    batch_size: int,
+    *,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    processor,
+    train_dataset,
+    eval_dataset,
+    args: TrainingArguments,
+    clip_loader: VideoClipLoader | None,
+    num_workers: int,
+    max_decode_failure_share: float,
+) -> _Run:
+    """Seed, loaders, optimizer, ``accelerator.prepare``, scheduler, the checkpointed state (resumed when
+    asked) and the trackers."""
+    set_seed(args.seed)
+    train_loader = make_loader(train_dataset, batch_size, shuffle=True, num_workers=num_workers, seed=args.seed)
+    optimizer = make_optimizer(model, args)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    eval_loader = None
+    if eval_dataset is not None:
+        eval_loader = accelerator.prepare(
+            make_loader(
+                eval_dataset, args.per_device_eval_batch_size, shuffle=False, num_workers=num_workers, seed=args.seed
+            )
+        )
+    steps_per_epoch = math.ceil(len(train_loader) / accelerator.gradient_accumulation_steps)
+    total_steps = min(steps_per_epoch * args.num_train_epochs, args.max_steps or 10**12)
+    scheduler = make_scheduler(optimizer, args, total_steps)
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)
+    if args.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
+        accelerator.load_state(str(checkpoint))
+        accelerator.print(
+            f"resumed from {checkpoint}: epoch {state.epoch + 1}, step {state.global_step}, "
+            f"{state.batches_in_epoch} batches into the epoch"
+        )
+    if accelerator.trackers == [] and accelerator.log_with:
+        config = {k: str(v) if isinstance(v, list | dict) else v for k, v in asdict(args).items()}
+        accelerator.init_trackers("surgical-skill", config=config)
+    return _Run(
+        accelerator, model, processor, optimizer, scheduler, train_loader, eval_loader, state, args, clip_loader,
+        max_decode_failure_share,
+    )  # fmt: skip
+
+
+def _train_epoch(run: _Run) -> tuple[dict[str, Any], bool]:
+    """Train the (rest of the) epoch, checkpointing every ``save_steps``; returns its record and whether the
+    epoch is complete (``max_steps`` may end it early)."""
+    state, args, accelerator = run.state, run.args, run.accelerator
+
+    def checkpoint_every_steps() -> None:
+        if args.save_steps and state.global_step % args.save_steps == 0:
+            save_checkpoint(accelerator, run.run_dir, state.global_step, args.save_total_limit)
+
+    monitor = DecodeFailureMonitor(max_failure_share=run.max_decode_failure_share)
+    record: dict[str, Any] = {"epoch": state.epoch + 1}
+    record.update(
+        train_one_epoch(
+            accelerator,
+            run.model,
+            run.train_loader,
+            run.optimizer,
+            run.scheduler,
+            state,
+            args,
+            clip_loader=run.clip_loader,
+            monitor=monitor,
+            on_step=checkpoint_every_steps,
+            dummy_input=_dummy_input(run),
+        )
+    )
+    monitor.check(final=True)
+    record.update(
+        {"step": state.global_step, "decode_failures": monitor.failed_samples, "peak_memory_mb": _peak_memory_mb()}
+    )
+    return record, state.batches_in_epoch >= len(run.train_loader)
+
+
+def _dummy_input(run: _Run) -> dict[str, torch.Tensor]:
+    """One all-zero clip of the processor's shape: the forward a process without data runs under DDP."""
+    crop = run.processor.crop_size
+    shape = (1, run.processor.num_frames, 3, crop["height"], crop["width"])
+    name = run.accelerator.unwrap_model(run.model).main_input_name
+    return {name: torch.zeros(shape, device=run.accelerator.device)}
+
+
+def _validate_and_keep_best(run: _Run, record: dict[str, Any]) -> None:
+    """Validate, add the metrics to ``record``, and save the model when it is the best so far."""
+    state, metric = run.state, run.args.metric_for_best_model
+    metrics = validate_one_epoch(run.accelerator, run.model, run.eval_loader)
+    metrics.pop("predictions", None)
+    record.update({f"eval_{k}": v for k, v in metrics.items()})
+    value = metrics.get(metric)
+    if value is None:
+        raise KeyError(
+            f"metric_for_best_model={metric!r} is not among the validation "
+            f"metrics: {sorted(k for k in metrics if k not in ('clips', 'videos'))}"
+        )
+    loss = metrics.get("loss")
+    if _is_better(value, state.best_metric, metric, loss, state.best_loss):
+        state.best_metric, state.best_epoch = float(value), state.epoch + 1
+        state.best_loss = None if loss is None else float(loss)
+        state.validations_without_improvement = 0
+        save_model(run.accelerator, run.model, run.processor, run.run_dir / MODEL)
+    else:
+        state.validations_without_improvement += 1
+
+
+def _end_epoch(run: _Run, record: dict[str, Any], finished_epoch: bool) -> None:
+    """Log and keep the epoch's record, write the history, checkpoint every ``save_every_epochs``."""
+    accelerator, state, args = run.accelerator, run.state, run.args
+    accelerator.log(
+        {k if k.startswith("eval_") else f"epoch/{k}": v for k, v in record.items() if isinstance(v, int | float)},
+        step=state.global_step,
+    )
+    state.history.append(record)
+    if finished_epoch:
+        state.epoch += 1
+        state.batches_in_epoch = 0
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        if keep:
-            for old in checkpoints_in(run_dir)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
-
-
-def resolve_checkpoint(run_dir: str | Path, which: str) -> Path:
-    if which == "latest":
-        found = checkpoints_in(run_dir)
-        if not found:
-            raise FileNotFoundError(f"resume_from_checkpoint=latest, but {Path(run_dir) / 'checkpoints'} has none")
-        return found[-1]
-    path = Path(which)
-    if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    return path
-
-
-def save_model(accelerator: Accelerator, model: torch.nn.Module, processor, path: str | Path) -> None:
-    """``save_pretrained`` the model (safetensors, config with ``id2label``) and its video processor, into a
-    temporary folder renamed over ``path`` when complete."""
-    path = Path(path)
-    accelerator.wait_for_everyone()
-    state_dict = accelerator.get_state_dict(model)  # gathers FSDP / DeepSpeed shards (every process calls it)
-    if accelerator.is_main_process:
-        tmp = path.with_name(f".tmp-{path.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-        processor.save_pretrained(tmp)
-        old = path.with_name(f".old-{path.name}")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=float))
-    os.replace(tmp, path)
-
-
-def _progress(accelerator: Accelerator, args: TrainingArguments, total: int, desc: str):
-    if not (args.progress_bar and accelerator.is_local_main_process):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
-
-
-def _peak_memory_mb() -> float:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        write_history(run.run_dir, state.history)
+    accelerator.print(_epoch_line(record, args.metric_for_best_model))
+    if args.save_every_epochs and finished_epoch and state.epoch % args.save_every_epochs == 0:
+        save_checkpoint(accelerator, run.run_dir, state.global_step, args.save_total_limit)
 
 
 def _is_better(
@@ -417,178 +688,18 @@ def _is_better(
     return value < best if lower_is_better else value > best
 
 
-# ---------------------------------------------------------------------------------------------------- fit
+def _progress(accelerator: Accelerator, args: TrainingArguments, total: int, desc: str):
+    if not (args.progress_bar and accelerator.is_local_main_process):
+        return None
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
-def fit(
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    processor,
-    train_dataset,
-    eval_dataset,
-    args: TrainingArguments,
-    *,
-    clip_loader: VideoClipLoader | None = None,
-    num_workers: int = 2,
-    max_decode_failure_share: float = 0.1,
-) -> FitResult:
-    """Train ``model`` on ``train_dataset`` (clips), validate on ``eval_dataset`` (clips of whole videos, or
-    ``None``), keep the best model by ``args.metric_for_best_model`` in ``<output_dir>/model`` (with the video
-    processor), checkpoint, log, and stop early when asked. With ``auto_find_batch_size`` an out-of-memory batch
-    size is halved and training restarts. See :class:`TrainingArguments` for every option.
-    """
-
-    def run(batch_size: int) -> FitResult:
-        return _fit(
-            accelerator,
-            model,
-            processor,
-            train_dataset,
-            eval_dataset,
-            args,
-            batch_size,
-            clip_loader,
-            num_workers,
-            max_decode_failure_share,
-        )
-
-    if not args.auto_find_batch_size:
-        return run(args.per_device_train_batch_size)
-    from accelerate.utils import find_executable_batch_size
-
-    @find_executable_batch_size(starting_batch_size=args.per_device_train_batch_size)
-    def run_halving_on_oom(batch_size: int) -> FitResult:
-        accelerator.free_memory()
-        return run(batch_size)
-
-    return run_halving_on_oom()
-
-
-def _fit(
-    accelerator,
-    model,
-    processor,
-    train_dataset,
-    eval_dataset,
-    args,
-    batch_size,
-    clip_loader,
-    num_workers,
-    max_decode_failure_share,
-) -> FitResult:
-    run_dir = Path(args.output_dir)
-    set_seed(args.seed)
-    train_loader = make_loader(train_dataset, batch_size, shuffle=True, num_workers=num_workers, seed=args.seed)
-    eval_loader = None
-    if eval_dataset is not None:
-        eval_loader = make_loader(
-            eval_dataset, args.per_device_eval_batch_size, shuffle=False, num_workers=num_workers, seed=args.seed
-        )
-    optimizer = make_optimizer(model, args)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare(eval_loader)
-    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
-    total_steps = min(steps_per_epoch * args.num_epochs, args.max_steps or 10**12)
-    scheduler = make_scheduler(optimizer, args, total_steps)
-    state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state)
-    if args.resume_from_checkpoint:
-        checkpoint = resolve_checkpoint(run_dir, args.resume_from_checkpoint)
-        accelerator.load_state(str(checkpoint))
-        accelerator.print(
-            f"resumed from {checkpoint}: epoch {state.epoch + 1}, step {state.global_step}, "
-            f"{state.batches_in_epoch} batches into the epoch"
-        )
-    if accelerator.trackers == [] and accelerator.log_with:
-        accelerator.init_trackers(
-            "surgical-skill", config={k: str(v) if isinstance(v, list | dict) else v for k, v in asdict(args).items()}
-        )
-    unwrapped = accelerator.unwrap_model(model)
-    crop = processor.crop_size
-    dummy = {
-        unwrapped.main_input_name: torch.zeros(
-            1, processor.num_frames, 3, crop["height"], crop["width"], device=accelerator.device
-        )
-    }
-
-    def checkpoint_every_steps() -> None:
-        if args.save_every_steps and state.global_step % args.save_every_steps == 0:
-            save_checkpoint(accelerator, run_dir, state.global_step, args.save_total_limit)
-
-    model_dir = run_dir / "model"
-    stopped_early = False
-    while state.epoch < args.num_epochs and not (args.max_steps and state.global_step >= args.max_steps):
-        monitor = DecodeFailureMonitor(max_failure_share=max_decode_failure_share)
-        record: dict[str, Any] = {"epoch": state.epoch + 1}
-        record.update(
-            train_one_epoch(
-                accelerator,
-                model,
-                train_loader,
-                optimizer,
-                scheduler,
-                state,
-                args,
-                clip_loader=clip_loader,
-                monitor=monitor,
-                on_step=checkpoint_every_steps,
-                dummy_input=dummy,
-            )
-        )
-        finished_epoch = state.batches_in_epoch >= len(train_loader)
-        monitor.check(final=True)
-        record.update(
-            {
-                "step": state.global_step,
-                "decode_failures": monitor.failed_samples,
-                "peak_memory_mb": round(_peak_memory_mb(), 1),
-            }
-        )
-        last = state.epoch + 1 >= args.num_epochs or (args.max_steps and state.global_step >= args.max_steps)
-        if eval_loader is not None and ((state.epoch + 1) % args.eval_every_epochs == 0 or last):
-            metrics = validate_one_epoch(accelerator, model, eval_loader)
-            metrics.pop("predictions", None)
-            record.update({f"eval_{k}": v for k, v in metrics.items()})
-            value = metrics.get(args.metric_for_best_model)
-            if value is None:
-                raise KeyError(
-                    f"metric_for_best_model={args.metric_for_best_model!r} is not among the validation "
-                    f"metrics: {sorted(k for k in metrics if k not in ('clips', 'videos'))}"
-                )
-            loss = metrics.get("loss")
-            if _is_better(value, state.best_metric, args.metric_for_best_model, loss, state.best_loss):
-                state.best_metric, state.best_epoch = float(value), state.epoch + 1
-                state.best_loss = None if loss is None else float(loss)
-                state.validations_without_improvement = 0
-                save_model(accelerator, model, processor, model_dir)
-            else:
-                state.validations_without_improvement += 1
-        accelerator.log(
-            {k if k.startswith("eval_") else f"epoch/{k}": v for k, v in record.items() if isinstance(v, int | float)},
-            step=state.global_step,
-        )
-        state.history.append(record)
-        if finished_epoch:
-            state.epoch += 1
-            state.batches_in_epoch = 0
-        if accelerator.is_main_process:
-            _write_json(run_dir / "training_history.json", state.history)
-        accelerator.print(_epoch_line(record, args.metric_for_best_model))
-        if args.save_every_epochs and finished_epoch and state.epoch % args.save_every_epochs == 0:
-            save_checkpoint(accelerator, run_dir, state.global_step, args.save_total_limit)
-        patience = args.early_stopping_patience
-        if patience is not None and state.validations_without_improvement >= patience:
-            accelerator.print(
-                f"early stop: {args.metric_for_best_model} did not improve for "
-                f"{state.validations_without_improvement} validations"
-            )
-            stopped_early = True
-            break
-    if eval_loader is None or state.best_epoch is None:
-        save_model(accelerator, model, processor, model_dir)  # no validation: the last model is the model
-    accelerator.end_training()
-    return FitResult(model_dir, state.best_metric, state.best_epoch, state.history, stopped_early)
+def _peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return round(peak, 1)
 
 
 def _epoch_line(record: dict[str, Any], metric: str) -> str:

@@ -1,8 +1,10 @@
 """Recipes: a YAML file parsed into the argument dataclasses by ``HfArgumentParser``; flags override keys.
 
-    accelerate launch recipes/train.py recipes/small3d/config_demo.yaml --learning_rate 3e-3 --num_epochs 5
+    accelerate launch recipes/train.py recipes/demo/config_demo.yaml --learning_rate 3e-3 --num_train_epochs 5
 
-Unknown keys fail with the closest known name, so a typo in a recipe never silently does nothing.
+Unknown keys fail with the closest known name, so a typo in a recipe never silently does nothing. Keys renamed
+to transformers' names (``num_epochs`` -> ``num_train_epochs`` ..., see ``arguments.RENAMED_KEYS``) are read
+under their old names too, with a ``FutureWarning``: a run folder's ``recipe.yaml`` from before still parses.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser
 
-from .arguments import DataArguments, ModelArguments, TrainingArguments
+from ..files import write_text_atomic
+from .arguments import (
+    DataArguments,
+    ModelArguments,
+    TrainingArguments,
+    rename_deprecated_flags,
+    rename_deprecated_keys,
+)
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
@@ -27,10 +36,12 @@ class RecipeError(ValueError):
 
 
 def known_keys() -> list[str]:
+    """Every recipe key, under its current name."""
     return [f.name for cls in ARGUMENT_CLASSES for f in dataclasses.fields(cls)]
 
 
 def load_recipe_file(path: str | Path) -> dict[str, Any]:
+    """A recipe YAML as a mapping of current keys (renamed ones moved, with a warning); unknown keys fail."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe {path} not found")
@@ -40,6 +51,7 @@ def load_recipe_file(path: str | Path) -> dict[str, Any]:
         raise RecipeError(f"recipe {path} is not valid YAML: {err}") from err
     if not isinstance(values, dict):
         raise RecipeError(f"recipe {path} must be a mapping of keys to values")
+    values = rename_deprecated_keys(values, where=f"recipe {path}")
     unknown = [key for key in values if key not in known_keys()]
     if unknown:
         hints = []
@@ -59,7 +71,7 @@ def parse_recipe(
 
     Without a YAML file, flags alone (and the defaults) make the recipe. ``--help`` lists every key.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = rename_deprecated_flags(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(ARGUMENT_CLASSES, allow_abbrev=False)  # a typo never matches a longer key
     values: dict[str, Any] = {}
     if argv and argv[0].endswith((".yaml", ".yml")):
@@ -86,4 +98,5 @@ def recipe_to_dict(*groups: Any) -> dict[str, Any]:
 
 
 def save_recipe(path: str | Path, *groups: Any) -> None:
-    Path(path).write_text(yaml.safe_dump(recipe_to_dict(*groups), sort_keys=False))
+    """Write the resolved recipe (:func:`recipe_to_dict`) as YAML, atomically."""
+    write_text_atomic(path, yaml.safe_dump(recipe_to_dict(*groups), sort_keys=False))

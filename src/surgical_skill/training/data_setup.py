@@ -1,0 +1,111 @@
+"""From a recipe's data arguments and a model's video processor to clip datasets and loaders for training.
+
+(Formerly ``training/data.py``, renamed so it is not mistaken for the top-level ``surgical_skill.data`` package,
+which builds the datasets this module turns into clips.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict
+from torch.utils.data import DataLoader
+from transformers.video_processing_utils import BaseVideoProcessor
+
+from ..data import ClipSampling, ClipTransforms, SkillCollator, VideoClipLoader, expand_clips, load_skill_dataset
+from ..models import add_sampling
+from .arguments import DataArguments
+
+logger = logging.getLogger(__name__)
+
+
+def load_data(args: DataArguments) -> DatasetDict:
+    """The recipe's dataset with its splits (see :func:`surgical_skill.data.load_skill_dataset`); one
+    ``train`` split for cross-validation, which makes its own folds."""
+    return load_skill_dataset(
+        args.dataset,
+        target=args.target,
+        label_names=args.label_names,
+        split_ratios=None if args.cv else tuple(args.split_ratios),
+        seed=args.split_seed,
+        require_subjects=args.require_subjects,
+        allow_shared_subjects=args.allow_shared_subjects,
+        proxy_dir=args.proxy_dir,
+    )
+
+
+def label_info(data: DatasetDict) -> dict[str, Any]:
+    """``num_labels`` and ``id2label`` for the model, from the dataset's ``labels`` feature."""
+    feature = data["train"].features["labels"]
+    if isinstance(feature, ClassLabel):
+        return {"num_labels": feature.num_classes, "id2label": dict(enumerate(feature.names))}
+    return {"num_labels": 1, "id2label": {0: "score"}}
+
+
+def class_weights_for(train: Dataset, num_labels: int) -> list[float]:
+    """Inverse-frequency weights (mean 1 over samples): rare classes count more in the loss."""
+    counts = Counter(train["labels"])
+    total = sum(counts.values())
+    return [total / (num_labels * counts[c]) if counts.get(c) else 0.0 for c in range(num_labels)]
+
+
+def apply_data_overrides(processor: BaseVideoProcessor, args: DataArguments) -> BaseVideoProcessor:
+    """Write the recipe's clip settings into the processor, so the saved processor is what training used."""
+    sampling = {
+        key: getattr(args, key)
+        for key in ("sampling_strategy", "frame_stride", "target_fps")
+        if getattr(args, key) is not None
+    }
+    add_sampling(processor, num_frames=args.num_frames, **sampling)
+    if args.image_size is not None:
+        processor.size = {"shortest_edge": args.image_size}
+    if args.crop_size is not None or args.image_size is not None:
+        crop = args.crop_size or args.image_size
+        processor.crop_size = {"height": crop, "width": crop}
+    return processor
+
+
+def clip_datasets(
+    data: DatasetDict, processor: BaseVideoProcessor, args: DataArguments, seed: int
+) -> tuple[Dataset, dict[str, Dataset], VideoClipLoader]:
+    """Training clips (random, augmented, ``train_clips_per_video`` per video and epoch) and evaluation clips
+    (``eval_clips_per_video`` windows spread over each video) for every other split. Returns the training
+    loader-transform too: call its ``set_epoch`` each epoch."""
+    sampling = ClipSampling.from_video_processor(processor)
+    jitter = (args.color_jitter,) * 3 + (0.0,) if args.color_jitter > 0 else None
+    train_transforms = ClipTransforms.from_video_processor(
+        processor,
+        training=True,
+        crop_scale=(args.crop_scale_min, 1.0),
+        flip_prob=args.flip_prob,
+        color_jitter=jitter,
+    )
+    eval_transforms = ClipTransforms.from_video_processor(processor, training=False)
+    train_loader = VideoClipLoader(sampling, train_transforms, training=True, seed=seed)
+    train = expand_clips(data["train"], args.train_clips_per_video).with_transform(train_loader)
+    evaluation = {
+        name: expand_clips(split, args.eval_clips_per_video).with_transform(
+            VideoClipLoader(sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video)
+        )
+        for name, split in data.items()
+        if name != "train" and len(split)
+    }
+    return train, evaluation, train_loader
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, num_workers: int, seed: int) -> DataLoader:
+    """A ``DataLoader`` of skill batches (``SkillCollator``) with its own seeded generator."""
+    # Its own generator: creating an iterator (a new epoch, a resume) then never draws from the global RNG,
+    # which dropout uses, so a resumed run sees the same dropout masks as an uninterrupted one.
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=SkillCollator(),
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+    )
