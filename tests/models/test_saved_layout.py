@@ -86,7 +86,7 @@ def test_the_loss_terms_leave_the_config_alone():
 
 def test_models_common_still_imports_with_a_future_warning():
     sys.modules.pop("surgical_skill.models.common", None)
-    with pytest.warns(FutureWarning, match=r"surgical_skill\.models\.common is deprecated.*models\.losses"):
+    with pytest.warns(FutureWarning, match=r"surgical_skill\.models\.common` is deprecated.*losses"):
         common = importlib.import_module("surgical_skill.models.common")
     assert common.skill_loss is skill_loss and common.BACKBONES_2D is BACKBONES_2D
     assert common.SkillPreTrainedModel is SkillPreTrainedModel

@@ -118,7 +118,7 @@ def test_an_old_recipe_still_parses_with_a_warning_per_renamed_key(tmp_path):
         _, data_args, training_args = parse_recipe([str(recipe)])
     messages = " ".join(str(w.message) for w in caught)
     for old, new in RENAMED_KEYS.items():
-        assert f"'{old}' is deprecated" in messages and f"use '{new}'" in messages
+        assert f"`{old}` is deprecated" in messages and f"use `{new}`" in messages
     assert {key: getattr(training_args, key) for key in NEW_NAMES} == NEW_NAMES
     assert data_args.label_names == ["lower-skilled", "higher-skilled"] and data_args.eval_clips_per_video == 3
 
@@ -134,15 +134,15 @@ def test_an_old_run_folder_still_reads(tmp_path):
 
 
 def test_old_flags_and_keyword_arguments_still_work_with_a_warning():
-    with pytest.warns(FutureWarning, match="'num_epochs' is deprecated.*use 'num_train_epochs'"):
+    with pytest.warns(FutureWarning, match="`num_epochs` is deprecated.*use `num_train_epochs`"):
         _, _, training_args = parse_recipe(["--num_epochs", "4", "--lr_scheduler=constant"])
     assert training_args.num_train_epochs == 4 and training_args.lr_scheduler_type == "constant"
-    with pytest.warns(FutureWarning, match="'save_every_steps' is deprecated"):
+    with pytest.warns(FutureWarning, match="`save_every_steps` is deprecated"):
         args = TrainingArguments(save_every_steps=5, report_to=["none"])
     assert args.save_steps == 5
-    with pytest.warns(FutureWarning, match="'num_epochs' is deprecated"):
+    with pytest.warns(FutureWarning, match="`num_epochs` is deprecated"):
         assert args.num_epochs == args.num_train_epochs
-    with pytest.warns(FutureWarning, match="'optimizer' is deprecated"):
+    with pytest.warns(FutureWarning, match="`optimizer` is deprecated"):
         args.optimizer = "sgd"
     assert args.optim == "sgd"
 

@@ -7,8 +7,7 @@
 This module re-exports them for one release.
 """
 
-import warnings
-
+from ..deprecation import warn_renamed
 from .backbones import (
     BACKBONES_2D,
     BACKBONES_3D,
@@ -22,11 +21,10 @@ from .losses import skill_loss, skill_loss_terms
 from .modeling_base import SkillPreTrainedModel
 from .pooling import TEMPORAL_POOLING, TemporalPooling
 
-warnings.warn(
-    "surgical_skill.models.common is deprecated and will be removed in the next release: import from "
-    "surgical_skill.models.losses, .pooling, .backbones, .configuration_base or .modeling_base "
-    "(or from surgical_skill.models)",
-    FutureWarning,
+warn_renamed(
+    "surgical_skill.models.common",
+    "surgical_skill.models",
+    note="or its modules losses, pooling, backbones, configuration_base, modeling_base",
     stacklevel=2,
 )
 

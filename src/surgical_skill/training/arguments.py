@@ -6,10 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..deprecation import warn_renamed
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
@@ -56,11 +57,7 @@ def rename_deprecated_flags(argv: Sequence[str]) -> list[str]:
 
 
 def _warn_renamed(old: str, new: str, where: str) -> None:
-    warnings.warn(
-        f"{where}: {old!r} is deprecated and will be removed in the next release; use {new!r} instead",
-        FutureWarning,
-        stacklevel=4,
-    )
+    warn_renamed(old, new, note=f"in {where}", stacklevel=5)
 
 
 def _accepts_deprecated_keys(cls):

@@ -3,8 +3,7 @@
 Kept for one release; importing it warns.
 """
 
-import warnings
-
+from ..deprecation import warn_renamed
 from .data_setup import (  # noqa: F401
     apply_data_overrides,
     class_weights_for,
@@ -14,9 +13,4 @@ from .data_setup import (  # noqa: F401
     make_loader,
 )
 
-warnings.warn(
-    "surgical_skill.training.data is deprecated and will be removed in the next release; "
-    "import from surgical_skill.training.data_setup (or surgical_skill.training) instead",
-    FutureWarning,
-    stacklevel=2,
-)
+warn_renamed("surgical_skill.training.data", "surgical_skill.training.data_setup", stacklevel=2)

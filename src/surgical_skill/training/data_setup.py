@@ -15,7 +15,7 @@ from datasets import ClassLabel, Dataset, DatasetDict
 from torch.utils.data import DataLoader
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..data import ClipSampling, ClipTransforms, SkillCollator, VideoClipLoader, expand_clips, load_skill_dataset
+from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, load_skill_dataset
 from ..models import add_sampling
 from .arguments import DataArguments
 
@@ -70,7 +70,7 @@ def apply_data_overrides(processor: BaseVideoProcessor, args: DataArguments) -> 
 
 def clip_datasets(
     data: DatasetDict, processor: BaseVideoProcessor, args: DataArguments, seed: int
-) -> tuple[Dataset, dict[str, Dataset], VideoClipLoader]:
+) -> tuple[Dataset, dict[str, Dataset], ClipDecoder]:
     """Training clips (random, augmented, ``train_clips_per_video`` per video and epoch) and evaluation clips
     (``eval_clips_per_video`` windows spread over each video) for every other split. Returns the training
     loader-transform too: call its ``set_epoch`` each epoch."""
@@ -84,11 +84,11 @@ def clip_datasets(
         color_jitter=jitter,
     )
     eval_transforms = ClipTransforms.from_video_processor(processor, training=False)
-    train_loader = VideoClipLoader(sampling, train_transforms, training=True, seed=seed)
+    train_loader = ClipDecoder(sampling, train_transforms, training=True, seed=seed)
     train = expand_clips(data["train"], args.train_clips_per_video).with_transform(train_loader)
     evaluation = {
         name: expand_clips(split, args.eval_clips_per_video).with_transform(
-            VideoClipLoader(sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video)
+            ClipDecoder(sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video)
         )
         for name, split in data.items()
         if name != "train" and len(split)

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from datasets import Dataset, DatasetDict
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..data import VideoClipLoader
+from ..data import ClipDecoder
 from ..models import build_model, build_video_processor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data
@@ -43,7 +43,7 @@ class TrainingSetup:
     processor: BaseVideoProcessor
     train_dataset: Dataset
     eval_datasets: dict[str, Dataset]  # every split but train, as evaluation clips
-    clip_loader: VideoClipLoader  # the training transform: ``fit`` gives it each epoch's number
+    clip_loader: ClipDecoder  # the training transform: ``fit`` gives it each epoch's number
     data: DatasetDict
 
     @property

@@ -16,7 +16,6 @@ import logging
 import math
 import resource
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +36,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data import DecodeFailureMonitor, VideoClipLoader, is_empty_batch
+from ..data import ClipDecoder, DecodeFailureMonitor, is_empty_batch
+from ..deprecation import warn_renamed
 from ..evaluation.metrics import aggregate_by_video, classification_metrics, regression_metrics
 from ..models import skill_loss_terms
 from .arguments import TrainingArguments
@@ -244,7 +244,7 @@ def train_one_epoch(
     state: TrainState,
     args: TrainingArguments,
     *,
-    clip_loader: VideoClipLoader | None = None,
+    clip_loader: ClipDecoder | None = None,
     monitor: DecodeFailureMonitor | None = None,
     on_step: Callable[[], None] | None = None,
     dummy_input: dict[str, torch.Tensor] | None = None,
@@ -292,7 +292,7 @@ def train_one_epoch(
 
 
 def _remaining_batches(
-    accelerator: Accelerator, loader: DataLoader, state: TrainState, clip_loader: VideoClipLoader | None
+    accelerator: Accelerator, loader: DataLoader, state: TrainState, clip_loader: ClipDecoder | None
 ) -> Iterable[dict[str, Any]]:
     """This epoch's batches (its shuffle and augmentation seeded by the epoch), less those trained before a
     resume. Checkpoints are taken when a window closes, so the rest starts a new window."""
@@ -433,12 +433,8 @@ def _keyword_only(fn):
     @functools.wraps(fn)
     def wrapper(*positional, **kwargs):
         if positional:
-            warnings.warn(
-                "fit() with positional arguments is deprecated and will be removed in the next release; pass "
-                f"them by keyword: fit({', '.join(f'{n}=...' for n in _FIT_POSITIONAL[: len(positional)])})",
-                FutureWarning,
-                stacklevel=2,
-            )
+            by_keyword = f"fit({', '.join(f'{n}=...' for n in _FIT_POSITIONAL[: len(positional)])})"
+            warn_renamed("fit() with positional arguments", by_keyword, stacklevel=3)
             kwargs.update(zip(_FIT_POSITIONAL, positional))
         return fn(**kwargs)
 
@@ -454,7 +450,7 @@ def fit(
     eval_dataset=None,
     args: TrainingArguments,
     accelerator: Accelerator | None = None,
-    clip_loader: VideoClipLoader | None = None,
+    clip_loader: ClipDecoder | None = None,
     num_workers: int = 2,
     max_decode_failure_share: float = 0.1,
 ) -> FitResult:
@@ -503,7 +499,7 @@ class _Run:
     eval_loader: DataLoader | None
     state: TrainState
     args: TrainingArguments
-    clip_loader: VideoClipLoader | None
+    clip_loader: ClipDecoder | None
     max_decode_failure_share: float
 
     @property
@@ -554,7 +550,7 @@ def _set_up(
     train_dataset,
     eval_dataset,
     args: TrainingArguments,
-    clip_loader: VideoClipLoader | None,
+    clip_loader: ClipDecoder | None,
     num_workers: int,
     max_decode_failure_share: float,
 ) -> _Run:
