@@ -56,6 +56,7 @@ def test_a_score_model_is_told_by_its_problem_type(settings, regression):
     if "problem_type" not in settings:
         config.problem_type = None
     assert is_regression_model(config) is regression
+    assert is_regression_model(config.to_dict()) is regression  # config.json as read from a model folder
 
 
 def test_frame_mask_goes_only_to_models_that_take_it():

@@ -60,6 +60,7 @@ __all__ = [
     "parse_label_map",
     "predict_videos",
     "save_decision_threshold",
+    "score_predictions",
     "write_report",
 ]
 

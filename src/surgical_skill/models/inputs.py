@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -21,16 +22,20 @@ from transformers import PretrainedConfig, PreTrainedModel
 REGRESSION = "regression"
 
 
-def is_regression_model(config: PretrainedConfig) -> bool:
+def is_regression_model(config: PretrainedConfig | Mapping[str, Any]) -> bool:
     """Whether the model predicts scores, not classes: its config's ``problem_type`` is ``"regression"``.
 
     A config saved without a ``problem_type`` (folders written before the package set one) is a score model
-    when it has a single output.
+    when it has a single output. ``config`` may be a config object or a ``config.json`` read as a dict.
     """
-    problem_type = getattr(config, "problem_type", None)
+    if isinstance(config, Mapping):
+        problem_type = config.get("problem_type")
+        num_labels = len(config["id2label"]) if config.get("id2label") else config.get("num_labels", 2)
+    else:
+        problem_type, num_labels = getattr(config, "problem_type", None), config.num_labels
     if problem_type is not None:
         return problem_type == REGRESSION
-    return config.num_labels == 1
+    return num_labels == 1
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
