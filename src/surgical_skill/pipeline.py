@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import Pipeline
+from transformers import AutoModelForVideoClassification, Pipeline, pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .data.transforms import ClipTransforms
+from .models import build_video_processor
+from .models.inputs import clip_logits, is_regression_model, scores_from_logits
+from .remote_code import save_remote_code
 from .video import ClipSampling, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
 
 AGGREGATIONS = ("mean", "median", "max")
@@ -50,8 +57,6 @@ class SurgicalSkillPipeline(Pipeline):
         self.clip_batch_size = self._batch_size or 8
         self._batch_size = None
         if self.video_processor is None:
-            from .models import build_video_processor
-
             self.video_processor = build_video_processor(self.model.name_or_path, config=self.model.config)
         self.sampling = ClipSampling.from_video_processor(self.video_processor)
         self.transforms = ClipTransforms.from_video_processor(self.video_processor, training=False)
@@ -60,31 +65,28 @@ class SurgicalSkillPipeline(Pipeline):
         """Save the model, its video processor and this pipeline's code (with everything it imports), so the
         folder loads with ``pipeline("surgical-skill", model=folder, trust_remote_code=True)`` where
         surgical-skill is not installed (see :mod:`surgical_skill.remote_code`). Written into a temporary
-        folder first: a failure leaves ``save_directory`` as it was."""
-        import shutil
-        import sys
+        folder first: a failure leaves ``save_directory`` as it was.
 
+        Files already in ``save_directory`` that the pipeline does not write are kept (as transformers'
+        ``save_pretrained`` keeps them), so the files are moved in one by one: ``surgical_skill.files.
+        staged_folder`` would replace the whole folder, which may be the working directory."""
         final = Path(save_directory).resolve()  # "." has no name to put a temporary folder beside
-        tmp = final.with_name(f".tmp-{final.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{final.name}-"))
         try:
             self.model.save_pretrained(tmp, **kwargs)
             self.video_processor.save_pretrained(tmp)
             if type(self).__module__.startswith("surgical_skill."):
-                from .remote_code import save_remote_code
-
                 save_remote_code(tmp, self.model)
             else:  # this code came from a model folder (trust_remote_code): copy that folder's code along
                 here = Path(sys.modules[type(self).__module__].__file__).parent
                 for source in here.glob("surgical_skill_*.py"):
                     shutil.copy(source, tmp / source.name)
-        except BaseException:
+            final.mkdir(parents=True, exist_ok=True)
+            for item in tmp.iterdir():
+                os.replace(item, final / item.name)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        final.mkdir(parents=True, exist_ok=True)
-        for item in tmp.iterdir():
-            os.replace(item, final / item.name)
-        tmp.rmdir()
 
     def _sanitize_parameters(
         self,
@@ -165,11 +167,8 @@ class SurgicalSkillPipeline(Pipeline):
 
     def _forward(self, model_inputs):
         pixel_values = model_inputs.pop("pixel_values")
-        logits = [
-            self.model(**{self.model.main_input_name: chunk.to(self.device, self.dtype)}).logits.float()
-            for chunk in pixel_values.split(self.clip_batch_size)
-        ]
-        return {"logits": torch.cat(logits).cpu(), **model_inputs}
+        logits = clip_logits(self.model, pixel_values, batch_size=self.clip_batch_size, device=self.device)
+        return {"logits": logits.cpu(), **model_inputs}
 
     def postprocess(
         self, model_outputs, top_k: int | None = None, aggregation: str = "mean", threshold: float | None = None
@@ -190,8 +189,8 @@ class SurgicalSkillPipeline(Pipeline):
             "model": str(self.model.name_or_path),
             "aggregation": aggregation,
         }
-        if self.model.config.num_labels == 1:
-            scores = logits.reshape(-1).numpy()
+        if is_regression_model(self.model.config):
+            scores = scores_from_logits(logits, self.model.config)[:, 0].numpy()
             for (start, end), value in zip(model_outputs["spans"], scores):
                 clips.append({"start": seconds(start), "end": seconds(end), "score": float(value)})
             score = float(reduce(scores))
@@ -202,7 +201,7 @@ class SurgicalSkillPipeline(Pipeline):
                 "clips": clips,
                 "metadata": metadata,
             }
-        probabilities = logits.softmax(-1).numpy()  # (K, num_labels)
+        probabilities = scores_from_logits(logits, self.model.config).numpy()  # (K, num_labels)
         names = [self.model.config.id2label[i] for i in range(probabilities.shape[1])]
         for (start, end), row in zip(model_outputs["spans"], probabilities):
             clips.append(
@@ -282,9 +281,6 @@ def _as_tchw(video) -> torch.Tensor:
 
 def register_pipeline() -> None:
     """Register the ``surgical-skill`` task with transformers (done on ``import surgical_skill``)."""
-    from transformers import AutoModelForVideoClassification
-    from transformers.pipelines import PIPELINE_REGISTRY
-
     if PIPELINE_REGISTRY.supported_tasks.get("surgical-skill", {}).get("impl") is SurgicalSkillPipeline:
         return
     PIPELINE_REGISTRY.register_pipeline(
@@ -295,17 +291,14 @@ def register_pipeline() -> None:
 def run_inference(
     model_or_dir, video_path: str | os.PathLike, *, device: str | int | None = None, num_clips: int = 8, **kwargs
 ) -> dict[str, Any]:
-    """Score one video (the origin's API, kept): ``pipeline("surgical-skill", model=model_or_dir)(video_path)``."""
-    from transformers import pipeline
-
+    """Score one video in one call: ``pipeline("surgical-skill", model=model_or_dir)(video_path)``, for a saved
+    model (folder or Hub id) or a model object."""
     register_pipeline()
     if isinstance(model_or_dir, str | os.PathLike | Path):
         skill = pipeline(
             "surgical-skill", model=os.fspath(model_or_dir), device=device, pipeline_class=SurgicalSkillPipeline
         )
     else:
-        from .models import build_video_processor
-
         processor = (
             build_video_processor(model_or_dir.name_or_path, config=model_or_dir.config)
             if model_or_dir.name_or_path

@@ -1,7 +1,8 @@
-"""Evaluation: metrics (also as the ``skill_metrics`` evaluate module), statistics, reports and plots."""
+"""Evaluation: metrics (also as the ``skill_metrics`` evaluate module), statistics, inference, reports and plots."""
 
 from pathlib import Path
 
+from .baselines import StaticBaselines, static_baselines
 from .compare import ComparisonResult, compare_reports, mcnemar_test, paired_bootstrap
 from .metrics import (
     HEADLINE_CLASSIFICATION,
@@ -19,21 +20,14 @@ from .metrics import (
     resample_indices,
     youden_threshold,
 )
+from .report import EvaluationResult, SavedReport, load_report, read_report
 
 SKILL_METRICS_PATH = str(Path(__file__).parent / "skill_metrics")
 
 
-def __getattr__(name: str):
-    # the static baselines need torch and the video layer: imported when first asked for
-    if name in ("StaticBaselines", "static_baselines"):
-        from . import baselines
-
-        return getattr(baselines, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def load_skill_metrics(**kwargs):
     """``evaluate.load`` of the package's ``skill_metrics`` module (a local path, so it never touches the Hub)."""
+    # imported here: at module level the name `evaluate` would be rebound to this package's evaluate submodule
     import evaluate
 
     return evaluate.load(SKILL_METRICS_PATH, **kwargs)
@@ -44,6 +38,8 @@ __all__ = [
     "HEADLINE_REGRESSION",
     "SKILL_METRICS_PATH",
     "ComparisonResult",
+    "EvaluationResult",
+    "SavedReport",
     "StaticBaselines",
     "aggregate_by_video",
     "bootstrap_intervals",
@@ -53,11 +49,13 @@ __all__ = [
     "expected_calibration_error",
     "headline_classification",
     "headline_intervals",
+    "load_report",
     "load_skill_metrics",
     "mcnemar_test",
     "paired_bootstrap",
     "predict_labels",
     "proportion_interval",
+    "read_report",
     "regression_metrics",
     "resample_indices",
     "static_baselines",

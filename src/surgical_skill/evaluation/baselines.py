@@ -27,11 +27,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, concatenate_datasets
 from scipy import stats
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from ..data.splits import fold_indices, subject_groups
 from ..video import VideoDecodeError, decode_frames
+from .compare import paired_bootstrap
+from .formatting import finite_or_none, fmt
 from .metrics import bootstrap_intervals, exact_at_the_edges
 
 logger = logging.getLogger(__name__)
@@ -78,10 +84,10 @@ class BaselineResult:
             "name": self.name,
             "description": self.description,
             "metric": self.metric,
-            "value": _none_if_nan(self.value),
-            "confidence_interval_95": [_none_if_nan(v) for v in self.interval],
+            "value": finite_or_none(self.value),
+            "confidence_interval_95": [finite_or_none(v) for v in self.interval],
             "interval_method": self.interval_method,
-            "verdict_interval": [_none_if_nan(v) for v in self.verdict_interval],
+            "verdict_interval": [finite_or_none(v) for v in self.verdict_interval],
         }
 
 
@@ -112,7 +118,7 @@ class StaticBaselines:
         for result in self.results.values():
             name = SHORT_NAMES[result.name]
             low, high = result.interval
-            shown = f"{name} {result.value:.3f} (95 % CI {_fmt(low)} to {_fmt(high)})"
+            shown = f"{name} {result.value:.3f} (95 % CI {fmt(low)} to {fmt(high)})"
             low = result.verdict_interval[0]
             if model_value is not None:
                 within = self._within_reach(result, model_value, model_correct)
@@ -145,8 +151,6 @@ class StaticBaselines:
         if math.isnan(result.value):
             return None
         if model_correct is not None and not self.regression:
-            from .compare import paired_bootstrap
-
             model = np.asarray(model_correct, dtype=float)
             baseline = (result.predictions == self.labels).astype(float)
             groups = self.subjects if all(self.subjects) else None
@@ -187,7 +191,7 @@ def baselines_markdown(payload: dict[str, Any], model_value: float | None = None
         lines.append(f"| **the model** | **{model_value:.3f}** | |")
     for result in payload["baselines"].values():
         low, high = result["confidence_interval_95"]
-        lines.append(f"| {result['description']} | {_fmt(result['value'])} | {_fmt(low)} to {_fmt(high)} |")
+        lines.append(f"| {result['description']} | {fmt(result['value'])} | {fmt(low)} to {fmt(high)} |")
     chance = "Spearman's rho 0" if metric == "spearman" else f"accuracy {payload['chance']:.3f} (the largest class)"
     lines += ["", f"{payload['protocol']} Chance: {chance}."]
     for name, why in payload.get("skipped", {}).items():
@@ -320,10 +324,6 @@ def _fit_predict_frames(
 
 def _fit_predict_scalar(x_train, y_train, x_test, regression: bool) -> np.ndarray:
     """A standardised linear model on one number (logistic regression for classes, least squares for scores)."""
-    from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     estimator = LinearRegression() if regression else LogisticRegression(max_iter=5000)
     return make_pipeline(StandardScaler(), estimator).fit(x_train, y_train).predict(x_test)
 
@@ -370,36 +370,15 @@ def static_baselines(
     fitted on the other surgeons. Classification datasets get accuracy, score datasets Spearman's rho; both
     with 95 % intervals resampled by subject (Clopper-Pearson over surgeons where the bootstrap degenerates).
     """
-    from datasets import concatenate_datasets
-
-    from ..data.splits import fold_indices, subject_groups
-
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; known: {', '.join(BASELINES)}")
     feature = train.features["labels"]
     regression = not isinstance(feature, ClassLabel)
     if test is not None:
-        data = concatenate_datasets([train, test])
-        train_idx, test_idx = np.arange(len(train)), np.arange(len(train), len(data))
-        fold_list = [(train_idx, test_idx)]
-        held_out = test_idx
-        subjects_in = {s for s in train["subject"] if s} & {s for s in test["subject"] if s}
-        if subjects_in:
-            raise ValueError(f"train and test share surgeons {sorted(subjects_in)[:10]}: not a held-out baseline")
-        protocol = f"Fitted on {len(train)} videos of other surgeons, scored on the {len(test)} held-out videos" + (
-            f" of {len({s for s in test['subject'] if s})} surgeons." if any(test["subject"]) else "."
-        )
+        data, fold_list, held_out, protocol = _train_test_layout(train, test)
     else:
-        data = train
-        n_groups = len(np.unique(subject_groups(data)))
-        k = max(2, min(folds, n_groups))
-        fold_list = [(np.setdiff1d(np.arange(len(data)), held), held) for held in fold_indices(data, k, seed=seed)]
-        held_out = np.arange(len(data))
-        protocol = (
-            f"{k}-fold cross-validation grouped by surgeon ({n_groups} surgeons, {len(data)} videos): each video "
-            "is predicted by a baseline fitted on the other folds' surgeons."
-        )
+        data, fold_list, held_out, protocol = _cross_validation_layout(train, folds, seed)
     y = np.asarray(data["labels"], dtype=np.float64 if regression else np.int64)
     subjects = [data[int(i)]["subject"] for i in held_out]
     scalars = scalar_features(data) if any(b in baselines for b in ("duration", "file_size", "bitrate")) else {}
@@ -418,7 +397,6 @@ def static_baselines(
             name, y[held_out], predictions, subjects, regression, bootstrap_samples, seed, len(baselines)
         )
     labels = y[held_out]
-    chance = 0.0 if regression else float(np.bincount(labels.astype(np.int64)).max() / len(labels))
     return StaticBaselines(
         results=results,
         metric="spearman" if regression else "accuracy",
@@ -426,10 +404,35 @@ def static_baselines(
         videos=[_source_path(data[int(i)]) for i in held_out],
         subjects=subjects,
         labels=labels,
-        chance=chance,
+        chance=0.0 if regression else float(np.bincount(labels.astype(np.int64)).max() / len(labels)),
         label_names=[] if regression else list(feature.names),
         skipped=skipped,
     )
+
+
+def _train_test_layout(train: Dataset, test: Dataset):
+    """Both splits as one dataset, the one fold (fit on ``train``, score ``test``), the scored rows, the protocol."""
+    subjects_in = {s for s in train["subject"] if s} & {s for s in test["subject"] if s}
+    if subjects_in:
+        raise ValueError(f"train and test share surgeons {sorted(subjects_in)[:10]}: not a held-out baseline")
+    data = concatenate_datasets([train, test])
+    train_idx, test_idx = np.arange(len(train)), np.arange(len(train), len(data))
+    protocol = f"Fitted on {len(train)} videos of other surgeons, scored on the {len(test)} held-out videos" + (
+        f" of {len({s for s in test['subject'] if s})} surgeons." if any(test["subject"]) else "."
+    )
+    return data, [(train_idx, test_idx)], test_idx, protocol
+
+
+def _cross_validation_layout(data: Dataset, folds: int, seed: int):
+    """The dataset, its folds grouped by surgeon, every row scored (out of fold), the protocol."""
+    n_groups = len(np.unique(subject_groups(data)))
+    k = max(2, min(folds, n_groups))
+    fold_list = [(np.setdiff1d(np.arange(len(data)), held), held) for held in fold_indices(data, k, seed=seed)]
+    protocol = (
+        f"{k}-fold cross-validation grouped by surgeon ({n_groups} surgeons, {len(data)} videos): each video "
+        "is predicted by a baseline fitted on the other folds' surgeons."
+    )
+    return data, fold_list, np.arange(len(data)), protocol
 
 
 def static_baselines_or_none(train: Dataset, test: Dataset | None = None, **kwargs) -> StaticBaselines | None:
@@ -479,11 +482,3 @@ def _score(name, labels, predictions, subjects, regression, samples, seed, tests
             method = how or method
         intervals.append(interval)
     return BaselineResult(name, metric, value, intervals[0], predictions, method, intervals[1])
-
-
-def _none_if_nan(value):
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"

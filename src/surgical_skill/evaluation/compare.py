@@ -7,20 +7,18 @@ intervals, which would miss real differences.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from .formatting import fmt, fmt_p, json_safe
 from .metrics import _quiet, headline_classification, predict_labels, regression_metrics, resample_indices
+from .report import SavedReport, few, read_report
 
 COMPARED_CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "mcc")
 COMPARED_REGRESSION = ("mae", "rmse", "pearson", "spearman")
@@ -111,98 +109,7 @@ def _number(value) -> float:
 # ------------------------------------------------------------------------------------------------ reports
 
 
-@dataclass
-class _Report:
-    folder: Path
-    labels: list[str]
-    threshold: float | None
-    videos: list[str]
-    subjects: list[str]
-    targets: np.ndarray  # class ids, or true scores
-    values: np.ndarray  # (N, num_classes) probabilities, or (N,) predicted scores
-
-    @property
-    def regression(self) -> bool:
-        return self.labels == ["score"]
-
-
-def _read_report(folder: str | os.PathLike) -> _Report:
-    folder = Path(folder)
-    metrics_path, predictions_path = folder / "metrics.json", folder / "predictions.csv"
-    for path in (metrics_path, predictions_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {folder} an evaluation report (`surgical-skill evaluate`)?")
-    try:
-        meta = json.loads(metrics_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{metrics_path} is not valid JSON: {err}") from err
-    labels = meta.get("labels")
-    if not isinstance(labels, list) or not labels:
-        raise ValueError(f"{metrics_path} has no 'labels' list (class names, or [\"score\"] for regression)")
-    labels = [str(name) for name in labels]
-    threshold = meta.get("threshold")
-    if threshold is not None and not isinstance(threshold, int | float):
-        raise ValueError(f"{metrics_path}: threshold must be a number or null, got {threshold!r}")
-    regression = labels == ["score"]
-    with predictions_path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = ["video", "subject", "label"] + (["predicted_score"] if regression else [f"p_{n}" for n in labels])
-        missing = [name for name in columns if name not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{predictions_path} lacks the column(s) {', '.join(missing)}")
-        rows = list(reader)
-    if not rows:
-        raise ValueError(f"{predictions_path} has no predictions")
-    videos, subjects, targets, values, correct = [], [], [], [], []
-    index = {name: i for i, name in enumerate(labels)}
-    seen: set[str] = set()
-    for line, row in enumerate(rows, start=2):  # line 1 is the header
-        where = f"{predictions_path} line {line}"
-        if row["video"] in seen:
-            raise ValueError(f"{where}: video {row['video']!r} appears twice")
-        seen.add(row["video"])
-        try:
-            if regression:
-                targets.append(float(row["label"]))
-                values.append(float(row["predicted_score"]))
-            else:
-                if row["label"] not in index:
-                    raise ValueError(f"label {row['label']!r} is not one of the report's classes {labels}")
-                targets.append(index[row["label"]])
-                values.append([float(row[f"p_{name}"]) for name in labels])
-                correct.append(row.get("correct"))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: {err}") from err
-        videos.append(row["video"])
-        subjects.append(row["subject"] or "")
-    values = np.asarray(values, dtype=np.float64)
-    if not regression and all(flag in ("0", "1") for flag in correct):
-        # Decisions are recomputed from the written (rounded) probabilities; say so if one flipped.
-        recomputed = predict_labels(values, threshold) == np.asarray(targets)
-        flipped = [v for v, flag, ok in zip(videos, correct, recomputed) if (flag == "1") != ok]
-        if flipped:
-            warnings.warn(
-                f"{predictions_path}: the rounded probabilities give another decision than the 'correct' column "
-                f"for {len(flipped)} video(s) ({_few(flipped)}); the comparison uses the probabilities",
-                stacklevel=3,
-            )
-    return _Report(
-        folder,
-        labels,
-        threshold,
-        videos,
-        subjects,
-        np.asarray(targets, dtype=np.float64 if regression else np.int64),
-        values,
-    )
-
-
-def _few(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(sorted(names)[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _pair(a: _Report, b: _Report) -> np.ndarray:
+def _pair(a: SavedReport, b: SavedReport) -> np.ndarray:
     """Check the two reports are comparable; return the row of B for each row of A (matched by video)."""
     if a.regression != b.regression:
         kinds = {True: "a regression report (scores)", False: "a classification report"}
@@ -215,25 +122,25 @@ def _pair(a: _Report, b: _Report) -> np.ndarray:
     only_a, only_b = set(a.videos) - set(b.videos), set(b.videos) - set(a.videos)
     if only_a or only_b:
         parts = [
-            f"{len(only_a)} only in {a.folder} ({_few(only_a)})" if only_a else "",
-            f"{len(only_b)} only in {b.folder} ({_few(only_b)})" if only_b else "",
+            f"{len(only_a)} only in {a.folder} ({few(only_a)})" if only_a else "",
+            f"{len(only_b)} only in {b.folder} ({few(only_b)})" if only_b else "",
         ]
         raise ValueError("the reports cover different videos: " + "; ".join(p for p in parts if p))
     row_b = {video: i for i, video in enumerate(b.videos)}
     order = np.asarray([row_b[video] for video in a.videos])
     differ = [v for v, ta, tb in zip(a.videos, a.targets, b.targets[order]) if not np.isclose(ta, tb)]
     if differ:
-        raise ValueError(f"the reports disagree on the true label of {len(differ)} video(s): {_few(differ)}")
+        raise ValueError(f"the reports disagree on the true label of {len(differ)} video(s): {few(differ)}")
     return order
 
 
-def _groups(a: _Report, b: _Report, order: np.ndarray) -> list[str] | None:
+def _groups(a: SavedReport, b: SavedReport, order: np.ndarray) -> list[str] | None:
     """Subjects when known for every video (from either report; they must agree when both have them)."""
     subjects_b = [b.subjects[i] for i in order]
     complete_a, complete_b = all(a.subjects), all(subjects_b)
     if complete_a and complete_b and a.subjects != subjects_b:
         differ = [v for v, sa, sb in zip(a.videos, a.subjects, subjects_b) if sa != sb]
-        raise ValueError(f"the reports disagree on the subject of {len(differ)} video(s): {_few(differ)}")
+        raise ValueError(f"the reports disagree on the subject of {len(differ)} video(s): {few(differ)}")
     return a.subjects if complete_a else subjects_b if complete_b else None
 
 
@@ -271,24 +178,24 @@ class ComparisonResult:
         """One line: which model is better on the primary metric, or that the difference is not significant."""
         m = self.metrics[self.primary]
         low, high = m["ci_95"]
-        evidence = f"95 % CI {_fmt(low, True)} to {_fmt(high, True)}, paired bootstrap p{_p_is(m['p_value'])}"
+        evidence = f"95 % CI {fmt(low, True)} to {fmt(high, True)}, paired bootstrap p{_p_is(m['p_value'])}"
         if self.mcnemar is not None:
             evidence += f"; McNemar p{_p_is(self.mcnemar['p_value'])}"
         if not self.significant:
             return (
                 f"no significant difference at the 5 % level on {self.primary} "
-                f"(B - A = {_fmt(m['difference'], True)}, {evidence})"
+                f"(B - A = {fmt(m['difference'], True)}, {evidence})"
             )
         b_better = (m["difference"] < 0) == (self.primary in LOWER_IS_BETTER)
         direction = "lower is better; " if self.primary in LOWER_IS_BETTER else ""
         return (
-            f"{'B' if b_better else 'A'} is better on {self.primary} by {_fmt(m['difference'], True)} "
+            f"{'B' if b_better else 'A'} is better on {self.primary} by {fmt(m['difference'], True)} "
             f"({direction}{evidence})"
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-able values (NaN becomes null)."""
-        return _json_safe(
+        return json_safe(
             {
                 "report_a": self.report_a,
                 "report_b": self.report_b,
@@ -319,8 +226,8 @@ class ComparisonResult:
             low, high = m["ci_95"]
             label = name.replace("_", " ") + (" (lower is better)" if name in LOWER_IS_BETTER else "")
             lines.append(
-                f"| {label} | {_fmt(m['a'])} | {_fmt(m['b'])} | {_fmt(m['difference'], True)} | "
-                f"{_fmt(low, True)} to {_fmt(high, True)} | {_fmt_p(m['p_value'])} |"
+                f"| {label} | {fmt(m['a'])} | {fmt(m['b'])} | {fmt(m['difference'], True)} | "
+                f"{fmt(low, True)} to {fmt(high, True)} | {fmt_p(m['p_value'])} |"
             )
         lines += [
             "",
@@ -334,39 +241,15 @@ class ComparisonResult:
             method = "exact binomial" if t["method"] == "exact" else "chi-square with continuity correction"
             lines.append(
                 f"McNemar's test: A right & B wrong on {t['b']} videos, A wrong & B right on {t['c']}; "
-                f"p{_p_is(t['p_value'])} ({method}; exact {_fmt_p(t['p_value_exact'])}, "
-                f"chi-square {_fmt_p(t['p_value_chi2'])}). It treats videos as independent."
+                f"p{_p_is(t['p_value'])} ({method}; exact {fmt_p(t['p_value_exact'])}, "
+                f"chi-square {fmt_p(t['p_value_chi2'])}). It treats videos as independent."
             )
         return "\n".join(lines)
 
 
-def _fmt(value, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def _fmt_p(value) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.3g}" if value >= 0.001 else "<0.001"
-
-
 def _p_is(value) -> str:
-    text = _fmt_p(value)
+    text = fmt_p(value)
     return text if text.startswith("<") else f"={text}"
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
 
 
 def compare_reports(
@@ -379,7 +262,7 @@ def compare_reports(
     and MCC, each model deciding with its own threshold. Regression: a paired bootstrap of MAE, RMSE, Pearson
     and Spearman. The bootstrap resamples whole subjects when every video has one, else videos.
     """
-    a, b = _read_report(report_a), _read_report(report_b)
+    a, b = read_report(report_a), read_report(report_b)
     order = _pair(a, b)
     groups = _groups(a, b, order)
     targets, values_a, values_b = a.targets, a.values, b.values[order]
@@ -409,7 +292,7 @@ def compare_reports(
     return ComparisonResult(
         report_a=str(report_a),
         report_b=str(report_b),
-        task="regression" if a.regression else "classification",
+        task=a.task,
         labels=a.labels,
         videos=len(targets),
         threshold_a=a.threshold,

@@ -81,77 +81,91 @@ def classification_metrics(
     """
     labels = np.asarray(labels, dtype=np.int64)
     probabilities = _probabilities(probabilities)
-    num_classes = probabilities.shape[1]
-    classes = list(range(num_classes))
-    # macro averages over the classes that have videos: a class absent from the split has no recall to average
-    # (scikit-learn's zero_division=0 would count it as 0 and halve a perfect binary F1 on a one-class split)
-    present_classes = sorted(set(labels.tolist())) or classes
+    classes = list(range(probabilities.shape[1]))
     predictions = predict_labels(probabilities, threshold)
     confusion = skm.confusion_matrix(labels, predictions, labels=classes)
-    true_negatives = confusion.sum() - confusion.sum(0) - confusion.sum(1) + np.diag(confusion)
-    negatives = confusion.sum() - confusion.sum(1)
-    specificity = np.divide(true_negatives, negatives, out=np.full(num_classes, np.nan), where=negatives > 0)
-    out: dict[str, float | list[float]] = {
-        "accuracy": float(skm.accuracy_score(labels, predictions)),
-        "balanced_accuracy": float(_quiet(skm.balanced_accuracy_score, labels, predictions)),
-        "precision_macro": float(
-            skm.precision_score(labels, predictions, average="macro", labels=present_classes, zero_division=0)
-        ),
-        "recall_macro": float(
-            skm.recall_score(labels, predictions, average="macro", labels=present_classes, zero_division=0)
-        ),
-        "f1_macro": float(skm.f1_score(labels, predictions, average="macro", labels=present_classes, zero_division=0)),
-        "precision_weighted": float(
-            skm.precision_score(labels, predictions, average="weighted", labels=classes, zero_division=0)
-        ),
-        "recall_weighted": float(
-            skm.recall_score(labels, predictions, average="weighted", labels=classes, zero_division=0)
-        ),
-        "f1_weighted": float(skm.f1_score(labels, predictions, average="weighted", labels=classes, zero_division=0)),
-        "specificity_macro": float(np.nanmean(specificity)) if not np.all(np.isnan(specificity)) else float("nan"),
-        "cohen_kappa": float(_quiet(skm.cohen_kappa_score, labels, predictions, labels=classes)),
-        "quadratic_kappa": float(
-            _quiet(skm.cohen_kappa_score, labels, predictions, labels=classes, weights="quadratic")
-        ),
-        "mcc": float(_quiet(skm.matthews_corrcoef, labels, predictions)),
-        "log_loss": float(skm.log_loss(labels, _clip_rows(probabilities), labels=classes)),
-        "brier": brier_score(labels, probabilities),
-        "ece": expected_calibration_error(labels, probabilities),
-    }
-    if num_classes == 2:
+    specificity = _specificity(confusion)
+    out = _decision_metrics(labels, predictions, classes, specificity)
+    out["log_loss"] = float(skm.log_loss(labels, _clip_rows(probabilities), labels=classes))
+    out["brier"] = brier_score(labels, probabilities)
+    out["ece"] = expected_calibration_error(labels, probabilities)
+    if len(classes) == 2:
         out["sensitivity"] = float(skm.recall_score(labels, predictions, pos_label=1, zero_division=0))
         out["specificity"] = float(specificity[1]) if not np.isnan(specificity[1]) else float("nan")
         out["precision"] = float(skm.precision_score(labels, predictions, pos_label=1, zero_division=0))
         out["f1"] = float(skm.f1_score(labels, predictions, pos_label=1, zero_division=0))
+    out.update(_ranking_metrics(labels, probabilities))
+    if per_class:
+        out.update(_per_class_metrics(labels, predictions, classes, specificity, confusion))
+    return out
+
+
+def _specificity(confusion: np.ndarray) -> np.ndarray:
+    """Each class's specificity (true negatives over negatives), NaN for a class every video belongs to."""
+    true_negatives = confusion.sum() - confusion.sum(0) - confusion.sum(1) + np.diag(confusion)
+    negatives = confusion.sum() - confusion.sum(1)
+    return np.divide(true_negatives, negatives, out=np.full(len(confusion), np.nan), where=negatives > 0)
+
+
+def _decision_metrics(labels, predictions, classes: list[int], specificity: np.ndarray) -> dict[str, float]:
+    """The metrics of the decided classes: accuracy, averaged precision / recall / F1, agreement."""
+    # macro averages over the classes that have videos: a class absent from the split has no recall to average
+    # (scikit-learn's zero_division=0 would count it as 0 and halve a perfect binary F1 on a one-class split)
+    present = sorted(set(labels.tolist())) or classes
+    out = {
+        "accuracy": float(skm.accuracy_score(labels, predictions)),
+        "balanced_accuracy": float(_quiet(skm.balanced_accuracy_score, labels, predictions)),
+    }
+    for average, which in (("macro", present), ("weighted", classes)):
+        for name, score in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+            out[f"{name}_{average}"] = float(
+                score(labels, predictions, average=average, labels=which, zero_division=0)
+            )
+    out["specificity_macro"] = float(np.nanmean(specificity)) if not np.all(np.isnan(specificity)) else float("nan")
+    out["cohen_kappa"] = float(_quiet(skm.cohen_kappa_score, labels, predictions, labels=classes))
+    out["quadratic_kappa"] = float(
+        _quiet(skm.cohen_kappa_score, labels, predictions, labels=classes, weights="quadratic")
+    )
+    out["mcc"] = float(_quiet(skm.matthews_corrcoef, labels, predictions))
+    return out
+
+
+def _ranking_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """ROC-AUC and average precision (one vs rest, macro, for several classes); NaN with one class present."""
+    num_classes = probabilities.shape[1]
     present = np.unique(labels)
     with warnings.catch_warnings():  # undefined with one class present: NaN below, no warning per batch
         warnings.simplefilter("ignore")
         try:
             if num_classes == 2:
-                out["roc_auc"] = float(skm.roc_auc_score(labels, probabilities[:, 1]))
-                out["average_precision"] = float(skm.average_precision_score(labels, probabilities[:, 1]))
-            else:
-                out["roc_auc"] = float(
-                    skm.roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=classes)
+                return {
+                    "roc_auc": float(skm.roc_auc_score(labels, probabilities[:, 1])),
+                    "average_precision": float(skm.average_precision_score(labels, probabilities[:, 1])),
+                }
+            roc_auc = float(
+                skm.roc_auc_score(
+                    labels, probabilities, multi_class="ovr", average="macro", labels=list(range(num_classes))
                 )
-                out["average_precision"] = float(
-                    skm.average_precision_score(
-                        np.eye(num_classes)[labels][:, present], probabilities[:, present], average="macro"
-                    )
+            )
+            average_precision = float(
+                skm.average_precision_score(
+                    np.eye(num_classes)[labels][:, present], probabilities[:, present], average="macro"
                 )
+            )
+            return {"roc_auc": roc_auc, "average_precision": average_precision}
         except ValueError:  # one class only
-            out["roc_auc"] = out["average_precision"] = float("nan")
-    if per_class:
-        out["precision_per_class"] = skm.precision_score(
-            labels, predictions, average=None, labels=classes, zero_division=0
-        ).tolist()
-        out["recall_per_class"] = skm.recall_score(
-            labels, predictions, average=None, labels=classes, zero_division=0
-        ).tolist()
-        out["f1_per_class"] = skm.f1_score(labels, predictions, average=None, labels=classes, zero_division=0).tolist()
-        out["specificity_per_class"] = specificity.tolist()
-        out["support_per_class"] = confusion.sum(1).tolist()
-    return out
+            return {"roc_auc": float("nan"), "average_precision": float("nan")}
+
+
+def _per_class_metrics(labels, predictions, classes, specificity, confusion) -> dict[str, list]:
+    options = {"average": None, "labels": classes, "zero_division": 0}
+    return {
+        "precision_per_class": skm.precision_score(labels, predictions, **options).tolist(),
+        "recall_per_class": skm.recall_score(labels, predictions, **options).tolist(),
+        "f1_per_class": skm.f1_score(labels, predictions, **options).tolist(),
+        "specificity_per_class": specificity.tolist(),
+        "support_per_class": confusion.sum(1).tolist(),
+    }
 
 
 def regression_metrics(targets: Sequence[float], predictions: Sequence[float]) -> dict[str, float]:

@@ -1,35 +1,47 @@
 """Report figures (matplotlib, written as PNG): confusion matrices, ROC and precision-recall curves, a
-reliability diagram, predicted-vs-true scores, and per-video timelines of clip scores."""
+reliability diagram, predicted-vs-true scores, and per-video timelines of clip scores.
+
+Figures are made with matplotlib's object API (``Figure``, not ``pyplot``): they go to files only, and importing
+this module leaves the user's plotting backend alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from sklearn import metrics as skm
 
 from .metrics import predict_labels
 
 
-def _save(fig, folder: Path, name: str) -> str:
+def _save(fig: Figure, folder: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(folder / name, dpi=110)
-    plt.close(fig)
     return name
 
 
+def _subplots(*grid: int, figsize: tuple[float, float], **kwargs):
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kwargs)
+
+
 def classification_figures(folder: Path, result) -> dict[str, str]:
-    names = result.label_names
+    """The confusion matrices, ROC and precision-recall curves and the reliability diagram, as PNG files in
+    ``folder``; returns {figure key: file name}."""
     labels = np.asarray([int(p.label) for p in result.predictions])
     probabilities = np.asarray([p.probabilities for p in result.predictions])
-    predicted = predict_labels(probabilities, result.threshold)
-    figures = {}
+    return {
+        "confusion_matrix": _confusion_figure(folder, result.label_names, labels, probabilities, result.threshold),
+        "roc_and_precision_recall": _roc_pr_figure(folder, result.label_names, labels, probabilities),
+        "reliability_diagram": _reliability_figure(folder, labels, probabilities),
+    }
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+
+def _confusion_figure(folder: Path, names, labels: np.ndarray, probabilities: np.ndarray, threshold) -> str:
+    predicted = predict_labels(probabilities, threshold)
+    fig, axes = _subplots(1, 2, figsize=(10, 4.2))
     for ax, normalize, title in ((axes[0], None, "counts"), (axes[1], "true", "share of each true class")):
         skm.ConfusionMatrixDisplay.from_predictions(
             labels,
@@ -43,9 +55,11 @@ def classification_figures(folder: Path, result) -> dict[str, str]:
             cmap="Blues",
         )
         ax.set_title(f"Confusion matrix ({title})")
-    figures["confusion_matrix"] = _save(fig, folder, "confusion_matrix.png")
+    return _save(fig, folder, "confusion_matrix.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+
+def _roc_pr_figure(folder: Path, names, labels: np.ndarray, probabilities: np.ndarray) -> str:
+    fig, axes = _subplots(1, 2, figsize=(10, 4.2))
     present = np.unique(labels)
     for k in range(len(names)) if len(names) > 2 else [1]:
         if k not in present or len(present) < 2:
@@ -66,13 +80,15 @@ def classification_figures(folder: Path, result) -> dict[str, str]:
     axes[1].set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
     for ax in axes:
         ax.legend(loc="lower right" if ax is axes[0] else "lower left", fontsize=8)
-    figures["roc_and_precision_recall"] = _save(fig, folder, "roc_pr.png")
+    return _save(fig, folder, "roc_pr.png")
 
+
+def _reliability_figure(folder: Path, labels: np.ndarray, probabilities: np.ndarray) -> str:
     confidence = probabilities.max(1)
     correct = probabilities.argmax(1) == labels
     edges = np.linspace(0, 1, 11)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, 9)
-    fig, ax = plt.subplots(figsize=(5, 4.6))
+    fig, ax = _subplots(figsize=(5, 4.6))
     centres, accuracy, counts = [], [], []
     for b in range(10):
         members = which == b
@@ -92,14 +108,14 @@ def classification_figures(folder: Path, result) -> dict[str, str]:
         title="Reliability diagram (videos per bin)",
     )
     ax.legend(loc="upper left", fontsize=8)
-    figures["reliability_diagram"] = _save(fig, folder, "reliability.png")
-    return figures
+    return _save(fig, folder, "reliability.png")
 
 
 def regression_figures(folder: Path, result) -> dict[str, str]:
+    """Predicted against true scores, as a PNG file in ``folder``; returns {figure key: file name}."""
     truth = np.asarray([float(p.label) for p in result.predictions])
     predicted = np.asarray([p.probabilities[0] for p in result.predictions])
-    fig, ax = plt.subplots(figsize=(5, 4.6))
+    fig, ax = _subplots(figsize=(5, 4.6))
     ax.scatter(truth, predicted, s=18)
     low, high = min(truth.min(), predicted.min()), max(truth.max(), predicted.max())
     ax.plot([low, high], [low, high], ls="--", c="grey", lw=0.8)
@@ -111,7 +127,7 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
     """Clip scores along each video: where in the recording the model saw skilled or unskilled work.
     Misclassified videos first."""
     names = result.label_names
-    regression = names == ["score"]
+    regression = result.regression
 
     def wrong(p):
         return not regression and int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0]) != int(
@@ -121,7 +137,7 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
     chosen = sorted(result.predictions, key=lambda p: (not wrong(p), p.video_id))[:max_videos]
     columns = 3
     rows = -(-len(chosen) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.2 * rows), squeeze=False, sharey=True)
+    fig, axes = _subplots(rows, columns, figsize=(4 * columns, 2.2 * rows), squeeze=False, sharey=True)
     for ax, p in zip(axes.flat, chosen):
         mids = [(a + b) / 2 for a, b in p.clip_seconds]
         values = [c[0] if regression else c[-1] for c in p.clip_probabilities]
@@ -151,7 +167,7 @@ def prediction_timeline(result: dict, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     clips = result["clips"]
-    fig, ax = plt.subplots(figsize=(7, 2.8))
+    fig, ax = _subplots(figsize=(7, 2.8))
     if "probabilities" in result:
         for name in result["probabilities"]:
             ax.plot(
@@ -170,7 +186,4 @@ def prediction_timeline(result: dict, folder: str | Path) -> Path:
         title = f"score {result['predicted_score']:.2f}"
     ax.set(xlabel="seconds", title=f"{Path(result['metadata']['video']).name}: {title}")
     name = f"{Path(result['metadata']['video']).stem}_timeline.png"
-    fig.tight_layout()
-    fig.savefig(folder / name, dpi=110)
-    plt.close(fig)
-    return folder / name
+    return folder / _save(fig, folder, name)

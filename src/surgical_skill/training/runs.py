@@ -22,19 +22,14 @@ from typing import Any
 
 import yaml
 from datasets import Dataset, DatasetDict, concatenate_datasets
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from ..data import load_skill_dataset
-from ..evaluation.baselines import static_baselines_or_none
-from ..evaluation.evaluate import (
-    EvaluationResult,
-    align_labels,
-    check_output_dir,
-    choose_threshold,
-    decision_threshold,
-    evaluate_model,
-    headline_summary,
-    is_regression_model,
-)
+from ..evaluation.baselines import static_baselines, static_baselines_or_none
+from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
+from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
+from ..files import write_json_atomic
+from ..models.inputs import is_regression_model
 from .arguments import DataArguments
 
 logger = logging.getLogger(__name__)
@@ -111,10 +106,7 @@ def write_split_record(run_dir: str | os.PathLike, data: DatasetDict, data_args:
     """``<run_dir>/splits.json`` (atomically): what ``surgical-skill evaluate RUN`` holds the run to."""
     path = Path(run_dir) / SPLIT_RECORD
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(split_record(data, data_args), indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, split_record(data, data_args))
 
 
 @dataclass
@@ -232,63 +224,37 @@ def evaluate_saved_model(
     and videos the model trained on are refused; the report goes to ``<run>/eval-<dataset>`` by default.
     Class names are matched to the model's by name (``label_map`` renames the dataset's first).
     """
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
     run = RunFolder.locate(path)
-    if run.recipe is None and dataset is None:
-        where = (
-            f"is a model without its training run (no {RECIPE} beside it)"
-            if Path(run.model_dir).exists()
-            else "is no folder here (as a Hub id, a model carries no training run)"
-        )
-        raise EvaluationRefused(f"{path} {where}: name the data to evaluate with --dataset")
-    same = run.recipe is not None and (dataset is None or run.is_same_dataset(dataset))
-    if output_dir is None:
-        if run.run_dir is None:
-            raise EvaluationRefused("name the report folder with --output-dir (the model is not in a run folder)")
-        output_dir = run.run_dir / ("eval" if same else f"eval-{_slug(str(dataset))}")
+    same = _is_own_data(run, path, dataset)
+    output_dir = _report_folder(run, output_dir, same, dataset)
     check_output_dir(output_dir, overwrite=overwrite)  # before any work
     recipe_args = run.data_arguments() if run.recipe is not None else DataArguments(dataset=str(dataset))
     if same:
         split = split or "test"
         _refuse_a_different_split(run, recipe_args, split, split_ratios, split_seed)
-    clips_per_video = clips_per_video or recipe_args.eval_clips_per_video
-    num_workers = recipe_args.num_workers if num_workers is None else num_workers
+    options = {
+        "clips_per_video": clips_per_video or recipe_args.eval_clips_per_video,
+        "num_workers": recipe_args.num_workers if num_workers is None else num_workers,
+    }
     model = AutoModelForVideoClassification.from_pretrained(run.model_dir)
     processor = AutoVideoProcessor.from_pretrained(run.model_dir)
-    validation = fitted_on = None
     if same:
         evaluated, fitted_on, validation, protocol = _run_split(run, recipe_args)
-        data_name = str(recipe_args.dataset)
     else:
         evaluated, protocol, split = _new_data(model, dataset, split, split_ratios, split_seed, run)
-        data_name = str(dataset)
+        fitted_on = validation = None
     evaluated = align_labels(evaluated, model.config, label_map)  # a name the model does not know: refuse now
     protocol += _refuse_seen(evaluated, same, run, recipe_args)
-
-    threshold, source = decision_threshold(model.config)
-    if threshold is None and model.config.num_labels == 2 and validation is not None and len(validation):
-        threshold = choose_threshold(
-            model,
-            processor,
-            align_labels(validation, model.config),
-            clips_per_video=clips_per_video,
-            num_workers=num_workers,
-        )
-        source = "chosen now on the run's validation split, as the model folder has none saved"
-    if fitted_on is not None:
-        fitted_on = align_labels(fitted_on, model.config, label_map)
+    threshold, source = _decision_threshold_of_run(model, processor, validation, **options)
     reference = None
     if baselines:  # fitted on the run's training surgeons; on new data, cross-validated within it
-        train, test = (fitted_on, evaluated) if fitted_on is not None else (evaluated, None)
-        reference = static_baselines_or_none(train, test)
+        fitted_on = align_labels(fitted_on, model.config, label_map) if fitted_on is not None else None
+        reference = static_baselines_or_none(*((fitted_on, evaluated) if fitted_on is not None else (evaluated,)))
     result = evaluate_model(
         model,
         evaluated,
         output_dir,
         processor=processor,
-        clips_per_video=clips_per_video,
-        num_workers=num_workers,
         threshold=threshold,
         bootstrap_samples=bootstrap_samples,
         split_name=split,
@@ -296,7 +262,9 @@ def evaluate_saved_model(
         threshold_source=source,
         baselines=reference,
         overwrite=overwrite,
+        **options,
     )
+    data_name = str(recipe_args.dataset if same else dataset)
     print(
         ("" if same else f"NEW DATA: {data_name} (the model was trained on other data)\n")
         + headline_summary(result, split)
@@ -304,13 +272,43 @@ def evaluate_saved_model(
     return result
 
 
+def _is_own_data(run: RunFolder, path: str | os.PathLike, dataset: str | None) -> bool:
+    """Whether the evaluation is on the run's own data (a model without its run needs ``dataset``)."""
+    if run.recipe is None and dataset is None:
+        where = (
+            f"is a model without its training run (no {RECIPE} beside it)"
+            if Path(run.model_dir).exists()
+            else "is no folder here (as a Hub id, a model carries no training run)"
+        )
+        raise EvaluationRefused(f"{path} {where}: name the data to evaluate with --dataset")
+    return run.recipe is not None and (dataset is None or run.is_same_dataset(dataset))
+
+
+def _report_folder(
+    run: RunFolder, output_dir: str | os.PathLike | None, same: bool, dataset: str | None
+) -> str | os.PathLike:
+    """``output_dir``, or by default ``<run>/eval`` (own data) or ``<run>/eval-<dataset>`` (new data)."""
+    if output_dir is not None:
+        return output_dir
+    if run.run_dir is None:
+        raise EvaluationRefused("name the report folder with --output-dir (the model is not in a run folder)")
+    return run.run_dir / ("eval" if same else f"eval-{_slug(str(dataset))}")
+
+
+def _decision_threshold_of_run(model, processor, validation: Dataset | None, **options) -> tuple[float | None, str]:
+    """The threshold saved with the model; for a binary model saved without one, chosen now on the run's
+    validation split (when there is one)."""
+    threshold, source = decision_threshold(model.config)
+    if threshold is None and model.config.num_labels == 2 and validation is not None and len(validation):
+        threshold = choose_threshold(model, processor, align_labels(validation, model.config), **options)
+        source = "chosen now on the run's validation split, as the model folder has none saved"
+    return threshold, source
+
+
 def audit_run(path: str | os.PathLike, dataset: str | None = None):
     """The static baselines of a run: fitted on its training and validation surgeons, scored on its test
     surgeons, beside the model's own figure from ``<run>/eval`` when it is there. Returns ``(baselines, model
     figure or None, the model's per-video right/wrong or None)``."""
-    from ..evaluation.baselines import static_baselines
-    from ..evaluation.evaluate import load_report, model_figure
-
     run = RunFolder.locate(path)
     if run.recipe is None:
         raise EvaluationRefused(f"{path} is not a training run (no {RECIPE}); audit a dataset instead")

@@ -1,0 +1,510 @@
+"""Evaluation report folders: what they hold, writing one whole, and reading one back.
+
+A report folder holds ``metrics.json`` (every metric, intervals, protocol, ``"task"``), ``predictions.csv``
+(one row per video), for classification ``misclassified.csv`` and ``classification_report.txt``, PNG plots and
+``report.md``. :func:`write_report` writes it whole or not at all; :func:`read_report` is the one reader (used by
+:func:`load_report`, :func:`~surgical_skill.evaluation.compare.compare_reports` and the cross-validation resume).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import classification_report
+
+from ..files import staged_folder, write_json_atomic
+from . import plots
+from .formatting import fmt, json_safe
+from .inference import VideoPrediction
+from .metrics import HEADLINE_CLASSIFICATION, HEADLINE_REGRESSION, predict_labels
+
+REPORT_MARKER = "metrics.json"  # a folder holding it is an evaluation report (and may be replaced when asked)
+CLASSIFICATION, REGRESSION = "classification", "regression"
+
+
+class ReportExistsError(FileExistsError):
+    """The output folder already holds a report (or something else that must not be replaced)."""
+
+
+def report_task(labels: Sequence[str], task: str | None = None) -> str:
+    """``"classification"`` or ``"regression"``: ``task`` as recorded in ``metrics.json``; reports written before
+    it was recorded are regression reports when their only label is ``"score"``."""
+    if task in (CLASSIFICATION, REGRESSION):
+        return task
+    if task is not None:
+        raise ValueError(f"task must be {CLASSIFICATION!r} or {REGRESSION!r}, got {task!r}")
+    return REGRESSION if list(labels) == ["score"] else CLASSIFICATION
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, Any]
+    intervals: dict[str, tuple[float, float]]
+    predictions: list[VideoPrediction]
+    report_dir: Path | None
+    label_names: list[str] = field(default_factory=list)
+    threshold: float | None = None
+    threshold_source: str = ""  # where the threshold came from, in words ("" for argmax / regression)
+    interval_methods: dict[str, str] = field(default_factory=dict)  # metric -> how its interval was made
+    protocol: str = ""  # which videos these are and why they are held out, in words
+    notes: list[str] = field(default_factory=list)  # what a reader must know (undefined metrics, no subjects)
+    baselines: Any = None  # StaticBaselines on the same videos, when computed
+    baseline_verdicts: list[str] = field(default_factory=list)  # their verdicts beside this model, made once
+    task: str = ""  # "classification" or "regression" ("": from the label names, as old reports have it)
+
+    def __post_init__(self) -> None:
+        self.task = report_task(self.label_names, self.task or None)
+
+    @property
+    def regression(self) -> bool:
+        return self.task == REGRESSION
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class SavedReport:
+    """A report folder's predictions as arrays, read by :func:`read_report`."""
+
+    folder: Path
+    labels: list[str]
+    threshold: float | None
+    videos: list[str]
+    subjects: list[str]
+    targets: np.ndarray  # class ids, or true scores
+    values: np.ndarray  # (N, num_classes) probabilities, or (N,) predicted scores
+    task: str = CLASSIFICATION
+    source_videos: list[str] = field(default_factory=list)  # the recording behind each proxy ("" for none)
+    meta: dict[str, Any] = field(default_factory=dict)  # metrics.json as written
+
+    @property
+    def regression(self) -> bool:
+        return self.task == REGRESSION
+
+
+def read_report(folder: str | os.PathLike) -> SavedReport:
+    """Read and check a report folder's ``metrics.json`` and ``predictions.csv``.
+
+    Raises:
+        FileNotFoundError: the folder is not a report.
+        ValueError: a malformed file, naming the file and line.
+    """
+    folder = Path(folder)
+    metrics_path, predictions_path = folder / "metrics.json", folder / "predictions.csv"
+    for path in (metrics_path, predictions_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {folder} an evaluation report (`surgical-skill evaluate`)?")
+    meta, labels, threshold, task = _read_meta(metrics_path)
+    rows = _read_prediction_rows(predictions_path, labels, task == REGRESSION)
+    videos, subjects, targets, values, correct = _parse_rows(rows, labels, task == REGRESSION, predictions_path)
+    if task == CLASSIFICATION and all(flag in ("0", "1") for flag in correct):
+        _warn_about_flipped_decisions(predictions_path, videos, correct, predict_labels(values, threshold) == targets)
+    return SavedReport(
+        folder,
+        labels,
+        threshold,
+        videos,
+        subjects,
+        targets,
+        values,
+        task,
+        [row.get("source_video") or "" for row in rows],
+        meta,
+    )
+
+
+def _read_meta(path: Path) -> tuple[dict[str, Any], list[str], float | None, str]:
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels:
+        raise ValueError(f"{path} has no 'labels' list (class names, or [\"score\"] for regression)")
+    labels = [str(name) for name in labels]
+    threshold = meta.get("threshold")
+    if threshold is not None and not isinstance(threshold, int | float):
+        raise ValueError(f"{path}: threshold must be a number or null, got {threshold!r}")
+    try:
+        task = report_task(labels, meta.get("task"))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    return meta, labels, threshold, task
+
+
+def _read_prediction_rows(path: Path, labels: list[str], regression: bool) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = ["video", "subject", "label"] + (["predicted_score"] if regression else [f"p_{n}" for n in labels])
+        missing = [name for name in columns if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
+        rows = list(reader)
+    if not rows:
+        raise ValueError(f"{path} has no predictions")
+    return rows
+
+
+def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool, path: Path):
+    """Videos, subjects, targets, values and the written ``correct`` flags, each row checked."""
+    videos, subjects, targets, values, correct = [], [], [], [], []
+    index = {name: i for i, name in enumerate(labels)}
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        where = f"{path} line {line}"
+        if row["video"] in seen:
+            raise ValueError(f"{where}: video {row['video']!r} appears twice")
+        seen.add(row["video"])
+        try:
+            if regression:
+                targets.append(float(row["label"]))
+                values.append(float(row["predicted_score"]))
+            else:
+                if row["label"] not in index:
+                    raise ValueError(f"label {row['label']!r} is not one of the report's classes {labels}")
+                targets.append(index[row["label"]])
+                values.append([float(row[f"p_{name}"]) for name in labels])
+                correct.append(row.get("correct"))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {err}") from err
+        videos.append(row["video"])
+        subjects.append(row["subject"] or "")
+    targets = np.asarray(targets, dtype=np.float64 if regression else np.int64)
+    return videos, subjects, targets, np.asarray(values, dtype=np.float64), correct
+
+
+def _warn_about_flipped_decisions(path: Path, videos: list[str], correct: list[str], recomputed: np.ndarray) -> None:
+    # Decisions are recomputed from the written (rounded) probabilities; say so if one flipped.
+    flipped = [v for v, flag, ok in zip(videos, correct, recomputed) if (flag == "1") != ok]
+    if flipped:
+        warnings.warn(
+            f"{path}: the rounded probabilities give another decision than the 'correct' column "
+            f"for {len(flipped)} video(s) ({few(flipped)}); the comparison uses the probabilities",
+            stacklevel=4,
+        )
+
+
+def few(names: Sequence[str], limit: int = 5) -> str:
+    """Up to ``limit`` of ``names``, sorted, and how many more there are."""
+    shown = ", ".join(sorted(names)[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
+    """Read an evaluation report folder back: metrics, intervals and the per-video predictions (clip scores
+    are not kept in the folder, so ``clip_probabilities`` is empty)."""
+    report = read_report(report_dir)
+    predictions = [
+        VideoPrediction(
+            video_id=i,
+            video=video,
+            subject=subject,
+            label=float(target) if report.regression else int(target),
+            probabilities=[float(values)] if report.regression else [float(v) for v in values],
+            clip_probabilities=[],
+            clip_seconds=[],
+            source_video=source,
+        )
+        for i, (video, subject, target, values, source) in enumerate(
+            zip(report.videos, report.subjects, report.targets, report.values, report.source_videos)
+        )
+    ]
+    meta = report.meta
+
+    def nan(value):
+        return float("nan") if value is None else value
+
+    metrics = {k: [nan(x) for x in v] if isinstance(v, list) else nan(v) for k, v in meta["metrics"].items()}
+    intervals = {k: (nan(v[0]), nan(v[1])) for k, v in meta.get("confidence_intervals_95", {}).items()}
+    return EvaluationResult(
+        metrics,
+        intervals,
+        predictions,
+        Path(report_dir),
+        report.labels,
+        report.threshold,
+        meta.get("threshold_source", ""),
+        meta.get("interval_methods", {}),
+        meta.get("protocol", ""),
+        meta.get("notes", []),
+        baseline_verdicts=meta.get("baselines", {}).get("verdicts", []),
+        task=report.task,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def check_output_dir(output_dir: str | os.PathLike, *, overwrite: bool) -> None:
+    """Refuse, before any work, to write a report where one exists (unless ``overwrite``) or where a folder
+    that is not a report would be replaced (never: it may be someone's thesis)."""
+    folder = Path(output_dir)
+    if folder.is_file():
+        raise ReportExistsError(f"{folder} is a file; give a folder for the report")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not (folder / REPORT_MARKER).is_file():
+        raise ReportExistsError(
+            f"{folder} exists and is not an evaluation report (no {REPORT_MARKER}); it is left alone: "
+            "choose another --output-dir"
+        )
+    if not overwrite:
+        raise ReportExistsError(
+            f"{folder} already holds an evaluation report; pass --overwrite to replace it, or choose another "
+            "--output-dir"
+        )
+
+
+@dataclass
+class ReportSettings:
+    """How the figures of a report were made (written into ``metrics.json`` and ``report.md``)."""
+
+    split_name: str
+    clips_per_video: int
+    resampled_by: str
+    bootstrap_samples: int
+
+
+def write_report(
+    result: EvaluationResult,
+    output_dir: str | os.PathLike,
+    *,
+    split_name: str,
+    clips_per_video: int,
+    resampled_by: str,
+    bootstrap_samples: int,
+) -> Path:
+    """Write every file of the report into a temporary folder, then move it into place: a report is whole or
+    absent, never half written. Only a report (or an empty folder) is ever replaced."""
+    settings = ReportSettings(split_name, clips_per_video, resampled_by, bootstrap_samples)
+    final = Path(output_dir)
+    with staged_folder(final) as tmp:
+        write_json_atomic(tmp / "metrics.json", metrics_payload(result, settings))
+        _write_predictions(tmp, result)
+        figures = (
+            plots.regression_figures(tmp, result) if result.regression else plots.classification_figures(tmp, result)
+        )
+        figures["timeline"] = plots.timeline_figure(tmp, result)
+        (tmp / "report.md").write_text(report_markdown(result, figures, settings))
+        if final.exists():
+            check_output_dir(final, overwrite=True)  # still a report (or empty) now that the work is done
+    return final
+
+
+def metrics_payload(result: EvaluationResult, settings: ReportSettings) -> dict[str, Any]:
+    """The content of ``metrics.json``."""
+    payload = {
+        "split": settings.split_name,
+        "protocol": result.protocol,
+        "videos": len(result.predictions),
+        "subjects": len({p.subject for p in result.predictions if p.subject}),
+        "clips_per_video": settings.clips_per_video,
+        "task": result.task,
+        "labels": result.label_names,
+        "threshold": result.threshold,
+        "threshold_source": result.threshold_source,
+        "metrics": json_safe(result.metrics),
+        "confidence_intervals_95": {k: json_safe(list(v)) for k, v in result.intervals.items()},
+        "interval_methods": result.interval_methods,
+        "bootstrap": {"samples": settings.bootstrap_samples, "resampled_by": settings.resampled_by},
+        "notes": result.notes,
+    }
+    if result.baselines is not None:
+        payload["baselines"] = {**result.baselines.to_dict(), "verdicts": result.baseline_verdicts}
+    return payload
+
+
+def decided_labels(result: EvaluationResult) -> np.ndarray:
+    """Each video's decided class (the result's threshold, else argmax); classification results only."""
+    return predict_labels(np.asarray([p.probabilities for p in result.predictions]), result.threshold)
+
+
+def _prediction_rows(result: EvaluationResult, proxies: bool) -> tuple[list[str], list[list[Any]]]:
+    names = result.label_names
+    header = ["video", *(["source_video"] if proxies else []), "subject", "label", "prediction"]
+    if result.regression:
+        header.append("predicted_score")
+    else:
+        header += [f"p_{name}" for name in names] + ["correct"]
+    rows = []
+    decided = [None] * len(result.predictions) if result.regression else decided_labels(result)
+    for p, predicted in zip(result.predictions, decided):
+        video = [p.video, p.source_video] if proxies else [p.video]
+        if result.regression:
+            rows.append([*video, p.subject, p.label, round(p.probabilities[0], 6), round(p.probabilities[0], 6)])
+        else:
+            probabilities = (round(v, 6) for v in p.probabilities)
+            correct = int(predicted == int(p.label))
+            rows.append([*video, p.subject, names[int(p.label)], names[predicted], *probabilities, correct])
+    return header, rows
+
+
+def _write_predictions(folder: Path, result: EvaluationResult) -> None:
+    proxies = any(p.source_video for p in result.predictions)  # then say which recording each proxy is
+    header, rows = _prediction_rows(result, proxies)
+    _write_csv(folder / "predictions.csv", [header, *rows])
+    if result.regression:
+        return
+    _write_csv(folder / "misclassified.csv", [header, *(r for r in rows if not r[-1])])
+    names = result.label_names
+    (folder / "classification_report.txt").write_text(
+        classification_report(
+            [int(p.label) for p in result.predictions],
+            decided_labels(result),
+            labels=list(range(len(names))),
+            target_names=names,
+            digits=3,
+            zero_division=0,
+        )
+    )
+
+
+def _write_csv(path: Path, rows) -> None:
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+# ---------------------------------------------------------------------------------------------- report.md
+
+FIGURE_TITLES = {
+    "confusion_matrix": "Confusion matrix",
+    "roc_and_precision_recall": "ROC and precision-recall curves",
+    "reliability_diagram": "Reliability diagram",
+    "timeline": "Clip scores over time",
+}
+
+
+def report_markdown(result: EvaluationResult, figures: dict[str, str], settings: ReportSettings) -> str:
+    """``report.md``: the headline table with intervals, notes, baselines, per-class figures and the plots."""
+    lines = _headline_lines(result, settings)
+    for note in result.notes:
+        lines += [f"**Note.** {note}", ""]
+    if result.baselines is not None:
+        lines += _baseline_lines(result)
+    if not result.regression:
+        lines += _classification_lines(result)
+    for key, name in figures.items():
+        title = FIGURE_TITLES.get(key, key.replace("_", " ").capitalize())
+        lines += [f"## {title}", "", f"![{key}]({name})", ""]
+    return "\n".join(lines)
+
+
+def _headline_lines(result: EvaluationResult, settings: ReportSettings) -> list[str]:
+    surgeons = (
+        f" of {len({p.subject for p in result.predictions})} surgeons"
+        if all(p.subject for p in result.predictions)
+        else ""
+    )
+    lines = [
+        f"# Evaluation on the {settings.split_name} split",
+        "",
+        *([result.protocol, ""] if result.protocol else []),
+        f"{len(result.predictions)} videos{surgeons}; each scored from {settings.clips_per_video} clips spread "
+        "over the whole video (mean probability).",
+        "",
+        "| metric | value | 95 % interval |",
+        "|---|---|---|",
+    ]
+    for name in HEADLINE_REGRESSION if result.regression else HEADLINE_CLASSIFICATION:
+        low, high = result.intervals.get(name, (float("nan"), float("nan")))
+        lines.append(f"| {name.replace('_', ' ')} | {fmt(result.metrics.get(name))} | {fmt(low)} to {fmt(high)} |")
+    lines += [
+        "",
+        f"Intervals: percentile bootstrap, {settings.bootstrap_samples} resamples of whole "
+        f"{settings.resampled_by}s (videos of one surgeon are not independent).",
+    ]
+    for name, method in result.interval_methods.items():
+        lines.append(f"The {name.replace('_', ' ')} interval: {method}.")
+    lines.append("")
+    return lines
+
+
+def _baseline_lines(result: EvaluationResult) -> list[str]:
+    value, _ = model_figure(result)
+    return [
+        "## Static baselines on the same videos",
+        "",
+        "What a model could score without watching anything move (see `surgical-skill audit`):",
+        "",
+        result.baselines.to_markdown(value),
+        "",
+        *(f"- {line}" for line in result.baseline_verdicts),
+        "",
+    ]
+
+
+def _classification_lines(result: EvaluationResult) -> list[str]:
+    if result.threshold is not None:
+        lines = [
+            f"Decision threshold on p({result.label_names[1]}): {result.threshold:.3f}, "
+            f"{result.threshold_source or 'given'}.",
+            "",
+        ]
+    else:
+        lines = ["Decision: the class with the largest probability.", ""]
+    lines += [
+        "Per class:",
+        "",
+        "| class | precision | recall | specificity | F1 | videos |",
+        "|---|---|---|---|---|---|",
+    ]
+    m = result.metrics
+    for i, name in enumerate(result.label_names):
+        lines.append(
+            f"| {name} | {fmt(m['precision_per_class'][i])} | {fmt(m['recall_per_class'][i])} | "
+            f"{fmt(m['specificity_per_class'][i])} | {fmt(m['f1_per_class'][i])} | {m['support_per_class'][i]} |"
+        )
+    wrong = int(np.sum(decided_labels(result) != np.asarray([int(p.label) for p in result.predictions])))
+    lines += [
+        "",
+        f"Also in `metrics.json`: log loss {fmt(m['log_loss'])}, Brier score {fmt(m['brier'])}, expected "
+        f"calibration error {fmt(m['ece'])}, average precision {fmt(m['average_precision'])}, quadratic kappa "
+        f"{fmt(m['quadratic_kappa'])}.",
+        "",
+        f"{wrong} misclassified video(s): see `misclassified.csv`; every video is in `predictions.csv`.",
+        "",
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+
+
+def headline_summary(result: EvaluationResult, split: str) -> str:
+    """Lines with the main figure and its interval, the threshold, and the baselines beside it (for the end of
+    a training run or ``surgical-skill evaluate``)."""
+    name = "accuracy" if "accuracy" in result.metrics else "mae"
+    low, high = result.intervals.get(name, (float("nan"), float("nan")))
+    lines = [
+        f"{split}: video-level {name} {result.metrics[name]:.3f} (95 % CI {fmt(low)} to {fmt(high)}) over "
+        f"{len(result.predictions)} videos; report in {result.report_dir}"
+    ]
+    if result.threshold is not None:
+        lines.append(
+            f"decision: p({result.label_names[1]}) >= {result.threshold:.3f}, threshold {result.threshold_source}"
+        )
+    lines += result.baseline_verdicts
+    lines += result.notes
+    return "\n".join(lines)
+
+
+def model_figure(result: EvaluationResult) -> tuple[float | None, list[bool] | None]:
+    """The model's figure in its baselines' metric (``result.baselines``), and its per-video right/wrong in
+    their video order (None when the videos differ): what the baselines' verdicts compare against."""
+    baselines = result.baselines
+    if baselines.metric == "spearman":
+        return result.metrics.get("spearman"), None
+    decided = decided_labels(result)
+    keyed = {p.source_video or p.video: int(d) == int(p.label) for p, d in zip(result.predictions, decided)}
+    if all(v in keyed for v in baselines.videos):
+        return result.metrics["accuracy"], [keyed[v] for v in baselines.videos]
+    return result.metrics["accuracy"], None
