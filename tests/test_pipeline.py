@@ -42,7 +42,7 @@ def test_matches_the_model_called_by_hand(skill, tiny_run):
     model = AutoModelForVideoClassification.from_pretrained(model_dir).eval()
     sampling = ClipSampling.from_video_processor(skill.video_processor)
     transforms = ClipTransforms.from_video_processor(skill.video_processor, training=False)
-    windows = sampling.windows(probe(path).num_frames, probe(path).fps, num_clips=4)
+    windows = sampling.windows(probe(path).total_num_frames, probe(path).fps, num_clips=4)
     clips = torch.stack([transforms(decode_frames(path, w)) for w in windows])
     with torch.no_grad():
         expected = model(pixel_values=clips).logits.softmax(-1).mean(0)
@@ -68,7 +68,7 @@ def test_decoded_video_array(skill, tiny_run):
     _, data = tiny_run
     path = data["test"][0]["video"]
     meta = probe(path)
-    frames = decode_frames(path, range(meta.num_frames)).permute(0, 2, 3, 1).numpy()
+    frames = decode_frames(path, range(meta.total_num_frames)).permute(0, 2, 3, 1).numpy()
     result = skill(frames, fps=meta.fps, num_clips=3)
     check(result, 3)
     from_path = skill(path, num_clips=3)

@@ -16,6 +16,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from .evaluation.baselines import baselines_markdown
 from .files import staged_folder
+from .models.inputs import is_regression_model
 from .remote_code import save_remote_code
 
 CARD_TAGS = ["surgical-skill", "video-classification", "surgery", "skill-assessment", "medical"]
@@ -79,7 +80,7 @@ def _card_body(name, config, recipe, report, labels) -> str:
 
 def _card_usage(name, config, labels) -> list[str]:
     predicts = (
-        "It predicts a skill score." if labels in ([], ["score"]) else f"Classes: {', '.join(map(str, labels))}."
+        "It predicts a skill score." if is_regression_model(config) else f"Classes: {', '.join(map(str, labels))}."
     )
     return [
         f"# {name}",

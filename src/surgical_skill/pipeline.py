@@ -136,21 +136,21 @@ class SurgicalSkillPipeline(Pipeline):
     ):
         if isinstance(video, str | os.PathLike):
             meta = probe(video)
-            num_frames, rate, name = meta.num_frames, meta.fps, os.fspath(video)
-            windows = self._windows(num_frames, rate, num_clips, clip_stride_seconds)
+            total_num_frames, rate, name = meta.total_num_frames, meta.fps, os.fspath(video)
+            windows = self._windows(total_num_frames, rate, num_clips, clip_stride_seconds)
             unique, inverse = np.unique(windows.reshape(-1), return_inverse=True)
             frames = decode_frames(video, unique, size=self._decode_size(min(meta.height, meta.width)))
             clips = frames[torch.from_numpy(inverse.reshape(windows.shape))]  # (K, T, C, H, W)
             duration = meta.duration
         else:
             frames = _as_tchw(video)
-            num_frames, rate, name = frames.shape[0], fps, "<array>"
-            windows = self._windows(num_frames, rate, num_clips, clip_stride_seconds)
+            total_num_frames, rate, name = frames.shape[0], fps, "<array>"
+            windows = self._windows(total_num_frames, rate, num_clips, clip_stride_seconds)
             clips = frames[torch.from_numpy(windows)]
-            duration = num_frames / rate if rate else None
+            duration = total_num_frames / rate if rate else None
         pixel_values = torch.stack([self.transforms(clip) for clip in clips])  # (K, T, C, H, W) float
         if self.sampling.strategy == "uniform":  # each clip spans the video
-            spans = [(0, num_frames)] * len(windows)
+            spans = [(0, total_num_frames)] * len(windows)
         else:
             spans = [(int(w[0]), int(w[-1]) + 1) for w in windows]
         return {
@@ -158,7 +158,7 @@ class SurgicalSkillPipeline(Pipeline):
             "spans": spans,
             "info": {
                 "video": name,
-                "num_frames": num_frames,
+                "total_num_frames": total_num_frames,
                 "fps": rate,
                 "duration": duration,
                 "frames_used": len(np.unique(windows)),
@@ -241,12 +241,12 @@ class SurgicalSkillPipeline(Pipeline):
             "source": source,
         }
 
-    def _windows(self, num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None):
+    def _windows(self, total_num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None):
         if clip_stride_seconds is not None and self.sampling.strategy == "clip":
             if not fps:
                 raise ValueError("clip_stride_seconds needs the video's frame rate (pass fps= for arrays)")
             return sample_multi_clip_indices(
-                num_frames,
+                total_num_frames,
                 self.sampling.num_frames,
                 fps=fps,
                 clip_stride_seconds=clip_stride_seconds,
@@ -254,8 +254,8 @@ class SurgicalSkillPipeline(Pipeline):
                 target_fps=self.sampling.target_fps,
             )
         if clip_stride_seconds is not None and fps:
-            num_clips = max(1, math.ceil(num_frames / (clip_stride_seconds * fps)))
-        return self.sampling.windows(num_frames, fps, num_clips=num_clips)
+            num_clips = max(1, math.ceil(total_num_frames / (clip_stride_seconds * fps)))
+        return self.sampling.windows(total_num_frames, fps, num_clips=num_clips)
 
     def _decode_size(self, short_side: int) -> int | None:
         size = self.transforms.decode_size

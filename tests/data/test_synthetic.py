@@ -124,7 +124,9 @@ def _features(manifest: Path):
     frame_x, frame_y, frame_groups, motion_x, video_y, video_groups = [], [], [], [], [], []
     for row in read_rows(manifest):
         path = manifest.parent / row["video"]
-        frames = decode_frames(path, range(probe(path).total_num_frames)).permute(0, 2, 3, 1).numpy().astype(np.float32)
+        frames = (
+            decode_frames(path, range(probe(path).total_num_frames)).permute(0, 2, 3, 1).numpy().astype(np.float32)
+        )
         label = int(row["label"] == "higher-skilled")
         for i in np.linspace(0, len(frames) - 1, 6).astype(int):
             frame = frames[i]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel, PretrainedConfig
 
-from surgical_skill.models import build_model, infer_problem_type, is_regression, skill_loss, skill_loss_terms
+from surgical_skill.models import build_model, infer_problem_type, is_regression_model, skill_loss, skill_loss_terms
 from surgical_skill.models.backbones import BACKBONES_2D
 from surgical_skill.models.modeling_base import SkillPreTrainedModel
 
@@ -47,7 +47,7 @@ def _tiny(**config):
 def test_the_head_sets_problem_type_from_the_labels_as_transformers_does():
     clip = torch.randn(2, 4, 3, 16, 16)
     model = _tiny(id2label=LABELS)
-    assert model.config.problem_type is None and not is_regression(model.config)
+    assert model.config.problem_type is None and not is_regression_model(model.config)
     out = model(pixel_values=clip, labels=torch.tensor([0, 1]))
     assert model.config.problem_type == "single_label_classification"
     torch.testing.assert_close(out.loss, F.cross_entropy(out.logits, torch.tensor([0, 1])))
@@ -63,7 +63,7 @@ def test_a_regression_config_uses_mse_for_one_or_several_scores():
     clip = torch.randn(2, 4, 3, 16, 16)
     scores = torch.tensor([[12.0, 3.0], [30.0, 4.0]])
     model = _tiny(num_labels=2, problem_type="regression")
-    assert is_regression(model.config)
+    assert is_regression_model(model.config)
     out = model(pixel_values=clip, labels=scores)
     torch.testing.assert_close(out.loss, F.mse_loss(out.logits, scores))
 

@@ -228,8 +228,8 @@ def frame_pixels(dataset: Dataset, which: str) -> tuple[torch.Tensor, np.ndarray
     (squeezed to a square: a baseline, not a model), and which rows decoded."""
     frames = torch.zeros(len(dataset), 3, FRAME_SIZE, FRAME_SIZE, dtype=torch.uint8)
     decoded = np.zeros(len(dataset), dtype=bool)
-    for i, row in enumerate(dataset.select_columns(["video", "num_frames"])):
-        total = int(row["num_frames"])
+    for i, row in enumerate(dataset.select_columns(["video", "total_num_frames"])):
+        total = int(row["total_num_frames"])
         index = total // 2 if which == "middle" else total - 1
         try:
             frame = decode_frames(row["video"], [index], size=FRAME_SIZE)[0]  # (C, H, W), short side 64

@@ -102,7 +102,7 @@ def _video_predictions(
     predictions = []
     for video_id, values in per_video.items():
         row = rows[video_id]
-        windows = sampling.windows(row["num_frames"], row["fps"], num_clips=clips_per_video)
+        windows = sampling.windows(row["total_num_frames"], row["fps"], num_clips=clips_per_video)
         seconds = [(float(w[0]) / row["fps"], float(w[-1] + 1) / row["fps"]) for w in windows][: len(values)]
         stacked = np.stack(values)
         predictions.append(

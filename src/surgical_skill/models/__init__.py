@@ -19,7 +19,16 @@ from .factory import (
 )
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel, FrameCNNPreTrainedModel
-from .losses import PROBLEM_TYPES, infer_problem_type, is_regression, skill_loss, skill_loss_terms
+from .inputs import (
+    accepts_frame_mask,
+    batch_model_inputs,
+    clip_logits,
+    is_regression_model,
+    model_inputs,
+    scores_from_logits,
+    unwrap_model,
+)
+from .losses import PROBLEM_TYPES, infer_problem_type, skill_loss, skill_loss_terms
 from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .pooling import TEMPORAL_POOLING, TemporalPooling
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
@@ -52,13 +61,19 @@ __all__ = [
     "Video3DCNNForVideoClassification",
     "Video3DCNNModel",
     "Video3DCNNPreTrainedModel",
+    "accepts_frame_mask",
     "add_sampling",
+    "batch_model_inputs",
     "build_model",
     "build_video_processor",
+    "clip_logits",
     "infer_problem_type",
-    "is_regression",
+    "is_regression_model",
     "list_models",
+    "model_inputs",
     "register_auto_classes",
+    "scores_from_logits",
     "skill_loss",
     "skill_loss_terms",
+    "unwrap_model",
 ]

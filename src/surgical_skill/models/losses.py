@@ -9,13 +9,6 @@ from transformers import PretrainedConfig
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
-def is_regression(config: PretrainedConfig) -> bool:
-    """Whether ``config`` describes a model predicting scores, not classes: ``problem_type == "regression"``,
-    or no ``problem_type`` and one output (what transformers' heads assume)."""
-    problem_type = getattr(config, "problem_type", None)
-    return problem_type == "regression" or (problem_type is None and config.num_labels == 1)
-
-
 def infer_problem_type(config: PretrainedConfig, labels: torch.Tensor) -> str:
     """``config.problem_type``, or when it is ``None`` the one transformers' heads infer from the labels: one
     output is a regression, integer labels are single-label classes, anything else is multi-label."""

@@ -13,7 +13,6 @@ from .loop import (
     make_accelerator,
     make_optimizer,
     make_scheduler,
-    model_inputs,
     train_one_epoch,
     validate_one_epoch,
 )
@@ -45,7 +44,6 @@ __all__ = [
     "make_loader",
     "make_optimizer",
     "make_scheduler",
-    "model_inputs",
     "model_overrides",
     "parse_recipe",
     "prepare_training",

@@ -73,7 +73,7 @@ def summarize_cross_validation(
     subject, and decide by the largest probability (fold thresholds are not comparable across folds).
     """
     first = next(iter(results.values()))
-    regression = first.label_names == ["score"]
+    regression = first.regression
     headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
     per_fold = {name: _fold_metrics(result, headline, regression) for name, result in results.items()}
     predictions = [(name, p) for name, result in results.items() for p in result.predictions]

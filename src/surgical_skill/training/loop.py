@@ -11,7 +11,6 @@ mid-epoch checkpoint ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import math
 import resource
@@ -39,7 +38,7 @@ from transformers import get_scheduler
 from ..data import ClipDecoder, DecodeFailureMonitor, is_empty_batch
 from ..deprecation import warn_renamed
 from ..evaluation.metrics import aggregate_by_video, classification_metrics, regression_metrics
-from ..models import skill_loss_terms
+from ..models import batch_model_inputs, clip_logits, is_regression_model, skill_loss_terms
 from .arguments import TrainingArguments
 from .checkpoints import (  # re-exported: they lived here before training/checkpoints.py
     CHECKPOINT_PREFIX,
@@ -64,7 +63,6 @@ __all__ = [
     "make_accelerator",
     "make_optimizer",
     "make_scheduler",
-    "model_inputs",
     "resolve_checkpoint",
     "save_checkpoint",
     "save_model",
@@ -172,15 +170,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArguments, to
         num_warmup_steps=args.num_warmup_steps(total_steps),
         num_training_steps=total_steps,
     )
-
-
-def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
-    """The forward's keyword arguments for ``batch``: the clips under ``model.main_input_name``, and the
-    ``frame_mask`` (real frames vs padding) when the (unwrapped) model's forward takes one."""
-    inputs = {model.main_input_name: batch["pixel_values"]}
-    if "frame_mask" in batch and "frame_mask" in inspect.signature(model.forward).parameters:
-        inputs["frame_mask"] = batch["frame_mask"]
-    return inputs
 
 
 def loss_normalizer(labels: torch.Tensor, config) -> float:
@@ -318,7 +307,7 @@ def _forward_backward(
         if accelerator.num_processes > 1 and dummy_input is not None:
             accelerator.backward(model(**dummy_input).logits.sum() * 0.0)
         return
-    logits = model(**model_inputs(unwrapped, batch)).logits
+    logits = model(**batch_model_inputs(model, batch)).logits
     summed, _ = skill_loss_terms(logits, batch["labels"], unwrapped.config)
     accelerator.backward(summed / args.per_device_train_batch_size)
     normalizer = loss_normalizer(batch["labels"], unwrapped.config)
@@ -373,7 +362,7 @@ def validate_one_epoch(accelerator: Accelerator, model: torch.nn.Module, loader:
     """
     unwrapped = accelerator.unwrap_model(model)
     config = unwrapped.config
-    width = 1 if config.num_labels == 1 else config.num_labels
+    width = config.num_labels
     model.eval()
     logits_all, labels_all, ids_all = [], [], []
     for batch in loader:
@@ -383,7 +372,7 @@ def validate_one_epoch(accelerator: Accelerator, model: torch.nn.Module, loader:
         ids = torch.full((expected,), -1, dtype=torch.long, device=accelerator.device)
         if not is_empty_batch(batch):
             n = batch["pixel_values"].shape[0]
-            logits[:n] = model(**model_inputs(unwrapped, batch)).logits.float().reshape(n, width)
+            logits[:n] = clip_logits(model, batch["pixel_values"], batch.get("frame_mask")).reshape(n, width)
             labels[:n] = batch["labels"].float()
             ids[:n] = batch["video_id"]
         logits, labels, ids = accelerator.gather_for_metrics((logits, labels, ids))
@@ -400,7 +389,7 @@ def _validation_metrics(logits: torch.Tensor, labels: torch.Tensor, ids: torch.T
     results: dict[str, Any] = {"clips": int(keep.sum()), "videos": int(ids.unique().numel())}
     if not len(ids):
         return results
-    regression = config.num_labels == 1
+    regression = is_regression_model(config)
     summed, normalizer = skill_loss_terms(logits, labels if regression else labels.long(), config)
     results["loss"] = float(summed / normalizer)
     if regression:
