@@ -7,9 +7,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import concatenate_datasets
+from tqdm.auto import tqdm
+from transformers import pipeline
+
+from . import __version__
+from .data import load_skill_dataset
+from .data.building import VIDEO_EXTENSIONS, SkillDatasetError, read_manifest
+from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
+from .evaluation.baselines import static_baselines
+from .evaluation.compare import compare_reports
+from .evaluation.evaluate import LabelMismatchError, ReportExistsError, parse_label_map
+from .evaluation.plots import prediction_timeline
+from .files import write_json_atomic
+from .hub import prepare_hub_folder, push_run
+from .pipeline import SurgicalSkillPipeline
+from .training.runs import EvaluationRefused, audit_run, evaluate_saved_model
+from .video import ProxySettings, VideoDecodeError, prepare_proxies, probe
 
 EPILOG = """examples:
   surgical-skill probe video.mp4               frame count, fps, duration, size, rotation, keyframes
@@ -39,8 +60,6 @@ def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_probe(args: argparse.Namespace) -> int:
-    from .video import VideoDecodeError, probe
-
     failed = 0
     for path in args.videos:
         try:
@@ -67,8 +86,6 @@ def _run_probe(args: argparse.Namespace) -> int:
 
 
 def _add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
-    from .video import ProxySettings
-
     defaults = ProxySettings()
     parser.add_argument("sources", nargs="+", help="video files, folders of videos, or CSV/JSONL manifests")
     parser.add_argument("--cache-dir", required=True, help="folder for the proxies (and their index.jsonl)")
@@ -86,10 +103,6 @@ def _add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _collect_videos(sources: Sequence[str]) -> list[str]:
-    from pathlib import Path
-
-    from .data.building import VIDEO_EXTENSIONS, read_manifest
-
     videos: list[str] = []
     for source in sources:
         path = Path(source)
@@ -103,10 +116,6 @@ def _collect_videos(sources: Sequence[str]) -> list[str]:
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
-    import logging
-
-    from .video import ProxySettings, prepare_proxies
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     settings = ProxySettings(
         short_side=args.short_side,
@@ -127,8 +136,6 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 
 def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
-    from .data.synthetic import SyntheticConfig
-
     d = SyntheticConfig()
     parser.add_argument("out_dir", help="folder for videos/ and metadata.csv")
     parser.add_argument("--num-videos", type=int, default=d.num_videos, help="how many videos (classes balanced)")
@@ -169,10 +176,6 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    import time
-
-    from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
-
     config = SyntheticConfig(
         num_videos=args.num_videos,
         num_classes=args.classes,
@@ -224,17 +227,6 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from tqdm.auto import tqdm
-    from transformers import pipeline
-
-    from . import register
-    from .pipeline import SurgicalSkillPipeline
-    from .video import VideoDecodeError
-
-    register()
-
     # The installed code, also for Hub folders that carry their own copy (which would ask for trust_remote_code)
     skill = pipeline("surgical-skill", model=args.model, device=args.device, pipeline_class=SurgicalSkillPipeline)
     options = {"num_clips": args.num_clips, "batch_size": args.batch_size}
@@ -272,11 +264,9 @@ def _run_predict(args: argparse.Namespace) -> int:
             print(f"{name}  score {r['predicted_score']:.2f}   {r['metadata']['clips']} clips")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_json_atomic(args.json, results)
         print(f"results: {args.json}")
     if args.plot:
-        from .evaluation.plots import prediction_timeline
-
         for r in results:
             if "error" not in r:
                 print(f"timeline: {prediction_timeline(r, args.plot)}")
@@ -344,12 +334,6 @@ def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from . import register
-    from .data.building import SkillDatasetError
-    from .evaluation.evaluate import LabelMismatchError, ReportExistsError, parse_label_map
-    from .training.runs import EvaluationRefused, evaluate_saved_model
-
-    register()
     if bool(args.run) == bool(args.model):
         print("error: give the run or model once (RUN_OR_MODEL or --model)", file=sys.stderr)
         return 2
@@ -394,14 +378,6 @@ def _add_audit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    import logging
-    from pathlib import Path
-
-    from .data import load_skill_dataset
-    from .data.building import SkillDatasetError
-    from .evaluation.baselines import static_baselines
-    from .training.runs import EvaluationRefused, audit_run
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         if args.run:
@@ -435,30 +411,13 @@ def _run_audit(args: argparse.Namespace) -> int:
         payload = {**audit.to_dict(), "verdicts": audit.verdicts(model_value, model_correct)}
         if model_value is not None:
             payload["model"] = model_value
-        _write_json_atomically(path, payload)
+        write_json_atomic(path, payload)
         print(f"audit: {path}")
     return 0
 
 
 def _concatenate(data):
-    from datasets import concatenate_datasets
-
     return concatenate_datasets(list(data.values()))
-
-
-def _write_json_atomically(path, payload) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(payload, out, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -470,10 +429,6 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .evaluation.compare import compare_reports
-
     if args.samples < 1:
         print("error: --samples must be at least 1", file=sys.stderr)
         return 2
@@ -488,7 +443,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json_atomically(path, result.to_dict())
+        write_json_atomic(path, result.to_dict())
         print(f"comparison: {path}")
     return 0
 
@@ -504,8 +459,6 @@ def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_push(args: argparse.Namespace) -> int:
-    from .hub import prepare_hub_folder, push_run
-
     try:
         if args.output_dir:
             folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id)
@@ -572,8 +525,6 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="surgical-skill",
         description="Judge surgical skill from video on the Hugging Face stack.",

@@ -1,8 +1,9 @@
 """Writing files and folders whole or not at all.
 
-A run, a checkpoint, a report or a manifest is either complete or absent: everything is written to a temporary
-sibling first and renamed into place (``os.replace`` is atomic on one file system), so an interrupted process
-never leaves half a file under the final name.
+A run, a checkpoint, a report, a manifest or a video is either complete or absent: everything is written to a
+temporary sibling first and renamed into place (``os.replace`` is atomic on one file system), so an interrupted
+process never leaves half a file under the final name. Temporary names start with a dot; files and folders get
+the usual permissions (the umask's), not the owner-only ones of ``tempfile``.
 """
 
 from __future__ import annotations
@@ -11,38 +12,47 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 
+def temporary_sibling(path: str | os.PathLike, kind: str = "tmp") -> Path:
+    """A fresh hidden name beside ``path`` (``.name.tmp-1a2b3c4d``), unique across processes; nothing is created."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def staged_file(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside ``path`` for the block to write (an encoder, a writer that wants a file name);
+    renamed over ``path`` when the block completes, removed on an exception (``path`` is then left as it was).
+
+    The temporary name keeps ``path``'s suffix, for writers that pick a format by it.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling renamed over it when complete."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with staged_file(path) as tmp, open(tmp, "x", newline="") as out:
+        out.write(text)
+    return Path(path)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """``write_text_atomic`` for bytes."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """:func:`write_text_atomic` for bytes."""
+    with staged_file(path) as tmp, open(tmp, "xb") as out:
+        out.write(data)
+    return Path(path)
 
 
 def write_json_atomic(path: str | os.PathLike, value: Any, *, sort_keys: bool = False) -> Path:
@@ -71,7 +81,8 @@ def staged_folder(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{final.name}-"))
+    tmp = temporary_sibling(final)
+    tmp.mkdir()
     try:
         yield tmp
     except BaseException:
@@ -80,12 +91,36 @@ def staged_folder(final: str | os.PathLike) -> Iterator[Path]:
     replace_folder(tmp, final)
 
 
+@contextlib.contextmanager
+def staged_contents(folder: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder whose entries move into ``folder`` when the block completes, replacing entries of the
+    same name and keeping the others (as transformers' ``save_pretrained`` keeps files it does not write).
+
+    For a folder that must not be replaced as a whole (it may be the working directory); a failure inside the
+    block leaves ``folder`` as it was.
+    """
+    final = Path(folder).resolve()  # "." has no name to put a temporary folder beside
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(final)
+    tmp.mkdir()
+    try:
+        yield tmp
+        final.mkdir(exist_ok=True)
+        for item in tmp.iterdir():
+            if item.is_dir() and (final / item.name).is_dir():
+                replace_folder(item, final / item.name)
+            else:
+                os.replace(item, final / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def replace_folder(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
     """Move the finished folder ``tmp`` to ``final``; an existing ``final`` is moved aside first, then removed."""
     tmp, final = Path(tmp), Path(final)
     if final.exists():
-        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".old-{final.name}-"))
-        os.replace(final, old / final.name)
+        old = temporary_sibling(final, "old")
+        os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     else:

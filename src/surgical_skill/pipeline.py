@@ -20,7 +20,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from transformers import AutoModelForVideoClassification, Pipeline, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .data.transforms import ClipTransforms
+from .files import staged_contents
 from .models import build_video_processor
 from .models.inputs import clip_logits, is_regression_model, scores_from_logits
 from .remote_code import save_remote_code
@@ -67,13 +67,9 @@ class SurgicalSkillPipeline(Pipeline):
         surgical-skill is not installed (see :mod:`surgical_skill.remote_code`). Written into a temporary
         folder first: a failure leaves ``save_directory`` as it was.
 
-        Files already in ``save_directory`` that the pipeline does not write are kept (as transformers'
-        ``save_pretrained`` keeps them), so the files are moved in one by one: ``surgical_skill.files.
-        staged_folder`` would replace the whole folder, which may be the working directory."""
-        final = Path(save_directory).resolve()  # "." has no name to put a temporary folder beside
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{final.name}-"))
-        try:
+        Files already in ``save_directory`` that the pipeline does not write are kept, as transformers'
+        ``save_pretrained`` keeps them (the folder may be the working directory)."""
+        with staged_contents(save_directory) as tmp:
             self.model.save_pretrained(tmp, **kwargs)
             self.video_processor.save_pretrained(tmp)
             if type(self).__module__.startswith("surgical_skill."):
@@ -82,11 +78,6 @@ class SurgicalSkillPipeline(Pipeline):
                 here = Path(sys.modules[type(self).__module__].__file__).parent
                 for source in here.glob("surgical_skill_*.py"):
                     shutil.copy(source, tmp / source.name)
-            final.mkdir(parents=True, exist_ok=True)
-            for item in tmp.iterdir():
-                os.replace(item, final / item.name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def _sanitize_parameters(
         self,

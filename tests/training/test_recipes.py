@@ -134,8 +134,11 @@ def test_an_old_run_folder_still_reads(tmp_path):
 
 
 def test_old_flags_and_keyword_arguments_still_work_with_a_warning():
-    with pytest.warns(FutureWarning, match="`num_epochs` is deprecated.*use `num_train_epochs`"):
+    with pytest.warns(FutureWarning) as caught:
         _, _, training_args = parse_recipe(["--num_epochs", "4", "--lr_scheduler=constant"])
+    messages = " ".join(str(w.message) for w in caught)
+    assert "`num_epochs` is deprecated" in messages and "use `num_train_epochs`" in messages
+    assert "`lr_scheduler` is deprecated" in messages and "use `lr_scheduler_type`" in messages
     assert training_args.num_train_epochs == 4 and training_args.lr_scheduler_type == "constant"
     with pytest.warns(FutureWarning, match="`save_every_steps` is deprecated"):
         args = TrainingArguments(save_every_steps=5, report_to=["none"])

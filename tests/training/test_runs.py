@@ -28,7 +28,7 @@ def run(synthetic_manifest, tmp_path_factory):
         synthetic_manifest,
         split_ratios=RATIOS,
         label_names=CLASS_ORDER,
-        num_epochs=2,
+        num_train_epochs=2,
         per_device_train_batch_size=4,
         learning_rate=0.01,
         static_baselines=True,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from ..data import ClipSampling, ClipTransforms, SkillCollator, VideoClipLoader, expand_clips, is_empty_batch
+from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, is_empty_batch
 from ..models.inputs import clip_logits, scores_from_logits
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def clip_loader(
     dataset: Dataset, processor: Any, clips_per_video: int, *, batch_size: int = 16, num_workers: int = 2
 ) -> torch.utils.data.DataLoader:
     """Batches of every video's ``clips_per_video`` evaluation clips (no augmentation), in dataset order."""
-    transform = VideoClipLoader(
+    transform = ClipDecoder(
         ClipSampling.from_video_processor(processor),
         ClipTransforms.from_video_processor(processor, training=False),
         training=False,

@@ -79,7 +79,10 @@ def _roc_pr_figure(folder: Path, names, labels: np.ndarray, probabilities: np.nd
     )
     axes[1].set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
     for ax in axes:
-        ax.legend(loc="lower right" if ax is axes[0] else "lower left", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right" if ax is axes[0] else "lower left", fontsize=8)
+        else:  # the videos hold one class: no curve is defined
+            ax.text(0.5, 0.5, "needs videos of both classes", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, folder, "roc_pr.png")
 
 

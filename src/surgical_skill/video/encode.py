@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
+
+from ..files import staged_file
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".ts": "mpegts"}
 
@@ -65,7 +67,7 @@ def write_video(
     container_options = {"movflags": "+faststart"} if faststart else {}
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _staged_file(path) as tmp:
+    with staged_file(path) as tmp:
         container = av.open(str(tmp), mode="w", format=container_format, options=container_options)
         try:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
@@ -123,22 +125,6 @@ def _encoder_options(
     if params:
         options[params_key] = ":".join(params)
     return options
-
-
-@contextlib.contextmanager
-def _staged_file(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` for the block to write; renamed over ``path`` when the block completes.
-
-    On an exception the temporary file is removed and ``path`` is left as it was. (``surgical_skill.files``
-    writes whole texts and folders; an encoder needs a file name to write to, hence this local helper.)
-    """
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 def _encode_frames(container: av.container.OutputContainer, stream, frames: Iterable[av.VideoFrame]) -> None:
