@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -12,20 +15,44 @@ from pathlib import Path
 
 import yaml
 
+from surgical_skill import cli
 from surgical_skill.training import DataArguments, ModelArguments, TrainingArguments
 from surgical_skill.training.arguments import rename_deprecated_keys
 
 
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the installed ``surgical-skill`` console script, as a user does."""
-    script = Path(sys.executable).with_name("surgical-skill")
-    return subprocess.run(
-        [str(script), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+def run_cli(*args: str, timeout: int = 300, installed: bool = False) -> subprocess.CompletedProcess:
+    """The ``surgical-skill`` command with ``args``: its exit code, standard output and standard error.
+
+    By default in this process, through ``surgical_skill.cli.main`` (what the console script calls; a new process
+    would spend seconds importing torch and transformers again), with log records written to the captured
+    standard error as the commands' ``logging.basicConfig`` would. ``installed=True`` runs the installed console
+    script in a fresh process, as a user does: for the tests of the script itself and of commands that start
+    worker processes.
+    """
+    argv = [str(arg) for arg in args]
+    if installed:
+        script = Path(sys.executable).with_name("surgical-skill")
+        return subprocess.run(
+            [str(script), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exit:  # argparse's usage errors (its message is on stderr) and --help/--version
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return subprocess.CompletedProcess(["surgical-skill", *argv], code, out.getvalue(), err.getvalue())
 
 
 def write_manifest(path: Path, rows: list[dict], fields=("video", "label", "subject", "score")) -> Path:

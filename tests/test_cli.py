@@ -5,13 +5,13 @@ from tests.helpers import run_cli
 
 
 def test_help_lists_subcommands_with_examples():
-    result = run_cli("--help")
+    result = run_cli("--help", installed=True)
     assert result.returncode == 0
     assert "probe" in result.stdout and "examples:" in result.stdout
 
 
 def test_version():
-    result = run_cli("--version")
+    result = run_cli("--version", installed=True)
     assert result.returncode == 0 and surgical_skill.__version__ in result.stdout
 
 

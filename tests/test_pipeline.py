@@ -84,7 +84,7 @@ def test_run_inference_and_stride_in_seconds(tiny_run):
 
 def test_predict_command(tiny_run, tmp_path):
     model_dir, data = tiny_run
-    result = run_cli(
+    result = run_cli(  # the installed script, end to end
         "predict",
         data["test"][0]["video"],
         str(tmp_path / "missing.mp4"),
@@ -96,6 +96,7 @@ def test_predict_command(tiny_run, tmp_path):
         tmp_path / "out" / "results.json",
         "--plot",
         tmp_path / "plots",
+        installed=True,
     )
     assert result.returncode == 1  # one video failed (and was reported)
     assert "ERROR file not found" in result.stdout

@@ -91,7 +91,7 @@ def test_bad_videos_are_reported_and_the_rest_carry_on(sources, tmp_path):
 def test_cli_prepare(sources, tmp_path):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps({"video": str(s), "label": "a"}) + "\n" for s in sources))
-    result = run_cli(
+    result = run_cli(  # prepare starts worker processes
         "prepare",
         str(manifest),
         "--cache-dir",
@@ -102,6 +102,7 @@ def test_cli_prepare(sources, tmp_path):
         "10",
         "--workers",
         "1",
+        installed=True,
     )
     assert result.returncode == 0, result.stderr
     assert "3 proxies ready (3 made, 0 already there)" in result.stdout and "real time" in result.stdout
