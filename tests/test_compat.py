@@ -15,6 +15,8 @@ import yaml
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
+from surgical_skill.evaluation.baselines import static_baselines
+from surgical_skill.evaluation.inference import predict_videos
 from surgical_skill.training import parse_recipe
 
 from .helpers import load_train_script, run_cli
@@ -90,3 +92,16 @@ def test_training_resumes_from_a_legacy_checkpoint(legacy_data, tmp_path):
     assert [entry["epoch"] for entry in history][-1] == 3
     assert (run / "checkpoints" / "checkpoint-3").is_dir()
     assert (run / "eval" / "metrics.json").exists()
+
+
+def test_a_dataset_saved_with_the_old_num_frames_column_is_evaluated(tiny_run):
+    # datasets saved (save_to_disk) before total_num_frames was named so carry the video's length as num_frames
+    model_dir, data = tiny_run
+    old_train, old_test = (data[s].rename_column("total_num_frames", "num_frames") for s in ("train", "test"))
+    model = AutoModelForVideoClassification.from_pretrained(model_dir).eval()
+    processor = AutoVideoProcessor.from_pretrained(model_dir)
+    old = predict_videos(model, processor, old_test, clips_per_video=2, num_workers=0)
+    new = predict_videos(model, processor, data["test"], clips_per_video=2, num_workers=0)
+    assert [p.probabilities for p in old] == [p.probabilities for p in new]
+    audit = static_baselines(old_train, old_test, baselines=["duration", "middle_frame"], bootstrap_samples=50)
+    assert set(audit.results) | set(audit.skipped) == {"duration", "middle_frame"}

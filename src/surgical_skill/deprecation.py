@@ -35,10 +35,10 @@ def renamed_keywords(note: str = "", **old_to_new: str) -> Callable[[Callable[..
         def wrapper(*args: Any, **kwargs: Any) -> T:
             for old, new in old_to_new.items():
                 if old in kwargs:
-                    name = func.__qualname__.removesuffix(".__init__")
-                    warn_renamed(f"{name}({old}=...)", f"{name}({new}=...)", note=note)
+                    name = func.__qualname__.split("<locals>.")[-1].removesuffix(".__init__")
                     if new in kwargs:
                         raise TypeError(f"{name}() got both {old}= (its old name) and {new}=")
+                    warn_renamed(f"{name}({old}=...)", f"{name}({new}=...)", note=note)
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
 
@@ -56,3 +56,23 @@ def renamed_class(new: type[T], old_name: str, *, note: str = "") -> type[T]:
 
     doc = f"Deprecated name of :class:`{new.__name__}` (removed in {REMOVED_IN})."
     return type(old_name, (new,), {"__init__": __init__, "__doc__": doc, "__module__": new.__module__})
+
+
+class RenamedKeys(dict):
+    """A plain ``dict`` (JSON-able as it is) whose renamed keys still read under their old names, with a warning,
+    for one release: ``metadata["num_frames"]`` gives ``metadata["total_num_frames"]``. Old keys are not stored,
+    so JSON written from it holds only the new names."""
+
+    def __init__(self, data: dict[str, Any], renamed: dict[str, str], *, where: str, note: str = "") -> None:
+        super().__init__(data)
+        self._renamed, self._where, self._note = renamed, where, note
+
+    def __missing__(self, key: str) -> Any:
+        if key in self._renamed and self._renamed[key] in self:
+            new = self._renamed[key]
+            warn_renamed(f'{self._where}["{key}"]', f'{self._where}["{new}"]', note=self._note, stacklevel=3)
+            return self[new]
+        raise KeyError(key)
+
+    def __reduce__(self):  # pickles (and deep-copies) as the plain dict it stands for
+        return (dict, (dict(self),))

@@ -118,11 +118,18 @@ def staged_contents(folder: str | os.PathLike) -> Iterator[Path]:
 def replace_folder(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
     """Move the finished folder ``tmp`` to ``final``; an existing ``final`` is moved aside first, then removed."""
     tmp, final = Path(tmp), Path(final)
-    if final.exists():
-        old = temporary_sibling(final, "old")
-        os.replace(final, old)
+    if not final.exists():
         os.replace(tmp, final)
+        return final
+    old = temporary_sibling(final, "old")
+    os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        os.replace(old, final)  # put the old one back: never neither
+        raise
+    if old.is_dir():
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(tmp, final)
+        old.unlink(missing_ok=True)
     return final

@@ -15,6 +15,7 @@ import yaml
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from .evaluation.baselines import baselines_markdown
+from .evaluation.formatting import fmt
 from .files import staged_folder
 from .models.inputs import is_regression_model
 from .remote_code import save_remote_code
@@ -117,8 +118,8 @@ def _card_evaluation(report, labels) -> list[str]:
     for metric, value in report["metrics"].items():
         if isinstance(value, int | float) and metric in intervals and intervals[metric]:
             low, high = intervals[metric]  # null where too few resamples define the metric
-            interval = "n/a" if low is None or high is None else f"{low:.3f} to {high:.3f}"
-            lines.append(f"| {metric} | {value:.3f} | {interval} |")
+            interval = "n/a" if low is None or high is None else f"{fmt(low)} to {fmt(high)}"
+            lines.append(f"| {metric} | {fmt(value)} | {interval} |")
     lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s."]
     lines += [f"The {m.replace('_', ' ')} interval: {how}." for m, how in report.get("interval_methods", {}).items()]
     lines.append("")

@@ -29,6 +29,7 @@ from transformers import AutoModelForVideoClassification, Pipeline, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .data.transforms import ClipTransforms
+from .deprecation import RenamedKeys
 from .files import staged_contents
 from .models import build_video_processor
 from .models.inputs import clip_logits, is_regression_model, scores_from_logits
@@ -173,13 +174,18 @@ class SurgicalSkillPipeline(Pipeline):
             return round(frame / rate, 3) if rate else None
 
         clips = []
-        metadata = {
-            **info,
-            "clips": int(logits.shape[0]),
-            "sampling": self.sampling.to_dict(),
-            "model": str(self.model.name_or_path),
-            "aggregation": aggregation,
-        }
+        metadata = RenamedKeys(  # "num_frames", the video's length until it was named so, still reads
+            {
+                **info,
+                "clips": int(logits.shape[0]),
+                "sampling": self.sampling.to_dict(),
+                "model": str(self.model.name_or_path),
+                "aggregation": aggregation,
+            },
+            {"num_frames": "total_num_frames"},
+            where="metadata",
+            note="metadata['sampling']['num_frames'] is a clip's length",
+        )
         if is_regression_model(self.model.config):
             scores = scores_from_logits(logits, self.model.config)[:, 0].numpy()
             for (start, end), value in zip(model_outputs["spans"], scores):

@@ -22,7 +22,7 @@ imports inside functions (see :func:`shipped_modules`). Each of them must:
 1. import the package's modules only as ``from <module> import <names>`` (relative, ``from ..video.decode
    import decode_frames``, or absolute). ``import surgical_skill...`` cannot be rewritten into a flat file.
 2. import each name from the module that defines it, or from a package ``__init__`` that re-exports it with
-   a ``from .<module> import <name>`` statement (eager, or under ``if TYPE_CHECKING:`` beside a lazy export).
+   a ``from .<module> import <name>`` statement.
    Package ``__init__`` files are never shipped: what they define or do at import (registration) is absent
    from a folder. Import names, not modules (``from . import sampling`` cannot be flattened).
 3. import from outside the package only the standard library and :data:`REMOTE_REQUIREMENTS` (transformers,

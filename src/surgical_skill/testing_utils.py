@@ -16,6 +16,7 @@ import av
 import numpy as np
 import torch
 
+from .deprecation import renamed_keywords
 from .video import write_video
 
 INDEX_BITS = 16
@@ -26,10 +27,11 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) 
     return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[0]
 
 
+@renamed_keywords(num_frames="total_num_frames")
 def textured_frames(
-    num_frames: int, height: int, width: int, *, seed: int = 0, pan: float = 0.08
+    total_num_frames: int, height: int, width: int, *, seed: int = 0, pan: float = 0.08
 ) -> Iterator[np.ndarray]:
-    """Yield ``num_frames`` RGB frames (H, W, 3) uint8 of a slowly panning texture with moving blobs.
+    """Yield ``total_num_frames`` RGB frames (H, W, 3) uint8 of a slowly panning texture with moving blobs.
 
     ``pan`` is the panning range as a share of the frame size. The top-left corner encodes the frame index.
     """
@@ -51,8 +53,8 @@ def textured_frames(
     blob_phase = rng.random((3, 2)) * 2 * math.pi
     block = max(2, min(height // 24, width // (INDEX_BITS + 2)))
 
-    for i in range(num_frames):
-        t = i / max(1, num_frames - 1)
+    for i in range(total_num_frames):
+        t = i / max(1, total_num_frames - 1)
         dy = round(margin_y * (1 + math.sin(2 * math.pi * t + 0.3)))
         dx = round(margin_x * (1 + math.sin(4 * math.pi * t)))
         frame = texture[dy : dy + height, dx : dx + width].copy()
@@ -79,9 +81,10 @@ def read_frame_index(frame_hwc: np.ndarray) -> int:
     return value
 
 
+@renamed_keywords(num_frames="total_num_frames")
 def make_test_video(
     path: str | os.PathLike,
-    num_frames: int = 60,
+    total_num_frames: int = 60,
     *,
     fps: float = 30,
     height: int = 96,
@@ -90,7 +93,7 @@ def make_test_video(
     **write_kwargs,
 ) -> Path:
     """Write a textured test video; ``write_kwargs`` go to :func:`~surgical_skill.video.write_video`."""
-    return write_video(path, textured_frames(num_frames, height, width, seed=seed), fps, **write_kwargs)
+    return write_video(path, textured_frames(total_num_frames, height, width, seed=seed), fps, **write_kwargs)
 
 
 def sequential_decode(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -49,10 +49,10 @@ def setup(manifest, tmp_path, model_name="small3d", model_config=None, data_over
         manifest, tmp_path / "run", model_name, model_config, data_overrides, per_device_eval_batch_size=4, **training
     )
     ready = prepare_training(model_args, data_args, args)
-    return ready.model, ready.processor, ready.train_dataset, ready.eval_datasets, ready.clip_loader, args
+    return ready.model, ready.processor, ready.train_dataset, ready.eval_datasets, ready.clip_decoder, args
 
 
-def fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator=None, **kwargs):
+def fit_tiny(model, processor, train, evaluation, clip_decoder, args, accelerator=None, **kwargs):
     """``fit`` on what :func:`setup` returns, validating on its validation clips, without workers."""
     return fit(
         accelerator=accelerator or make_accelerator(args),
@@ -61,7 +61,7 @@ def fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator
         train_dataset=train,
         eval_dataset=evaluation["validation"],
         args=args,
-        clip_loader=clip_loader,
+        clip_decoder=clip_decoder,
         num_workers=0,
         **kwargs,
     )
@@ -72,12 +72,12 @@ def weights(model) -> dict[str, torch.Tensor]:
 
 
 def test_a_tiny_model_learns_and_everything_is_saved(synthetic_manifest, tmp_path):
-    model, processor, train, evaluation, clip_loader, args = setup(
+    model, processor, train, evaluation, clip_decoder, args = setup(
         synthetic_manifest, tmp_path, num_train_epochs=4, learning_rate=0.01, save_every_epochs=2, save_total_limit=1
     )
     args.report_to = ["tensorboard"]
     before = weights(model)
-    result = fit_tiny(model, processor, train, evaluation, clip_loader, args)
+    result = fit_tiny(model, processor, train, evaluation, clip_decoder, args)
     history = result.history
     assert len(history) == 4 and history[-1]["train_loss"] < history[0]["train_loss"]
     after = weights(model)
@@ -110,7 +110,7 @@ def sgd_epoch(manifest, tmp_path, clips, batch_size, accumulation):
     training clips in order; returns the optimizer steps taken and the change of every weight."""
     # VideoMAE has no BatchNorm, so a batch's result does not depend on how it is split
     torch.manual_seed(0)
-    model, _, train, _, clip_loader, args = setup(
+    model, _, train, _, clip_decoder, args = setup(
         manifest,
         tmp_path / f"{batch_size}x{accumulation}",
         model_name="videomae",
@@ -132,7 +132,7 @@ def sgd_epoch(manifest, tmp_path, clips, batch_size, accumulation):
     scheduler = make_scheduler(optimizer, args, total_steps=4)
     state = TrainState()
     start = weights(model)
-    train_one_epoch(accelerator, model, loader, optimizer, scheduler, state, args, clip_loader=clip_loader)
+    train_one_epoch(accelerator, model, loader, optimizer, scheduler, state, args, clip_decoder=clip_decoder)
     return state.global_step, {k: start[k] - v for k, v in weights(model).items()}
 
 
@@ -167,12 +167,12 @@ def test_fit_by_position_still_works_with_a_warning(monkeypatch):
 
 
 def test_bf16_on_cpu_trains(synthetic_manifest, tmp_path):
-    model, processor, train, evaluation, clip_loader, args = setup(
+    model, processor, train, evaluation, clip_decoder, args = setup(
         synthetic_manifest, tmp_path, num_train_epochs=1, mixed_precision="bf16", max_steps=2
     )
     accelerator = make_accelerator(args)
     assert accelerator.mixed_precision == "bf16"
-    result = fit_tiny(model, processor, train, evaluation, clip_loader, args, accelerator=accelerator)
+    result = fit_tiny(model, processor, train, evaluation, clip_decoder, args, accelerator=accelerator)
     assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
 
 
@@ -193,20 +193,20 @@ def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_pat
         "gradient_accumulation_steps": accumulation,
     }
     # uninterrupted
-    model, processor, train, evaluation, clip_loader, args = setup(synthetic_manifest, tmp_path / "a", **common)
-    fit_tiny(model, processor, train, evaluation, clip_loader, args)
+    model, processor, train, evaluation, clip_decoder, args = setup(synthetic_manifest, tmp_path / "a", **common)
+    fit_tiny(model, processor, train, evaluation, clip_decoder, args)
     uninterrupted = weights(model)
     steps_per_epoch = math.ceil(math.ceil(len(train) / 4) / accumulation)  # batches of 4 in windows, the last short
     # stopped one step into the second epoch (a checkpoint every step), then resumed from the latest checkpoint
-    model, processor, train, evaluation, clip_loader, args = setup(
+    model, processor, train, evaluation, clip_decoder, args = setup(
         synthetic_manifest, tmp_path / "b", save_steps=1, max_steps=steps_per_epoch + 1, **common
     )
-    fit_tiny(model, processor, train, evaluation, clip_loader, args)
+    fit_tiny(model, processor, train, evaluation, clip_decoder, args)
     assert checkpoints_in(args.output_dir)[-1].name == f"checkpoint-{steps_per_epoch + 1}"
-    model, processor, train, evaluation, clip_loader, args = setup(
+    model, processor, train, evaluation, clip_decoder, args = setup(
         synthetic_manifest, tmp_path / "b", resume_from_checkpoint="latest", **common
     )
-    result = fit_tiny(model, processor, train, evaluation, clip_loader, args)
+    result = fit_tiny(model, processor, train, evaluation, clip_decoder, args)
     resumed = weights(model)
     assert result.history[-1]["step"] == 2 * steps_per_epoch
     for key in uninterrupted:
@@ -215,7 +215,7 @@ def test_resume_mid_epoch_ends_with_the_same_weights(synthetic_manifest, tmp_pat
 
 def test_early_stopping(synthetic_manifest, tmp_path):
     # learning rate 0 and no BatchNorm (VideoMAE): the model, so the metric, never changes
-    model, processor, train, evaluation, clip_loader, args = setup(
+    model, processor, train, evaluation, clip_decoder, args = setup(
         synthetic_manifest,
         tmp_path,
         model_name="videomae",
@@ -225,26 +225,28 @@ def test_early_stopping(synthetic_manifest, tmp_path):
         early_stopping_patience=2,
         metric_for_best_model="video_accuracy",
     )
-    result = fit_tiny(model, processor, train, evaluation, clip_loader, args)
+    result = fit_tiny(model, processor, train, evaluation, clip_decoder, args)
     assert result.stopped_early and len(result.history) == 3  # best at 1, no better at 2 and 3
 
 
 def test_unknown_best_metric_names_the_known_ones(synthetic_manifest, tmp_path):
-    model, processor, train, evaluation, clip_loader, args = setup(
+    model, processor, train, evaluation, clip_decoder, args = setup(
         synthetic_manifest, tmp_path, num_train_epochs=1, metric_for_best_model="video_acuracy"
     )
     with pytest.raises(KeyError, match=r"video_acuracy.*video_accuracy"):
-        fit_tiny(model, processor, train, evaluation, clip_loader, args)
+        fit_tiny(model, processor, train, evaluation, clip_decoder, args)
 
 
 def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(synthetic_manifest.parent, copy)
-    model, processor, train, evaluation, clip_loader, args = setup(copy / "metadata.csv", tmp_path, num_train_epochs=1)
+    model, processor, train, evaluation, clip_decoder, args = setup(
+        copy / "metadata.csv", tmp_path, num_train_epochs=1
+    )
     for path in list(dict.fromkeys(train["video"]))[:6]:  # damaged after the dataset was built
         Path(path).write_bytes(b"not a video any more")
     with pytest.raises(TooManyDecodeFailuresError, match="could not be decoded"):
-        fit_tiny(model, processor, train, evaluation, clip_loader, args, max_decode_failure_share=0.1)
+        fit_tiny(model, processor, train, evaluation, clip_decoder, args, max_decode_failure_share=0.1)
 
 
 def _launch(recipe: Path, processes: int, output_dir: Path) -> dict:

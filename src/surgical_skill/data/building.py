@@ -51,6 +51,17 @@ METADATA_COLUMNS = ("total_num_frames", "fps", "duration", "width", "height")
 RENAMED_METADATA_COLUMNS = {"num_frames": "total_num_frames"}
 
 
+def with_current_column_names(dataset: Dataset) -> Dataset:
+    """``dataset`` with its metadata columns under today's names (a dataset built or saved before
+    ``total_num_frames`` was named so carries the video's length as ``num_frames``)."""
+    renames = {
+        old: new
+        for old, new in RENAMED_METADATA_COLUMNS.items()
+        if old in dataset.column_names and new not in dataset.column_names
+    }
+    return dataset.rename_columns(renames) if renames else dataset
+
+
 class SkillDatasetError(ValueError):
     """A dataset cannot be built as given; the message lists every offending row or file."""
 
@@ -297,7 +308,6 @@ def _probe_columns(batch: dict[str, list]) -> dict[str, list]:
                 out[name].append(None)
             out["probe_error"].append(err.reason)
             continue
-        # after the video rename: info.total_num_frames
         values = (info.total_num_frames, info.fps, info.duration, info.width, info.height)
         for name, value in zip(METADATA_COLUMNS, values, strict=True):
             out[name].append(value)

@@ -98,7 +98,6 @@ class ClipDecoder:
         (both probed from the file when unknown; see :func:`expand_clips`)."""
         if not total_num_frames:
             meta = probe(path)
-            # after the video rename: meta.total_num_frames
             total_num_frames, fps, short_side = meta.total_num_frames, meta.fps, min(meta.height, meta.width)
         seed = [self.seed, self.epoch, int(video_id), int(clip_index)]
         if self.training:

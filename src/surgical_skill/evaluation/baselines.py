@@ -34,6 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from ..data.building import with_current_column_names
 from ..data.splits import fold_indices, subject_groups
 from ..video import VideoDecodeError, decode_frames
 from .compare import paired_bootstrap
@@ -373,6 +374,8 @@ def static_baselines(
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; known: {', '.join(BASELINES)}")
+    train = with_current_column_names(train)
+    test = with_current_column_names(test) if test is not None else None
     feature = train.features["labels"]
     regression = not isinstance(feature, ClassLabel)
     if test is not None:

@@ -16,6 +16,7 @@ import torch
 from datasets import Dataset
 
 from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, is_empty_batch
+from ..data.building import with_current_column_names
 from ..models.inputs import clip_logits, scores_from_logits
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def predict_videos(
     """Score ``clips_per_video`` clips spread over each video (the processor's sampling and transforms) and
     average their probabilities. Videos that cannot be decoded are left out with a warning."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    dataset = with_current_column_names(dataset)
     model.eval()
     sampling = ClipSampling.from_video_processor(processor)
     loader = clip_loader(dataset, processor, clips_per_video, batch_size=batch_size, num_workers=num_workers)

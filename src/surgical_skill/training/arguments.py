@@ -56,8 +56,9 @@ def rename_deprecated_flags(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _warn_renamed(old: str, new: str, where: str) -> None:
-    warn_renamed(old, new, note=f"in {where}", stacklevel=5)
+def _warn_renamed(old: str, new: str, where: str, stacklevel: int = 5) -> None:
+    # 5: the code that gave the old key, three calls up (rename_deprecated_keys, then __init__ or parse_recipe)
+    warn_renamed(old, new, note=f"in {where}", stacklevel=stacklevel)
 
 
 def _accepts_deprecated_keys(cls):
@@ -76,7 +77,7 @@ def _accepts_deprecated_keys(cls):
 
 def _deprecated_getter(old: str, new: str):
     def get(self):
-        _warn_renamed(old, new, type(self).__name__)
+        _warn_renamed(old, new, type(self).__name__, stacklevel=4)
         return getattr(self, new)
 
     return get
@@ -84,7 +85,7 @@ def _deprecated_getter(old: str, new: str):
 
 def _deprecated_setter(old: str, new: str):
     def set_(self, value):
-        _warn_renamed(old, new, type(self).__name__)
+        _warn_renamed(old, new, type(self).__name__, stacklevel=4)
         setattr(self, new, value)
 
     return set_

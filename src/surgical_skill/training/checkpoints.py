@@ -74,6 +74,9 @@ def save_model(accelerator: Accelerator, model: torch.nn.Module, processor, path
     accelerator.wait_for_everyone()
     state_dict = accelerator.get_state_dict(model)  # gathers FSDP / DeepSpeed shards (every process calls it)
     if accelerator.is_main_process:
+        path = Path(path)
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a process killed while saving
+            shutil.rmtree(stale, ignore_errors=True)
         with staged_folder(path) as tmp:
             accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
             processor.save_pretrained(tmp)

@@ -84,8 +84,8 @@ def clip_datasets(
         color_jitter=jitter,
     )
     eval_transforms = ClipTransforms.from_video_processor(processor, training=False)
-    train_loader = ClipDecoder(sampling, train_transforms, training=True, seed=seed)
-    train = expand_clips(data["train"], args.train_clips_per_video).with_transform(train_loader)
+    train_decoder = ClipDecoder(sampling, train_transforms, training=True, seed=seed)
+    train = expand_clips(data["train"], args.train_clips_per_video).with_transform(train_decoder)
     evaluation = {
         name: expand_clips(split, args.eval_clips_per_video).with_transform(
             ClipDecoder(sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video)
@@ -93,7 +93,7 @@ def clip_datasets(
         for name, split in data.items()
         if name != "train" and len(split)
     }
-    return train, evaluation, train_loader
+    return train, evaluation, train_decoder
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, num_workers: int, seed: int) -> DataLoader:

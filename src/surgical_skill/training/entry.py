@@ -43,7 +43,7 @@ class TrainingSetup:
     processor: BaseVideoProcessor
     train_dataset: Dataset
     eval_datasets: dict[str, Dataset]  # every split but train, as evaluation clips
-    clip_loader: ClipDecoder  # the training transform: ``fit`` gives it each epoch's number
+    clip_decoder: ClipDecoder  # the training transform: ``fit`` gives it each epoch's number
     data: DatasetDict
 
     @property
@@ -89,8 +89,8 @@ def prepare_training(
     logger.info("model: %s, %.2f M parameters", type(model).__name__, model.num_parameters() / 1e6)
     processor = build_video_processor(model_args.model_name_or_path, config=model.config)
     processor = apply_data_overrides(processor, data_args)
-    train_dataset, eval_datasets, clip_loader = clip_datasets(data, processor, data_args, seed=training_args.seed)
-    return TrainingSetup(model, processor, train_dataset, eval_datasets, clip_loader, data)
+    train_dataset, eval_datasets, clip_decoder = clip_datasets(data, processor, data_args, seed=training_args.seed)
+    return TrainingSetup(model, processor, train_dataset, eval_datasets, clip_decoder, data)
 
 
 def train(
@@ -114,7 +114,7 @@ def train(
         train_dataset=setup.train_dataset,
         eval_dataset=setup.eval_dataset,
         args=training_args,
-        clip_loader=setup.clip_loader,
+        clip_decoder=setup.clip_decoder,
         num_workers=data_args.num_workers,
         max_decode_failure_share=data_args.max_decode_failure_share,
     )

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import ClipDecoder, DecodeFailureMonitor, is_empty_batch
-from ..deprecation import warn_renamed
+from ..deprecation import renamed_keywords, warn_renamed
 from ..evaluation.metrics import aggregate_by_video, classification_metrics, regression_metrics
 from ..models import batch_model_inputs, clip_logits, is_regression_model, skill_loss_terms
 from .arguments import TrainingArguments
@@ -224,6 +224,7 @@ class _EpochTotals:
         }
 
 
+@renamed_keywords(clip_loader="clip_decoder")
 def train_one_epoch(
     accelerator: Accelerator,
     model: torch.nn.Module,
@@ -233,7 +234,7 @@ def train_one_epoch(
     state: TrainState,
     args: TrainingArguments,
     *,
-    clip_loader: ClipDecoder | None = None,
+    clip_decoder: ClipDecoder | None = None,
     monitor: DecodeFailureMonitor | None = None,
     on_step: Callable[[], None] | None = None,
     dummy_input: dict[str, torch.Tensor] | None = None,
@@ -247,7 +248,7 @@ def train_one_epoch(
     skipped (with DDP, a zero-weighted ``dummy_input`` forward keeps the processes in step).
     """
     model.train()
-    batches = _remaining_batches(accelerator, loader, state, clip_loader)
+    batches = _remaining_batches(accelerator, loader, state, clip_decoder)
     windows = math.ceil((len(loader) - state.batches_in_epoch) / accelerator.gradient_accumulation_steps)
     progress = _progress(accelerator, args, windows, desc=f"epoch {state.epoch + 1}/{args.num_train_epochs}")
     totals = _EpochTotals()
@@ -281,12 +282,12 @@ def train_one_epoch(
 
 
 def _remaining_batches(
-    accelerator: Accelerator, loader: DataLoader, state: TrainState, clip_loader: ClipDecoder | None
+    accelerator: Accelerator, loader: DataLoader, state: TrainState, clip_decoder: ClipDecoder | None
 ) -> Iterable[dict[str, Any]]:
     """This epoch's batches (its shuffle and augmentation seeded by the epoch), less those trained before a
     resume. Checkpoints are taken when a window closes, so the rest starts a new window."""
-    if clip_loader is not None:
-        clip_loader.set_epoch(state.epoch)
+    if clip_decoder is not None:
+        clip_decoder.set_epoch(state.epoch)
     loader.set_epoch(state.epoch)
     skipped = state.batches_in_epoch
     return accelerator.skip_first_batches(loader, skipped) if skipped else loader
@@ -431,6 +432,7 @@ def _keyword_only(fn):
 
 
 @_keyword_only
+@renamed_keywords(clip_loader="clip_decoder")
 def fit(
     *,
     model: torch.nn.Module,
@@ -439,7 +441,7 @@ def fit(
     eval_dataset=None,
     args: TrainingArguments,
     accelerator: Accelerator | None = None,
-    clip_loader: ClipDecoder | None = None,
+    clip_decoder: ClipDecoder | None = None,
     num_workers: int = 2,
     max_decode_failure_share: float = 0.1,
 ) -> FitResult:
@@ -448,7 +450,7 @@ def fit(
     processor), checkpoint, log, and stop early when asked. With ``auto_find_batch_size`` an out-of-memory batch
     size is halved and training restarts. See :class:`TrainingArguments` for every option.
 
-    ``accelerator`` defaults to :func:`make_accelerator` of ``args``; ``clip_loader`` (from ``clip_datasets``)
+    ``accelerator`` defaults to :func:`make_accelerator` of ``args``; ``clip_decoder`` (from ``clip_datasets``)
     gets each epoch's number for its augmentation.
     """
     accelerator = accelerator or make_accelerator(args)
@@ -460,7 +462,7 @@ def fit(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         args=args,
-        clip_loader=clip_loader,
+        clip_decoder=clip_decoder,
         num_workers=num_workers,
         max_decode_failure_share=max_decode_failure_share,
     )
@@ -488,7 +490,7 @@ class _Run:
     eval_loader: DataLoader | None
     state: TrainState
     args: TrainingArguments
-    clip_loader: ClipDecoder | None
+    clip_decoder: ClipDecoder | None
     max_decode_failure_share: float
 
     @property
@@ -539,7 +541,7 @@ def _set_up(
     train_dataset,
     eval_dataset,
     args: TrainingArguments,
-    clip_loader: ClipDecoder | None,
+    clip_decoder: ClipDecoder | None,
     num_workers: int,
     max_decode_failure_share: float,
 ) -> _Run:
@@ -572,7 +574,7 @@ def _set_up(
         config = {k: str(v) if isinstance(v, list | dict) else v for k, v in asdict(args).items()}
         accelerator.init_trackers("surgical-skill", config=config)
     return _Run(
-        accelerator, model, processor, optimizer, scheduler, train_loader, eval_loader, state, args, clip_loader,
+        accelerator, model, processor, optimizer, scheduler, train_loader, eval_loader, state, args, clip_decoder,
         max_decode_failure_share,
     )  # fmt: skip
 
@@ -597,7 +599,7 @@ def _train_epoch(run: _Run) -> tuple[dict[str, Any], bool]:
             run.scheduler,
             state,
             args,
-            clip_loader=run.clip_loader,
+            clip_decoder=run.clip_decoder,
             monitor=monitor,
             on_step=checkpoint_every_steps,
             dummy_input=_dummy_input(run),

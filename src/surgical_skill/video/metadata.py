@@ -11,10 +11,11 @@ from typing import Any
 import av
 import numpy as np
 
-from ..deprecation import renamed_keywords, warn_renamed
+from ..deprecation import RenamedKeys, renamed_keywords, warn_renamed
 from .errors import VideoDecodeError
 
 _CLIP_LENGTH = "`num_frames` now always means a clip's length"
+_RENAMED_FIELDS = {"num_frames": "total_num_frames", "num_frames_from_header": "total_num_frames_from_header"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +90,7 @@ class VideoMetadata:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (no per-frame index), e.g. for dataset columns or ``surgical-skill probe``."""
         gops = self.gop_sizes
-        return {
+        summary = {
             "path": self.path,
             "total_num_frames": self.total_num_frames,
             "total_num_frames_from_header": self.total_num_frames_from_header,
@@ -109,12 +110,12 @@ class VideoMetadata:
             "max_gop": int(gops.max()) if len(gops) else 0,
             "file_size": self.file_size,
         }
+        # the old names of the renamed fields still read, for one release
+        return RenamedKeys(summary, _RENAMED_FIELDS, where="VideoMetadata.to_dict()", note=_CLIP_LENGTH)
 
 
 # VideoMetadata(num_frames=..., num_frames_from_header=...), as code built it before the rename, still works.
-VideoMetadata.__init__ = renamed_keywords(
-    note=_CLIP_LENGTH, num_frames="total_num_frames", num_frames_from_header="total_num_frames_from_header"
-)(VideoMetadata.__init__)
+VideoMetadata.__init__ = renamed_keywords(note=_CLIP_LENGTH, **_RENAMED_FIELDS)(VideoMetadata.__init__)
 
 
 def is_url(path: str | os.PathLike) -> bool:
