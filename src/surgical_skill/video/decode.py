@@ -193,7 +193,9 @@ def iter_decoded_frames(container, stream, wanted_pts: frozenset[int] | None = N
 
     With ``wanted_pts``, packets of frames nobody asked for are decoded with ``skip_frame=NONREF``: the
     decoder then drops them when no other frame references them (a B-frame in a typical h264 GOP), which
-    cannot change any frame that is returned, and saves a large share of the decoding work.
+    cannot change any frame that is returned, and saves a large share of the decoding work. The codec is
+    always opened without skipping: PyAV opens it on the first packet, and some decoders (libdav1d, AV1) read
+    ``skip_frame`` only then, so opening it skipping would drop every non-reference frame for good.
     """
     codec_context = stream.codec_context
     codec_context.skip_frame = "DEFAULT"  # the previous pass may have left it skipping
@@ -202,7 +204,7 @@ def iter_decoded_frames(container, stream, wanted_pts: frozenset[int] | None = N
         if packet.is_corrupt:
             continue  # not indexed by probe() either; feeding it to a frame-threaded decoder loses good frames
         if wanted_pts is not None:
-            skip = packet.pts is not None and packet.pts not in wanted_pts
+            skip = packet.pts is not None and packet.pts not in wanted_pts and codec_context.is_open
             if skip != skipping:
                 codec_context.skip_frame = "NONREF" if skip else "DEFAULT"
                 skipping = skip
