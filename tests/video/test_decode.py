@@ -1,8 +1,11 @@
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 import torch
 
-from surgical_skill.testing_utils import make_test_video, read_frame_index, sequential_decode
+from surgical_skill.testing_utils import make_test_video, read_frame_index, sequential_decode, textured_frames
 from surgical_skill.video import VideoDecodeError, decode_frames, plan_decode, probe, sample_multi_clip_indices
 from surgical_skill.video import decode as decode_module
 
@@ -242,3 +245,44 @@ def test_av1_decodes_every_frame_alone_and_in_random_sets_pixel_exact(av1_video)
     for seed in range(10):
         indices = some_indices(len(reference), seed)
         np.testing.assert_array_equal(as_hwc(decode_frames(av1_video, indices)), reference[indices])
+
+
+def _two_video_streams(path):
+    """An MKV with two video streams: 0 (25 fps, 96x64, 20 frames) and 1 (30 fps, 128x80, 36 frames), the second
+    flagged default: FFmpeg's best stream, and not the first."""
+    with av.open(str(path), "w") as container:
+        streams = []
+        for rate, (height, width), flag in ((25, (64, 96), 0), (30, (80, 128), av.stream.Disposition.default)):
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.disposition = av.stream.Disposition(flag)
+            streams.append(stream)
+        for stream, count, seed in ((streams[0], 20, 1), (streams[1], 36, 2)):
+            for i, array in enumerate(textured_frames(count, stream.height, stream.width, seed=seed)):
+                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                frame.pts, frame.time_base = i, Fraction(1, stream.average_rate)
+                container.mux(stream.encode(frame))
+        for stream in streams:
+            container.mux(stream.encode(None))
+    with av.open(str(path)) as container:  # the reference: every frame of stream 1, decoded in order
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[1])])
+
+
+@pytest.fixture(scope="module")
+def two_streams(tmp_path_factory):
+    path = tmp_path_factory.mktemp("streams") / "two.mkv"
+    return path, _two_video_streams(path)
+
+
+def test_several_video_streams_ffmpegs_best_is_probed_and_decoded(two_streams):
+    path, reference = two_streams
+    meta = probe(path)
+    assert (meta.stream_index, meta.total_num_frames, meta.width, meta.fps) == (1, 36, 128, 30.0)
+    indices = [0, 35, 7, 20, 20, 3]
+    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices)), reference[indices])
+
+
+def test_torchcodec_decodes_the_stream_probe_measured(two_streams, needs_torchcodec):
+    path, reference = two_streams
+    indices = [0, 35, 7, 20]
+    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices, backend="torchcodec")), reference[indices])

@@ -145,7 +145,7 @@ def _decode_rgb(
     reformatter = VideoReformatter()  # one swscale context reused for every frame
     container = open_container(path)
     try:
-        stream = select_video_stream(container, path)
+        stream = select_video_stream(container, path, meta.stream_index)  # the stream probe() measured
         # Frame threads where the codec has them, slice threads otherwise. 0 lets FFmpeg pick (cores + 1),
         # which measured as good as any fixed count for both short seek runs and long straight decodes.
         stream.thread_type = "AUTO"
@@ -294,7 +294,12 @@ def _decode_torchcodec(meta: VideoMetadata, wanted: np.ndarray, size: Size, thre
         transforms = [v2.Resize(output_size(size, meta.height, meta.width))]
     try:
         decoder = VideoDecoder(
-            meta.path, seek_mode="exact", dimension_order="NCHW", num_ffmpeg_threads=threads, transforms=transforms
+            meta.path,
+            stream_index=meta.stream_index,  # the stream probe() measured, not torchcodec's own choice
+            seek_mode="exact",
+            dimension_order="NCHW",
+            num_ffmpeg_threads=threads,
+            transforms=transforms,
         )
         clip = decoder.get_frames_at(targets.tolist()).data
     except Exception as err:

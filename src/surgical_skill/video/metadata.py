@@ -148,13 +148,26 @@ def open_container(path: str) -> av.container.InputContainer:
         raise VideoDecodeError(path, f"cannot open ({err.strerror or err})") from err
 
 
-def select_video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
-    """The first real video stream (cover art and thumbnails stored as attached pictures are skipped)."""
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    kinds = sorted({s.type for s in container.streams}) or ["none"]
-    raise VideoDecodeError(path, f"no video stream (streams found: {', '.join(kinds)})")
+def select_video_stream(
+    container: av.container.InputContainer, path: str, index: int | None = None
+) -> av.video.stream.VideoStream:
+    """The video stream to read: stream ``index`` when given (what :func:`probe` recorded, so decoding reads
+    the stream that was measured), else the one FFmpeg calls best (``av_find_best_stream``, as ffprobe, the
+    ffmpeg CLI and torchcodec choose: the default-flagged stream, then the largest), never cover art or a
+    thumbnail stored as an attached picture."""
+    real = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if index is not None:
+        for stream in real:
+            if stream.index == index:
+                return stream
+        raise VideoDecodeError(
+            path, f"stream {index} is not a video stream (video streams: {[s.index for s in real]})"
+        )
+    if not real:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise VideoDecodeError(path, f"no video stream (streams found: {', '.join(kinds)})")
+    best = container.streams.best("video")
+    return best if best in real else real[0]
 
 
 def _ffmpeg_message(err: Exception) -> str:

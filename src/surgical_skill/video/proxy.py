@@ -115,7 +115,7 @@ def _frames_on_clock(
     out_h, out_w = size
     slots = max(1, round(meta.duration * out_fps))
     epsilon = 1e-6
-    stream = select_video_stream(container, meta.path)
+    stream = select_video_stream(container, meta.path, meta.stream_index)
     stream.thread_type = "AUTO"
     stream.thread_count = threads
     reformatter = VideoReformatter()
