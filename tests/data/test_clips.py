@@ -116,6 +116,19 @@ def test_evaluation_transform_resizes_and_centre_crops():
     assert torch.equal(out, ClipTransforms(resize=64, crop_size=(64, 64), training=False)(clip))
 
 
+@pytest.mark.parametrize("height, width", [(36, 47), (37, 46), (20, 30)])
+def test_the_centre_crop_takes_the_pixels_transformers_takes(height, width):
+    # an odd margin (47 - 32 = 15) puts torchvision's rounded window one pixel right of transformers' floored
+    # one; a frame smaller than the crop is padded like transformers pads it
+    video = torch.randint(0, 256, (4, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    processor = VideoMAEVideoProcessor(do_resize=False, crop_size={"height": 32, "width": 32})
+    theirs = processor(videos=[video], return_tensors="pt", do_sample_frames=False)["pixel_values"][0]
+    transforms = ClipTransforms(
+        resize=min(height, width), crop_size=32, training=False, mean=processor.image_mean, std=processor.image_std
+    )
+    torch.testing.assert_close(transforms(video), theirs, rtol=0, atol=1e-6)
+
+
 def test_transforms_read_the_video_processor():
     processor = VideoMAEVideoProcessor(
         size={"shortest_edge": 128},

@@ -19,6 +19,27 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class CenterCrop(v2.Transform):
+    """The centre crop of transformers' image and video processors: the window starts at
+    ``floor((H - h) / 2)``, ``floor((W - w) / 2)`` (torchvision's ``CenterCrop`` rounds, one pixel further when
+    the margin is odd), and a frame smaller than the crop is padded with zeros first, as transformers does. So
+    ``pipeline("surgical-skill")`` and transformers' ``pipeline("video-classification")`` crop the same pixels."""
+
+    def __init__(self, size: int | Sequence[int]) -> None:
+        super().__init__()
+        self.size = _pair(size)
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        crop_height, crop_width = self.size
+        height, width = inpt.shape[-2:]
+        if crop_height > height or crop_width > width:
+            pad_w, pad_h = max(crop_width - width, 0), max(crop_height - height, 0)
+            inpt = v2.functional.pad(inpt, [pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2], fill=0)
+            height, width = inpt.shape[-2:]
+        top, left = (height - crop_height) // 2, (width - crop_width) // 2
+        return v2.functional.crop(inpt, top, left, crop_height, crop_width)
+
+
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
@@ -62,7 +83,7 @@ class ClipTransforms:
             if self.color_jitter is not None:
                 steps.append(v2.ColorJitter(*self.color_jitter))
         else:
-            steps += [v2.Resize(self.resize), v2.CenterCrop(self.crop_size), to_float]
+            steps += [v2.Resize(self.resize), CenterCrop(self.crop_size), to_float]
         steps.append(v2.Normalize(list(self.mean), list(self.std)))
         self.pipeline = v2.Compose(steps)
 
