@@ -20,6 +20,7 @@ import surgical_skill
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.hub import push_run
 from surgical_skill.training import (
+    RecipeError,
     checkpoints_in,
     cross_validation_folds,
     load_data,
@@ -137,4 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RecipeError as err:  # a recipe mistake: one line that names the key, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,6 +1,8 @@
 """Recipes parse, fail clearly on typos and bad values, and command-line flags override them."""
 
 import importlib
+import json
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +20,8 @@ from surgical_skill.training import (
     loop,
     parse_recipe,
 )
+
+from ..helpers import load_train_script, write_tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").rglob("config_*.yaml"))
@@ -70,6 +74,9 @@ def test_unknown_keys_fail_with_a_suggestion(tmp_path):
         (["--label_smoothing", "1.5"], r"label_smoothing must be in \[0, 1\)"),
         (["--push_to_hub", "true"], "push_to_hub needs hub_model_id"),
         (["--report_to", "comet"], "report_to='comet' is not one of"),
+        (["--metric_for_best_model", "video_acc"], "'video_acc' is not a validation metric; choose loss, or video_"),
+        (["--num_frames", "0"], "num_frames must be at least 1"),
+        (["--image_size", "112", "--crop_size", "160"], r"crop_size \(160\) is larger than image_size \(112\)"),
     ],
 )
 def test_bad_values_say_what_to_fix(flags, message):
@@ -171,3 +178,30 @@ def test_training_data_module_is_renamed_with_a_warning():
 
 def test_checkpoint_helpers_are_still_importable_from_the_loop():
     assert loop.save_checkpoint is checkpoints.save_checkpoint and loop.checkpoints_in is checkpoints.checkpoints_in
+
+
+def test_the_best_model_metric_follows_the_task_and_a_wrong_one_stops_before_training(synthetic_manifest, tmp_path):
+    # the default: balanced accuracy for classes, MAE for scores; a class metric for a score model is refused
+    # before the first epoch (it used to surface as a KeyError after it)
+    score_recipe = write_tiny_recipe(tmp_path / "score.yaml", synthetic_manifest, target="score")
+    _, _, training_args = parse_recipe([str(score_recipe), "--output_dir", str(tmp_path / "score")])
+    assert training_args.metric_for_best_model is None
+    load_train_script().main([str(score_recipe), "--output_dir", str(tmp_path / "score")])
+    history = json.loads((tmp_path / "score" / "training_history.json").read_text())
+    assert "eval_video_mae" in history[-1] and (tmp_path / "score" / "model" / "config.json").exists()
+    wrong = [str(score_recipe), "--output_dir", str(tmp_path / "wrong"), "--metric_for_best_model", "video_f1_macro"]
+    with pytest.raises(RecipeError, match="'video_f1_macro' is not computed for a score"):
+        load_train_script().main(wrong)
+    assert not (tmp_path / "wrong" / "training_history.json").exists()
+
+
+def test_the_train_script_prints_a_recipe_mistake_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "train.py"), "--metric_for_best_model", "video_acc"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: metric_for_best_model='video_acc' is not a validation metric")
+    assert "Traceback" not in result.stderr

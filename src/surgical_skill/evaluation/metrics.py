@@ -6,6 +6,7 @@ training engine and ``evaluate_model`` call them, and the tests compare each to 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
@@ -166,6 +167,18 @@ def _per_class_metrics(labels, predictions, classes, specificity, confusion) -> 
         "specificity_per_class": specificity.tolist(),
         "support_per_class": confusion.sum(1).tolist(),
     }
+
+
+@functools.cache
+def validation_metric_names(regression: bool) -> tuple[str, ...]:
+    """The names ``metric_for_best_model`` may take for a score model (``regression``) or a class model: ``loss``
+    and ``clip_``/``video_`` + every metric the validation computes (read off the functions themselves)."""
+    if regression:
+        names = regression_metrics([1.0, 2.0, 3.0], [1.0, 2.5, 2.0])
+    else:
+        two, three = np.array([[0.8, 0.2], [0.3, 0.7]]), np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+        names = {**classification_metrics([0, 1], two), **classification_metrics([0, 1, 2], three)}
+    return ("loss", *(f"{level}_{name}" for level in ("video", "clip") for name in names))
 
 
 def regression_metrics(targets: Sequence[float], predictions: Sequence[float]) -> dict[str, float]:

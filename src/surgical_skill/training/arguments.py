@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..deprecation import warn_renamed
+from ..evaluation.metrics import validation_metric_names
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
@@ -232,6 +233,16 @@ class DataArguments:
             raise ValueError(f"cv_validation_share must be in [0, 1), got {self.cv_validation_share}")
         if self.train_clips_per_video < 1 or self.eval_clips_per_video < 1:
             raise ValueError("train_clips_per_video and eval_clips_per_video must be at least 1")
+        for name in ("num_frames", "image_size", "crop_size", "frame_stride"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1 (or left out for the model's own), got {getattr(self, name)}"
+                )
+        if self.image_size is not None and self.crop_size is not None and self.crop_size > self.image_size:
+            raise ValueError(
+                f"crop_size ({self.crop_size}) is larger than image_size ({self.image_size}): the crop is cut from "
+                "frames resized to image_size; make crop_size at most image_size"
+            )
         if not 0 < self.crop_scale_min <= 1:
             raise ValueError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
 
@@ -272,10 +283,11 @@ class TrainingArguments:
         default="no", metadata={"help": "no, fp16 (GPU; falls back to no on CPU, with a warning) or bf16."}
     )
     eval_every_epochs: int = field(default=1, metadata={"help": "Validate every n epochs (and at the end)."})
-    metric_for_best_model: str = field(
-        default="video_balanced_accuracy",
+    metric_for_best_model: str | None = field(
+        default=None,
         metadata={
-            "help": "Validation metric that picks the best model (video_* or clip_*; loss for lower-is-better)."
+            "help": "Validation metric that picks the best model: video_* or clip_* (e.g. video_f1_macro, "
+            "video_spearman) or loss (default: video_balanced_accuracy for classes, video_mae for scores)."
         },
     )
     early_stopping_patience: int | None = field(
@@ -317,6 +329,12 @@ class TrainingArguments:
             )
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("push_to_hub needs hub_model_id (org/name)")
+        known = set(validation_metric_names(regression=False)) | set(validation_metric_names(regression=True))
+        if self.metric_for_best_model is not None and self.metric_for_best_model not in known:
+            raise ValueError(
+                f"metric_for_best_model={self.metric_for_best_model!r} is not a validation metric; choose loss, "
+                f"or video_/clip_ + one of {', '.join(sorted({m.split('_', 1)[1] for m in known if '_' in m}))}"
+            )
 
     def num_warmup_steps(self, total_steps: int) -> int:
         """Warm-up steps for a run of ``total_steps`` optimizer steps (``warmup_steps`` below 1 is a share)."""

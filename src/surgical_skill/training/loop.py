@@ -37,7 +37,12 @@ from transformers import get_scheduler
 
 from ..data import ClipDecoder, DecodeFailureMonitor, is_empty_batch
 from ..deprecation import renamed_keywords, warn_renamed
-from ..evaluation.metrics import aggregate_by_video, classification_metrics, regression_metrics
+from ..evaluation.metrics import (
+    aggregate_by_video,
+    classification_metrics,
+    regression_metrics,
+    validation_metric_names,
+)
 from ..models import batch_model_inputs, clip_logits, is_regression_model, skill_loss_terms
 from .arguments import TrainingArguments
 from .checkpoints import (  # re-exported: they lived here before training/checkpoints.py
@@ -50,6 +55,7 @@ from .checkpoints import (  # re-exported: they lived here before training/check
     write_history,
 )
 from .data_setup import make_loader
+from .recipe import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -453,6 +459,7 @@ def fit(
     ``accelerator`` defaults to :func:`make_accelerator` of ``args``; ``clip_decoder`` (from ``clip_datasets``)
     gets each epoch's number for its augmentation.
     """
+    args.metric_for_best_model = best_model_metric(model.config, args.metric_for_best_model)
     accelerator = accelerator or make_accelerator(args)
     run = functools.partial(
         _fit_with_batch_size,
@@ -475,6 +482,22 @@ def fit(
         return run(batch_size)
 
     return run_halving_on_oom()
+
+
+def best_model_metric(config, metric: str | None) -> str:
+    """``metric_for_best_model`` for this model: the default for its task when ``None`` (video balanced accuracy
+    for classes, video MAE for scores), else ``metric`` once it is known to be computed for the task; checked
+    before the first epoch, not after it."""
+    regression = is_regression_model(config)
+    if metric is None:
+        return "video_mae" if regression else "video_balanced_accuracy"
+    allowed = validation_metric_names(regression)
+    if metric not in allowed:
+        task = "a score (regression)" if regression else "a class"
+        raise RecipeError(
+            f"metric_for_best_model={metric!r} is not computed for {task} model; choose one of {', '.join(allowed)}"
+        )
+    return metric
 
 
 @dataclass
