@@ -18,6 +18,7 @@ from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from surgical_skill.data import TooManyDecodeFailuresError
 from surgical_skill.training import (
+    RecipeError,
     TrainingArguments,
     checkpoints_in,
     fit,
@@ -230,11 +231,16 @@ def test_early_stopping(synthetic_manifest, tmp_path):
 
 
 def test_unknown_best_metric_names_the_known_ones(synthetic_manifest, tmp_path):
+    # refused when the arguments are made, before any data or model, listing the metrics there are
+    with pytest.raises(ValueError, match=r"'video_acuracy' is not a validation metric.*accuracy, average_precision"):
+        setup(synthetic_manifest, tmp_path, num_train_epochs=1, metric_for_best_model="video_acuracy")
+    # a metric of the other task is refused when the model is known, before the first epoch
     model, processor, train, evaluation, clip_decoder, args = setup(
-        synthetic_manifest, tmp_path, num_train_epochs=1, metric_for_best_model="video_acuracy"
+        synthetic_manifest, tmp_path, num_train_epochs=1, metric_for_best_model="video_spearman"
     )
-    with pytest.raises(KeyError, match=r"video_acuracy.*video_accuracy"):
+    with pytest.raises(RecipeError, match="'video_spearman' is not computed for a class model"):
         fit_tiny(model, processor, train, evaluation, clip_decoder, args)
+    assert not (tmp_path / "run" / "training_history.json").exists()
 
 
 def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):

@@ -459,7 +459,6 @@ def fit(
     ``accelerator`` defaults to :func:`make_accelerator` of ``args``; ``clip_decoder`` (from ``clip_datasets``)
     gets each epoch's number for its augmentation.
     """
-    args.metric_for_best_model = best_model_metric(model.config, args.metric_for_best_model)
     accelerator = accelerator or make_accelerator(args)
     run = functools.partial(
         _fit_with_batch_size,
@@ -532,6 +531,8 @@ class _Run:
 
 def _fit_with_batch_size(batch_size: int, **kwargs: Any) -> FitResult:
     """Set up, then train epoch after epoch: validate, keep the best model, checkpoint, stop early."""
+    args = kwargs["args"]
+    args.metric_for_best_model = best_model_metric(kwargs["model"].config, args.metric_for_best_model)
     run = _set_up(batch_size, **kwargs)
     state, args = run.state, run.args
     stopped_early = False
