@@ -22,7 +22,7 @@ DEMO_LAUNCH := $(BIN)/accelerate launch --num_processes 1 --num_machines 1 --mix
 demo: setup
 	$(BIN)/surgical-skill synth data/demo --num-videos 160 --size 112 112 --trials-per-subject 2 --seed 0 --reuse
 	$(BIN)/surgical-skill synth data/demo-new --num-videos 2 --size 112 112 --seed 2027 --workers 1 --reuse
-	$(DEMO_LAUNCH) recipes/train.py recipes/demo/config_demo.yaml
+	$(DEMO_LAUNCH) recipes/train.py recipes/demo/config_demo.yaml --overwrite_output_dir true
 	$(BIN)/surgical-skill predict data/demo-new/videos/S000_trial1.mp4 data/demo-new/videos/S001_trial1.mp4 \
 		--model runs/demo/model --plot runs/demo/predictions --json runs/demo/predictions/predictions.json
 	$(BIN)/python recipes/demo/summary.py runs/demo

@@ -22,6 +22,7 @@ from surgical_skill.hub import push_run
 from surgical_skill.training import (
     RecipeError,
     checkpoints_in,
+    claim_output_dir,
     cross_validation_folds,
     load_data,
     make_accelerator,
@@ -79,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     transformers.utils.logging.set_verbosity_warning()
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file otherwise
     run_dir = Path(training_args.output_dir)
+    claim_output_dir(  # an earlier run is never replaced unasked (every process checks, one deletes)
+        run_dir,
+        overwrite=training_args.overwrite_output_dir,
+        resume=bool(training_args.resume_from_checkpoint),
+        remove=accelerator.is_main_process,
+    )
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)

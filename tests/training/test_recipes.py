@@ -205,3 +205,23 @@ def test_the_train_script_prints_a_recipe_mistake_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: metric_for_best_model='video_acc' is not a validation metric")
     assert "Traceback" not in result.stderr
+
+
+def test_a_run_is_never_replaced_unasked(synthetic_manifest, tmp_path):
+    run = tmp_path / "run"
+    recipe = write_tiny_recipe(tmp_path / "r.yaml", synthetic_manifest, output_dir=str(run))
+    load_train_script().main([str(recipe)])
+    before = {p.relative_to(run): p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(
+        RecipeError, match=r"already holds a training run \(checkpoints/, eval/, model/.*--overwrite_output_dir"
+    ):
+        load_train_script().main([str(recipe)])
+    assert {p.relative_to(run): p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == before
+    (run / "checkpoints" / "stale-marker").write_text("from the earlier run")
+    load_train_script().main([str(recipe), "--overwrite_output_dir", "true"])  # the earlier run goes first
+    assert (run / "model" / "config.json").exists() and not (run / "checkpoints" / "stale-marker").exists()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("mine")
+    with pytest.raises(RecipeError, match=r"already holds files \(thesis.txt\)"):
+        load_train_script().main([str(recipe), "--output_dir", str(notes)])

@@ -17,7 +17,7 @@ from .loop import (
     validate_one_epoch,
 )
 from .recipe import RecipeError, parse_recipe, recipe_to_dict, save_recipe
-from .runs import EvaluationRefused, RunFolder, evaluate_saved_model, write_split_record
+from .runs import EvaluationRefused, RunFolder, claim_output_dir, evaluate_saved_model, write_split_record
 
 __all__ = [
     "RENAMED_KEYS",
@@ -33,6 +33,7 @@ __all__ = [
     "TrainingSetup",
     "apply_data_overrides",
     "checkpoints_in",
+    "claim_output_dir",
     "class_weights_for",
     "clip_datasets",
     "cross_validation_folds",

@@ -299,6 +299,13 @@ class TrainingArguments:
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "'latest' or a checkpoint folder: continue exactly where it stopped."}
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an output_dir that is not empty: an earlier run there is deleted first (default: "
+            "refuse, so no run is ever replaced by accident; a resume continues it instead)."
+        },
+    )
     report_to: list[str] = field(
         default_factory=lambda: ["tensorboard"], metadata={"help": "tensorboard, wandb, mlflow, or none."}
     )

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from ..evaluation.report import EvaluationResult, check_output_dir, headline_sum
 from ..files import write_json_atomic
 from ..models.inputs import is_regression_model
 from .arguments import DataArguments
+from .recipe import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +173,38 @@ class RunFolder:
             subjects.update(part.get("subjects", []))
             videos.update(part.get("fingerprints", []))
         return subjects, videos
+
+
+def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: bool, remove: bool = True) -> None:
+    """Check that a new training run may write into ``output_dir``, before anything is loaded or written.
+
+    An absent or empty folder is fine, and so is a resume (it continues the run that is there). Otherwise the
+    folder is refused, naming what it holds, unless ``overwrite``: then an earlier run there (a folder with a
+    ``recipe.yaml``) is deleted whole, so none of its checkpoints, model or report can mix with the new run's;
+    a folder that holds no run is written into as it is. Under several processes every one checks, and only the
+    one given ``remove`` deletes.
+
+    Raises:
+        RecipeError: the folder holds something and neither ``overwrite`` nor ``resume`` was asked.
+    """
+    folder = Path(output_dir)
+    if resume or not folder.exists():
+        return
+    if not folder.is_dir():
+        raise RecipeError(f"output_dir {folder} is a file, not a folder; choose another output_dir")
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    if not held:
+        return
+    if not overwrite:
+        what = "a training run" if (folder / RECIPE).exists() else "files"
+        raise RecipeError(
+            f"output_dir {folder} already holds {what} ({', '.join(held[:6])}{', ...' if len(held) > 6 else ''}); "
+            "choose a new output_dir, continue it with --resume_from_checkpoint latest, or replace it with "
+            "--overwrite_output_dir true"
+        )
+    if remove and (folder / RECIPE).exists():
+        logger.warning("overwrite_output_dir: deleting the earlier run in %s", folder)
+        shutil.rmtree(folder)
 
 
 def _pool(data: DatasetDict) -> Dataset:
