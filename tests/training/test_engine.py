@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor, PretrainedConfig
 
 from surgical_skill.data import TooManyDecodeFailuresError
 from surgical_skill.training import (
@@ -28,7 +28,7 @@ from surgical_skill.training import (
     prepare_training,
     train_one_epoch,
 )
-from surgical_skill.training.loop import TrainState, make_scheduler
+from surgical_skill.training.loop import TrainState, best_model_metric, make_scheduler
 from tests.helpers import tiny_arguments, write_tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,6 +241,16 @@ def test_unknown_best_metric_names_the_known_ones(synthetic_manifest, tmp_path):
     with pytest.raises(RecipeError, match="'video_spearman' is not computed for a class model"):
         fit_tiny(model, processor, train, evaluation, clip_decoder, args)
     assert not (tmp_path / "run" / "training_history.json").exists()
+
+
+def test_a_two_class_only_metric_is_refused_for_three_classes_before_training():
+    three, two, score = (PretrainedConfig(num_labels=n) for n in (3, 2, 1))
+    assert best_model_metric(two, "video_sensitivity") == "video_sensitivity"
+    with pytest.raises(RecipeError, match="'video_sensitivity' is not computed for a class model of 3 classes"):
+        best_model_metric(three, "video_sensitivity")
+    assert (
+        best_model_metric(three, None) == "video_balanced_accuracy" and best_model_metric(score, None) == "video_mae"
+    )
 
 
 def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):

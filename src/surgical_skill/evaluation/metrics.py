@@ -170,14 +170,19 @@ def _per_class_metrics(labels, predictions, classes, specificity, confusion) -> 
 
 
 @functools.cache
-def validation_metric_names(regression: bool) -> tuple[str, ...]:
-    """The names ``metric_for_best_model`` may take for a score model (``regression``) or a class model: ``loss``
-    and ``clip_``/``video_`` + every metric the validation computes (read off the functions themselves)."""
+def validation_metric_names(regression: bool, num_classes: int | None = None) -> tuple[str, ...]:
+    """The names ``metric_for_best_model`` may take for a score model (``regression``) or a class model of
+    ``num_classes`` classes (any number when None: two-class models have a few more, e.g. ``sensitivity``):
+    ``loss`` and ``clip_``/``video_`` + every metric the validation computes (read off the functions themselves)."""
     if regression:
         names = regression_metrics([1.0, 2.0, 3.0], [1.0, 2.5, 2.0])
     else:
         two, three = np.array([[0.8, 0.2], [0.3, 0.7]]), np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
-        names = {**classification_metrics([0, 1], two), **classification_metrics([0, 1, 2], three)}
+        names = {}
+        if num_classes in (None, 2):
+            names.update(classification_metrics([0, 1], two))
+        if num_classes != 2:
+            names.update(classification_metrics([0, 1, 2], three))
     return ("loss", *(f"{level}_{name}" for level in ("video", "clip") for name in names))
 
 

@@ -65,7 +65,6 @@ __all__ = [
     "TrainState",
     "checkpoints_in",
     "fit",
-    "loss_normalizer",
     "make_accelerator",
     "make_optimizer",
     "make_scheduler",
@@ -176,14 +175,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArguments, to
         num_warmup_steps=args.num_warmup_steps(total_steps),
         num_training_steps=total_steps,
     )
-
-
-def loss_normalizer(labels: torch.Tensor, config) -> float:
-    """What the mean loss of ``labels`` divides by: the count, or the sum of the class weights."""
-    weights = getattr(config, "class_weights", None)
-    if config.num_labels > 1 and weights:
-        return float(torch.tensor(weights)[labels.long().cpu()].sum())
-    return float(labels.numel())
 
 
 # ------------------------------------------------------------------------------------------------ epochs
@@ -315,9 +306,9 @@ def _forward_backward(
             accelerator.backward(model(**dummy_input).logits.sum() * 0.0)
         return
     logits = model(**batch_model_inputs(model, batch)).logits
-    summed, _ = skill_loss_terms(logits, batch["labels"], unwrapped.config)
+    summed, normalizer = skill_loss_terms(logits, batch["labels"], unwrapped.config)
     accelerator.backward(summed / args.per_device_train_batch_size)
-    normalizer = loss_normalizer(batch["labels"], unwrapped.config)
+    normalizer = float(normalizer)  # the count, or the class weights of the batch's labels
     totals.loss_sum += summed.item()
     totals.normalizer_sum += normalizer
     totals.window_normalizer += normalizer
@@ -490,11 +481,11 @@ def best_model_metric(config, metric: str | None) -> str:
     regression = is_regression_model(config)
     if metric is None:
         return "video_mae" if regression else "video_balanced_accuracy"
-    allowed = validation_metric_names(regression)
+    allowed = validation_metric_names(regression, None if regression else config.num_labels)
     if metric not in allowed:
-        task = "a score (regression)" if regression else "a class"
+        task = "a score (regression) model" if regression else f"a class model of {config.num_labels} classes"
         raise RecipeError(
-            f"metric_for_best_model={metric!r} is not computed for {task} model; choose one of {', '.join(allowed)}"
+            f"metric_for_best_model={metric!r} is not computed for {task}; choose one of {', '.join(allowed)}"
         )
     return metric
 
