@@ -17,6 +17,7 @@ import transformers
 from accelerate.utils import set_seed
 
 import surgical_skill
+from surgical_skill.errors import run_reporting_errors
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.hub import push_run
 from surgical_skill.training import (
@@ -108,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         resume = training_args.resume_from_checkpoint
         if resume not in (None, "latest"):
-            raise ValueError("with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)")
+            raise RecipeError(
+                "with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)"
+            )
         for fold, fold_data in cross_validation_folds(data, data_args):
             logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
             fold_dir = run_dir / fold
@@ -146,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RecipeError as err:  # a recipe mistake: one line that names the key, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    # A mistake the user can fix (a recipe key, a data file, a run folder) is one line and exit code 2;
+    # SURGICAL_SKILL_DEBUG=1 shows its traceback. A bug keeps its traceback.
+    sys.exit(run_reporting_errors(main))

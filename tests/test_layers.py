@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "surgical_skill"
-BASE = {"files", "deprecation"}
+BASE = {"files", "deprecation", "errors"}
 
 # layer -> the package's layers it may import (docs/architecture.md, "Layers")
 ALLOWED = {
     "files": set(),
+    "errors": set(),
     "deprecation": set(),
     "video": BASE,
     "data": BASE | {"video"},

@@ -22,6 +22,7 @@ from . import __version__
 from .data import load_skill_dataset
 from .data.building import VIDEO_EXTENSIONS, SkillDatasetError, read_manifest
 from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
+from .errors import DEBUG_ENV, run_reporting_errors
 from .evaluation.baselines import static_baselines
 from .evaluation.compare import compare_reports
 from .evaluation.evaluate import LabelMismatchError, ReportExistsError, parse_label_map
@@ -532,6 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the full traceback of an error instead of its one-line message (or set {DEBUG_ENV}=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         sub = subparsers.add_parser(
@@ -547,12 +553,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A mistake the user can fix (:class:`SurgicalSkillError`) prints one ``error:`` line and
+    returns 2; ``--debug`` (or ``SURGICAL_SKILL_DEBUG=1``) shows its traceback instead."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    return args._run(args)
+    return run_reporting_errors(lambda: args._run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
+from ..errors import SurgicalSkillError
 from ..files import write_bytes_atomic
 from ..video import ProxySettings, VideoDecodeError, probe
 from .splits import make_splits
@@ -62,7 +63,7 @@ def with_current_column_names(dataset: Dataset) -> Dataset:
     return dataset.rename_columns(renames) if renames else dataset
 
 
-class SkillDatasetError(ValueError):
+class SkillDatasetError(SurgicalSkillError, ValueError):
     """A dataset cannot be built as given; the message lists every offending row or file."""
 
 

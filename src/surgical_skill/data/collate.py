@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..errors import SurgicalSkillError
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,7 +64,7 @@ def is_empty_batch(batch: dict[str, Any]) -> bool:
     return batch["pixel_values"].shape[0] == 0
 
 
-class TooManyDecodeFailuresError(RuntimeError):
+class TooManyDecodeFailuresError(SurgicalSkillError, RuntimeError):
     """More than the allowed share of a dataset's videos could not be decoded."""
 
 

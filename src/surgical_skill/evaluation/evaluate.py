@@ -21,6 +21,7 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
+from ..errors import SurgicalSkillError
 from ..files import write_json_atomic
 from ..models import build_video_processor
 from ..models.inputs import is_regression_model
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 
-class LabelMismatchError(ValueError):
+class LabelMismatchError(SurgicalSkillError, ValueError):
     """The dataset's classes are not the model's: listing both vocabularies and how to map them."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import classification_report
 
+from ..errors import SurgicalSkillError
 from ..files import staged_folder, write_json_atomic
 from . import plots
 from .formatting import fmt, json_safe
@@ -30,7 +31,7 @@ REPORT_MARKER = "metrics.json"  # a folder holding it is an evaluation report (a
 CLASSIFICATION, REGRESSION = "classification", "regression"
 
 
-class ReportExistsError(FileExistsError):
+class ReportExistsError(SurgicalSkillError, FileExistsError):
     """The output folder already holds a report (or something else that must not be replaced)."""
 
 

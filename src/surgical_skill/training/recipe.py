@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser
 
+from ..errors import SurgicalSkillError
 from ..files import write_text_atomic
 from .arguments import (
     DataArguments,
@@ -31,7 +32,7 @@ from .arguments import (
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 
-class RecipeError(ValueError):
+class RecipeError(SurgicalSkillError, ValueError):
     """A recipe that cannot be used as written."""
 
 

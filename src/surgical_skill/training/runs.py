@@ -26,6 +26,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from ..data import load_skill_dataset
+from ..errors import SurgicalSkillError
 from ..evaluation.baselines import static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
 from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
@@ -41,7 +42,7 @@ RECIPE = "recipe.yaml"
 SPLITS = ("train", "validation", "test")
 
 
-class EvaluationRefused(ValueError):
+class EvaluationRefused(SurgicalSkillError, ValueError):
     """An evaluation that would score surgeons the model saw, or that contradicts the run it comes from."""
 
 

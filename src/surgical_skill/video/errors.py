@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from ..errors import SurgicalSkillError
 
-class VideoDecodeError(RuntimeError):
+
+class VideoDecodeError(SurgicalSkillError, RuntimeError):
     """A video could not be opened or decoded.
 
     Carries the offending ``path`` and a human-readable ``reason`` so that callers several layers up (a
