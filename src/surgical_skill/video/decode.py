@@ -13,7 +13,7 @@ import torch
 from av.video.reformatter import VideoReformatter
 from torchvision.transforms import v2
 
-from .errors import VideoDecodeError
+from .errors import FramesLostError, VideoDecodeError
 from .metadata import VideoMetadata, _ffmpeg_message, open_container, probe, select_video_stream
 
 logger = logging.getLogger(__name__)
@@ -125,23 +125,27 @@ def decode_frames(
     quarter_turns = meta.rotation // 90
     # swscale works on the stored (unrotated) frame, so ask it for the transposed size when rotated 90/270.
     stored_size = (out_w, out_h) if quarter_turns % 2 else (out_h, out_w)
-    frames = _decode_rgb(meta, targets, stored_size, interpolation, threads)
+    frames, decoded = _decode_rgb(meta, targets, stored_size, interpolation, threads)
     # (T, H, W, C) -> (T, C, H, W) as a view, not a copy: at full HD a copy costs as much as decoding does.
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
     if quarter_turns:
         clip = torch.rot90(clip, k=quarter_turns, dims=(2, 3))  # counter-clockwise, as the display matrix says
     if len(targets) != len(wanted) or not np.array_equal(targets, wanted):
         clip = clip[torch.from_numpy(inverse.reshape(-1))]
+    if not decoded.all():
+        raise _frames_lost(meta, targets, decoded, clip, torch.from_numpy(decoded[inverse.reshape(-1)]))
     return clip
 
 
 def _decode_rgb(
     meta: VideoMetadata, targets: np.ndarray, size: tuple[int, int], interpolation: str, threads: int
-) -> np.ndarray:
-    """The frames at ``targets`` (sorted, unique), unrotated, as RGB arrays (T, H, W, 3) scaled to ``size``."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frames at ``targets`` (sorted, unique), unrotated, as RGB arrays (T, H, W, 3) scaled to ``size``, and
+    whether each decoded (the rows of frames lost to a damaged stretch are zero)."""
     path = meta.path
     height, width = size
     frames = np.empty((len(targets), height, width, 3), dtype=np.uint8)
+    decoded = np.zeros(len(targets), dtype=bool)
     reformatter = VideoReformatter()  # one swscale context reused for every frame
     container = open_container(path)
     try:
@@ -157,9 +161,12 @@ def _decode_rgb(
                 ).to_ndarray()
             except (av.FFmpegError, ValueError) as err:
                 raise VideoDecodeError(path, f"cannot convert frame {targets[slot]} to RGB: {err}") from err
+            decoded[slot] = True
     finally:
         container.close()
-    return frames
+    if not decoded.all():
+        frames[~decoded] = 0
+    return frames, decoded
 
 
 def _as_index_array(indices) -> np.ndarray:
@@ -186,10 +193,23 @@ def _check_range(path: str, wanted: np.ndarray, total_num_frames: int) -> None:
         )
 
 
-def iter_decoded_frames(container, stream, wanted_pts: frozenset[int] | None = None) -> Iterator[av.VideoFrame]:
+@dataclass
+class PassLog:
+    """What one pass of :func:`iter_decoded_frames` saw: where a seek really put the demuxer (the first packet's
+    pts) and how many packets the decoder rejected (damage)."""
+
+    started: bool = False
+    first_pts: int | None = None
+    errors: int = 0
+
+
+def iter_decoded_frames(
+    container, stream, wanted_pts: frozenset[int] | None = None, log: PassLog | None = None
+) -> Iterator[av.VideoFrame]:
     """Decoded frames of ``stream`` from the container's current position, for decoding loops in this package.
 
-    A damaged packet is skipped, as FFmpeg's CLI does, and packets flagged corrupt are left out.
+    A damaged packet is skipped, as FFmpeg's CLI does (and counted in ``log``), and packets flagged corrupt
+    are left out.
 
     With ``wanted_pts``, packets of frames nobody asked for are decoded with ``skip_frame=NONREF``: the
     decoder then drops them when no other frame references them (a B-frame in a typical h264 GOP), which
@@ -203,6 +223,8 @@ def iter_decoded_frames(container, stream, wanted_pts: frozenset[int] | None = N
     for packet in container.demux(stream):
         if packet.is_corrupt:
             continue  # not indexed by probe() either; feeding it to a frame-threaded decoder loses good frames
+        if log is not None and not log.started:
+            log.started, log.first_pts = True, packet.pts
         if wanted_pts is not None:
             skip = packet.pts is not None and packet.pts not in wanted_pts and codec_context.is_open
             if skip != skipping:
@@ -212,6 +234,8 @@ def iter_decoded_frames(container, stream, wanted_pts: frozenset[int] | None = N
             frames = codec_context.decode(packet if packet.size else None)
         except av.FFmpegError as err:
             logger.debug("skipping undecodable packet at dts=%s: %s", packet.dts, _ffmpeg_message(err))
+            if log is not None:
+                log.errors += 1
             continue
         yield from frames
 
@@ -230,40 +254,65 @@ def _decode_targets(
                 slot += 1
                 if slot == len(targets):
                     return
-        raise _missing(path, targets[slot:], position)
+        raise _missing(path, targets[slot:], position + 1, meta.total_num_frames)
 
     pts_to_index = {int(p): i for i, p in enumerate(meta.frame_pts)}
     wanted_pts = frozenset(meta.frame_pts[targets].tolist())
     # Seek by a keyframe's pts (MP4, Matroska and AVI land exactly on it); a container that lands one
     # keyframe late (MPEG-TS searches by dts) is noticed on the first overshoot and then sought by dts.
+    keyframe_set = frozenset(meta.keyframe_indices.tolist())
     seek_by_dts = False
     slot = 0
     for run in plan_decode(meta, targets.tolist()):
         run_end = slot + len(run.targets)
         keyframe = run.keyframe
         while slot < run_end:
+            log = PassLog()
+            start = 0
             if keyframe >= 0:
-                position = (
-                    meta.keyframe_dts[keyframe] if seek_by_dts else meta.frame_pts[meta.keyframe_indices[keyframe]]
-                )
+                start = int(meta.keyframe_indices[keyframe])
+                position = meta.keyframe_dts[keyframe] if seek_by_dts else meta.frame_pts[start]
                 container.seek(int(position), stream=stream, backward=True, any_frame=False)
-            last_index, overshot = -1, False
-            for frame in iter_decoded_frames(container, stream, wanted_pts):
+            # Decoding from the top, or from a seek that landed at (or before) its keyframe, frames come out in
+            # order, and a wanted frame skipped over was lost to damage. Only after a seek that landed late
+            # (an imprecise demuxer) does an overshoot mean "seek again, earlier".
+            in_order = None if keyframe >= 0 else True
+            # Damage (a packet the decoder rejects, a frame it flags corrupt, a wanted frame that never comes out)
+            # taints every frame after it up to the next keyframe: those are built on missing references, come
+            # out differently with every thread setting, and often show an older picture (a frozen frame).
+            tainted, errors_seen, overshot = False, 0, False
+            for frame in iter_decoded_frames(container, stream, wanted_pts, log):
+                if log.errors != errors_seen:
+                    tainted, errors_seen = True, log.errors
                 index = pts_to_index.get(frame.pts)
-                if index is None or index < targets[slot]:
-                    continue  # decoded only to reach a wanted frame (or outside the index: open-GOP leaders)
-                last_index = index
+                if index is None or index < start:
+                    continue  # outside the index, or open-GOP leaders decoded without their references
                 if index > targets[slot]:
-                    overshot = True
-                    break
-                yield slot, frame
+                    if in_order is None:
+                        in_order = log.first_pts is not None and log.first_pts <= meta.frame_pts[start]
+                    if not in_order:
+                        overshot = True
+                        break
+                    tainted = True  # a wanted frame never came out
+                    while slot < run_end and targets[slot] < index:
+                        slot += 1  # lost: never yielded
+                    if slot == run_end:
+                        break
+                in_order = True
+                if frame.key_frame or index in keyframe_set:
+                    tainted = False
+                if frame.is_corrupt:
+                    tainted = True
+                if index < targets[slot]:
+                    continue  # decoded only to reach a wanted frame
+                if not tainted:
+                    yield slot, frame
                 slot += 1
                 if slot == run_end:
                     break
-            if slot == run_end:
+            if slot == run_end or not overshot:
+                slot = run_end  # the stream ended (or a damaged tail decodes no further): the rest is lost
                 break
-            if not overshot or keyframe < 0:
-                raise _missing(path, targets[slot:run_end], last_index)
             if not seek_by_dts:
                 seek_by_dts = True
             elif keyframe > 0:
@@ -273,10 +322,52 @@ def _decode_targets(
                 keyframe = -1
 
 
-def _missing(path: str, pending: np.ndarray, position_end: int | None) -> VideoDecodeError:
-    shown = ", ".join(str(int(i)) for i in pending[:10])
-    where = f"; decoding stopped after frame {position_end}" if position_end is not None and position_end >= 0 else ""
-    return VideoDecodeError(path, f"frames {shown} could not be decoded (truncated or damaged file?){where}")
+def _missing(path: str, pending: np.ndarray, decoded_count: int, total_num_frames: int) -> VideoDecodeError:
+    shown = ", ".join(str(int(i)) for i in pending[:10]) + (" ..." if len(pending) > 10 else "")
+    return VideoDecodeError(
+        path,
+        f"frames {shown} could not be decoded: only {decoded_count} of the {total_num_frames} frames decode, and "
+        "without timestamps the stream cannot tell which were lost (a damaged or truncated file?)",
+    )
+
+
+def _ranges(indices: Sequence[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
+    parts, start = [], None
+    for i, value in enumerate(indices):
+        if start is None:
+            start = value
+        if i + 1 == len(indices) or indices[i + 1] != value + 1:
+            parts.append(str(start) if start == value else f"{start}-{value}")
+            start = None
+    return ", ".join(parts)
+
+
+def _frames_lost(
+    meta: VideoMetadata, targets: np.ndarray, decoded: np.ndarray, clip: torch.Tensor, decoded_asked: torch.Tensor
+) -> FramesLostError:
+    """The error for frames a damaged stretch took, with the frames that did decode."""
+    lost = targets[~decoded].tolist()
+    # A stretch: lost asked frames with no decoded asked frame between them; it spans from the first lost
+    # frame's time to the end of the last one's.
+    times = meta.frame_timestamps() if meta.timestamps_reliable else np.arange(meta.total_num_frames) / meta.fps
+    frame_seconds = 1.0 / meta.fps if meta.fps else 0.0
+    stretches: list[tuple[float, float]] = []
+    first = None
+    for slot in range(len(targets)):
+        if not decoded[slot] and first is None:
+            first = slot
+        if first is not None and (slot + 1 == len(targets) or decoded[slot + 1]) and not decoded[slot]:
+            start, end = int(targets[first]), int(targets[slot])
+            stretches.append((float(times[start]), float(times[end]) + frame_seconds))
+            first = None
+    shown = "; ".join(f"{a:.2f}-{b:.2f} s" for a, b in stretches[:5]) + (" ..." if len(stretches) > 5 else "")
+    kept = len(targets) - len(lost)
+    reason = (
+        f"frames {_ranges(lost)} ({len(lost)} of {len(targets)} asked) could not be decoded: the file is damaged "
+        f"around {shown}; the other {kept} decode (leave the video out, or replace it with an undamaged copy)"
+    )
+    return FramesLostError(meta.path, reason, lost=lost, frames=clip, decoded=decoded_asked, lost_seconds=stretches)
 
 
 def _decode_torchcodec(meta: VideoMetadata, wanted: np.ndarray, size: Size, threads: int) -> torch.Tensor:

@@ -30,3 +30,44 @@ class VideoDecodeError(SurgicalSkillError, RuntimeError):
     def __reduce__(self):
         # DataLoader workers pickle exceptions back to the main process; keep both fields.
         return (type(self), (self.path, self.reason))
+
+
+class FramesLostError(VideoDecodeError):
+    """Some of the frames asked for could not be decoded (a damaged stretch of the file); the others were.
+
+    Decoding goes on past a damaged stretch, so this error carries what did decode:
+
+    - ``lost``: the asked-for frame indices that could not be decoded (sorted, each once);
+    - ``frames``: the frames in the order asked, as :func:`~surgical_skill.video.decode_frames` returns them
+      (uint8 (T, C, H, W)), with the rows of lost frames all zero;
+    - ``decoded``: a bool tensor (T,), ``False`` at the positions of lost frames;
+    - ``lost_seconds``: ``(start, end)`` in seconds of each damaged stretch the lost frames fall in.
+
+    A caller that can use a partial clip reads ``frames[decoded]``; one that cannot drops the clip and reports
+    ``reason``. Never fill lost rows with copies of their neighbours: that looks like a hesitation.
+
+    Example:
+        >>> try:
+        ...     clip = decode_frames("damaged.mp4", range(48))
+        ... except FramesLostError as err:
+        ...     print(err.lost, err.decoded.sum().item())
+        [16, 17, 18, 19, 20, 21, 22, 23, 24, 25] 38
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        reason: str,
+        lost=(),
+        frames=None,
+        decoded=None,
+        lost_seconds=(),
+    ):
+        super().__init__(path, reason)
+        self.lost = [int(i) for i in lost]
+        self.frames = frames
+        self.decoded = decoded
+        self.lost_seconds = [(float(a), float(b)) for a, b in lost_seconds]
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason, self.lost, self.frames, self.decoded, self.lost_seconds))
