@@ -15,6 +15,7 @@ from .evaluation.evaluate import evaluate_model
 from .models import build_model, build_video_processor, list_models, register_auto_classes
 from .pipeline import SurgicalSkillPipeline, register_pipeline, run_inference
 from .video import (
+    FramesLostError,
     VideoDecodeError,
     VideoMetadata,
     decode_frames,
@@ -43,6 +44,7 @@ def register() -> None:
 register()
 
 __all__ = [
+    "FramesLostError",
     "SurgicalSkillPipeline",
     "VideoDecodeError",
     "VideoMetadata",

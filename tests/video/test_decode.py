@@ -1,3 +1,4 @@
+import pickle
 from fractions import Fraction
 
 import av
@@ -6,7 +7,14 @@ import pytest
 import torch
 
 from surgical_skill.testing_utils import make_test_video, read_frame_index, sequential_decode, textured_frames
-from surgical_skill.video import VideoDecodeError, decode_frames, plan_decode, probe, sample_multi_clip_indices
+from surgical_skill.video import (
+    FramesLostError,
+    VideoDecodeError,
+    decode_frames,
+    plan_decode,
+    probe,
+    sample_multi_clip_indices,
+)
 from surgical_skill.video import decode as decode_module
 
 
@@ -249,7 +257,7 @@ def test_av1_decodes_every_frame_alone_and_in_random_sets_pixel_exact(av1_video)
 
 def _two_video_streams(path):
     """An MKV with two video streams: 0 (25 fps, 96x64, 20 frames) and 1 (30 fps, 128x80, 36 frames), the second
-    flagged default: FFmpeg's best stream, and not the first."""
+    flagged default: FFmpeg's best stream, and not the first. Returns each stream's frames decoded in order."""
     with av.open(str(path), "w") as container:
         streams = []
         for rate, (height, width), flag in ((25, (64, 96), 0), (30, (80, 128), av.stream.Disposition.default)):
@@ -264,8 +272,12 @@ def _two_video_streams(path):
                 container.mux(stream.encode(frame))
         for stream in streams:
             container.mux(stream.encode(None))
-    with av.open(str(path)) as container:  # the reference: every frame of stream 1, decoded in order
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[1])])
+    references = []
+    for index in (0, 1):  # the reference: every frame of the stream, decoded in order
+        with av.open(str(path)) as container:
+            stream = container.streams.video[index]
+            references.append(np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)]))
+    return references
 
 
 @pytest.fixture(scope="module")
@@ -275,14 +287,139 @@ def two_streams(tmp_path_factory):
 
 
 def test_several_video_streams_ffmpegs_best_is_probed_and_decoded(two_streams):
-    path, reference = two_streams
+    path, references = two_streams
     meta = probe(path)
     assert (meta.stream_index, meta.total_num_frames, meta.width, meta.fps) == (1, 36, 128, 30.0)
     indices = [0, 35, 7, 20, 20, 3]
-    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices)), reference[indices])
+    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices)), references[1][indices])
+
+
+@pytest.mark.parametrize("stream_index", [0, 1])
+def test_each_video_stream_decodes_pixel_exact_when_picked(two_streams, stream_index):
+    path, references = two_streams
+    reference = references[stream_index]
+    meta = probe(path, stream_index=stream_index)
+    assert meta.stream_index == stream_index and meta.total_num_frames == len(reference)
+    assert (meta.height, meta.width) == reference.shape[1:3]
+    for index in range(0, len(reference), 3):  # single frames
+        clip = decode_frames(path, [index], stream_index=stream_index)
+        np.testing.assert_array_equal(as_hwc(clip), reference[[index]])
+    for seed in range(5):
+        indices = some_indices(len(reference), seed)
+        np.testing.assert_array_equal(
+            as_hwc(decode_frames(path, indices, stream_index=stream_index)), reference[indices]
+        )
+
+
+def test_a_stream_that_is_not_there_or_not_video_is_one_line(two_streams, videos):
+    path, _ = two_streams
+    with pytest.raises(VideoDecodeError, match=r"there is no stream 5 \(the file has 2: 0..1\).*video streams: 0, 1"):
+        decode_frames(path, [0], stream_index=5)
+    with pytest.raises(VideoDecodeError, match="stream 0 is audio, not a video stream"):
+        probe(videos["audio_only"], stream_index=0)
+    with pytest.raises(ValueError, match="stream_index must be a stream number"):
+        decode_frames(path, [0], stream_index=-1)
+    with pytest.raises(ValueError, match="probed on stream 1"):
+        decode_frames(path, [0], stream_index=0, metadata=probe(path))
 
 
 def test_torchcodec_decodes_the_stream_probe_measured(two_streams, needs_torchcodec):
-    path, reference = two_streams
+    path, references = two_streams
     indices = [0, 35, 7, 20]
-    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices, backend="torchcodec")), reference[indices])
+    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices, backend="torchcodec")), references[1][indices])
+
+
+# ---------------------------------------------------------------------------------------- damaged files
+
+
+def damage_middle(source, target, num_bytes=2048, seed=0):
+    """A copy of ``source`` with ``num_bytes`` random bytes written over the middle of the file."""
+    data = bytearray(source.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + num_bytes] = np.random.default_rng(seed).integers(0, 256, num_bytes, np.uint8).tobytes()
+    target.write_bytes(bytes(data))
+    return target
+
+
+def frames_by_index(path) -> dict[int, np.ndarray]:
+    """Every frame a plain sequential PyAV decode (one thread) gives, keyed by its index in probe's frame list."""
+    index = {int(p): i for i, p in enumerate(probe(path).frame_pts)}
+    out = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                decoded = stream.codec_context.decode(packet if packet.size else None)
+            except av.FFmpegError:
+                continue
+            for frame in decoded:
+                out[index[frame.pts]] = frame.to_ndarray(format="rgb24")
+    return out
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory):
+    root = tmp_path_factory.mktemp("damaged")
+    source = make_test_video(root / "source.mp4", 48, keyframe_interval=12)
+    return damage_middle(source, root / "damaged.mp4")
+
+
+def test_decoding_goes_on_past_a_damaged_stretch_and_names_the_lost_frames(damaged):
+    meta = probe(damaged)
+    assert meta.total_num_frames == 48  # the packets are all there; some hold garbage
+    with pytest.raises(FramesLostError) as info:
+        decode_frames(damaged, range(48))
+    err = info.value
+    lost = err.lost
+    assert lost == sorted(set(lost)) and 0 < len(lost) <= 24
+    assert lost[0] > 0 and lost[-1] < 47  # frames before the garbage and after the next keyframe decode
+    assert err.frames.shape == (48, 3, meta.height, meta.width) and err.decoded.tolist() == [
+        i not in lost for i in range(48)
+    ]
+    assert not err.frames[~err.decoded].any()  # lost rows are zero, never a copy of a neighbour
+    message = str(err)
+    assert f"({len(lost)} of 48 asked) could not be decoded: the file is damaged around" in message
+    assert f"the other {48 - len(lost)} decode" in message and "stopped" not in message
+    assert f"frames {lost[0]}-{lost[-1]} " in message  # one stretch here, written as a range
+    (start, end), *more = err.lost_seconds
+    assert not more and start == pytest.approx(lost[0] / 30) and end == pytest.approx((lost[-1] + 1) / 30)
+    # every frame that came back is the one a plain sequential decode gives
+    reference = frames_by_index(damaged)
+    for i in np.flatnonzero(err.decoded.numpy()):
+        np.testing.assert_array_equal(as_hwc(err.frames[[i]])[0], reference[i])
+    # DataLoader workers send it back pickled
+    again = pickle.loads(pickle.dumps(err))
+    assert (type(again), again.lost, again.reason, again.lost_seconds) == (
+        FramesLostError,
+        lost,
+        err.reason,
+        err.lost_seconds,
+    )
+    assert torch.equal(again.frames, err.frames)
+
+
+def test_any_frames_asked_of_a_damaged_file_are_exact_or_reported_lost(damaged):
+    with pytest.raises(FramesLostError) as info:
+        decode_frames(damaged, range(48), threads=1)
+    # Which frames of the damaged keyframe groups are lost depends on when the decoder reports the damage (its
+    # threads); frames outside those groups always decode.
+    keyframes = probe(damaged).keyframe_indices
+    first = keyframes[np.searchsorted(keyframes, info.value.lost[0], side="right") - 1]
+    after = keyframes[keyframes > info.value.lost[-1]]
+    stretch = range(first, after[0] if len(after) else 48)
+    assert len(stretch) < 48
+    reference = frames_by_index(damaged)
+    rng = np.random.default_rng(0)
+    index_sets = [[i] for i in range(0, 48, 5)] + [rng.integers(0, 48, 6).tolist() for _ in range(8)]
+    for indices in index_sets:
+        try:
+            clip, decoded = decode_frames(damaged, indices), [True] * len(indices)
+        except FramesLostError as err:
+            clip, decoded = err.frames, err.decoded.tolist()
+            assert err.lost == sorted({i for i, ok in zip(indices, decoded) if not ok})
+        for i, frame, ok in zip(indices, as_hwc(clip), decoded):
+            if ok:
+                np.testing.assert_array_equal(frame, reference[i])
+            else:
+                assert i in stretch and not frame.any()
+        assert all(ok for i, ok in zip(indices, decoded) if i not in stretch)

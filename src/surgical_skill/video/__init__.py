@@ -3,7 +3,7 @@ touches codecs."""
 
 from .decode import BACKENDS, decode_frames, output_size, plan_decode
 from .encode import write_video
-from .errors import VideoDecodeError
+from .errors import FramesLostError, VideoDecodeError
 from .metadata import VideoMetadata, probe
 from .proxy import ProxyReport, ProxySettings, content_hash, prepare_proxies, transcode_proxy
 from .sampling import (
@@ -19,6 +19,7 @@ __all__ = [
     "BACKENDS",
     "SAMPLING_STRATEGIES",
     "ClipSampling",
+    "FramesLostError",
     "ProxyReport",
     "ProxySettings",
     "VideoDecodeError",

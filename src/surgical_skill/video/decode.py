@@ -13,8 +13,16 @@ import torch
 from av.video.reformatter import VideoReformatter
 from torchvision.transforms import v2
 
+from ..errors import UsageError
 from .errors import FramesLostError, VideoDecodeError
-from .metadata import VideoMetadata, _ffmpeg_message, open_container, probe, select_video_stream
+from .metadata import (
+    VideoMetadata,
+    _ffmpeg_message,
+    check_stream_index,
+    open_container,
+    probe,
+    select_video_stream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +88,7 @@ def decode_frames(
     interpolation: str = "BILINEAR",
     threads: int = 0,
     metadata: VideoMetadata | None = None,
+    stream_index: int | None = None,
 ) -> torch.Tensor:
     """Decode the frames at ``indices`` (presentation order, 0-based) into a uint8 tensor (T, C, H, W).
 
@@ -91,6 +100,15 @@ def decode_frames(
     Rotated videos come back upright, as a player shows them. Like torchcodec's, the tensor is a (T, C, H, W)
     view of channels-last memory; call ``.contiguous()`` where a kernel needs the other layout.
 
+    A file with several video streams is read on the stream FFmpeg calls best (the one flagged default, else
+    the largest, as ffprobe, the ffmpeg command and torchcodec choose), or on ``stream_index`` when given.
+
+    A damaged stretch in the middle of a file does not stop decoding: the frames it took are reported by
+    :class:`~surgical_skill.video.FramesLostError`, which carries the frames that did decode. A frame counts
+    as lost when the decoder gives nothing for it, or when it is built on damage (after a packet the decoder
+    rejects or a frame it flags corrupt, up to the next keyframe): such frames differ with every decoder
+    setting and often show an older picture. Every frame returned equals a plain sequential decode's.
+
     Args:
         path: a video file (or URL).
         indices: frame numbers, 0 <= i < ``probe(path).total_num_frames``.
@@ -99,10 +117,14 @@ def decode_frames(
         interpolation: swscale algorithm for resizing (``BILINEAR``, ``BICUBIC``, ``AREA``, ``LANCZOS`` ...).
         threads: decoder threads; 0 lets FFmpeg choose (cores + 1). Use 1 inside many DataLoader workers.
         metadata: this file's :class:`VideoMetadata` from :func:`probe`, to skip the (cached) probe.
+        stream_index: the video stream to read (FFmpeg's numbering, as ``ffprobe`` lists streams); ``None``
+            (default) reads FFmpeg's best video stream.
 
     Raises:
-        VideoDecodeError: unreadable file, no video stream, an index out of range, or a frame that the file
-            does not really hold (truncated or damaged files still yield the frames that exist).
+        FramesLostError: some asked-for frames could not be decoded (a damaged stretch); ``.lost`` lists them,
+            ``.frames`` holds the clip with their rows zero and ``.decoded`` marks the others.
+        VideoDecodeError: unreadable file, no video stream (or ``stream_index`` not a video stream), or an
+            index out of range.
 
     Example:
         >>> meta = probe("suturing_01.mp4")
@@ -113,7 +135,16 @@ def decode_frames(
     if backend not in BACKENDS:
         raise ValueError(f"unknown decoding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     wanted = _as_index_array(indices)
-    meta = metadata if metadata is not None else probe(path)
+    stream_index = check_stream_index(stream_index)
+    if metadata is None:
+        meta = probe(path, stream_index)
+    elif stream_index is not None and stream_index != metadata.stream_index:
+        raise UsageError(
+            f"stream_index={stream_index} but the metadata given was probed on stream {metadata.stream_index}; "
+            "pass one or the other"
+        )
+    else:
+        meta = metadata
     _check_range(meta.path, wanted, meta.total_num_frames)
     out_h, out_w = output_size(size, meta.height, meta.width)
     if len(wanted) == 0:

@@ -12,6 +12,7 @@ import av
 import numpy as np
 
 from ..deprecation import RenamedKeys, renamed_keywords, warn_renamed
+from ..errors import UsageError
 from .errors import VideoDecodeError
 
 _CLIP_LENGTH = "`num_frames` now always means a clip's length"
@@ -160,9 +161,13 @@ def select_video_stream(
         for stream in real:
             if stream.index == index:
                 return stream
-        raise VideoDecodeError(
-            path, f"stream {index} is not a video stream (video streams: {[s.index for s in real]})"
-        )
+        video = ", ".join(str(s.index) for s in real) or "none"
+        streams = list(container.streams)
+        if 0 <= index < len(streams):
+            what = f"stream {index} is {'cover art' if streams[index].type == 'video' else streams[index].type}"
+        else:
+            what = f"there is no stream {index} (the file has {len(streams)}: 0..{len(streams) - 1})"
+        raise VideoDecodeError(path, f"{what}, not a video stream; pick one of the video streams: {video}")
     if not real:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         raise VideoDecodeError(path, f"no video stream (streams found: {', '.join(kinds)})")
@@ -174,15 +179,20 @@ def _ffmpeg_message(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
-def probe(path: str | os.PathLike) -> VideoMetadata:
+def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoMetadata:
     """Measure a video: frame count, frame rate, duration, size, rotation, codec and keyframe layout.
+
+    A file with several video streams is measured on the one FFmpeg calls best (as ffprobe, the ffmpeg command
+    and torchcodec choose: the stream flagged default, else the largest; cover art never), or on the stream
+    numbered ``stream_index`` (FFmpeg's numbering, as ``ffprobe`` lists them) when given.
 
     The count and timestamps come from scanning the stream's packets (demuxing only: no frame is decoded
     except the first, which confirms the codec works and gives the displayed size and rotation). Results are
     cached per process, keyed by path, size and modification time, so repeated calls on one file are free.
 
     Raises:
-        VideoDecodeError: missing, empty, unreadable or non-video files, and files where no frame decodes.
+        VideoDecodeError: missing, empty, unreadable or non-video files, files where no frame decodes, and a
+            ``stream_index`` that is not a video stream of the file.
 
     Example:
         >>> meta = probe("suturing_01.mp4")
@@ -190,21 +200,31 @@ def probe(path: str | os.PathLike) -> VideoMetadata:
         (1800, 30.0, 60.0, (720, 1280))
     """
     path = check_readable_file(path)
+    stream_index = check_stream_index(stream_index)
     if is_url(path):
-        return _probe_uncached(path)
+        return _probe_uncached(path, stream_index)
     stat = os.stat(path)
-    return _probe_cached(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    return _probe_cached(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stream_index)
+
+
+def check_stream_index(stream_index) -> int | None:
+    """``stream_index`` as an int (``None``: FFmpeg's best stream), or a :class:`UsageError` saying what it must be."""
+    if stream_index is None:
+        return None
+    if isinstance(stream_index, bool) or not isinstance(stream_index, int | np.integer) or stream_index < 0:
+        raise UsageError(f"stream_index must be a stream number (0, 1, ...) or None, got {stream_index!r}")
+    return int(stream_index)
 
 
 @functools.lru_cache(maxsize=128)
-def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoMetadata:
-    return _probe_uncached(path)
+def _probe_cached(path: str, size: int, mtime_ns: int, stream_index: int | None = None) -> VideoMetadata:
+    return _probe_uncached(path, stream_index)
 
 
-def _probe_uncached(path: str) -> VideoMetadata:
+def _probe_uncached(path: str, stream_index: int | None = None) -> VideoMetadata:
     container = open_container(path)
     try:
-        return _scan(container, path)
+        return _scan(container, path, stream_index)
     finally:
         container.close()
 
@@ -221,8 +241,8 @@ class _Packets:
     decode_error: str | None = None
 
 
-def _scan(container: av.container.InputContainer, path: str) -> VideoMetadata:
-    stream = select_video_stream(container, path)
+def _scan(container: av.container.InputContainer, path: str, stream_index: int | None = None) -> VideoMetadata:
+    stream = select_video_stream(container, path, stream_index)
     packets = _read_packets(container, stream, path)
     reliable = all(p is not None for p in packets.pts) and len(set(packets.pts)) == len(packets.pts)
     frame_pts, keyframe_indices, seek_ts = _frame_index(packets, reliable)
