@@ -34,7 +34,7 @@ from .files import staged_contents
 from .models import build_video_processor
 from .models.inputs import clip_logits, is_regression_model, scores_from_logits
 from .remote_code import save_remote_code
-from .video import ClipSampling, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
+from .video import ClipSampling, FramesLostError, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
 
 AGGREGATIONS = ("mean", "median", "max")
 
@@ -126,12 +126,21 @@ class SurgicalSkillPipeline(Pipeline):
     def preprocess(
         self, video, num_clips: int = 8, clip_stride_seconds: float | None = None, fps: float | None = None
     ):
+        damage = None
         if isinstance(video, str | os.PathLike):
             meta = probe(video)
             total_num_frames, rate, name = meta.total_num_frames, meta.fps, os.fspath(video)
             windows = self._windows(total_num_frames, rate, num_clips, clip_stride_seconds)
             unique, inverse = np.unique(windows.reshape(-1), return_inverse=True)
-            frames = decode_frames(video, unique, size=self._decode_size(min(meta.height, meta.width)))
+            try:
+                frames = decode_frames(video, unique, size=self._decode_size(min(meta.height, meta.width)))
+            except FramesLostError as err:  # a damaged stretch: score the clips clear of it, never frozen frames
+                frames, damage = err.frames, err
+                whole = ~np.isin(windows, err.lost).any(axis=1)
+                if not whole.any():
+                    raise
+                dropped = int((~whole).sum())
+                windows, inverse = windows[whole], inverse.reshape(windows.shape)[whole]
             clips = frames[torch.from_numpy(inverse.reshape(windows.shape))]  # (K, T, C, H, W)
             duration = meta.duration
         else:
@@ -154,6 +163,7 @@ class SurgicalSkillPipeline(Pipeline):
                 "fps": rate,
                 "duration": duration,
                 "frames_used": len(np.unique(windows)),
+                **(_damage_info(damage, len(windows), dropped) if damage is not None else {}),
             },
         }
 
@@ -257,6 +267,16 @@ class SurgicalSkillPipeline(Pipeline):
     def _decode_size(self, short_side: int) -> int | None:
         size = self.transforms.decode_size
         return size if short_side > 1.5 * size else None
+
+
+def _damage_info(err: FramesLostError, clips_scored: int, clips_dropped: int) -> dict[str, Any]:
+    """What the result's metadata says of frames a damaged stretch took: the clips over them are not scored."""
+    return {
+        "lost_frames": err.lost,
+        "lost_seconds": [[round(a, 3), round(b, 3)] for a, b in err.lost_seconds],
+        "clips_dropped": clips_dropped,
+        "decode_warning": f"scored on {clips_scored} of {clips_scored + clips_dropped} clips: {err.reason}",
+    }
 
 
 def _is_decoded_video(inputs) -> bool:

@@ -4,6 +4,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from transformers import VideoMAEVideoProcessor
 
 from surgical_skill.data import (
@@ -14,10 +15,13 @@ from surgical_skill.data import (
     SkillCollator,
     TooManyDecodeFailuresError,
     VideoClipLoader,
+    expand_clips,
     is_empty_batch,
     load_skill_dataset,
 )
-from surgical_skill.video import decode_frames
+from surgical_skill.testing_utils import make_test_video
+from surgical_skill.video import FramesLostError, decode_frames
+from tests.video.test_decode import damage_middle
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +242,73 @@ def test_rows_of_a_dataset_built_before_the_column_rename(data):
     assert torch.equal(
         old.with_transform(decoder)[0]["pixel_values"], data["test"].with_transform(decoder)[0]["pixel_values"]
     )
+
+
+# ------------------------------------------------------------------------------------- damaged videos
+
+
+CONSECUTIVE = ClipSampling(num_frames=8, strategy="clip")
+
+
+def clip_decoder(**kwargs):
+    transforms = ClipTransforms(resize=32, crop_size=32, training=False)
+    return ClipDecoder(CONSECUTIVE, transforms, training=False, clips_per_video=4, **kwargs)
+
+
+def lost_in(path, windows):
+    """For each window: which of its frames ``decode_frames`` cannot give (all decode: all False)."""
+    out = []
+    for window in windows:
+        try:
+            decode_frames(path, window)
+            out.append(np.zeros(len(window), bool))
+        except FramesLostError as err:
+            out.append(~err.decoded.numpy())
+    return out
+
+
+@pytest.fixture(scope="module")
+def damaged_rows(tmp_path_factory):
+    """A healthy and a damaged video (2 kB of garbage mid-file), as rows of a dataset, 4 evaluation clips each,
+    and which frames of each of the damaged video's clips are lost."""
+    root = tmp_path_factory.mktemp("damaged_rows")
+    healthy = make_test_video(root / "healthy.mp4", 48, keyframe_interval=12, seed=1)
+    damaged = damage_middle(make_test_video(root / "source.mp4", 48, keyframe_interval=12), root / "damaged.mp4")
+    rows = [{"video": str(p), "labels": i, "video_id": i, "total_num_frames": 48, "fps": 30.0, "height": 96,
+             "width": 128} for i, p in enumerate((healthy, damaged))]  # fmt: skip
+    windows = CONSECUTIVE.windows(48, 30.0, num_clips=4)
+    lost = lost_in(damaged, windows)
+    assert any(x.any() for x in lost) and not all(x.any() for x in lost)  # the tests need both kinds of clip
+    return expand_clips(Dataset.from_list(rows), 4), lost
+
+
+def test_a_clip_over_a_damaged_stretch_is_dropped_and_counted_naming_the_lost_frames(damaged_rows, caplog):
+    clips, lost = damaged_rows
+    over_damage = [bool(x.any()) for x in lost]
+    decoder = clip_decoder()
+    with caplog.at_level(logging.WARNING):
+        batch = SkillCollator()([clips.with_transform(decoder)[i] for i in range(len(clips))])
+    failures = batch["decode_failures"]
+    assert [(f["video_id"], f["clip_index"]) for f in failures] == [(1, i) for i, bad in enumerate(over_damage) if bad]
+    assert all("could not be decoded: the file is damaged around" in f["reason"] for f in failures)
+    assert batch["pixel_values"].shape[0] == 8 - len(failures) and "frame_mask" not in batch
+    assert batch["clip_index"].tolist() == [0, 1, 2, 3] + [i for i, bad in enumerate(over_damage) if not bad]
+    assert "damaged.mp4" in caplog.text
+    monitor = DecodeFailureMonitor(max_failure_share=0.5, min_samples=1)
+    monitor.update(batch)
+    assert monitor.failed_samples == len(failures)
+
+
+def test_a_clip_over_a_damaged_stretch_can_be_kept_with_its_lost_frames_masked(damaged_rows):
+    clips, lost = damaged_rows
+    decoder = clip_decoder(lost_frames="mask")
+    batch = SkillCollator()([clips.with_transform(decoder)[i] for i in range(len(clips))])
+    assert not batch["decode_failures"] and batch["pixel_values"].shape[0] == 8
+    assert batch["frame_mask"].tolist() == [[True] * 8] * 4 + [(~x).tolist() for x in lost]
+    # the lost frames are zeros before the transforms (one constant value after), never a neighbour's copy
+    for clip, valid in zip(batch["pixel_values"][4:], batch["frame_mask"][4:]):
+        if not valid.all():
+            masked = clip[~valid]
+            assert torch.equal(masked, masked[:1].expand_as(masked)) and not torch.equal(clip[valid][:1], masked[:1])
+    with pytest.raises(ValueError, match="lost_frames='freeze' must be one of drop, mask"):
+        loader(training=False, lost_frames="freeze")

@@ -15,12 +15,15 @@ import torch
 import torch.utils.data
 
 from ..deprecation import renamed_class, renamed_keywords
-from ..video import VideoDecodeError, decode_frames, probe
+from ..errors import UsageError
+from ..video import FramesLostError, VideoDecodeError, decode_frames, probe
 from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling
 
 __all__ = ["SAMPLING_STRATEGIES", "ClipDecoder", "ClipSampling", "VideoClipLoader", "expand_clips"]
 
 logger = logging.getLogger(__name__)
+
+LOST_FRAMES = ("drop", "mask")  # what ClipDecoder does with a clip that lost frames to a damaged stretch
 
 
 class ClipDecoder:
@@ -29,9 +32,20 @@ class ClipDecoder:
 
     For each row it samples frame indices with ``sampling`` (random in training, deterministic otherwise),
     decodes just those frames at ``transforms.decode_size``, applies ``transforms`` and returns
-    ``pixel_values`` (float (T, C, H, W)), ``labels``, ``video_id`` and ``video``. A video that fails to decode
-    gives ``pixel_values=None`` and the reason in ``decode_error``: :class:`~surgical_skill.data.collate.SkillCollator`
-    drops it from the batch and reports it.
+    ``pixel_values`` (float (T, C, H, W)), ``labels``, ``video_id``, ``video`` and ``clip_index``. A video that
+    fails to decode gives ``pixel_values=None`` and the reason in ``decode_error``:
+    :class:`~surgical_skill.data.collate.SkillCollator` drops it from the batch and reports it.
+
+    A clip that overlaps a damaged stretch of its video (some frames lost, see
+    :class:`~surgical_skill.video.FramesLostError`) is never filled with copies of other frames. With
+    ``lost_frames="drop"`` (default) it fails like an unreadable video, its ``decode_error`` naming the lost
+    frames, so it is dropped and counted. With ``lost_frames="mask"`` it is kept: the lost frames are zero before
+    the transforms, and ``frame_valid`` (bool (T,), ``None`` for whole clips) marks them, which the collator
+    turns into ``frame_mask``.
+
+    ``stream_index`` picks a video stream other than FFmpeg's best one (see
+    :func:`~surgical_skill.video.decode_frames`) for every row; the rows' length and rate columns, probed on the
+    default stream, are then re-probed on it.
 
     Randomness is a pure function of ``(seed, epoch, video_id, clip_index)``, so a resumed epoch (or any
     DataLoader worker layout) sees exactly the clips and augmentations of an uninterrupted one. Call
@@ -57,7 +71,11 @@ class ClipDecoder:
         decode_size: int | tuple[int, int] | None = None,
         backend: str = "pyav",
         threads: int | None = None,
+        lost_frames: str = "drop",
+        stream_index: int | None = None,
     ):
+        if lost_frames not in LOST_FRAMES:
+            raise UsageError(f"lost_frames={lost_frames!r} must be one of {', '.join(LOST_FRAMES)}")
         self.sampling = sampling
         self.transforms = transforms
         self.training = training
@@ -67,6 +85,8 @@ class ClipDecoder:
         self.decode_size = decode_size if decode_size is not None else getattr(transforms, "decode_size", None)
         self.backend = backend
         self.threads = threads
+        self.lost_frames = lost_frames
+        self.stream_index = stream_index
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -93,11 +113,20 @@ class ClipDecoder:
         fps: float | None,
         short_side: int | None = None,
         clip_index: int = 0,
-    ) -> torch.Tensor:
+        *,
+        with_valid: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Sample, decode and transform clip ``clip_index`` of one video of ``total_num_frames`` frames at ``fps``
-        (both probed from the file when unknown; see :func:`expand_clips`)."""
-        if not total_num_frames:
-            meta = probe(path)
+        (both probed from the file when unknown; see :func:`expand_clips`).
+
+        With ``with_valid``, returns ``(clip, frame_valid)``: ``frame_valid`` is ``None`` when every frame decoded,
+        else (``lost_frames="mask"``) a bool (T,) tensor, ``False`` at the frames a damaged stretch took.
+
+        Raises:
+            FramesLostError: frames of the clip were lost and ``lost_frames="drop"``.
+        """
+        if not total_num_frames or self.stream_index is not None:
+            meta = probe(path, self.stream_index)
             total_num_frames, fps, short_side = meta.total_num_frames, meta.fps, min(meta.height, meta.width)
         seed = [self.seed, self.epoch, int(video_id), int(clip_index)]
         if self.training:
@@ -108,15 +137,23 @@ class ClipDecoder:
         else:
             indices = self.sampling.indices(total_num_frames, fps, random=False)
         size = self._decode_size(short_side)
-        clip = decode_frames(path, indices, size=size, backend=self.backend, threads=self._threads())
-        if self.transforms is None:
-            return clip
-        if not self.training:
-            return self.transforms(clip)
-        # torchvision draws augmentation parameters from torch's global RNG: seed it per sample, then restore.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(np.random.default_rng([*seed, 1]).integers(2**62)))
-            return self.transforms(clip)
+        valid = None
+        try:
+            clip = decode_frames(
+                path, indices, size=size, backend=self.backend, threads=self._threads(), stream_index=self.stream_index
+            )
+        except FramesLostError as err:
+            if self.lost_frames == "drop":
+                raise
+            clip, valid = err.frames, err.decoded
+        if self.transforms is not None and not self.training:
+            clip = self.transforms(clip)
+        elif self.transforms is not None:
+            # torchvision draws augmentation parameters from torch's global RNG: seed it per sample, then restore.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(np.random.default_rng([*seed, 1]).integers(2**62)))
+                clip = self.transforms(clip)
+        return (clip, valid) if with_valid else clip
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         videos = batch["video"]
@@ -133,15 +170,20 @@ class ClipDecoder:
             "labels": list(batch["labels"]),
             "video_id": list(video_ids),
             "video": list(videos),
+            "clip_index": list(clip_indices),
             "decode_error": [],
+            "frame_valid": [],
         }
         rows = zip(videos, total_num_frames, fps, video_ids, short_sides, clip_indices)
         for path, frames, rate, video_id, short_side, clip_index in rows:
             try:
-                out["pixel_values"].append(self.load_clip(path, video_id, frames, rate, short_side, clip_index))
+                clip, valid = self.load_clip(path, video_id, frames, rate, short_side, clip_index, with_valid=True)
+                out["pixel_values"].append(clip)
+                out["frame_valid"].append(valid)
                 out["decode_error"].append(None)
             except VideoDecodeError as err:
                 out["pixel_values"].append(None)
+                out["frame_valid"].append(None)
                 out["decode_error"].append(err.reason)
         return out
 

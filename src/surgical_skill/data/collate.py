@@ -17,16 +17,24 @@ class SkillCollator:
     """``collate_fn`` for clips from :class:`~surgical_skill.data.clips.ClipDecoder`.
 
     Returns ``pixel_values`` (B, T, C, H, W), ``labels`` (B,) (int64 classes or float32 scores), ``video_id``
-    (B,) and ``decode_failures`` (a list of ``{"video", "reason"}`` for samples dropped because they could not
-    be decoded, each also logged as a warning naming the file). Clips of different lengths are zero-padded to
-    the longest, and then ``frame_mask`` (B, T) marks real frames. When every sample failed, the batch is
-    empty (``pixel_values`` with 0 rows; check ``is_empty_batch``) rather than an error, so training goes on.
+    (B,), ``clip_index`` (B,) where the samples carry one, and ``decode_failures``: a list of ``{"video",
+    "reason", "video_id", "clip_index"}`` for samples dropped because they could not be decoded (a clip that
+    lost frames to a damaged stretch included), each also logged as a warning naming the file. Clips of
+    different lengths are zero-padded to the longest, and then ``frame_mask`` (B, T) marks real frames; a clip
+    kept with lost frames (``ClipDecoder(lost_frames="mask")``) has those frames ``False`` in ``frame_mask`` too.
+    When every sample failed, the batch is empty (``pixel_values`` with 0 rows; check ``is_empty_batch``) rather
+    than an error, so training goes on.
     """
 
     def __call__(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         good = [s for s in samples if s.get("pixel_values") is not None]
         failures = [
-            {"video": s.get("video"), "reason": s.get("decode_error") or "unknown error"}
+            {
+                "video": s.get("video"),
+                "reason": s.get("decode_error") or "unknown error",
+                "video_id": s.get("video_id", -1),
+                "clip_index": s.get("clip_index"),
+            }
             for s in samples
             if s.get("pixel_values") is None
         ]
@@ -44,6 +52,7 @@ class SkillCollator:
         batch: dict[str, Any] = {}
         if len(set(lengths)) == 1:
             batch["pixel_values"] = torch.stack(clips)
+            mask = torch.ones((len(clips), lengths[0]), dtype=torch.bool)
         else:
             longest = max(lengths)
             padded = clips[0].new_zeros((len(clips), longest, *clips[0].shape[1:]))
@@ -51,11 +60,21 @@ class SkillCollator:
             for i, clip in enumerate(clips):
                 padded[i, : clip.shape[0]] = clip
                 mask[i, : clip.shape[0]] = True
-            batch["pixel_values"], batch["frame_mask"] = padded, mask
+            batch["pixel_values"] = padded
+        lost = False
+        for i, sample in enumerate(good):
+            valid = sample.get("frame_valid")
+            if valid is not None:  # frames a damaged stretch took: kept as zeros, never shown to the model
+                mask[i, : len(valid)] &= torch.as_tensor(valid, dtype=torch.bool)
+                lost = True
+        if lost or len(set(lengths)) > 1:
+            batch["frame_mask"] = mask
         labels = [s["labels"] for s in good]
         is_float = any(isinstance(label, float) for label in labels)
         batch["labels"] = torch.tensor(labels, dtype=torch.float32 if is_float else torch.long)
         batch["video_id"] = torch.tensor([int(s.get("video_id", -1)) for s in good], dtype=torch.long)
+        if all(s.get("clip_index") is not None for s in good):
+            batch["clip_index"] = torch.tensor([int(s["clip_index"]) for s in good], dtype=torch.long)
         batch["decode_failures"] = failures
         return batch
 

@@ -26,7 +26,7 @@ from ..files import write_json_atomic
 from ..models import build_video_processor
 from ..models.inputs import is_regression_model
 from .baselines import static_baselines_or_none
-from .inference import VideoPrediction, predict_videos
+from .inference import VideoPrediction, decode_notes, predict_videos
 from .metrics import classification_metrics, headline_intervals, regression_metrics, youden_threshold
 from .report import (
     FIGURE_TITLES,
@@ -242,6 +242,7 @@ def evaluate_model(
         raise RuntimeError("no video of the split could be decoded")
     result = score_predictions(predictions, model.config, threshold, bootstrap_samples=bootstrap_samples, seed=seed)
     result.threshold_source, result.protocol, result.baselines = threshold_source, protocol, baselines
+    result.notes += decode_notes(dataset, predictions)
     if baselines is not None:  # one paired bootstrap per baseline, shared by the report and the summary
         result.baseline_verdicts = baselines.verdicts(*model_figure(result))
     if output_dir is not None:

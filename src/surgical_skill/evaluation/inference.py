@@ -8,7 +8,7 @@ and averages each video's clip probabilities (or scores) into one :class:`VideoP
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,17 @@ class VideoPrediction:
     clip_probabilities: list[list[float]]
     clip_seconds: list[tuple[float, float]]  # start and end time of each clip
     source_video: str = ""  # the original recording when ``video`` is a proxy
+    clips_asked: int = 0  # clips sampled from the video; more than were scored when some could not be decoded
+    clip_errors: list[str] = field(default_factory=list)  # why each clip that was not scored failed
+
+    @property
+    def clips_scored(self) -> int:
+        return len(self.clip_probabilities)
+
+    @property
+    def partly_scored(self) -> bool:
+        """Whether some of the video's clips could not be decoded (a damaged stretch) and it was scored on the rest."""
+        return bool(self.clip_errors)
 
 
 @torch.no_grad()
@@ -46,20 +57,64 @@ def predict_videos(
     device: str | torch.device | None = None,
 ) -> list[VideoPrediction]:
     """Score ``clips_per_video`` clips spread over each video (the processor's sampling and transforms) and
-    average their probabilities. Videos that cannot be decoded are left out with a warning."""
+    average their probabilities.
+
+    A video none of whose clips decodes is left out (not scored), with a warning. A video some of whose clips
+    cannot be decoded (they overlap a damaged stretch: frames lost) is scored on the clips that decoded, never on
+    frozen frames; its prediction says so (``clips_asked``, ``clip_errors``), with a warning."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dataset = with_current_column_names(dataset)
     model.eval()
     sampling = ClipSampling.from_video_processor(processor)
     loader = clip_loader(dataset, processor, clips_per_video, batch_size=batch_size, num_workers=num_workers)
     per_video, failed = _score_clips(model, loader, device)
-    if failed:
+    predictions = _video_predictions(dataset, per_video, failed, sampling, clips_per_video)
+    scored = {p.video_id for p in predictions}
+    left_out = {video: reasons[0][1] for (video_id, video), reasons in failed.items() if video_id not in scored}
+    if left_out:
         logger.warning(
-            "%d video(s) could not be decoded and are left out: %s",
-            len(failed),
-            "; ".join(f"{k} ({v})" for k, v in list(failed.items())[:5]),
+            "%d video(s) could not be decoded and are left out (not scored): %s",
+            len(left_out),
+            "; ".join(f"{k} ({v})" for k, v in list(left_out.items())[:5]),
         )
-    return _video_predictions(dataset, per_video, sampling, clips_per_video)
+    partial = [p for p in predictions if p.partly_scored]
+    if partial:
+        logger.warning(
+            "%d video(s) scored on fewer clips, the others could not be decoded: %s",
+            len(partial),
+            "; ".join(partly_scored_note(p) for p in partial[:5]),
+        )
+    return predictions
+
+
+def decode_notes(dataset: Dataset, predictions: list[VideoPrediction]) -> list[str]:
+    """What a report's reader must know about videos that did not decode whole: those left out (no clip
+    decoded: not scored, in no figure) and those scored on fewer clips (the others lost frames)."""
+    scored = {p.video_id for p in predictions}
+    left_out = [row["video"] for row in with_current_column_names(dataset) if row["video_id"] not in scored]
+    notes = []
+    if left_out:
+        notes.append(
+            f"{len(left_out)} video(s) could not be decoded and are left out of every figure: "
+            + ", ".join(left_out[:10])
+            + (" ..." if len(left_out) > 10 else "")
+            + "."
+        )
+    partial = [p for p in predictions if p.partly_scored]
+    if partial:
+        notes.append(
+            f"{len(partial)} video(s) are scored on the clips that decoded only, the others overlapping a damaged "
+            "stretch: " + "; ".join(partly_scored_note(p) for p in partial[:10]) + "."
+        )
+    return notes
+
+
+def partly_scored_note(prediction: VideoPrediction) -> str:
+    """``"a.mp4: scored on 6 of 8 clips (frames 16-25 ... could not be decoded ...)"``, for warnings and reports."""
+    return (
+        f"{prediction.video}: scored on {prediction.clips_scored} of {prediction.clips_asked} clips "
+        f"({prediction.clip_errors[0]})"
+    )
 
 
 def clip_loader(
@@ -80,33 +135,44 @@ def clip_loader(
 
 def _score_clips(
     model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device
-) -> tuple[dict[int, list[np.ndarray]], dict[str, str]]:
-    """Each video's clip probabilities (or scores), in clip order, and the videos that failed to decode."""
-    per_video: dict[int, list[np.ndarray]] = {}
-    failed: dict[str, str] = {}
+) -> tuple[dict[int, dict[int, np.ndarray]], dict[tuple[int, str], list[tuple[int, str]]]]:
+    """Each video's clip probabilities (or scores) by clip index, and the clips that failed to decode:
+    ``(video_id, video) -> [(clip_index, reason), ...]``."""
+    per_video: dict[int, dict[int, np.ndarray]] = {}
+    failed: dict[tuple[int, str], list[tuple[int, str]]] = {}
     for batch in loader:
         for failure in batch["decode_failures"]:
-            failed[failure["video"]] = failure["reason"]
+            key = (int(failure.get("video_id", -1)), failure["video"])
+            failed.setdefault(key, []).append((failure.get("clip_index") or 0, failure["reason"]))
         if is_empty_batch(batch):
             continue
         logits = clip_logits(model, batch["pixel_values"], batch.get("frame_mask"), device=device)
         values = scores_from_logits(logits, model.config)
-        for video_id, value in zip(batch["video_id"].tolist(), values.cpu().numpy()):
-            per_video.setdefault(video_id, []).append(value)
+        clip_indices = batch.get("clip_index", torch.zeros(len(values), dtype=torch.long)).tolist()
+        for video_id, clip_index, value in zip(batch["video_id"].tolist(), clip_indices, values.cpu().numpy()):
+            per_video.setdefault(video_id, {})[clip_index] = value
     return per_video, failed
 
 
 def _video_predictions(
-    dataset: Dataset, per_video: dict[int, list[np.ndarray]], sampling: ClipSampling, clips_per_video: int
+    dataset: Dataset,
+    per_video: dict[int, dict[int, np.ndarray]],
+    failed: dict[tuple[int, str], list[tuple[int, str]]],
+    sampling: ClipSampling,
+    clips_per_video: int,
 ) -> list[VideoPrediction]:
-    """One prediction per scored video: the mean of its clips, and where in the video each clip was."""
+    """One prediction per scored video: the mean of the clips that decoded, and where in the video each was."""
     rows = {row["video_id"]: row for row in dataset}
+    errors: dict[int, list[str]] = {}
+    for (video_id, _), reasons in failed.items():
+        errors.setdefault(video_id, []).extend(reason for _, reason in sorted(reasons))
     predictions = []
-    for video_id, values in per_video.items():
+    for video_id, by_clip in per_video.items():
         row = rows[video_id]
         windows = sampling.windows(row["total_num_frames"], row["fps"], num_clips=clips_per_video)
-        seconds = [(float(w[0]) / row["fps"], float(w[-1] + 1) / row["fps"]) for w in windows][: len(values)]
-        stacked = np.stack(values)
+        order = sorted(by_clip)
+        seconds = [(float(windows[i][0]) / row["fps"], float(windows[i][-1] + 1) / row["fps"]) for i in order]
+        stacked = np.stack([by_clip[i] for i in order])
         predictions.append(
             VideoPrediction(
                 video_id=video_id,
@@ -117,6 +183,8 @@ def _video_predictions(
                 clip_probabilities=stacked.tolist(),
                 clip_seconds=seconds,
                 source_video=row.get("source_video") or "",
+                clips_asked=len(windows),
+                clip_errors=errors.get(video_id, []),
             )
         )
     return sorted(predictions, key=lambda p: p.video_id)
