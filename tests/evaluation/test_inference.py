@@ -1,13 +1,17 @@
 """One model-input path and one meaning of "a score model", for training, evaluation and the pipeline."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
-from transformers import PretrainedConfig
+from transformers import PretrainedConfig, pipeline
 from transformers.modeling_outputs import ImageClassifierOutput
 
+from surgical_skill.data import ClipSampling
+from surgical_skill.evaluation.evaluate import evaluate_model
 from surgical_skill.evaluation.report import read_report, report_task
+from surgical_skill.models import build_video_processor
 from surgical_skill.models.inputs import (
     accepts_frame_mask,
     clip_logits,
@@ -15,7 +19,10 @@ from surgical_skill.models.inputs import (
     model_inputs,
     scores_from_logits,
 )
+from surgical_skill.testing_utils import make_test_video
+from surgical_skill.video import FramesLostError, decode_frames, probe
 from tests.evaluation.test_compare import write_report
+from tests.video.test_decode import damage_middle
 
 
 class _Clips(torch.nn.Module):
@@ -111,3 +118,66 @@ def test_a_report_says_its_task_and_old_reports_still_read(tmp_path):
     (named / "metrics.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="task must be 'classification' or 'regression'"):
         read_report(named)
+
+
+# ------------------------------------------------------------------------------------- damaged videos
+
+
+@pytest.fixture(scope="module")
+def damaged_video(tmp_path_factory):
+    root = tmp_path_factory.mktemp("damaged_video")
+    return damage_middle(make_test_video(root / "source.mp4", 48, keyframe_interval=12), root / "damaged.mp4")
+
+
+def test_a_partly_damaged_video_is_scored_on_the_clips_that_decode_and_the_report_says_so(
+    tiny_run, damaged_video, tmp_path
+):
+    model_dir, data = tiny_run
+    unreadable = tmp_path / "unreadable.mp4"
+    unreadable.write_bytes(Path(data["test"][1]["video"]).read_bytes()[:300])
+    meta = probe(damaged_video)
+    replaced = {0: {"video": str(damaged_video), "total_num_frames": 48, "fps": meta.fps, "height": 96,
+                    "width": 128, "duration": meta.duration}, 1: {"video": str(unreadable)}}  # fmt: skip
+
+    def swap(row, i):
+        return {k: v for k, v in replaced.get(i, {}).items() if k in row}
+
+    test = data["test"].map(swap, with_indices=True)
+    processor = build_video_processor(model_dir)
+    windows = ClipSampling.from_video_processor(processor).windows(48, meta.fps, num_clips=6)
+    clean = []
+    for i, window in enumerate(windows):
+        try:
+            decode_frames(damaged_video, window)
+            clean.append(i)
+        except FramesLostError:
+            pass
+    assert 0 < len(clean) < 6  # the test needs both kinds of clip
+
+    result = evaluate_model(
+        model_dir, test, tmp_path / "report", clips_per_video=6, num_workers=0, bootstrap_samples=0
+    )
+    by_video = {p.video: p for p in result.predictions}
+    assert str(unreadable) not in by_video and len(by_video) == len(test) - 1  # left out, and not scored
+    partial = by_video[str(damaged_video)]
+    assert (partial.clips_scored, partial.clips_asked) == (len(clean), 6) and partial.partly_scored
+    assert partial.clip_seconds == [(windows[i][0] / meta.fps, (windows[i][-1] + 1) / meta.fps) for i in clean]
+    assert all("could not be decoded: the file is damaged around" in e for e in partial.clip_errors)
+    assert all(not p.partly_scored and p.clips_scored == 6 for v, p in by_video.items() if v != str(damaged_video))
+    report = (tmp_path / "report" / "report.md").read_text()
+    for text in (f"left out of every figure: {unreadable}", f"damaged.mp4: scored on {len(clean)} of 6 clips"):
+        assert any(text in note for note in result.notes) and text in report
+
+
+def test_the_pipeline_scores_the_clips_clear_of_a_damaged_stretch_and_says_so(tiny_run, damaged_video):
+    model_dir, _ = tiny_run
+    skill = pipeline("surgical-skill", model=str(model_dir))
+    result = skill(str(damaged_video), num_clips=6)
+    info = result["metadata"]
+    assert info["clips"] == 6 - info["clips_dropped"] and 0 < info["clips_dropped"] < 6
+    assert len(result["clips"]) == info["clips"] and info["lost_frames"] == sorted(info["lost_frames"])
+    assert info["decode_warning"].startswith(f"scored on {info['clips']} of 6 clips: frames ")
+    (start, end), *_ = info["lost_seconds"]
+    assert all(clip["end"] <= start or clip["start"] >= end for clip in result["clips"])  # no clip over the damage
+    healthy = skill(str(damaged_video.parent / "source.mp4"), num_clips=6)["metadata"]
+    assert healthy["clips"] == 6 and "lost_frames" not in healthy
