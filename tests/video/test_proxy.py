@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from surgical_skill.testing_utils import make_test_video, read_frame_index
-from surgical_skill.video import ProxySettings, decode_frames, prepare_proxies, probe, transcode_proxy
+from surgical_skill.video import FramesLostError, ProxySettings, decode_frames, prepare_proxies, probe, transcode_proxy
 from surgical_skill.video.proxy import INDEX_NAME, read_index
 from tests.helpers import run_cli
+from tests.video.test_decode import damage_middle
 
 SETTINGS = ProxySettings(short_side=96, fps=10)
 
@@ -108,3 +109,20 @@ def test_cli_prepare(sources, tmp_path):
     assert "3 proxies ready (3 made, 0 already there)" in result.stdout and "real time" in result.stdout
     assert len(read_index(tmp_path / "cache")) == 3
     assert np.isclose(probe(next((tmp_path / "cache").glob("*.mp4"))).fps, 10.0)
+
+
+def test_a_damaged_source_gets_no_proxy_and_the_summary_says_why(sources, tmp_path):
+    damaged = damage_middle(make_test_video(tmp_path / "source.mp4", 48, keyframe_interval=12), tmp_path / "dmg.mp4")
+    with pytest.raises(FramesLostError) as info:
+        transcode_proxy(damaged, tmp_path / "p.mp4", SETTINGS)
+    assert not list(tmp_path.glob("p*.mp4")) and not list(tmp_path.glob(".*"))  # nothing written, not even half
+    err = info.value
+    assert err.lost == sorted(err.lost) and 0 < len(err.lost) < 48 and err.lost_seconds
+    assert f"({len(err.lost)} of 48) could not be decoded: the file is damaged around" in err.reason
+    assert "no proxy made, as it would show frozen frames there" in err.reason
+    report = prepare_proxies([damaged, sources[0]], tmp_path / "cache", SETTINGS, progress=False)
+    assert list(report.proxies) == [str(sources[0])] and report.failures[str(damaged)] == err.reason
+    assert report.damaged == {str(damaged): err.lost_seconds}
+    assert report.summary().startswith("1 proxies ready (1 made, 0 already there)")
+    assert report.summary().endswith("; 1 failed (1 damaged: frames lost, no proxy made)")
+    assert len(read_index(tmp_path / "cache")) == 1

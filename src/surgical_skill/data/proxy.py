@@ -33,7 +33,8 @@ def use_proxies(
         proxies.append(proxy or path)
     if missing:
         logger.warning(
-            "%d of %d videos have no proxy in %s and stay at full size (run `surgical-skill prepare` on them): %s",
+            "%d of %d videos have no proxy in %s and stay at full size (run `surgical-skill prepare` on them; a "
+            "damaged video gets none, its clips over the damage are dropped and counted): %s",
             len(missing),
             len(proxies),
             cache_dir,

@@ -374,29 +374,41 @@ def _ranges(indices: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
-def _frames_lost(
-    meta: VideoMetadata, targets: np.ndarray, decoded: np.ndarray, clip: torch.Tensor, decoded_asked: torch.Tensor
-) -> FramesLostError:
-    """The error for frames a damaged stretch took, with the frames that did decode."""
-    lost = targets[~decoded].tolist()
-    # A stretch: lost asked frames with no decoded asked frame between them; it spans from the first lost
-    # frame's time to the end of the last one's.
+def lost_stretches(meta: VideoMetadata, targets: np.ndarray, decoded: np.ndarray) -> list[tuple[float, float]]:
+    """``(start, end)`` seconds of each damaged stretch: lost frames of ``targets`` (sorted) with no decoded one
+    between them, from the first one's time to the end of the last one's."""
     times = meta.frame_timestamps() if meta.timestamps_reliable else np.arange(meta.total_num_frames) / meta.fps
     frame_seconds = 1.0 / meta.fps if meta.fps else 0.0
     stretches: list[tuple[float, float]] = []
     first = None
     for slot in range(len(targets)):
-        if not decoded[slot] and first is None:
-            first = slot
-        if first is not None and (slot + 1 == len(targets) or decoded[slot + 1]) and not decoded[slot]:
-            start, end = int(targets[first]), int(targets[slot])
-            stretches.append((float(times[start]), float(times[end]) + frame_seconds))
+        if decoded[slot]:
+            continue
+        first = slot if first is None else first
+        if slot + 1 == len(targets) or decoded[slot + 1]:
+            stretches.append((float(times[targets[first]]), float(times[targets[slot]]) + frame_seconds))
             first = None
+    return stretches
+
+
+def describe_lost(lost: Sequence[int], stretches: Sequence[tuple[float, float]], out_of: int, what: str) -> str:
+    """``"frames 16-25 (10 of 48 asked) could not be decoded: the file is damaged around 0.53-0.87 s"``."""
     shown = "; ".join(f"{a:.2f}-{b:.2f} s" for a, b in stretches[:5]) + (" ..." if len(stretches) > 5 else "")
-    kept = len(targets) - len(lost)
+    return (
+        f"frames {_ranges(lost)} ({len(lost)} of {out_of}{what}) could not be decoded: "
+        f"the file is damaged around {shown}"
+    )
+
+
+def _frames_lost(
+    meta: VideoMetadata, targets: np.ndarray, decoded: np.ndarray, clip: torch.Tensor, decoded_asked: torch.Tensor
+) -> FramesLostError:
+    """The error for frames a damaged stretch took, with the frames that did decode."""
+    lost = targets[~decoded].tolist()
+    stretches = lost_stretches(meta, targets, decoded)
     reason = (
-        f"frames {_ranges(lost)} ({len(lost)} of {len(targets)} asked) could not be decoded: the file is damaged "
-        f"around {shown}; the other {kept} decode (leave the video out, or replace it with an undamaged copy)"
+        describe_lost(lost, stretches, len(targets), " asked")
+        + f"; the other {len(targets) - len(lost)} decode (leave the video out, or replace it with an undamaged copy)"
     )
     return FramesLostError(meta.path, reason, lost=lost, frames=clip, decoded=decoded_asked, lost_seconds=stretches)
 

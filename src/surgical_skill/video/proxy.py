@@ -21,12 +21,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from av.video.reformatter import VideoReformatter
 from tqdm.auto import tqdm
 
-from .decode import iter_decoded_frames, output_size
+from .decode import PassLog, describe_lost, iter_decoded_frames, lost_stretches, output_size
 from .encode import write_video
-from .errors import VideoDecodeError
+from .errors import FramesLostError, VideoDecodeError
 from .metadata import VideoMetadata, open_container, probe, select_video_stream
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ def transcode_proxy(
     Frames are picked on a constant ``fps`` clock from their timestamps (variable frame rate sources become
     constant), scaled in the decoder's conversion straight to YUV (never RGB), and the display rotation is
     kept as metadata. Audio is dropped.
+
+    A source with a damaged stretch (frames that cannot be decoded, by the rule of
+    :func:`~surgical_skill.video.decode_frames`) gets no proxy: one would show a frozen picture there, which
+    looks like a hesitation. :class:`~surgical_skill.video.FramesLostError` names the lost frames and seconds,
+    and nothing is written.
     """
     meta = probe(source)
     out_fps = min(settings.fps, meta.fps) if meta.fps else settings.fps
@@ -120,7 +126,9 @@ def _frames_on_clock(
     stream.thread_count = threads
     reformatter = VideoReformatter()
     next_slot, start, shown, small = 0, None, None, None
-    for count, frame in enumerate(iter_decoded_frames(container, stream)):
+    watch = _DamageWatch(meta)
+    for count, frame in enumerate(iter_decoded_frames(container, stream, log=watch.log)):
+        watch.see(frame)
         if frame.pts is not None and meta.timestamps_reliable:
             now = float(frame.pts * stream.time_base)
         else:  # no timestamps (a bare bitstream): count frames at the nominal rate instead
@@ -132,13 +140,71 @@ def _frames_on_clock(
             yield small
             next_slot += 1
         if next_slot >= slots:
+            watch.check(finished=False)
             return
         shown, small = frame, None
+    watch.check(finished=True)
     while shown is not None and next_slot < slots:
         if small is None:
             small = reformatter.reformat(shown, width=out_w, height=out_h, format="yuv420p")
         yield small
         next_slot += 1
+
+
+class _DamageWatch:
+    """Follows a sequential decode of a whole video and tells the frames a damaged stretch took, by the rule
+    :func:`~surgical_skill.video.decode_frames` applies: a frame is lost when it never comes out, or when it
+    comes after a packet the decoder rejected (or a frame flagged corrupt) and before the next keyframe."""
+
+    def __init__(self, meta: VideoMetadata):
+        self.meta = meta
+        self.log = PassLog()
+        self.index = {int(p): i for i, p in enumerate(meta.frame_pts)} if meta.timestamps_reliable else None
+        self.keyframes = frozenset(meta.keyframe_indices.tolist())
+        self.good = np.zeros(meta.total_num_frames, dtype=bool)
+        self.tainted, self.errors_seen, self.last = False, 0, -1
+
+    def see(self, frame: av.VideoFrame) -> None:
+        if self.log.errors != self.errors_seen:
+            self.tainted, self.errors_seen = True, self.log.errors
+        index = self.index.get(frame.pts) if self.index is not None else None
+        if index is None or index <= self.last:
+            return
+        if index > self.last + 1:
+            self.tainted = True  # frames that never came out
+        if frame.key_frame or index in self.keyframes:
+            self.tainted = False
+        self.tainted = self.tainted or frame.is_corrupt
+        self.good[index] = not self.tainted
+        self.last = index
+
+    def check(self, finished: bool) -> None:
+        """Raise :class:`FramesLostError` when frames up to the last one seen (all, when ``finished``) were lost:
+        a proxy would show a frozen picture there, which looks like a hesitation."""
+        meta = self.meta
+        if self.index is None:
+            if self.log.errors:
+                raise VideoDecodeError(
+                    meta.path,
+                    f"the decoder rejected {self.log.errors} damaged packet(s) and the stream has no timestamps to "
+                    "tell which frames were lost; no proxy made (replace the file with an undamaged copy)",
+                )
+            return
+        seen = meta.total_num_frames if finished else self.last + 1
+        good = self.good[:seen]
+        if good.all():
+            return
+        targets = np.arange(seen)
+        lost = targets[~good].tolist()
+        stretches = lost_stretches(meta, targets, good)
+        raise FramesLostError(
+            meta.path,
+            describe_lost(lost, stretches, meta.total_num_frames, "")
+            + "; no proxy made, as it would show frozen frames there (replace the file with an undamaged copy; "
+            "unprepared, training reads the original, and drops and counts its clips over the damage)",
+            lost=lost,
+            lost_seconds=stretches,
+        )
 
 
 def _index_key(path: str) -> tuple[str, int, int]:
@@ -193,6 +259,7 @@ class ProxyReport:
 
     proxies: dict[str, str] = field(default_factory=dict)  # source path -> proxy path
     failures: dict[str, str] = field(default_factory=dict)  # source path -> reason
+    damaged: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # failed for lost frames: stretches
     made: int = 0
     reused: int = 0
     seconds_of_video: float = 0.0  # duration of the videos transcoded in this run
@@ -212,6 +279,8 @@ class ProxyReport:
             )
         if self.failures:
             text += f"; {len(self.failures)} failed"
+            if self.damaged:
+                text += f" ({len(self.damaged)} damaged: frames lost, no proxy made)"
         return text
 
 
@@ -227,7 +296,9 @@ def prepare_proxies(
 
     Runs ``workers`` processes (default: one per core). Each finished proxy is recorded in the cache's index
     at once, so an interrupted run resumes where it stopped. A video that cannot be read is reported in the
-    result's ``failures`` (and logged) while the others carry on.
+    result's ``failures`` (and logged) while the others carry on; one with a damaged stretch is among them (and
+    in ``damaged``, with the lost seconds) and gets no proxy, so a dataset reads its original, whose clips over
+    the damage are dropped and counted.
 
     Example:
         >>> report = prepare_proxies(paths, "~/.cache/surgical-skill/proxies", ProxySettings(short_side=256, fps=10))
@@ -279,6 +350,8 @@ def _record(report: ProxyReport, source: str, future: Future, index_path: Path) 
         entry = future.result()
     except VideoDecodeError as err:
         report.failures[source] = err.reason
+        if isinstance(err, FramesLostError):
+            report.damaged[source] = err.lost_seconds
         return
     except Exception as err:  # one bad file must not stop the others
         report.failures[source] = f"{type(err).__name__}: {err}"
