@@ -21,7 +21,7 @@ from surgical_skill.data import (
 )
 from surgical_skill.testing_utils import make_test_video
 from surgical_skill.video import FramesLostError, decode_frames
-from tests.video.test_decode import damage_middle
+from tests.video.test_decode import damage_middle, write_two_video_streams
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +312,16 @@ def test_a_clip_over_a_damaged_stretch_can_be_kept_with_its_lost_frames_masked(d
             assert torch.equal(masked, masked[:1].expand_as(masked)) and not torch.equal(clip[valid][:1], masked[:1])
     with pytest.raises(ValueError, match="lost_frames='freeze' must be one of drop, mask"):
         loader(training=False, lost_frames="freeze")
+
+
+def test_a_clip_decoder_can_read_another_video_stream(tmp_path):
+    path = tmp_path / "two.mkv"
+    references = write_two_video_streams(path)  # stream 1 (36 frames, 128x80) is FFmpeg's best; stream 0 has 20, 96x64
+    rows = Dataset.from_list([{"video": str(path), "labels": 0, "video_id": 0, "total_num_frames": 36, "fps": 30.0}])
+    sampling = ClipSampling(num_frames=4, strategy="clip")
+    for stream_index in (None, 0):
+        decoder = ClipDecoder(sampling, None, training=False, stream_index=stream_index)
+        clip = rows.with_transform(decoder)[0]["pixel_values"]
+        reference = references[1 if stream_index is None else stream_index]
+        indices = sampling.indices(len(reference), None, random=False)
+        np.testing.assert_array_equal(clip.permute(0, 2, 3, 1).numpy(), reference[indices])

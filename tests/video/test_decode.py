@@ -255,7 +255,7 @@ def test_av1_decodes_every_frame_alone_and_in_random_sets_pixel_exact(av1_video)
         np.testing.assert_array_equal(as_hwc(decode_frames(av1_video, indices)), reference[indices])
 
 
-def _two_video_streams(path):
+def write_two_video_streams(path):
     """An MKV with two video streams: 0 (25 fps, 96x64, 20 frames) and 1 (30 fps, 128x80, 36 frames), the second
     flagged default: FFmpeg's best stream, and not the first. Returns each stream's frames decoded in order."""
     with av.open(str(path), "w") as container:
@@ -283,7 +283,7 @@ def _two_video_streams(path):
 @pytest.fixture(scope="module")
 def two_streams(tmp_path_factory):
     path = tmp_path_factory.mktemp("streams") / "two.mkv"
-    return path, _two_video_streams(path)
+    return path, write_two_video_streams(path)
 
 
 def test_several_video_streams_ffmpegs_best_is_probed_and_decoded(two_streams):
