@@ -113,7 +113,8 @@ def decode_frames(
         path: a video file (or URL).
         indices: frame numbers, 0 <= i < ``probe(path).total_num_frames``.
         size: ``None`` (native), an int (short side) or ``(height, width)``.
-        backend: ``"pyav"`` (default) or ``"torchcodec"`` (where installed; same frames).
+        backend: ``"pyav"`` (default) or ``"torchcodec"`` (where installed; same frames). torchcodec stops at
+            a damaged stretch: the whole call fails with a :class:`VideoDecodeError`, no frame is returned.
         interpolation: swscale algorithm for resizing (``BILINEAR``, ``BICUBIC``, ``AREA``, ``LANCZOS`` ...).
         threads: decoder threads; 0 lets FFmpeg choose (cores + 1). Use 1 inside many DataLoader workers.
         metadata: this file's :class:`VideoMetadata` from :func:`probe`, to skip the (cached) probe.
@@ -406,9 +407,11 @@ def _frames_lost(
     """The error for frames a damaged stretch took, with the frames that did decode."""
     lost = targets[~decoded].tolist()
     stretches = lost_stretches(meta, targets, decoded)
+    kept = len(targets) - len(lost)
     reason = (
         describe_lost(lost, stretches, len(targets), " asked")
-        + f"; the other {len(targets) - len(lost)} decode (leave the video out, or replace it with an undamaged copy)"
+        + (f"; the other {kept} decode" if kept else "")
+        + " (leave the video out, or replace it with an undamaged copy)"
     )
     return FramesLostError(meta.path, reason, lost=lost, frames=clip, decoded=decoded_asked, lost_seconds=stretches)
 
