@@ -123,7 +123,7 @@ class ClipDecoder:
         else (``lost_frames="mask"``) a bool (T,) tensor, ``False`` at the frames a damaged stretch took.
 
         Raises:
-            FramesLostError: frames of the clip were lost and ``lost_frames="drop"``.
+            FramesLostError: frames of the clip were lost and ``lost_frames="drop"`` (or all of them were).
         """
         if not total_num_frames or self.stream_index is not None:
             meta = probe(path, self.stream_index)
@@ -143,7 +143,7 @@ class ClipDecoder:
                 path, indices, size=size, backend=self.backend, threads=self._threads(), stream_index=self.stream_index
             )
         except FramesLostError as err:
-            if self.lost_frames == "drop":
+            if self.lost_frames == "drop" or not err.decoded.any():  # nothing left to mask around
                 raise
             clip, valid = err.frames, err.decoded
         if self.transforms is not None and not self.training:
