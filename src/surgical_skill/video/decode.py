@@ -107,7 +107,8 @@ def decode_frames(
     :class:`~surgical_skill.video.FramesLostError`, which carries the frames that did decode. A frame counts
     as lost when the decoder gives nothing for it, or when it is built on damage (after a packet the decoder
     rejects or a frame it flags corrupt, up to the next keyframe): such frames differ with every decoder
-    setting and often show an older picture. Every frame returned equals a plain sequential decode's.
+    setting and often show an older picture. Every frame returned equals a plain sequential decode's. (Damage
+    the decoder does not notice, with no error and no corrupt flag, cannot be told from a picture.)
 
     Args:
         path: a video file (or URL).
@@ -240,8 +241,8 @@ def iter_decoded_frames(
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames of ``stream`` from the container's current position, for decoding loops in this package.
 
-    A damaged packet is skipped, as FFmpeg's CLI does (and counted in ``log``), and packets flagged corrupt
-    are left out.
+    A damaged packet is skipped, as FFmpeg's CLI does, and packets flagged corrupt are left out; both count in
+    ``log.errors`` (a corrupt packet only when a packet follows it: a truncated file's cut-off tail harms none).
 
     With ``wanted_pts``, packets of frames nobody asked for are decoded with ``skip_frame=NONREF``: the
     decoder then drops them when no other frame references them (a B-frame in a typical h264 GOP), which
@@ -252,9 +253,14 @@ def iter_decoded_frames(
     codec_context = stream.codec_context
     codec_context.skip_frame = "DEFAULT"  # the previous pass may have left it skipping
     skipping = False
+    corrupt = False
     for packet in container.demux(stream):
         if packet.is_corrupt:
-            continue  # not indexed by probe() either; feeding it to a frame-threaded decoder loses good frames
+            corrupt = True  # not indexed by probe() either; feeding it to a frame-threaded decoder loses good frames
+            continue
+        if corrupt and packet.size and log is not None:
+            log.errors += 1  # frames after it lack a reference; the cut-off last packet of a truncated file is not
+        corrupt = False
         if log is not None and not log.started:
             log.started, log.first_pts = True, packet.pts
         if wanted_pts is not None:
