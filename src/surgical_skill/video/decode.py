@@ -106,9 +106,10 @@ def decode_frames(
     A damaged stretch in the middle of a file does not stop decoding: the frames it took are reported by
     :class:`~surgical_skill.video.FramesLostError`, which carries the frames that did decode. A frame counts
     as lost when the decoder gives nothing for it, or when it is built on damage (after a packet the decoder
-    rejects or a frame it flags corrupt, up to the next keyframe): such frames differ with every decoder
-    setting and often show an older picture. Every frame returned equals a plain sequential decode's. (Damage
-    the decoder does not notice, with no error and no corrupt flag, cannot be told from a picture.)
+    rejects or the demuxer flags corrupt, or a frame flagged corrupt, up to the next keyframe): such frames
+    differ with every decoder setting and often show an older picture. Every frame returned equals a plain
+    sequential decode's. (Damage that nothing flags cannot be told from a picture; a container whose own
+    structure is damaged may also hold fewer frames than were recorded.)
 
     Args:
         path: a video file (or URL).
