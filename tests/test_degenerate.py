@@ -13,7 +13,7 @@ import pytest
 
 from surgical_skill.data import ClipDecoder, ClipSampling, ClipTransforms, clip_input_warnings, load_skill_dataset
 from surgical_skill.evaluation.evaluate import evaluate_model
-from surgical_skill.models import build_model, build_video_processor
+from surgical_skill.models import build_model, build_video_processor, record_training_fps
 from surgical_skill.pipeline import run_inference
 from surgical_skill.testing_utils import make_test_video
 from surgical_skill.training import DataArguments, apply_data_overrides, clip_datasets
@@ -184,3 +184,14 @@ def test_evaluation_leaves_out_too_short_videos_and_says_so_in_the_report(tiny_r
     report = (tmp_path / "report" / "report.md").read_text()
     for expected in ("too short for 4-frame clips", "shorter than one clip", "another frame rate"):
         assert any(expected in note for note in result.notes) and expected in report
+
+
+def test_record_training_fps_keeps_median_and_range_and_skips_unknown_rates(tmp_path):
+    from transformers import AutoVideoProcessor
+
+    processor = build_video_processor("small3d")
+    assert record_training_fps(processor, [None, 0.0, float("nan")]).training_fps is None  # nothing known
+    record_training_fps(processor, [30.0, 25.0, None, 29.97, 15.0])
+    processor.save_pretrained(tmp_path)
+    sampling = ClipSampling.from_video_processor(AutoVideoProcessor.from_pretrained(tmp_path))
+    assert sampling.training_fps == pytest.approx(27.485) and sampling.training_fps_range == (15.0, 30.0)

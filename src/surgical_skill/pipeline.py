@@ -56,8 +56,8 @@ class SurgicalSkillPipeline(Pipeline):
     uint8 array or a (T, C, H, W) tensor, with ``fps=``). Outputs (plain JSON-able dicts): ``label``,
     ``score``, ``probabilities`` (every class; regression models give ``predicted_score``), ``clips`` (start,
     end in seconds, probabilities: the skill timeline), ``spread`` (standard deviation over clips) and
-    ``metadata`` (with ``warnings``: a short video, repeated clips, another frame rate than training's). ``errors="skip"``
-    turns an unreadable or too short video in a list into an ``error`` record."""
+    ``metadata`` (with ``warnings``: a short video, repeated clips, another frame rate than training's).
+    ``errors="skip"`` turns an unreadable or too short video in a list into an ``error`` record."""
 
     _load_processor = False
     _load_image_processor = False

@@ -288,8 +288,9 @@ class ClipSampling:
 
         With 16-frame clips, a 3-frame video is refused, an 8-frame one is used with a warning:
 
-        >>> ClipSampling(num_frames=16).check_length(8, 30.0, "trial.mp4")
-        'trial.mp4: 8 frames, shorter than one clip (16 frames for 16-frame clips): each frame is repeated to fill a clip (8 distinct of 16)'
+        >>> print(ClipSampling(num_frames=16).check_length(8, 30.0, "trial.mp4"))  # doctest: +NORMALIZE_WHITESPACE
+        trial.mp4: 8 frames, shorter than one clip (16 frames for 16-frame clips): each frame is repeated to fill a
+        clip (8 distinct of 16)
         """
         distinct = self.distinct_frames(total_num_frames, fps) if total_num_frames >= 1 else 0
         needed = self.min_distinct_frames()
@@ -343,8 +344,8 @@ class ClipSampling:
             else f"it is slower than the model's target_fps ({self.target_fps:g}) and frames are not invented"
         )
         return (
-            f"{video or 'the video'}: {fps:g} fps, but the model was trained on {seen} fps videos: a clip covers {covers:.2f} s "
-            f"here against {covered:.2f} s in training; {fix}"
+            f"{video or 'the video'}: {fps:g} fps, but the model was trained on {seen} fps videos: a clip covers "
+            f"{covers:.2f} s here against {covered:.2f} s in training; {fix}"
         )
 
     def to_dict(self) -> dict[str, Any]:
