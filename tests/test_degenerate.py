@@ -195,3 +195,10 @@ def test_record_training_fps_keeps_median_and_range_and_skips_unknown_rates(tmp_
     processor.save_pretrained(tmp_path)
     sampling = ClipSampling.from_video_processor(AutoVideoProcessor.from_pretrained(tmp_path))
     assert sampling.training_fps == pytest.approx(27.485) and sampling.training_fps_range == (15.0, 30.0)
+
+
+def test_a_legacy_model_folder_gets_the_length_policy_but_no_frame_rate_warning(short_videos):
+    legacy = Path(__file__).parent / "fixtures" / "legacy-0.1" / "run-cls" / "model"  # clip sampling, no rates
+    assert run_inference(legacy, short_videos["fast"], num_clips=2)["metadata"]["warnings"] == []
+    with pytest.raises(VideoTooShortError, match="1 frame, too few for its 4-frame clips"):
+        run_inference(legacy, short_videos["one_frame"])

@@ -74,6 +74,8 @@ def _check(total_num_frames: int, count: int, what: str) -> None:
 def frame_stride_for(fps: float | None, target_fps: float | None, frame_stride: int = 1) -> int:
     """Stride (in source frames) that resamples ``fps`` to about ``target_fps``; ``frame_stride`` if either is unset.
 
+    The nearest whole stride; the samplers resample by time exactly with :func:`frame_step_for`.
+
     >>> frame_stride_for(30, 10)
     3
     """
@@ -205,9 +207,9 @@ class ClipSampling:
     ``num_frames`` is the clip's length; the methods take the video's as ``total_num_frames``.
 
     ``training_fps`` and ``training_fps_range`` (``[min, max]``) are the frame rates of the videos the model
-    was trained on (recorded by training since 0.3; None for older models, which then get no frame-rate
-    warning). :meth:`check_length`, :meth:`length_warning` and :meth:`fps_warning` apply the module's policy
-    for short videos and other frame rates.
+    was trained on (recorded by training in the video processor; None for models saved before, which get no
+    frame-rate warning). :meth:`check_length`, :meth:`length_warning` and :meth:`fps_warning` apply the
+    module's policy for short videos and other frame rates.
     """
 
     num_frames: int = 16
