@@ -81,7 +81,12 @@ def add_sampling(processor: BaseVideoProcessor, num_frames: int | None = None, *
 def record_training_fps(processor: BaseVideoProcessor, fps: Iterable[float | None]) -> BaseVideoProcessor:
     """Record the frame rates ``fps`` of the training videos on ``processor`` (saved with it): ``training_fps``
     (their median) and ``training_fps_range`` (``[min, max]``). Unknown or invalid rates are skipped; with none
-    left, nothing is recorded (as in model folders saved before training recorded rates: they get no frame-rate warning)."""
+    left, nothing is recorded, as in model folders saved before training recorded rates (no frame-rate warning).
+
+    Example:
+        >>> record_training_fps(processor, train_split["fps"]).training_fps_range
+        [15.0, 30.0]
+    """
     rates = [float(rate) for rate in fps if rate and math.isfinite(rate) and rate > 0]
     if rates:
         processor.training_fps = round(statistics.median(rates), 3)

@@ -10,13 +10,14 @@ The samplers never refuse a short video; :class:`ClipSampling` holds the policy 
 transform, the pipeline, evaluation) apply before sampling:
 
 - **Shorter than a clip** (fewer frames than one clip spans: ``num_frames``, or ``(num_frames - 1) * stride + 1``
-  with a stride): sampled anyway, frames repeated (uniform: each frame shown about twice, as if slowed down;
-  clip: the last frame held), and the caller says so (:meth:`ClipSampling.length_warning`). Repeating rather
-  than zero-padding with a frame mask, because only two model families read a mask (``frame_cnn``,
+  with a stride): sampled anyway, frames repeated (uniform: each frame shown once or twice, as if slowed
+  down; clip: the last frame held), and the caller says so (:meth:`ClipSampling.length_warning`). Repeating
+  rather than zero-padding with a frame mask, because only two model families read a mask (``frame_cnn``,
   ``cnn_rnn``); 3D CNNs and transformers' video models would see black frames.
 - **Too few frames** (a clip would hold fewer than half its frames distinct, or a single frame): refused with
-  :class:`VideoTooShortError` naming the file, its frame count and the clip length (:meth:`ClipSampling.check_length`).
-  Such a clip is mostly copies; any score from it would look confident and mean nothing.
+  :class:`VideoTooShortError` naming the file, its frame count and the clip length
+  (:meth:`ClipSampling.check_length`). Such a clip is mostly copies; a score from it would look confident
+  and mean nothing.
 - **Another frame rate than training's** (``clip`` strategy; ``uniform`` clips span the whole video whatever
   its rate): with ``target_fps`` a clip is resampled by time, so it covers the same seconds at any rate;
   without, a clip covers ``num_frames * stride / fps`` seconds, and :meth:`ClipSampling.fps_warning` says when
