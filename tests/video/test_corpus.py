@@ -33,7 +33,7 @@ from surgical_skill.testing_utils import (
     write_raw_h264,
     write_vfr_video,
 )
-from surgical_skill.video import VideoDecodeError, decode_frames, probe
+from surgical_skill.video import VideoDecodeError, decode_frames, output_size, probe
 from tests.helpers import run_cli
 
 HEIGHT, WIDTH = 48, 64
@@ -312,6 +312,12 @@ def test_good_row_probes_and_decodes_exactly(corpus, name):
         clip = decode_frames(path, indices)
         assert clip.dtype == torch.uint8 and tuple(clip.shape) == (len(indices), 3, expect.height, expect.width)
         np.testing.assert_array_equal(as_hwc(clip), reference[indices], err_msg=f"{name}: frames {indices}")
+    # scaled inside the decoder's colour conversion: the short side to 16, the stored frame turned afterwards
+    height, width = output_size(16, expect.height, expect.width)
+    stored = (width, height) if expect.rotation in (90, 270) else (height, width)
+    small = displayed(sequential_decode(path, size=stored, stream_index=expect.stream_index), expect.rotation)
+    indices = some_indices(total)
+    np.testing.assert_array_equal(as_hwc(decode_frames(path, indices, size=16)), small[indices], err_msg=name)
     with pytest.raises(VideoDecodeError) as info:
         decode_frames(path, [total])
     assert_one_line_naming(info.value, path, f"out of range: {total} (the video has {total} frames")
@@ -411,5 +417,8 @@ def test_probe_command_over_the_whole_corpus(corpus):
         if isinstance(row.expect, Bad):
             assert row.expect.reason in mine[0] and mine[0] in result.stderr.splitlines(), (row.name, mine)
         else:
-            frames = row.expect.total_num_frames or probe(path).total_num_frames
-            assert mine[0] in result.stdout.splitlines() and f": {frames} frames" in mine[0], (row.name, mine)
+            meta = probe(path)
+            assert mine[0] in result.stdout.splitlines(), (row.name, mine)
+            assert f": {meta.total_num_frames} frames" in mine[0], (row.name, mine)
+            lie = f"(header says {meta.total_num_frames_from_header})"
+            assert (lie in mine[0]) == meta.header_frame_count_is_wrong, (row.name, mine)
