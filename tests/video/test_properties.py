@@ -1,7 +1,8 @@
 """Property tests (hypothesis): the samplers keep the promises of their docstrings for any video length, clip
 shape and seed; ``decode_frames`` returns exactly the frames asked for any index list; and decoding a file with
 bytes flipped, overwritten, inserted, deleted or cut off returns in bounded time with frames of the right shape
-or a one-line VideoDecodeError, never another exception, a crash or a hang.
+or a one-line VideoDecodeError, never another exception, a crash or a hang (with either backend where torchcodec
+runs).
 
 Examples are derandomized and no example database is kept, so every run (and CI) tries the same cases.
 """
@@ -253,13 +254,24 @@ def test_any_index_list_decodes_exactly(bases, data):
 CALL_SECONDS = 5.0  # a tiny file decodes in milliseconds; longer than this is a hang
 
 
-def _probe_and_decode(path: str, positions: list[float], size) -> tuple:
+def _torchcodec_runs() -> bool:
+    try:  # optional, and needs FFmpeg's shared libraries
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+BACKENDS = ["pyav", "torchcodec"] if _torchcodec_runs() else ["pyav"]
+
+
+def _probe_and_decode(path: str, positions: list[float], size, backend: str = "pyav") -> tuple:
     """What the worker process answers for one file: ``("frames", shape, expected)``, ``("error", message)``
     for a VideoDecodeError, or ``("other", traceback)`` for any other exception."""
     try:
         meta = probe(path)
         indices = [min(int(p * meta.total_num_frames), meta.total_num_frames - 1) for p in positions]
-        clip = decode_frames(path, indices, size=size)
+        clip = decode_frames(path, indices, size=size, backend=backend)
         expected = (len(indices), 3, *output_size(size, meta.height, meta.width))
         return ("frames", tuple(clip.shape), expected, clip.dtype == torch.uint8)
     except VideoDecodeError as err:
@@ -299,8 +311,8 @@ class DecodeWorker:
         self.process.join()
         self._start()
 
-    def run(self, path: str, positions: list[float], size, timeout: float = CALL_SECONDS) -> tuple:
-        self.conn.send((path, positions, size))
+    def run(self, path: str, positions: list[float], size, backend="pyav", timeout: float = CALL_SECONDS) -> tuple:
+        self.conn.send((path, positions, size, backend))
         if not self.conn.poll(timeout):
             self._restart()
             return ("hang", f"no answer after {timeout} s")
@@ -375,12 +387,14 @@ def test_mutated_files_give_frames_or_one_line_error_in_bounded_time(bases, work
     changes = data.draw(st.lists(mutations(len(original)), min_size=1, max_size=4), label="changes")
     positions = data.draw(st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=6), label="positions")
     size = data.draw(st.sampled_from([None, 16, (20, 30)]), label="size")
+    backend = data.draw(st.sampled_from(BACKENDS), label="backend")
     path = tmp_path_factory.getbasetemp() / f"{next(_names)}{Path(name).suffix}"
     path.write_bytes(mutate(original, changes))
 
-    outcome = worker.run(str(path), positions, size)
+    outcome = worker.run(str(path), positions, size, backend)
     kind = outcome[0]
-    event(f"{name}: {kind}" if kind != "error" else f"{name}: error: {outcome[1].split(': ', 1)[1][:40]}")
+    detail = kind if kind != "error" else outcome[1].split(": ", 1)[1][:40]
+    event(f"{name} ({backend}): {detail}")
     assert kind in ("frames", "error"), f"{name} changed by {changes}: {outcome[1]}"
     if kind == "frames":
         _, shape, expected, is_uint8 = outcome
