@@ -118,16 +118,35 @@ def test_clip_indices_are_a_strided_run_in_range(total, clip_len, stride, random
     fps=st.floats(1, 240),
     target_fps=st.floats(0.5, 120),
     frame_stride=strides,
+    random=st.booleans(),
     seed=seeds,
 )
-def test_target_fps_sets_the_stride(total, clip_len, fps, target_fps, frame_stride, seed):
-    stride = frame_stride_for(fps, target_fps, frame_stride)
-    assert stride == max(1, round(fps / target_fps))
+def test_target_fps_clips_are_in_range_and_in_order(total, clip_len, fps, target_fps, frame_stride, random, seed):
+    assert frame_stride_for(fps, target_fps, frame_stride) == max(1, round(fps / target_fps))
     assert (
         frame_stride_for(None, target_fps, frame_stride) == frame_stride == frame_stride_for(fps, None, frame_stride)
     )
-    by_rate = sample_clip_indices(total, clip_len, fps=fps, target_fps=target_fps, random=True, generator=seed)
-    by_stride = sample_clip_indices(total, clip_len, frame_stride=stride, random=True, generator=seed)
+    clip = sample_clip_indices(total, clip_len, fps=fps, target_fps=target_fps, random=random, generator=seed)
+    assert clip.shape == (clip_len,) and clip.min() >= 0 and clip.max() < total
+    assert np.all(np.diff(clip) >= 0)
+    again = sample_clip_indices(total, clip_len, fps=fps, target_fps=target_fps, random=random, generator=seed)
+    assert np.array_equal(clip, again)
+
+
+@SAMPLER
+@given(
+    total=lengths,
+    clip_len=clip_lengths,
+    target_fps=st.integers(1, 30),
+    ratio=st.integers(1, 6),
+    random=st.booleans(),
+    seed=seeds,
+)
+def test_target_fps_dividing_the_rate_is_that_stride(total, clip_len, target_fps, ratio, random, seed):
+    # 30 fps to 10 fps: every third frame, exactly as frame_stride=3
+    fps = float(target_fps * ratio)
+    by_rate = sample_clip_indices(total, clip_len, fps=fps, target_fps=target_fps, random=random, generator=seed)
+    by_stride = sample_clip_indices(total, clip_len, frame_stride=ratio, random=random, generator=seed)
     assert np.array_equal(by_rate, by_stride)
 
 
