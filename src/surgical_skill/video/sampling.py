@@ -123,6 +123,8 @@ def sample_segment_indices(
     edges = np.linspace(0, total_num_frames, num_segments + 1)
     starts, ends = edges[:-1], edges[1:]
     if random:
+        # Whole-frame segments: with fractional edges, a frame straddling one was drawn by both its segments.
+        starts, ends = np.floor(starts), np.maximum(np.floor(ends), np.floor(starts) + 1)
         offsets = _rng(generator).random(num_segments)
         positions = starts + offsets * (ends - starts)
     else:
@@ -188,7 +190,8 @@ def sample_multi_clip_indices(
             raise ValueError("clip_stride_seconds needs the video's fps")
         if clip_stride_seconds <= 0:
             raise ValueError(f"clip_stride_seconds must be positive, got {clip_stride_seconds}")
-        num_clips = math.ceil(room / (clip_stride_seconds * fps)) + 1
+        # Starts are rounded to whole frames: gaps of at most floor(stride) frames stay within the stride.
+        num_clips = math.ceil(room / max(1, math.floor(clip_stride_seconds * fps))) + 1
     _check(total_num_frames, clip_len, "clip_len")
     _check(total_num_frames, num_clips, "num_clips")
     starts = np.round(np.linspace(0, room, num_clips)).astype(np.int64)
