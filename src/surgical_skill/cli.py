@@ -236,14 +236,21 @@ def _run_predict(args: argparse.Namespace) -> int:
     if args.clip_stride_seconds:
         options["clip_stride_seconds"] = args.clip_stride_seconds
     results = []
-    for video in tqdm(args.videos, desc="Scoring", unit="video", disable=len(args.videos) < 3):
-        try:
-            result = skill(video, **options)
-        except VideoDecodeError as err:
-            if args.errors == "raise":
-                raise
-            result = {"video": video, "error": err.reason}
-        results.append({"video": video, **result})
+    # The pipeline logs a short video or another frame rate; here they are printed with the video's result.
+    pipeline_logger = logging.getLogger(SurgicalSkillPipeline.__module__)
+    level = pipeline_logger.level
+    pipeline_logger.setLevel(logging.ERROR)
+    try:
+        for video in tqdm(args.videos, desc="Scoring", unit="video", disable=len(args.videos) < 3):
+            try:
+                result = skill(video, **options)
+            except VideoDecodeError as err:  # too short for the model's clips too (VideoTooShortError)
+                if args.errors == "raise":
+                    raise
+                result = {"video": video, "error": err.reason}
+            results.append({"video": video, **result})
+    finally:
+        pipeline_logger.setLevel(level)
     decisions = {json.dumps(r["metadata"]["decision"]) for r in results if "decision" in r.get("metadata", {})}
     for decision in map(json.loads, sorted(decisions)):
         if "threshold" in decision:
@@ -263,6 +270,8 @@ def _run_predict(args: argparse.Namespace) -> int:
             )
         else:
             print(f"{name}  score {r['predicted_score']:.2f}   {r['metadata']['clips']} clips")
+        for warning in r.get("metadata", {}).get("warnings", []):
+            print(f"{' ' * width}  warning: {warning}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.json, results)

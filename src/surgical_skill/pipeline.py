@@ -12,10 +12,20 @@ and preprocessed exactly as in training (the model's saved video processor), bat
 (``batch_size`` clips at a time) and their probabilities averaged. A two-class model decides with the threshold on p(class 1) chosen on
 validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]`` says which rule
 decided), else by the largest probability; ``threshold=`` overrides it for a call.
+
+Degenerate inputs (the policy of :mod:`surgical_skill.video.sampling`): a video too short for the model's clips
+(a clip would hold fewer than half its frames distinct, e.g. 1-7 frames for 16-frame clips) is refused with
+:class:`~surgical_skill.video.VideoTooShortError` (an ``error`` record with ``errors="skip"``); a video shorter
+than one clip is scored from clips that repeat frames; identical clips (a short video, many clips) are scored
+once, so ``metadata["clips"]`` counts distinct clips; and a video whose frame rate makes a clip cover another
+length of time than the model's training videos did (the ``clip`` sampling without ``target_fps``, beyond
+``FPS_TOLERANCE``) is scored as asked. Each of these is logged as a warning and listed in
+``metadata["warnings"]`` (empty when there is nothing to say).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -38,13 +48,16 @@ from .video import ClipSampling, FramesLostError, VideoDecodeError, decode_frame
 
 AGGREGATIONS = ("mean", "median", "max")
 
+logger = logging.getLogger(__name__)
+
 
 class SurgicalSkillPipeline(Pipeline):
     """Whole-video skill assessment. Inputs: a path or URL, a list of them, or a decoded video (a (T, H, W, 3)
     uint8 array or a (T, C, H, W) tensor, with ``fps=``). Outputs (plain JSON-able dicts): ``label``,
     ``score``, ``probabilities`` (every class; regression models give ``predicted_score``), ``clips`` (start,
     end in seconds, probabilities: the skill timeline), ``spread`` (standard deviation over clips) and
-    ``metadata``. ``errors="skip"`` turns an unreadable video in a list into an ``error`` record."""
+    ``metadata`` (with ``warnings``: a short video, repeated clips, another frame rate than training's).
+    ``errors="skip"`` turns an unreadable or too short video in a list into an ``error`` record."""
 
     _load_processor = False
     _load_image_processor = False
@@ -130,7 +143,10 @@ class SurgicalSkillPipeline(Pipeline):
         if isinstance(video, str | os.PathLike):
             meta = probe(video)
             total_num_frames, rate, name = meta.total_num_frames, meta.fps, os.fspath(video)
-            windows = self._windows(total_num_frames, rate, num_clips, clip_stride_seconds)
+            warnings = self._input_warnings(total_num_frames, rate, name)
+            windows, warnings = self._distinct_windows(
+                self._windows(total_num_frames, rate, num_clips, clip_stride_seconds), name, warnings
+            )
             unique, inverse = np.unique(windows.reshape(-1), return_inverse=True)
             try:
                 frames = decode_frames(video, unique, size=self._decode_size(min(meta.height, meta.width)))
@@ -141,12 +157,18 @@ class SurgicalSkillPipeline(Pipeline):
                     raise
                 dropped = int((~whole).sum())
                 windows, inverse = windows[whole], inverse.reshape(windows.shape)[whole]
+                warning = f"{name}: scored on {len(windows)} of {len(windows) + dropped} clips: {err.reason}"
+                logger.warning(warning)
+                warnings = [*warnings, warning]
             clips = frames[torch.from_numpy(inverse.reshape(windows.shape))]  # (K, T, C, H, W)
             duration = meta.duration
         else:
             frames = _as_tchw(video)
             total_num_frames, rate, name = frames.shape[0], fps, "<array>"
-            windows = self._windows(total_num_frames, rate, num_clips, clip_stride_seconds)
+            warnings = self._input_warnings(total_num_frames, rate, name)
+            windows, warnings = self._distinct_windows(
+                self._windows(total_num_frames, rate, num_clips, clip_stride_seconds), name, warnings
+            )
             clips = frames[torch.from_numpy(windows)]
             duration = total_num_frames / rate if rate else None
         pixel_values = torch.stack([self.transforms(clip) for clip in clips])  # (K, T, C, H, W) float
@@ -163,7 +185,8 @@ class SurgicalSkillPipeline(Pipeline):
                 "fps": rate,
                 "duration": duration,
                 "frames_used": len(np.unique(windows)),
-                **(_damage_info(damage, len(windows), dropped) if damage is not None else {}),
+                "warnings": warnings,
+                **(_damage_info(damage, dropped) if damage is not None else {}),
             },
         }
 
@@ -248,6 +271,22 @@ class SurgicalSkillPipeline(Pipeline):
             "source": source,
         }
 
+    def _input_warnings(self, total_num_frames: int, fps: float | None, name: str) -> list[str]:
+        """Refuse a video too short for the model's clips; the warnings for a short video or another frame rate."""
+        found = [self.sampling.check_length(total_num_frames, fps, name), self.sampling.fps_warning(fps, name)]
+        for warning in filter(None, found):
+            logger.warning(warning)
+        return [warning for warning in found if warning]
+
+    def _distinct_windows(self, windows: np.ndarray, name: str, warnings: list[str]) -> tuple[np.ndarray, list[str]]:
+        """Each distinct clip once, in order: identical clips would count as agreeing evidence."""
+        _, first = np.unique(windows, axis=0, return_index=True)
+        if len(first) == len(windows):
+            return windows, warnings
+        warning = f"{name}: {len(windows)} clips asked, {len(first)} distinct; each is scored once"
+        logger.warning(warning)
+        return windows[np.sort(first)], [*warnings, warning]
+
     def _windows(self, total_num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None):
         if clip_stride_seconds is not None and self.sampling.strategy == "clip":
             if not fps:
@@ -269,13 +308,12 @@ class SurgicalSkillPipeline(Pipeline):
         return size if short_side > 1.5 * size else None
 
 
-def _damage_info(err: FramesLostError, clips_scored: int, clips_dropped: int) -> dict[str, Any]:
+def _damage_info(err: FramesLostError, clips_dropped: int) -> dict[str, Any]:
     """What the result's metadata says of frames a damaged stretch took: the clips over them are not scored."""
     return {
         "lost_frames": err.lost,
         "lost_seconds": [[round(a, 3), round(b, 3)] for a, b in err.lost_seconds],
         "clips_dropped": clips_dropped,
-        "decode_warning": f"scored on {clips_scored} of {clips_scored + clips_dropped} clips: {err.reason}",
     }
 
 

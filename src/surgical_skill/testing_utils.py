@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -96,15 +98,25 @@ def make_test_video(
     return write_video(path, textured_frames(total_num_frames, height, width, seed=seed), fps, **write_kwargs)
 
 
-def sequential_decode(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
+def sequential_decode(
+    path: str | os.PathLike, size: tuple[int, int] | None = None, *, stream_index: int | None = None
+) -> np.ndarray:
     """Every frame of ``path`` as (N, H, W, 3) uint8, by the plainest PyAV loop: one thread, no seeking.
 
     A packet the decoder rejects is skipped (as FFmpeg's command line does) and the decoder is drained at
     the end. This is the reference that ``decode_frames`` must equal pixel for pixel. Rotation is not applied.
+    ``stream_index`` picks a stream of a file with several (default: the first video stream).
     """
+    return np.stack([array for _, array in sequential_decode_with_pts(path, size, stream_index=stream_index)])
+
+
+def sequential_decode_with_pts(
+    path: str | os.PathLike, size: tuple[int, int] | None = None, *, stream_index: int | None = None
+) -> list[tuple[int | None, np.ndarray]]:
+    """:func:`sequential_decode`, keeping each frame's pts: which frames of a damaged file came out at all."""
     frames = []
     with av.open(os.fspath(path)) as container:
-        stream = container.streams.video[0]
+        stream = container.streams.video[0] if stream_index is None else container.streams[stream_index]
         for packet in container.demux(stream):
             try:
                 decoded = stream.codec_context.decode(packet if packet.size else None)
@@ -112,5 +124,120 @@ def sequential_decode(path: str | os.PathLike, size: tuple[int, int] | None = No
                 continue
             for frame in decoded:
                 kwargs = {} if size is None else {"height": size[0], "width": size[1]}
-                frames.append(frame.to_ndarray(format="rgb24", **kwargs))
-    return np.stack(frames)
+                frames.append((frame.pts, frame.to_ndarray(format="rgb24", **kwargs)))
+    return frames
+
+
+# Hostile and unusual files: generators for the corpus of tests/video/test_corpus.py and the fixtures.
+
+
+def write_vfr_video(
+    path: str | os.PathLike, total_num_frames: int = 60, *, height: int = 96, width: int = 128, seed: int = 3
+) -> Path:
+    """An h264 MP4 alternating 30 fps and 10 fps stretches of 5 frames (frame timestamps in milliseconds)."""
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for i, array in enumerate(textured_frames(total_num_frames, height, width, seed=seed)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += 33 if (i // 5) % 2 == 0 else 100
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_audio_only(path: str | os.PathLike, num_audio_frames: int = 20) -> Path:
+    """An AAC file with no video stream at all (silence, mono, 44.1 kHz)."""
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        for i in range(num_audio_frames):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_raw_h264(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The bare h264 bitstream of ``source``: no container, so no timestamps and no frame count."""
+    path = Path(path)
+    with av.open(os.fspath(source)) as src, av.open(str(path), "w", format="h264") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = out
+                dst.mux(packet)
+    return path
+
+
+def write_multi_stream_video(
+    path: str | os.PathLike,
+    streams: Sequence[tuple[float, int, int, int]] = ((25, 64, 96, 20), (30, 80, 128, 36)),
+    *,
+    default: int | None = 1,
+) -> Path:
+    """A Matroska file with several h264 video streams, one per ``(fps, height, width, total_num_frames)``.
+
+    Stream ``default`` (an index into ``streams``) carries the default flag, which makes it FFmpeg's best
+    stream (``av_find_best_stream``) even when it is not the first. Stream ``k`` draws
+    :func:`textured_frames` with ``seed=k + 1``.
+    """
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        outs = []
+        for k, (fps, height, width, _) in enumerate(streams):
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.disposition = av.stream.Disposition(av.stream.Disposition.default if k == default else 0)
+            outs.append(stream)
+        for k, (stream, (_, height, width, count)) in enumerate(zip(outs, streams)):
+            for i, array in enumerate(textured_frames(count, height, width, seed=k + 1)):
+                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                frame.pts, frame.time_base = i, 1 / stream.average_rate
+                container.mux(stream.encode(frame))
+        for stream in outs:
+            container.mux(stream.encode(None))
+    return path
+
+
+def claim_frame_count(avi_path: str | os.PathLike, claimed: int) -> Path:
+    """Make an AVI's headers lie: its main header and its first stream header then state ``claimed`` frames.
+
+    FFmpeg reports the stream header's count as the stream's frame count; the frames themselves are untouched.
+    """
+    path = Path(avi_path)
+    data = bytearray(path.read_bytes())
+    main, stream = data.find(b"avih"), data.find(b"strh")
+    if data[:4] != b"RIFF" or main < 0 or stream < 0:
+        raise ValueError(f"{path} is not an AVI file")
+    struct.pack_into("<I", data, main + 8 + 16, claimed)  # AVIMAINHEADER.dwTotalFrames
+    struct.pack_into("<I", data, stream + 8 + 32, claimed)  # AVISTREAMHEADER.dwLength
+    path.write_bytes(bytes(data))
+    return path
+
+
+def truncated_copy(source: str | os.PathLike, path: str | os.PathLike, fraction: float) -> Path:
+    """The first ``fraction`` of ``source``'s bytes, as a download or copy cut short leaves it."""
+    data = Path(source).read_bytes()
+    path = Path(path)
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def damaged_copy(
+    source: str | os.PathLike, path: str | os.PathLike, *, at: float = 0.5, num_bytes: int = 2048, seed: int = 0
+) -> Path:
+    """``source`` with ``num_bytes`` random bytes written over it from ``at`` (a share of the file's size) on:
+    a damaged stretch mid-stream, with the container's index (and every offset in it) intact."""
+    data = bytearray(Path(source).read_bytes())
+    start = int(len(data) * at)
+    garbage = np.random.default_rng(seed).integers(0, 256, num_bytes, dtype=np.uint8).tobytes()
+    data[start : start + num_bytes] = garbage[: max(0, len(data) - start)]
+    path = Path(path)
+    path.write_bytes(bytes(data))
+    return path

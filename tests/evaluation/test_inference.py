@@ -176,7 +176,7 @@ def test_the_pipeline_scores_the_clips_clear_of_a_damaged_stretch_and_says_so(ti
     info = result["metadata"]
     assert info["clips"] == 6 - info["clips_dropped"] and 0 < info["clips_dropped"] < 6
     assert len(result["clips"]) == info["clips"] and info["lost_frames"] == sorted(info["lost_frames"])
-    assert info["decode_warning"].startswith(f"scored on {info['clips']} of 6 clips: frames ")
+    assert f"damaged.mp4: scored on {info['clips']} of 6 clips: frames " in info["warnings"][-1]
     (start, end), *_ = info["lost_seconds"]
     assert all(clip["end"] <= start or clip["start"] >= end for clip in result["clips"])  # no clip over the damage
     healthy = skill(str(damaged_video.parent / "source.mp4"), num_clips=6)["metadata"]

@@ -1,9 +1,14 @@
+import pickle
+
 import numpy as np
 import pytest
 
 from surgical_skill.video import (
     SAMPLING_STRATEGIES,
     ClipSampling,
+    VideoDecodeError,
+    VideoTooShortError,
+    frame_step_for,
     frame_stride_for,
     sample_clip_indices,
     sample_multi_clip_indices,
@@ -135,3 +140,83 @@ class TestVideoLengthKeyword:
             assert np.array_equal(sampling.indices(num_frames=100, fps=30.0, random=False), indices)
         with pytest.warns(FutureWarning, match="total_num_frames"):
             assert np.array_equal(sampling.windows(num_frames=100, fps=30.0, num_clips=3), windows)
+
+
+class TestShortVideoPolicy:
+    """Too few frames: refused; shorter than a clip: used, frames repeated, with a warning; else nothing to say."""
+
+    @pytest.mark.parametrize(
+        ("sampling", "total_num_frames", "outcome"),
+        [
+            (ClipSampling(16), 1, "refused"),
+            (ClipSampling(16), 3, "refused"),
+            (ClipSampling(16), 7, "refused"),  # a clip would be more than half copies
+            (ClipSampling(16), 8, "warned"),  # each frame twice, as if slowed down
+            (ClipSampling(16), 16, "fine"),
+            (ClipSampling(4, "clip"), 1, "refused"),  # one frame has no motion
+            (ClipSampling(4, "clip"), 2, "warned"),
+            (ClipSampling(4, "clip"), 3, "warned"),
+            (ClipSampling(4, "clip"), 4, "fine"),
+            (ClipSampling(16, "clip", frame_stride=3), 19, "refused"),  # 7 distinct frames of 16
+            (ClipSampling(16, "clip", frame_stride=3), 20, "warned"),  # 8 distinct, the last held
+            (ClipSampling(16, "clip", frame_stride=3), 45, "warned"),  # spans 46 frames
+            (ClipSampling(16, "clip", frame_stride=3), 46, "fine"),
+            (ClipSampling(1), 1, "fine"),  # a one-frame model takes one frame
+        ],
+    )
+    def test_outcome_by_length(self, sampling, total_num_frames, outcome):
+        if outcome == "refused":
+            with pytest.raises(VideoTooShortError):
+                sampling.check_length(total_num_frames, 30.0, "trial.mp4")
+        else:
+            warning = sampling.check_length(total_num_frames, 30.0, "trial.mp4")
+            assert (warning is not None) == (outcome == "warned")
+
+    def test_refusal_is_one_line_naming_file_frame_count_and_clip_and_survives_pickling(self):
+        with pytest.raises(VideoTooShortError) as caught:
+            ClipSampling(16).check_length(3, 30.0, "runs/trial 3.mp4")
+        err = caught.value
+        assert isinstance(err, VideoDecodeError) and err.path == "runs/trial 3.mp4"
+        assert str(err) == (
+            "video 'runs/trial 3.mp4' is too short for this model: 3 frames, too few for its 16-frame clips: a clip "
+            "would hold 3 distinct frame(s), at least 8 are needed; use a longer recording or a model with shorter "
+            "clips"
+        )
+        copy = pickle.loads(pickle.dumps(err))  # as DataLoader workers send it back
+        assert type(copy) is VideoTooShortError and str(copy) == str(err)
+
+    def test_warning_says_how_the_clip_is_filled(self):
+        assert ClipSampling(16, "clip", frame_stride=3).length_warning(20, 30.0, "a.mp4") == (
+            "a.mp4: 20 frames, shorter than one clip (46 frames for 16-frame clips of one frame in 3): its last "
+            "frame is repeated to fill a clip (8 distinct of 16)"
+        )
+
+
+class TestFrameRatePolicy:
+    def test_clip_sampling_warns_beyond_the_tolerance_of_the_training_rates(self):
+        sampling = ClipSampling(16, "clip", training_fps=15.0, training_fps_range=(15.0, 15.0))
+        assert sampling.fps_warning(15.0) is None and sampling.fps_warning(16.0) is None  # within 10 %
+        for fps in (25.0, 30.0, 10.0):
+            warning = sampling.fps_warning(fps, "a.mp4")
+            assert warning.startswith(f"a.mp4: {fps:g} fps, but the model was trained on 15 fps videos")
+        assert "0.53 s here against 1.07 s in training" in sampling.fps_warning(30.0, "a.mp4")
+        wide = ClipSampling(16, "clip", training_fps=25.0, training_fps_range=(15.0, 30.0))
+        assert wide.fps_warning(25.0) is None and wide.fps_warning(29.97) is None
+        assert "15-30 fps videos" in wide.fps_warning(60.0)
+
+    def test_no_warning_for_uniform_clips_or_models_without_a_record(self):
+        assert ClipSampling(16, "uniform", training_fps=15.0).fps_warning(60.0) is None  # spans the whole video
+        assert ClipSampling(16, "clip").fps_warning(60.0) is None  # saved before training rates were recorded
+        assert ClipSampling(16, "clip", training_fps=15.0).fps_warning(None) is None  # rate unknown (an array)
+
+    def test_target_fps_resamples_by_time(self):
+        assert frame_step_for(25, 10) == 2.5 and frame_step_for(30, 10) == 3.0 and frame_step_for(5, 10) == 1.0
+        assert sample_clip_indices(300, 5, fps=25, target_fps=10).tolist() == [144, 147, 149, 152, 154]
+        assert sample_multi_clip_indices(100, 5, num_clips=2, fps=25, target_fps=10)[0].tolist() == [0, 3, 5, 8, 10]
+        # 15 steps of 0.1 s at any rate the target can be reached from
+        for fps in (10.0, 12.0, 25.0, 29.97, 30.0, 50.0):
+            clip = sample_clip_indices(1000, 16, fps=fps, target_fps=10)
+            assert (clip[-1] - clip[0]) / fps == pytest.approx(1.5, abs=0.51 / fps)  # within half a frame
+        sampling = ClipSampling(16, "clip", target_fps=10, training_fps=30.0, training_fps_range=(25.0, 30.0))
+        assert all(sampling.fps_warning(fps) is None for fps in (12.0, 25.0, 29.97, 60.0))
+        assert "slower than the model's target_fps (10)" in sampling.fps_warning(5.0)

@@ -10,7 +10,7 @@ from .building import (
     order_label_names,
     read_manifest,
 )
-from .clips import SAMPLING_STRATEGIES, ClipDecoder, ClipSampling, VideoClipLoader, expand_clips
+from .clips import SAMPLING_STRATEGIES, ClipDecoder, ClipSampling, VideoClipLoader, clip_input_warnings, expand_clips
 from .collate import DecodeFailureMonitor, SkillCollator, TooManyDecodeFailuresError, is_empty_batch
 from .proxy import use_proxies
 from .splits import kfold_splits, leave_one_subject_out, make_splits
@@ -33,6 +33,7 @@ __all__ = [
     "TooManyDecodeFailuresError",
     "VideoClipLoader",
     "add_video_metadata",
+    "clip_input_warnings",
     "expand_clips",
     "generate_dataset",
     "is_empty_batch",

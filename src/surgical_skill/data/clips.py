@@ -19,7 +19,14 @@ from ..errors import UsageError
 from ..video import FramesLostError, VideoDecodeError, decode_frames, probe
 from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling
 
-__all__ = ["SAMPLING_STRATEGIES", "ClipDecoder", "ClipSampling", "VideoClipLoader", "expand_clips"]
+__all__ = [
+    "SAMPLING_STRATEGIES",
+    "ClipDecoder",
+    "ClipSampling",
+    "VideoClipLoader",
+    "clip_input_warnings",
+    "expand_clips",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +41,10 @@ class ClipDecoder:
     decodes just those frames at ``transforms.decode_size``, applies ``transforms`` and returns
     ``pixel_values`` (float (T, C, H, W)), ``labels``, ``video_id``, ``video`` and ``clip_index``. A video that
     fails to decode gives ``pixel_values=None`` and the reason in ``decode_error``:
-    :class:`~surgical_skill.data.collate.SkillCollator` drops it from the batch and reports it.
+    :class:`~surgical_skill.data.collate.SkillCollator` drops it from the batch and reports it. So does a video
+    too short for the clips (:meth:`ClipSampling.check_length`: a clip would hold fewer than half its frames
+    distinct); a video merely shorter than one clip is used, its frames repeated (:func:`clip_input_warnings`
+    lists those once).
 
     A clip that overlaps a damaged stretch of its video (some frames lost, see
     :class:`~surgical_skill.video.FramesLostError`) is never filled with copies of other frames. With
@@ -128,6 +138,7 @@ class ClipDecoder:
         if not total_num_frames or self.stream_index is not None:
             meta = probe(path, self.stream_index)
             total_num_frames, fps, short_side = meta.total_num_frames, meta.fps, min(meta.height, meta.width)
+        self.sampling.check_length(total_num_frames, fps, path)  # too few frames: VideoTooShortError
         seed = [self.seed, self.epoch, int(video_id), int(clip_index)]
         if self.training:
             generator = np.random.default_rng(seed)
@@ -204,3 +215,54 @@ def expand_clips(dataset, clips_per_video: int):
     finally:
         if quiet:
             datasets.enable_progress_bars()
+
+
+def clip_input_warnings(dataset, sampling: ClipSampling, *, listed: int = 5) -> list[str]:
+    """One line per kind of degenerate video in a probed skill dataset, for the user to read before training
+    or under an evaluation: videos too short for ``sampling``'s clips (which :class:`ClipDecoder` leaves out),
+    videos shorter than one clip (their clips repeat frames) and videos whose frame rate makes a clip cover
+    other times than in training (:meth:`ClipSampling.fps_warning`). Each line counts them and names the first
+    ``listed``. Empty when every video is fine, or when the dataset was not probed.
+
+    Example:
+        >>> for line in clip_input_warnings(data["test"], ClipSampling.from_video_processor(processor)):
+        ...     logger.warning(line)
+    """
+    columns = dataset.column_names
+    length_column = next((c for c in ("total_num_frames", "num_frames") if c in columns), None)
+    if length_column is None or "video" not in columns:
+        return []
+    rates = dataset["fps"] if "fps" in columns else [None] * len(dataset)
+    too_short, short, other_rate = [], [], []
+    for video, total, fps in zip(dataset["video"], dataset[length_column], rates):
+        if not total:
+            continue
+        try:
+            if sampling.check_length(total, fps, video):
+                short.append(f"{video} ({total} frames)")
+        except VideoDecodeError:
+            too_short.append(f"{video} ({total} frames)")
+        if sampling.fps_warning(fps, video):
+            other_rate.append(f"{video} ({fps:g} fps)")
+
+    def line(items: list[str], what: str) -> str:
+        more = f" and {len(items) - listed} more" if len(items) > listed else ""
+        return f"{len(items)} of {len(dataset)} videos {what}: {', '.join(items[:listed])}{more}"
+
+    clip = f"{sampling.num_frames}-frame clips, at least {sampling.min_distinct_frames()} distinct frames each"
+    warnings = []
+    if too_short:
+        warnings.append(line(too_short, f"are too short for {clip}, and are left out"))
+    if short:
+        warnings.append(line(short, "are shorter than one clip; their clips repeat frames"))
+    if other_rate:
+        trained = sampling.training_fps_range or (sampling.training_fps,) * 2
+        seen = f"{trained[0]:g}" if trained[0] == trained[1] else f"{trained[0]:g}-{trained[1]:g}"
+        warnings.append(
+            line(
+                other_rate,
+                f"have another frame rate than the training videos' {seen} fps, so a clip covers "
+                f"another length of time than in training",
+            )
+        )
+    return warnings

@@ -12,6 +12,7 @@ This module orchestrates; inference lives in :mod:`~surgical_skill.evaluation.in
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
+from ..data import ClipSampling, clip_input_warnings
 from ..errors import SurgicalSkillError
 from ..files import write_json_atomic
 from ..models import build_video_processor
@@ -64,6 +66,8 @@ __all__ = [
     "score_predictions",
     "write_report",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class LabelMismatchError(SurgicalSkillError, ValueError):
@@ -235,12 +239,16 @@ def evaluate_model(
         threshold, saved_source = decision_threshold(model.config)
         threshold_source = threshold_source or saved_source
     threshold_source = (threshold_source or "given") if threshold is not None else ""
+    input_warnings = clip_input_warnings(dataset, ClipSampling.from_video_processor(processor))
+    for warning in input_warnings:
+        logger.warning(warning)
     predictions = predict_videos(
         model, processor, dataset, clips_per_video=clips_per_video, batch_size=batch_size, num_workers=num_workers
     )
     if not predictions:
         raise RuntimeError("no video of the split could be decoded")
     result = score_predictions(predictions, model.config, threshold, bootstrap_samples=bootstrap_samples, seed=seed)
+    result.notes.extend(input_warnings)  # short videos and other frame rates, for the reader of the report
     result.threshold_source, result.protocol, result.baselines = threshold_source, protocol, baselines
     result.notes += decode_notes(dataset, predictions)
     if baselines is not None:  # one paired bootstrap per baseline, shared by the report and the summary

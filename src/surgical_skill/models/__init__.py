@@ -33,7 +33,7 @@ from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .pooling import TEMPORAL_POOLING, TemporalPooling
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
-from .video_processor import SurgicalSkillVideoProcessor, add_sampling
+from .video_processor import SurgicalSkillVideoProcessor, add_sampling, record_training_fps
 
 __all__ = [
     "BACKBONES_2D",
@@ -71,6 +71,7 @@ __all__ = [
     "is_regression_model",
     "list_models",
     "model_inputs",
+    "record_training_fps",
     "register_auto_classes",
     "scores_from_logits",
     "skill_loss",

@@ -15,7 +15,15 @@ from datasets import ClassLabel, Dataset, DatasetDict
 from torch.utils.data import DataLoader
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, load_skill_dataset
+from ..data import (
+    ClipDecoder,
+    ClipSampling,
+    ClipTransforms,
+    SkillCollator,
+    clip_input_warnings,
+    expand_clips,
+    load_skill_dataset,
+)
 from ..models import add_sampling
 from .arguments import DataArguments
 
@@ -73,8 +81,12 @@ def clip_datasets(
 ) -> tuple[Dataset, dict[str, Dataset], ClipDecoder]:
     """Training clips (random, augmented, ``train_clips_per_video`` per video and epoch) and evaluation clips
     (``eval_clips_per_video`` windows spread over each video) for every other split. Returns the training
-    loader-transform too: call its ``set_epoch`` each epoch."""
+    loader-transform too: call its ``set_epoch`` each epoch. Videos too short for the clips (left out, as
+    videos that cannot be decoded), shorter than one clip, or at another frame rate are logged once per split."""
     sampling = ClipSampling.from_video_processor(processor)
+    for name, split in data.items():
+        for warning in clip_input_warnings(split, sampling):
+            logger.warning("%s split: %s", name, warning)
     jitter = (args.color_jitter,) * 3 + (0.0,) if args.color_jitter > 0 else None
     train_transforms = ClipTransforms.from_video_processor(
         processor,

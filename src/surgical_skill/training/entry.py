@@ -24,7 +24,7 @@ from datasets import Dataset, DatasetDict
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from ..data import ClipDecoder
-from ..models import build_model, build_video_processor
+from ..models import build_model, build_video_processor, record_training_fps
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data
 from .loop import FitResult, fit
@@ -89,6 +89,8 @@ def prepare_training(
     logger.info("model: %s, %.2f M parameters", type(model).__name__, model.num_parameters() / 1e6)
     processor = build_video_processor(model_args.model_name_or_path, config=model.config)
     processor = apply_data_overrides(processor, data_args)
+    if "fps" in data["train"].column_names:  # inference warns when a video's rate makes clips cover other times
+        record_training_fps(processor, data["train"]["fps"])
     train_dataset, eval_datasets, clip_decoder = clip_datasets(data, processor, data_args, seed=training_args.seed)
     return TrainingSetup(model, processor, train_dataset, eval_datasets, clip_decoder, data)
 

@@ -7,8 +7,12 @@ from .errors import FramesLostError, VideoDecodeError
 from .metadata import VideoMetadata, probe
 from .proxy import ProxyReport, ProxySettings, content_hash, prepare_proxies, transcode_proxy
 from .sampling import (
+    FPS_TOLERANCE,
+    MIN_DISTINCT_SHARE,
     SAMPLING_STRATEGIES,
     ClipSampling,
+    VideoTooShortError,
+    frame_step_for,
     frame_stride_for,
     sample_clip_indices,
     sample_multi_clip_indices,
@@ -17,6 +21,8 @@ from .sampling import (
 
 __all__ = [
     "BACKENDS",
+    "FPS_TOLERANCE",
+    "MIN_DISTINCT_SHARE",
     "SAMPLING_STRATEGIES",
     "ClipSampling",
     "FramesLostError",
@@ -24,8 +30,10 @@ __all__ = [
     "ProxySettings",
     "VideoDecodeError",
     "VideoMetadata",
+    "VideoTooShortError",
     "content_hash",
     "decode_frames",
+    "frame_step_for",
     "frame_stride_for",
     "output_size",
     "plan_decode",

@@ -289,6 +289,10 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
         VideoDecodeError: the stream holds no frames, or none of them decodes.
     """
     codec_context = stream.codec_context
+    if codec_context is None:  # PyAV found no decoder: an unknown codec, or a header cut off before naming it
+        raise VideoDecodeError(
+            path, "FFmpeg has no decoder for its video stream (unknown codec, or a truncated or damaged header)"
+        )
     packets = _Packets()
     try:
         for packet in container.demux(stream):
