@@ -368,3 +368,12 @@ def test_numbers_that_look_like_scores_in_the_label_column_get_a_warning(skill_v
     with caplog.at_level(logging.WARNING):
         load_skill_dataset(path, split_ratios=None, probe_videos=False, target="label")  # asked for: no warning
     assert "different numbers" not in caplog.text
+
+
+def test_a_row_with_an_empty_path_is_named(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:5]]
+    rows[3]["video"] = ""
+    with pytest.raises(
+        SkillDatasetError, match=r"(?s)cannot build the dataset\nrows without a video path \(1\):\n  row 4$"
+    ):
+        load_skill_dataset(write_manifest(tmp_path / "m.csv", rows))
