@@ -236,8 +236,12 @@ def test_without_subjects_splits_per_video_loudly_or_refuses(skill_videos, tmp_p
     with caplog.at_level(logging.WARNING):
         load_skill_dataset(path, seed=0)
     assert "no subject (surgeon) column" in caplog.text and "optimistic" in caplog.text
-    with pytest.raises(SkillDatasetError, match=r"(?s)rows without a subject \(surgeon id\) \(18\).*row 1\b"):
+    with pytest.raises(SkillDatasetError, match=r"no row has a subject \(surgeon id\): add a 'subject' column"):
         load_skill_dataset(path, require_subjects=True)
+    rows[3]["subject"] = rows[5]["subject"] = ""
+    some = write_manifest(tmp_path / "some.csv", rows, ("video", "label", "subject"))
+    with pytest.raises(SkillDatasetError, match=r"(?s)rows without a subject \(surgeon id\) \(2\).*row 4\n  row 6\n"):
+        load_skill_dataset(some, require_subjects=True)
 
 
 def test_numeric_labels_keep_numeric_order():
@@ -268,3 +272,108 @@ def test_a_manifest_with_an_old_num_frames_column(skill_videos, tmp_path):
     data = load_skill_dataset(path, split_ratios=None, probe_videos=False)["train"]
     assert "num_frames" not in data.column_names
     assert [int(n) for n in data["total_num_frames"]] == [row["num_frames"] for row in rows]
+
+
+# ------------------------------------------------------------------------------------ columns and labels
+
+
+def test_the_path_column_may_be_file_name_or_path_as_datasets_folders_name_it(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos]
+    expected = load_skill_dataset(write_manifest(tmp_path / "video.csv", rows), split_ratios=None)["train"]
+    for column, suffix in (("file_name", ".csv"), ("path", ".jsonl")):
+        renamed = [{column: r["video"], "label": r["label"], "subject": r["subject"]} for r in rows]
+        manifest = write_manifest(tmp_path / f"{column}{suffix}", renamed, (column, "label", "subject"))
+        data = load_skill_dataset(manifest, split_ratios=None)["train"]
+        assert data["video"] == expected["video"] and data["labels"] == expected["labels"]
+        assert column not in data.column_names
+    # an in-memory dataset too
+    data = load_skill_dataset(Dataset.from_list(renamed), split_ratios=None)["train"]
+    assert data["video"] == expected["video"]
+
+
+def test_no_path_column_or_several_candidates_name_the_columns_found(skill_videos, tmp_path):
+    rows = [{"clip": r["path"], "file_name": r["path"], "path": r["path"], "label": r["label"]} for r in skill_videos]
+    with pytest.raises(
+        SkillDatasetError,
+        match=r"no 'video' column, and 2 columns that could hold the video paths \('file_name', 'path'\): rename "
+        r"the one with the paths to 'video'",
+    ):
+        load_skill_dataset(write_manifest(tmp_path / "two.csv", rows, ("file_name", "path", "label")))
+    with pytest.raises(
+        SkillDatasetError,
+        match=r"no column with the video paths: looked for 'video' and 'file_name', 'path', 'video_path', found "
+        r"'clip', 'label'\. Rename the column with the paths to 'video'",
+    ):
+        load_skill_dataset(write_manifest(tmp_path / "none.csv", rows, ("clip", "label")))
+    with pytest.raises(SkillDatasetError, match=r"no 'movie' column \(video_column\) .*columns are 'clip', 'label'"):
+        load_skill_dataset(write_manifest(tmp_path / "none.jsonl", rows, ("clip", "label")), video_column="movie")
+
+
+def test_a_semicolon_separated_csv_reads_as_one(skill_videos, tmp_path):
+    lines = ["video;label;subject"] + [f"{r['path']};{r['label']};{r['subject']}" for r in skill_videos]
+    (tmp_path / "excel.csv").write_text("\n".join(lines) + "\n")
+    data = load_skill_dataset(tmp_path / "excel.csv", split_ratios=None)["train"]
+    assert len(data) == len(skill_videos) and set(data["subject"]) == {r["subject"] for r in skill_videos}
+
+
+def test_a_jsonl_line_that_is_not_an_object_is_named(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"video": "a.mp4", "label": "novice"}\n["b.mp4", "expert"]\n')
+    with pytest.raises(SkillDatasetError, match=r"m\.jsonl, line 2: not a JSON object"):
+        load_skill_dataset(tmp_path / "m.jsonl")
+
+
+def test_a_column_asked_for_by_name_must_exist(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos]
+    path = write_manifest(tmp_path / "m.csv", rows)
+    for argument in ("label_column", "subject_column", "split_column", "score_column"):
+        with pytest.raises(
+            SkillDatasetError,
+            match=rf"no such column: {argument}='grade'; its columns are 'video', 'label', 'subject'",
+        ):
+            load_skill_dataset(path, **{argument: "grade"})
+    # one that exists wins over a column that merely has our name
+    graded = [dict(r, grade="expert" if r["label"] == "novice" else "novice") for r in rows]
+    data = load_skill_dataset(
+        write_manifest(tmp_path / "g.csv", graded, ("video", "label", "grade", "subject")),
+        label_column="grade",
+        split_ratios=None,
+    )["train"]
+    names = data.features["labels"].names
+    assert [names[k] for k in data["labels"]] == [r["grade"] for r in graded]
+
+
+def test_labels_that_mix_numbers_and_names_or_spell_a_number_twice_are_refused(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos]
+    rows[2]["label"], rows[7]["label"] = "3", "4"  # a score typed into the class column
+    with pytest.raises(
+        SkillDatasetError,
+        match=r"(?s)labels that mix numbers and names \(2 rows have numbers, 16 names\); the rows with numbers \(2\):"
+        r"\n  row 3: '3'\n  row 8: '4'\n.*if the numbers are scores, put them in a 'score' column",
+    ):
+        load_skill_dataset(write_manifest(tmp_path / "mixed.csv", rows))
+    numeric = [dict(r, label=str(i % 3 + 1)) for i, r in enumerate(rows)]
+    numeric[4]["label"] = "2.0"
+    with pytest.raises(SkillDatasetError, match=r"one number written in two ways .*\n  '2' and '2\.0'"):
+        load_skill_dataset(write_manifest(tmp_path / "spelled.csv", numeric))
+
+
+def test_numbers_that_look_like_scores_in_the_label_column_get_a_warning(skill_videos, tmp_path, caplog):
+    rows = [dict(r, video=r["path"], label=str(8 + i)) for i, r in enumerate(skill_videos)]  # 18 GRS-like values
+    path = write_manifest(tmp_path / "grs.csv", rows)
+    with caplog.at_level(logging.WARNING):
+        data = load_skill_dataset(path, split_ratios=None, probe_videos=False)
+    assert data["train"].features["labels"].num_classes == 18
+    assert "the label column holds 18 different numbers, each read as a class. If they are scores" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_skill_dataset(path, split_ratios=None, probe_videos=False, target="label")  # asked for: no warning
+    assert "different numbers" not in caplog.text
+
+
+def test_a_row_with_an_empty_path_is_named(skill_videos, tmp_path):
+    rows = [dict(r, video=r["path"]) for r in skill_videos[:5]]
+    rows[3]["video"] = ""
+    with pytest.raises(
+        SkillDatasetError, match=r"(?s)cannot build the dataset\nrows without a video path \(1\):\n  row 4$"
+    ):
+        load_skill_dataset(write_manifest(tmp_path / "m.csv", rows))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset
 
-from surgical_skill.data import kfold_splits, leave_one_subject_out, make_splits
+from surgical_skill.data import SkillDatasetError, kfold_splits, leave_one_subject_out, make_splits
+from surgical_skill.data.splits import fold_indices
 
 
 def rated(num_subjects=30, trials=4, seed=0, imbalance=False) -> Dataset:
@@ -132,3 +133,25 @@ def test_every_requested_split_gets_a_surgeon_even_from_one_class():
     data = rated(num_subjects=10, trials=1).map(lambda r: {"labels": 0})
     parts = make_splits(data, (0.9, 0.05, 0.05), seed=0)
     assert [len(parts[name]) for name in ("train", "validation", "test")] == [8, 1, 1]
+
+
+def test_too_few_subjects_for_the_splits_asked_is_refused_with_the_counts():
+    two = rated(num_subjects=2, trials=3)
+    with pytest.raises(
+        SkillDatasetError,
+        match=r"too few subjects to split: 2 subjects, 6 videos in all, but split_ratios \[0\.7, 0\.15, 0\.15\] ask "
+        r"for 3 splits \(train, validation, test\) .*ask for at most 2 splits \(e\.g\. split_ratios \[0\.8, 0\.2, 0\.0\]",
+    ):
+        make_splits(two, (0.7, 0.15, 0.15))
+    assert [len(p) for p in make_splits(two, (0.5, 0.5, 0.0)).values()] == [3, 3]
+    with pytest.raises(SkillDatasetError, match=r"1 subject, 3 videos in all.*split_ratios \[1\.0, 0\.0, 0\.0\]"):
+        make_splits(rated(num_subjects=1, trials=3), (0.8, 0.2, 0.0))
+    with pytest.raises(
+        SkillDatasetError, match=r"5 folds by subject need at least 5 subjects; the dataset has 2 subj"
+    ):
+        list(kfold_splits(two, 5))
+    one = rated(num_subjects=1, trials=3)
+    with pytest.raises(SkillDatasetError, match="cannot make folds by subject from 1 subject, 3 videos in all"):
+        fold_indices(one, 2)  # the static baselines' folds: scikit-learn's own message before
+    with pytest.raises(SkillDatasetError, match="leave-one-subject-out needs at least two subjects"):
+        list(leave_one_subject_out(one))

@@ -19,10 +19,9 @@ from typing import Any
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
-from ..errors import SurgicalSkillError
 from ..files import write_bytes_atomic
 from ..video import ProxySettings, VideoDecodeError, probe
-from .splits import make_splits
+from .splits import SPLIT_NAMES, SkillDatasetError, make_splits
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +49,9 @@ KNOWN_LABEL_ORDERS = (
 METADATA_COLUMNS = ("total_num_frames", "fps", "duration", "width", "height")
 # Old name -> new name of metadata columns, for datasets, manifests and save_to_disk folders written before.
 RENAMED_METADATA_COLUMNS = {"num_frames": "total_num_frames"}
+# Read as the video path when a manifest or dataset has no ``video`` column and exactly one of these: datasets'
+# own folder builders (videofolder, imagefolder) name it ``file_name`` in metadata.csv; ``path`` is common too.
+PATH_COLUMN_ALIASES = ("file_name", "path", "video_path")
 
 
 def with_current_column_names(dataset: Dataset) -> Dataset:
@@ -63,14 +65,39 @@ def with_current_column_names(dataset: Dataset) -> Dataset:
     return dataset.rename_columns(renames) if renames else dataset
 
 
-class SkillDatasetError(SurgicalSkillError, ValueError):
-    """A dataset cannot be built as given; the message lists every offending row or file."""
-
-
 def _list_problems(title: str, items: Sequence[str], limit: int = 20) -> str:
     shown = "\n  ".join(items[:limit])
     more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
     return f"{title} ({len(items)}):\n  {shown}{more}"
+
+
+def _column_list(columns: Sequence[str]) -> str:
+    # repr shows what a user cannot see otherwise: ' label' (a space after the comma) is not 'label'
+    return ", ".join(repr(c) for c in columns) if columns else "none"
+
+
+def _path_column(columns: Sequence[str], requested: str, origin: str) -> str:
+    """The column holding the video paths: ``requested`` when there, else (for the default ``video``) the one
+    of :data:`PATH_COLUMN_ALIASES` present; none or several is an error naming the columns found."""
+    if requested in columns:
+        return requested
+    if requested != "video":
+        raise SkillDatasetError(
+            f"{origin}: no {requested!r} column (video_column) with the video paths; its columns are "
+            f"{_column_list(columns)}"
+        )
+    found = [c for c in PATH_COLUMN_ALIASES if c in columns]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise SkillDatasetError(
+            f"{origin}: no 'video' column, and {len(found)} columns that could hold the video paths "
+            f"({_column_list(found)}): rename the one with the paths to 'video' (or pass video_column=...)"
+        )
+    raise SkillDatasetError(
+        f"{origin}: no column with the video paths: looked for 'video' and {_column_list(PATH_COLUMN_ALIASES)}, "
+        f"found {_column_list(columns)}. Rename the column with the paths to 'video' (or pass video_column=...)"
+    )
 
 
 def order_label_names(names: set[str] | Sequence[str]) -> list[str]:
@@ -117,30 +144,65 @@ def _rows_from_folder(root: Path) -> tuple[list[dict[str, Any]], str]:
     return rows, str(root)
 
 
+def _csv_delimiter(header: str) -> str:
+    """``,``; or ``;`` / tab for a header with no comma and one of those (spreadsheets in many locales save so)."""
+    if "," in header:
+        return ","
+    others = [d for d in (";", "\t") if d in header]
+    return others[0] if len(others) == 1 else ","
+
+
 def read_manifest(path: Path, video_column: str = "video") -> tuple[list[dict[str, Any]], str]:
-    """Rows of a CSV or JSONL manifest (as dicts of strings/values), video paths made absolute."""
+    """Rows of a CSV or JSONL manifest (as dicts of strings/values), video paths made absolute (relative paths
+    are relative to the manifest).
+
+    The paths are read from ``video_column``; when that is the default ``video`` and the manifest has no such
+    column, from the one of ``file_name`` (what datasets' folder builders call it), ``path`` or ``video_path``
+    it has, stored under ``video`` in the rows returned. A CSV whose header has no comma but semicolons (or tabs)
+    is read with that separator, as spreadsheets in many locales save it.
+
+    Raises:
+        SkillDatasetError: not .csv/.jsonl, no rows, a line that is not a JSON object, or no column (or several
+            candidate columns) with the video paths, naming the columns found.
+    """
+    path = Path(path)
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [dict(row) for row in csv.DictReader(handle)]
+            delimiter = _csv_delimiter(handle.readline())
+            handle.seek(0)
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            rows = [dict(row) for row in reader]
+            columns = [c for c in reader.fieldnames or [] if c is not None]
     elif path.suffix.lower() in (".jsonl", ".json"):
         rows = []
         with path.open(encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except json.JSONDecodeError as err:
                         raise SkillDatasetError(f"{path}, line {line_number}: not valid JSON ({err.msg})") from err
+                    if not isinstance(row, dict):
+                        raise SkillDatasetError(
+                            f"{path}, line {line_number}: not a JSON object (one object of column: value per line)"
+                        )
+                    rows.append(row)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
     else:
         raise SkillDatasetError(f"{path}: a manifest must be .csv or .jsonl")
     if not rows:
         raise SkillDatasetError(f"{path}: the manifest has no rows")
+    column = _path_column(columns, video_column, str(path))
     base = path.parent
+    out = []
     for row in rows:
-        video = row.get(video_column)
-        if video:  # relative paths are relative to the manifest
-            row[video_column] = str((base / str(video)).resolve()) if not os.path.isabs(str(video)) else str(video)
-    return rows, str(path)
+        video = row.get(column)
+        if video:
+            video = str((base / str(video)).resolve()) if not os.path.isabs(str(video)) else str(video)
+        # in place, so the columns keep their order (messages list them as the file has them)
+        out.append({(video_column if key == column else key): value for key, value in row.items()})
+        out[-1][video_column] = video
+    return out, str(path)
 
 
 def _rows_from_datasets(data: Dataset | DatasetDict, video_column: str, label_column: str) -> list[dict[str, Any]]:
@@ -148,14 +210,15 @@ def _rows_from_datasets(data: Dataset | DatasetDict, video_column: str, label_co
     splits = data.items() if isinstance(data, DatasetDict) else [(None, data)]
     rows: list[dict[str, Any]] = []
     for split_name, split in splits:
-        if video_column not in split.column_names:
-            raise SkillDatasetError(f"the dataset has no {video_column!r} column (columns: {split.column_names})")
-        if isinstance(split.features[video_column], datasets.Video):
+        column = _path_column(
+            split.column_names, video_column, "the dataset" if split_name is None else f"its {split_name} split"
+        )
+        if isinstance(split.features[column], datasets.Video):
             # Decoded rows are torchcodec decoders; undecoded rows give the file path (or embedded bytes).
-            split = split.cast_column(video_column, datasets.Video(decode=False))
+            split = split.cast_column(column, datasets.Video(decode=False))
         label_feature = split.features.get(label_column)
         for row in split:
-            video = row.pop(video_column)
+            video = row.pop(column)
             if isinstance(video, dict):
                 video = (
                     video.get("path") if not video.get("bytes") else _materialize(video["bytes"], video.get("path"))
@@ -196,7 +259,22 @@ def _normalise_rows(
     target: str,
 ) -> tuple[list[dict[str, Any]], str]:
     """Rename the user's columns to ``video``/``label``/``score``/``subject``/``split``, and older metadata
-    columns to today's names, and pick the target."""
+    columns to today's names, and pick the target.
+
+    Checked here, before any file is looked at: a column named by the caller that is not there, and a target
+    without its column; each message names the columns the source has.
+    """
+    if target not in ("auto", "label", "score"):
+        raise ValueError(f"target must be 'auto', 'label' or 'score', got {target!r}")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    named = {"label_column": label_column, "score_column": score_column, "subject_column": subject_column}
+    named["split_column"] = split_column
+    defaults = {"label_column": "label", "score_column": "score", "subject_column": "subject", "split_column": "split"}
+    absent = [f"{arg}={name!r}" for arg, name in named.items() if name != defaults[arg] and name not in columns]
+    if absent:
+        raise SkillDatasetError(
+            f"{origin}: no such column: {', '.join(absent)}; its columns are {_column_list(columns)}"
+        )
     renames = {
         video_column: "video",
         label_column: "label",
@@ -204,9 +282,12 @@ def _normalise_rows(
         subject_column: "subject",
         split_column: "split",
     }
+    # a column named like one of ours but not the one asked for (a 'label' column beside label_column='grade')
+    # gives way to the one asked for
+    shadowed = set(renames.values()) - set(renames)
     out = []
     for row in rows:
-        row = {renames.get(key, key): value for key, value in row.items()}
+        row = {renames.get(key, key): value for key, value in row.items() if key not in shadowed}
         for old, new in RENAMED_METADATA_COLUMNS.items():
             if old in row:
                 row.setdefault(new, row.pop(old))
@@ -215,12 +296,16 @@ def _normalise_rows(
     has_score = any(row.get("score") not in (None, "") for row in out)
     if target == "auto":
         target = "label" if has_label else "score"
-    if target not in ("label", "score"):
-        raise ValueError(f"target must be 'auto', 'label' or 'score', got {target!r}")
     if target == "label" and not has_label:
-        raise SkillDatasetError(f"{origin}: no {label_column!r} column with class labels (or give target='score')")
+        raise SkillDatasetError(
+            f"{origin}: no {label_column!r} column with class labels (its columns are {_column_list(columns)}); "
+            f"name the class column {label_column!r}, or for scores use a {score_column!r} column and target 'score'"
+        )
     if target == "score" and not has_score:
-        raise SkillDatasetError(f"{origin}: no {score_column!r} column with scores and no {label_column!r} column")
+        raise SkillDatasetError(
+            f"{origin}: no {score_column!r} column with scores (its columns are {_column_list(columns)}); name the "
+            f"score column {score_column!r}, or for class labels use a {label_column!r} column and target 'label'"
+        )
     return out, target
 
 
@@ -267,6 +352,8 @@ def _validate(rows: list[dict[str, Any]], origin: str, target: str, label_names:
             absent = [name for name in label_names if name not in present]
             if absent:
                 problems.append(_list_problems("classes with no videos", absent))
+        else:
+            problems += _label_spelling_problems(rows)
     else:
         bad = []
         for i, row in enumerate(rows):
@@ -294,6 +381,62 @@ def _validate(rows: list[dict[str, Any]], origin: str, target: str, label_names:
                 len(conflicting),
                 shown,
             )
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _label_spelling_problems(rows: list[dict[str, Any]]) -> list[str]:
+    """Class labels that cannot all be meant: numbers mixed with names (``3`` beside ``novice``: a score typed
+    into the class column, or the other way round), and one number written two ways (``3`` and ``3.0``)."""
+    labelled = [(i, str(row["label"])) for i, row in enumerate(rows) if row.get("label") not in (None, "")]
+    numbers = [(i, label) for i, label in labelled if _is_number(label)]
+    names = [(i, label) for i, label in labelled if not _is_number(label)]
+    if numbers and names:
+        fewer = numbers if len(numbers) <= len(names) else names
+        what = "numbers" if fewer is numbers else "names"
+        return [
+            _list_problems(
+                f"labels that mix numbers and names ({len(numbers)} rows have numbers, {len(names)} names); "
+                f"the rows with {what}",
+                [f"row {i + 1}: {label!r}" for i, label in fewer],
+            )
+            + "\n(class labels are all names or all numbers: fix these rows; if the numbers are scores, put them in "
+            "a 'score' column and use target 'score')"
+        ]
+    spellings: dict[float, set[str]] = defaultdict(set)
+    for _, label in numbers:
+        spellings[float(label)].add(label)
+    twice = [" and ".join(repr(s) for s in sorted(found)) for found in spellings.values() if len(found) > 1]
+    if twice:
+        return [
+            _list_problems("class labels that are one number written in two ways (they would be two classes)", twice)
+        ]
+    return []
+
+
+# More distinct numbers than any skill scale has classes: more likely a score (GRS 8-40, OSATS) than classes
+MAX_NUMERIC_CLASSES = 10
+
+
+def _warn_if_scores_look_like_classes(rows: list[dict[str, Any]], origin: str) -> None:
+    labels = {str(row["label"]) for row in rows}
+    if not all(_is_number(label) for label in labels):
+        return
+    fractional = any(not float(label).is_integer() for label in labels)
+    if len(labels) > MAX_NUMERIC_CLASSES or fractional:
+        logger.warning(
+            "%s: the label column holds %d different numbers%s, each read as a class. If they are scores, put them "
+            "in a 'score' column and use target 'score' (regression); give target 'label' to keep them as classes",
+            origin,
+            len(labels),
+            " (some not whole)" if fractional else "",
+        )
 
 
 # ------------------------------------------------------------------------------------------- building
@@ -413,6 +556,7 @@ def load_skill_dataset(
         ['novice', 'intermediate', 'expert']
     """
     rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
+    target_asked = target
     rows, target = _normalise_rows(
         rows,
         origin,
@@ -426,6 +570,8 @@ def load_skill_dataset(
     if label_names is not None:
         label_names = [str(name) for name in label_names]
     _validate(rows, origin, target, label_names)
+    if target_asked == "auto" and target == "label" and label_names is None:
+        _warn_if_scores_look_like_classes(rows, origin)
     columns = _columns_from_rows(rows, origin, target)
     _check_subjects(columns["subject"], columns["split"], origin, require_subjects, allow_shared_subjects)
     dataset = _dataset_from_columns(columns, len(rows), target, label_names)
@@ -530,14 +676,17 @@ def _split(dataset: Dataset, origin: str, split_ratios: tuple[float, float, floa
         result = DatasetDict(
             {
                 name: dataset.filter(lambda s, name=name: s == name, input_columns="split")
-                for name in ("train", "validation", "test")
+                for name in SPLIT_NAMES
                 if name in set(dataset["split"])
             }
         )
     elif split_ratios is None:
         result = DatasetDict({"train": dataset})
     else:
-        result = make_splits(dataset, split_ratios, seed=seed)
+        try:
+            result = make_splits(dataset, split_ratios, seed=seed)
+        except SkillDatasetError as err:
+            raise SkillDatasetError(f"{origin}: {err}") from err
     return result.remove_columns("split")
 
 
@@ -546,6 +695,11 @@ def _check_subjects(
 ) -> None:
     """No surgeon in two supplied splits; say loudly (or refuse) when surgeons are unknown."""
     unknown = [i for i, subject in enumerate(subjects) if not subject]
+    if unknown and require_subjects and len(unknown) == len(subjects):
+        raise SkillDatasetError(
+            f"{origin}: no row has a subject (surgeon id): add a 'subject' column, or subject_column=... to name "
+            "yours (require_subjects is set)"
+        )
     if unknown and require_subjects:
         raise SkillDatasetError(
             f"{origin}: "
@@ -591,8 +745,20 @@ def _check_subjects(
         )
 
 
+def class_counts(data: DatasetDict) -> str:
+    """Videos per class in each split, e.g. ``train (novice: 6, expert: 0), test (novice: 2, expert: 2)``."""
+    parts = []
+    for name, split in data.items():
+        feature = split.features["labels"]
+        counts = Counter(split["labels"])
+        per_class = ", ".join(f"{feature.int2str(k)}: {counts.get(k, 0)}" for k in range(feature.num_classes))
+        parts.append(f"{name} ({per_class})")
+    return ", ".join(parts)
+
+
 def warn_missing_classes(data: DatasetDict, origin: str = "the dataset") -> dict[str, list[str]]:
-    """Warn about every split that lacks a class (naming both); returns {split: [missing class names]}."""
+    """Warn about every split that lacks a class (naming both, with the class counts of every split); returns
+    {split: [missing class names]}."""
     missing: dict[str, list[str]] = {}
     for name, split in data.items():
         feature = split.features["labels"]
@@ -603,15 +769,54 @@ def warn_missing_classes(data: DatasetDict, origin: str = "the dataset") -> dict
         if absent:
             missing[name] = absent
             logger.warning(
-                "%s: the %s split has no %s video (too few surgeons of that class to go round); %s",
+                "%s: the %s split has no %s video (too few surgeons of that class to go round; videos per class: "
+                "%s); %s",
                 origin,
                 name,
                 " or ".join(repr(a) for a in absent),
+                class_counts(data),
                 "metrics that need every class (ROC-AUC, per-class recall) will be undefined on it"
                 if name == "test"
                 else "the model is trained or validated without that class",
             )
     return missing
+
+
+def check_training_data(data: DatasetDict, origin: str = "the dataset") -> None:
+    """Refuse data a model cannot be trained on, before anything is built from it: no training videos, class
+    labels of one class only (a one-output model would silently be a regression), or a class with no training
+    video (the model could never predict it). Each message gives the counts and what to change.
+
+    A split other than ``train`` that lacks a class is only warned about (:func:`warn_missing_classes`).
+
+    Raises:
+        SkillDatasetError: as above.
+    """
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in data.items())
+    if "train" not in data or not len(data["train"]):
+        raise SkillDatasetError(
+            f"{origin}: no training videos (videos per split: {sizes or 'none'}); mark the training rows with "
+            "split 'train', or leave out the split column to split by split_ratios"
+        )
+    feature = data["train"].features["labels"]
+    if not isinstance(feature, ClassLabel):
+        return
+    if feature.num_classes < 2:
+        only = feature.names[0] if feature.names else "?"
+        total = sum(len(split) for split in data.values())
+        raise SkillDatasetError(
+            f"{origin}: every video has the label {only!r} ({total} videos): a classifier needs at least two "
+            "classes. Add videos of another class; or, if the labels are scores, train a regression: put them in a "
+            "'score' column and set target 'score' (`target: score` in a recipe)"
+        )
+    counts = Counter(data["train"]["labels"])
+    absent = [feature.int2str(k) for k in range(feature.num_classes) if not counts.get(k)]
+    if absent:
+        raise SkillDatasetError(
+            f"{origin}: the train split has no {' or '.join(repr(a) for a in absent)} video, so the model could "
+            f"never predict {'it' if len(absent) == 1 else 'them'} (videos per class: {class_counts(data)}). Add "
+            "surgeons of that class, change split_ratios or split_seed, or fix the split column"
+        )
 
 
 def _log_summary(data: DatasetDict, origin: str) -> None:

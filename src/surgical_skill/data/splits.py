@@ -13,7 +13,31 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
 
+from ..errors import SurgicalSkillError
+
 logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+# Defined here, the lowest module of `data` that raises it; `data.building` (its documented home) re-exports it.
+class SkillDatasetError(SurgicalSkillError, ValueError):
+    """A dataset cannot be built or split as given; the message lists every offending row or file, or the
+    counts that do not add up, and what to change."""
+
+
+def _subject_count(groups: np.ndarray) -> str:
+    """ "12 subjects (30 videos)", saying how rows without a subject were counted when there are some."""
+    unique = np.unique(groups)
+    rows_alone = sum(1 for g in unique if str(g).startswith("row:"))
+    named = len(unique) - rows_alone
+    if rows_alone and named:
+        what = f"{named} subjects and {rows_alone} videos without a subject (each counted as one)"
+    elif rows_alone:
+        what = f"{rows_alone} videos without a subject (each counted as one subject)"
+    else:
+        what = f"{named} subject{'s' if named != 1 else ''}"
+    return f"{what}, {len(groups)} videos in all"
 
 
 def _groups(dataset: Dataset, group_column: str | None) -> np.ndarray:
@@ -120,6 +144,9 @@ def make_splits(
     (a subject's class is its most common label; scores are stratified by quantile bins). The same seed gives
     the same split. A ratio of 0 omits that split. Rows without a subject count as their own subject.
 
+    Raises:
+        SkillDatasetError: fewer subjects than splits asked for (the message gives the counts and what to change).
+
     Example:
         >>> parts = make_splits(dataset, (0.7, 0.15, 0.15), seed=0)
         >>> set(parts["train"]["subject"]) & set(parts["test"]["subject"])
@@ -127,18 +154,26 @@ def make_splits(
     """
     if len(ratios) != 3 or min(ratios) < 0 or not np.isclose(sum(ratios), 1.0) or ratios[0] <= 0:
         raise ValueError(f"ratios must be three non-negative shares (train > 0) summing to 1, got {ratios}")
+    groups = _groups(dataset, group_column)
+    asked = [name for name, share in zip(SPLIT_NAMES, ratios) if share > 0]
+    n_groups = len(np.unique(groups))
+    if n_groups < len(asked):
+        # every subject sits in one split, so each split asked for needs one of its own
+        fewer = "[0.8, 0.2, 0.0]: no test split" if n_groups >= 2 else "[1.0, 0.0, 0.0]: train only"
+        raise SkillDatasetError(
+            f"too few subjects to split: {_subject_count(groups)}, but split_ratios "
+            f"[{', '.join(f'{r:g}' for r in ratios)}] ask for {len(asked)} splits ({', '.join(asked)}) and all of "
+            f"a subject's videos go to one split. Add subjects, ask for at most {n_groups} split"
+            f"{'s' if n_groups > 1 else ''} (e.g. split_ratios {fewer}), or give a split column"
+        )
     y = _strata(dataset, label_column)
-    _, row_group, group_strata = _group_strata(y, _groups(dataset, group_column))
+    _, row_group, group_strata = _group_strata(y, groups)
     split_of_group = _allocate_groups(group_strata, np.asarray(ratios, dtype=np.float64), seed)
     split_of_row = split_of_group[row_group]
     result = {}
-    for index, (name, share) in enumerate(zip(("train", "validation", "test"), ratios)):
-        if share == 0:
-            continue
-        indices = np.flatnonzero(split_of_row == index)
-        if not len(indices):
-            logger.warning("the %s split is empty: too few subjects for ratios %s", name, ratios)
-        result[name] = dataset.select(indices)
+    for index, (name, share) in enumerate(zip(SPLIT_NAMES, ratios)):
+        if share > 0:  # never empty: every split asked for gets a subject when there are enough (checked above)
+            result[name] = dataset.select(np.flatnonzero(split_of_row == index))
     return DatasetDict(result)
 
 
@@ -151,11 +186,16 @@ def fold_indices(
     group_column: str | None = "subject",
 ) -> list[np.ndarray]:
     """The held-out row indices of ``k`` folds grouped by subject and stratified by label (sorted; every row
-    is in exactly one fold). ``k`` is capped at the number of subjects."""
+    is in exactly one fold). ``k`` is capped at the number of subjects; fewer than two subjects is an error."""
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
     y = _strata(dataset, label_column)
     groups = _groups(dataset, group_column)
+    if len(np.unique(groups)) < 2:
+        raise SkillDatasetError(
+            f"cannot make folds by subject from {_subject_count(groups)}: at least two subjects are needed (one "
+            "held out, one to fit on). Add subjects"
+        )
     return [np.sort(held) for held in _stratified_group_folds(y, groups, k, seed)]
 
 
@@ -167,10 +207,22 @@ def kfold_splits(
     label_column: str = "labels",
     group_column: str | None = "subject",
 ) -> Iterator[tuple[int, Dataset, Dataset]]:
-    """Yield ``(fold, train, held_out)`` for ``k`` grouped, stratified folds; every row is held out once."""
-    n_groups = len(np.unique(_groups(dataset, group_column)))
+    """Yield ``(fold, train, held_out)`` for ``k`` grouped, stratified folds; every row is held out once.
+
+    Raises:
+        SkillDatasetError: fewer subjects than folds (the message gives both counts).
+    """
+    groups = _groups(dataset, group_column)
+    n_groups = len(np.unique(groups))
     if k > n_groups:
-        raise ValueError(f"k={k} folds need at least {k} subjects; the dataset has {n_groups}")
+        fix = (
+            f"ask for at most {n_groups} folds (cv_folds: {n_groups}) or add subjects"
+            if n_groups >= 2
+            else "add subjects"
+        )
+        raise SkillDatasetError(
+            f"{k} folds by subject need at least {k} subjects; the dataset has {_subject_count(groups)}: {fix}"
+        )
     everything = np.arange(len(dataset))
     folds = fold_indices(dataset, k, seed=seed, label_column=label_column, group_column=group_column)
     for fold, held in enumerate(folds):
@@ -187,8 +239,16 @@ def leave_one_subject_out(
 ) -> Iterator[tuple[str, Dataset, Dataset]]:
     """Yield ``(subject, train, held_out)`` holding out each subject in turn (LOSO cross-validation)."""
     if group_column not in dataset.column_names or not any(dataset[group_column]):
-        raise ValueError(f"leave-one-subject-out needs a {group_column!r} column with subject ids")
+        raise SkillDatasetError(
+            f"leave-one-subject-out needs a {group_column!r} column with subject ids; the dataset has columns "
+            f"{', '.join(dataset.column_names)}"
+        )
     groups = _groups(dataset, group_column)
+    if len(np.unique(groups)) < 2:
+        raise SkillDatasetError(
+            f"leave-one-subject-out needs at least two subjects (one held out, one to train on); the dataset has "
+            f"{_subject_count(groups)}. Add subjects"
+        )
     for train, held in LeaveOneGroupOut().split(np.zeros(len(dataset)), groups=groups):
         subject = dataset[int(held[0])][group_column] or f"row {int(held[0]) + 1}"
         yield subject, dataset.select(train), dataset.select(held)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +24,7 @@ from transformers import (
 from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
 from transformers.video_processing_utils import BaseVideoProcessor
 
+from ..errors import UsageError
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
 from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
@@ -168,6 +173,91 @@ def _labels(num_labels: int | None, id2label: dict | list | None) -> dict[str, A
 
 
 SHARED_OPTIONS = ("freeze_backbone", "dropout", "class_weights", "label_smoothing", "backbone_pretrained")
+# Config keys that follow from the data (its classes, or one score), never from a recipe's model_config
+LABEL_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
+# What transformers writes into every saved config; not settings anyone gives
+_BOOKKEEPING_KEYS = frozenset({"transformers_version", "_name_or_path", "model_type", "architectures"})
+
+
+@functools.cache
+def config_keys(config_class: type[PretrainedConfig]) -> frozenset[str]:
+    """Every key a ``config_class`` takes: the ``__init__`` arguments of it and its bases, the attributes of a
+    default instance, and ``attribute_map`` aliases (transformers' configs keep unknown keys as attributes
+    without a word, so a typo would otherwise do nothing)."""
+    keys: set[str] = set()
+    for cls in config_class.__mro__:
+        init = vars(cls).get("__init__")
+        if init is None or not issubclass(cls, PretrainedConfig):
+            continue
+        for parameter in inspect.signature(init).parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                keys.add(parameter.name)
+    keys.discard("self")
+    keys |= set(config_class().to_dict())
+    keys |= set(getattr(config_class, "attribute_map", {}))
+    return frozenset(keys - _BOOKKEEPING_KEYS)
+
+
+def _refuse_unknown_keys(
+    model: str, config_class: type[PretrainedConfig], keys, known: set[str], what: str = "model_config"
+) -> None:
+    """A :class:`~surgical_skill.errors.UsageError` naming each key of ``keys`` not in ``known``, its closest
+    known key, and the model's own keys (those of every transformers config left out, for a readable list)."""
+    unknown = [key for key in keys if key not in known]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    own = sorted((known - config_keys(PretrainedConfig) - _BOOKKEEPING_KEYS) | set(SHARED_OPTIONS))
+    raise UsageError(
+        f"{what} has {'a key' if len(unknown) == 1 else 'keys'} that {model!r} ({config_class.__name__}) "
+        f"does not know: {', '.join(hints)}. Its keys: {', '.join(own)}"
+    )
+
+
+def check_model_config(name_or_path: str | os.PathLike, model_config: Mapping[str, Any] | None) -> None:
+    """Check a recipe's ``model_config`` before any data is loaded or model built: a key the model's config does
+    not know (with the closest known key and the list of them), a key the data decides (``num_labels`` ...),
+    and, for a registry name, values its config refuses (an unknown ``backbone`` ...).
+
+    Registry names and local model folders are checked here; a Hub id is checked by :func:`build_model` once its
+    config is downloaded.
+
+    Raises:
+        UsageError: as above; the message names the key and the model.
+    """
+    if not model_config:
+        return
+    name = os.fspath(name_or_path)
+    decided = [key for key in LABEL_KEYS if key in model_config]
+    if decided:
+        raise UsageError(
+            f"model_config sets {', '.join(decided)}, which the dataset decides (its classes, or one score with "
+            "target 'score'; label_names orders the classes): leave "
+            f"{'it' if len(decided) == 1 else 'them'} out"
+        )
+    if name in MODEL_REGISTRY:
+        spec = MODEL_REGISTRY[name]
+        _refuse_unknown_keys(
+            name, spec.config_class, model_config, set(config_keys(spec.config_class)) | set(SHARED_OPTIONS)
+        )
+        values = {key: value for key, value in model_config.items() if key != "class_weights"}  # per class: later
+        try:
+            if spec.family == "transformers":
+                _transformers_config(spec, {"num_labels": 2}, values)
+            else:
+                spec.config_class(**{**spec.config_defaults, **values, "num_labels": 2})
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"model_config for {name!r}: {err}") from err
+    elif os.path.isfile(os.path.join(name, "config.json")):
+        try:
+            config = AutoConfig.from_pretrained(name)
+        except (OSError, ValueError, KeyError):
+            return  # not a loadable model folder: build_model says why
+        known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS)
+        _refuse_unknown_keys(name, type(config), model_config, known)
 
 
 def build_model(
@@ -184,7 +274,8 @@ def build_model(
     so a Kinetics classifier gets a fresh head with ``num_labels`` outputs.
 
     Raises:
-        ValueError: an unknown name (the message lists the known ones) or an unknown option.
+        ValueError: an unknown name (the message lists the known ones); an unknown option (a
+            :class:`~surgical_skill.errors.UsageError` naming it, the closest known key and the known ones).
         OSError: a folder or Hub id that cannot be loaded (offline, missing files), saying which and why.
 
     Example:
@@ -195,6 +286,13 @@ def build_model(
     labels = _labels(num_labels, id2label)
     if name in MODEL_REGISTRY:
         spec = MODEL_REGISTRY[name]
+        _refuse_unknown_keys(
+            name,
+            spec.config_class,
+            overrides,
+            set(config_keys(spec.config_class)) | set(SHARED_OPTIONS),
+            "build_model(**overrides)",
+        )
         if spec.family == "transformers":
             config = _transformers_config(spec, labels, overrides)
             model = spec.model_class(config)
@@ -209,7 +307,9 @@ def build_model(
         raise _unknown(name)
     shared = {key: overrides.pop(key) for key in SHARED_OPTIONS if key in overrides}
     try:
-        config = AutoConfig.from_pretrained(name, **overrides, **labels)
+        config, unused = AutoConfig.from_pretrained(name, **overrides, **labels, return_unused_kwargs=True)
+        known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS)
+        _refuse_unknown_keys(name, type(config), unused, known, "build_model(**overrides)")  # else dropped
         # a decision threshold chosen for the loaded model's validation data does not carry over to a new one
         for key in ("decision_threshold", "decision_threshold_info"):
             if hasattr(config, key):

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..deprecation import warn_renamed
 from ..evaluation.metrics import validation_metric_names
+from ..models.factory import check_model_config
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
@@ -139,6 +140,8 @@ class ModelArguments:
 
     def __post_init__(self):
         self.model_config = _mapping(self.model_config, "model_config")
+        # typos in model_config would otherwise be kept as unused config attributes, silently
+        check_model_config(self.model_name_or_path, self.model_config)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if isinstance(self.class_weights, str) and self.class_weights not in ("auto", ""):
@@ -221,6 +224,20 @@ class DataArguments:
             _choice(self.sampling_strategy, ("uniform", "clip"), "sampling_strategy")
         if len(self.split_ratios) != 3 or abs(sum(self.split_ratios) - 1) > 1e-6:
             raise ValueError(f"split_ratios must be three shares summing to 1, got {self.split_ratios}")
+        if min(self.split_ratios) < 0 or self.split_ratios[0] <= 0:
+            raise ValueError(
+                f"split_ratios (train, validation, test) must be shares of at least 0 and train above 0, got "
+                f"{self.split_ratios}"
+            )
+        if self.label_names is not None:
+            names = [str(name) for name in self.label_names]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if len(set(names)) < 2 or repeated:
+                raise ValueError(
+                    f"label_names must name two or more different classes, got {self.label_names}"
+                    + (f" ({', '.join(map(repr, repeated))} repeated)" if repeated else "")
+                    + "; for scores leave label_names out and set target: score"
+                )
         if self.cv_folds is not None and self.cv is None:
             self.cv = "kfold"
         if self.cv is not None:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 
-from ..data.splits import kfold_splits, leave_one_subject_out, make_splits
+from ..data.building import warn_missing_classes
+from ..data.splits import SkillDatasetError, kfold_splits, leave_one_subject_out, make_splits, subject_groups
 from ..evaluation.formatting import finite_or_none, fmt
 from ..evaluation.metrics import (
     HEADLINE_CLASSIFICATION,
@@ -36,7 +37,22 @@ def cross_validation_folds(data: DatasetDict, args: DataArguments) -> Iterator[t
     Every split of ``data`` is pooled first; each fold's ``test`` is held out by whole subjects, and
     ``cv_validation_share`` of the remaining subjects is held out as ``validation`` (early stopping, best
     model, the binary decision threshold), so nothing about the test fold is tuned on it.
+
+    Every fold is made before the first is yielded, so too few subjects (for the folds, or for a validation
+    part in each fold) is refused, with the counts, before any fold trains.
+
+    Raises:
+        SkillDatasetError: fewer subjects than ``cv_folds``, fewer than two for leave-one-subject-out, or a fold
+            whose training part has too few subjects to hold some out for validation.
     """
+    folds = list(_folds(data, args))
+    for name, fold in folds:
+        # a held-out part of one class is expected (a surgeon rated one way); a training part without one is not
+        warn_missing_classes(DatasetDict({k: v for k, v in fold.items() if k != "test"}), f"cross-validation {name}")
+    yield from folds
+
+
+def _folds(data: DatasetDict, args: DataArguments) -> Iterator[tuple[str, DatasetDict]]:
     pool = concatenate_datasets(list(data.values())) if len(data) > 1 else next(iter(data.values()))
     if args.cv == "leave-one-subject-out":
         folds = ((f"subject-{_slug(subject)}", train, held) for subject, train, held in leave_one_subject_out(pool))
@@ -54,6 +70,13 @@ def cross_validation_folds(data: DatasetDict, args: DataArguments) -> Iterator[t
         used.add(unique)
         name = unique
         share = args.cv_validation_share
+        if share and len(set(subject_groups(train))) < 2:
+            raise SkillDatasetError(
+                f"cross-validation {name} trains on {len(train)} videos of a single subject, so none can be held "
+                f"out for validation (cv_validation_share: {share:g}); the dataset has "
+                f"{len(set(subject_groups(pool)))} subjects. Add subjects, use fewer folds, or set "
+                "cv_validation_share: 0 (no validation: the last epoch's model is kept)"
+            )
         parts = make_splits(train, (1 - share, share, 0.0), seed=args.split_seed) if share else {"train": train}
         yield name, DatasetDict({**parts, "test": held})
 

@@ -24,6 +24,7 @@ from ..data import (
     expand_clips,
     load_skill_dataset,
 )
+from ..data.building import check_training_data
 from ..models import add_sampling
 from .arguments import DataArguments
 
@@ -32,8 +33,13 @@ logger = logging.getLogger(__name__)
 
 def load_data(args: DataArguments) -> DatasetDict:
     """The recipe's dataset with its splits (see :func:`surgical_skill.data.load_skill_dataset`); one
-    ``train`` split for cross-validation, which makes its own folds."""
-    return load_skill_dataset(
+    ``train`` split for cross-validation, which makes its own folds.
+
+    Refused before any model is built (:func:`~surgical_skill.data.building.check_training_data`): no training
+    videos, one class only, a class with no training video; too few subjects for the split is refused while
+    splitting, and for the folds by :func:`~surgical_skill.training.cross_validation.cross_validation_folds`.
+    """
+    data = load_skill_dataset(
         args.dataset,
         target=args.target,
         label_names=args.label_names,
@@ -43,12 +49,23 @@ def load_data(args: DataArguments) -> DatasetDict:
         allow_shared_subjects=args.allow_shared_subjects,
         proxy_dir=args.proxy_dir,
     )
+    check_training_data(data, args.dataset)
+    return data
 
 
 def label_info(data: DatasetDict) -> dict[str, Any]:
-    """``num_labels`` and ``id2label`` for the model, from the dataset's ``labels`` feature."""
+    """``num_labels`` and ``id2label`` for the model, from the dataset's ``labels`` feature.
+
+    Raises:
+        SkillDatasetError: no ``train`` split, or class labels of one class only (a one-output model would be a
+            regression model without anyone asking for one).
+    """
+    if "train" not in data or not len(data["train"]):
+        check_training_data(data)  # raises, with the counts
     feature = data["train"].features["labels"]
     if isinstance(feature, ClassLabel):
+        if feature.num_classes < 2:
+            check_training_data(data)  # raises, with the counts
         return {"num_labels": feature.num_classes, "id2label": dict(enumerate(feature.names))}
     return {"num_labels": 1, "id2label": {0: "score"}}
 

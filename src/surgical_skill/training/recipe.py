@@ -20,7 +20,9 @@ import yaml
 from transformers import HfArgumentParser
 
 from ..errors import SurgicalSkillError
+from ..evaluation.metrics import validation_metric_names
 from ..files import write_text_atomic
+from ..models.factory import MODEL_REGISTRY, build_video_processor
 from .arguments import (
     DataArguments,
     ModelArguments,
@@ -87,7 +89,44 @@ def parse_recipe(
         raise RecipeError(str(err)) from err
     if remaining:
         raise RecipeError(f"unknown arguments {remaining}; see --help for the known ones")
+    check_recipe(model_args, data_args, training_args)
     return model_args, data_args, training_args
+
+
+def check_recipe(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
+    """The checks that need keys of two groups, made before any data is loaded (each group checks its own keys
+    when it is made): a ``crop_size`` larger than the frames a registry model's processor resizes to (the crop
+    would be padded with black), and a ``metric_for_best_model`` the task will not compute, when ``target`` (and
+    ``label_names``) say the task.
+
+    Raises:
+        RecipeError: naming the keys and the values allowed.
+    """
+    name = model_args.model_name_or_path
+    if data_args.crop_size is not None and data_args.image_size is None and name in MODEL_REGISTRY:
+        edge = build_video_processor(name).size.shortest_edge
+        if edge is not None and data_args.crop_size > edge:
+            raise RecipeError(
+                f"crop_size ({data_args.crop_size}) is larger than the image_size {name!r} uses ({edge}): frames "
+                f"are resized to a short side of {edge} and the crop would be padded with black. Set image_size to "
+                f"at least {data_args.crop_size}, or make crop_size at most {edge}"
+            )
+    metric = training_args.metric_for_best_model
+    if metric is None or data_args.target == "auto":
+        return  # the data decides the task: checked once the model is built, still before the first epoch
+    regression = data_args.target == "score"
+    num_classes = None if regression or not data_args.label_names else len(data_args.label_names)
+    allowed = validation_metric_names(regression, num_classes)
+    if metric not in allowed:  # worded as the check at training time words it
+        if regression:
+            task = "a score (regression) model (target: score)"
+        elif num_classes:
+            task = f"a class model of {num_classes} classes (target: label, {num_classes} label_names)"
+        else:
+            task = "a class model (target: label)"
+        raise RecipeError(
+            f"metric_for_best_model={metric!r} is not computed for {task}; choose one of {', '.join(allowed)}"
+        )
 
 
 def recipe_to_dict(*groups: Any) -> dict[str, Any]:
