@@ -10,24 +10,30 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 import transformers
+from accelerate import PartialState
 from accelerate.utils import set_seed
 
 import surgical_skill
-from surgical_skill.errors import run_reporting_errors
+from surgical_skill.errors import INTERRUPTED_EXIT_CODE, run_reporting_errors
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.hub import push_run
 from surgical_skill.training import (
     RecipeError,
+    TrainingInterrupted,
+    check_resume,
+    check_resumed_data,
     checkpoints_in,
     claim_output_dir,
     cross_validation_folds,
     load_data,
     make_accelerator,
     parse_recipe,
+    resolve_checkpoint,
     save_recipe,
     summarize_cross_validation,
     train,
@@ -67,7 +73,40 @@ def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
     return None
 
 
+def resume_command(argv: list[str], num_processes: int) -> str:
+    """The command that continues this run: the same arguments, ``--resume_from_checkpoint latest``, and no
+    ``--overwrite_output_dir`` (which would delete it)."""
+    kept, args = [], iter(argv)
+    for arg in args:
+        flag, has_value, _ = arg.partition("=")
+        if flag in ("--resume_from_checkpoint", "--overwrite_output_dir"):
+            if not has_value and flag == "--resume_from_checkpoint":
+                next(args, None)
+            elif not has_value:  # a bool flag may stand alone or take a value
+                value = next(args, None)
+                if value is not None and value.lower() not in ("true", "false", "yes", "no", "1", "0", "t", "f"):
+                    kept.append(value)
+            continue
+        kept.append(arg)
+    launcher = ["accelerate", "launch"] + (["--num_processes", str(num_processes)] if num_processes > 1 else [])
+    return shlex.join([*launcher, "recipes/train.py", *kept, "--resume_from_checkpoint", "latest"])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return run(argv)
+    except TrainingInterrupted as stop:  # Ctrl-C: a checkpoint is saved; say how to go on from it
+        if PartialState().is_main_process:
+            print(
+                f"interrupted at step {stop.step}; checkpoint saved in {stop.checkpoint}. Continue with:\n"
+                f"  {resume_command(argv, PartialState().num_processes)}",
+                file=sys.stderr,
+            )
+        return INTERRUPTED_EXIT_CODE
+
+
+def run(argv: list[str]) -> int:
     # Recipe: YAML, then command-line overrides
     model_args, data_args, training_args = parse_recipe(argv)
 
@@ -87,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         resume=bool(training_args.resume_from_checkpoint),
         remove=accelerator.is_main_process,
     )
+    resume = training_args.resume_from_checkpoint
+    if resume:  # the same run, or refused before anything in it is written
+        if not data_args.cv:
+            resolve_checkpoint(run_dir, resume)  # one to resume from
+        for change in check_resume(run_dir, model_args, data_args, training_args):
+            logger.info("resuming with %s", change)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if accelerator.is_main_process and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
     logger.info(
@@ -102,12 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     # Data: rows are paths and labels; frames are decoded only for the clips a batch needs
     data = load_data(data_args)
     logger.info("data: %s", {name: len(split) for name, split in data.items()})
+    if resume:
+        folds = [(run_dir / f, d) for f, d in cross_validation_folds(data, data_args)] if data_args.cv else []
+        check_resumed_data(folds or [(run_dir, data)], data_args)
+        if accelerator.is_main_process:
+            save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
     if not data_args.cv:
         train_and_evaluate(accelerator, model_args, data_args, training_args, data)
     else:
         # Cross-validation: one model per fold in <output_dir>/<fold>, then a summary in <output_dir>/cv
         results = {}
-        resume = training_args.resume_from_checkpoint
         if resume not in (None, "latest"):
             raise RecipeError(
                 "with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)"
