@@ -20,6 +20,7 @@ import runpy
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,16 @@ from safetensors.torch import load_file
 
 from surgical_skill.errors import run_reporting_errors
 from surgical_skill.models import build_model
-from surgical_skill.training import CheckpointError, RecipeError, check_checkpoint_fits, checkpoints_in
+from surgical_skill.training import (
+    CheckpointError,
+    RecipeError,
+    check_checkpoint_fits,
+    check_run_is_free,
+    checkpoints_in,
+    resume_command,
+)
 from surgical_skill.training.checkpoints import FAULT_ENV
+from surgical_skill.training.runs import RUN_LOCK
 from tests.helpers import TINY_SMALL3D, load_train_script, write_tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,6 +118,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_command_that_resumes_to_the_sa
         text=True,
         timeout=300,
         env={**os.environ, FAULT_ENV: "backward:3:SIGINT"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's, even under `nohup`
     )
     assert result.returncode == 130, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -116,7 +126,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_command_that_resumes_to_the_sa
     assert f"interrupted at step 3; checkpoint saved in {checkpoint}. Continue with:" in result.stderr
     command = result.stderr.rstrip().splitlines()[-1].strip()
     arguments = [str(recipe), "--output_dir", str(run), "--resume_from_checkpoint", "latest"]
-    assert command == shlex.join(["accelerate", "launch", "recipes/train.py", *arguments])
+    assert command == shlex.join(["accelerate", "launch", str(TRAIN), *arguments])
     assert checkpoints_in(run)[-1] == checkpoint
     # the printed command, run as it is, finishes the run as if nothing had happened
     assert train_here(shlex.split(command)[3:]) == 0
@@ -130,6 +140,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_weights_of_an_uninterrupted_o
     # SIGKILL while the third checkpoint is half written: it stays hidden and is never resumed from
     assert killed(argv, "checkpoint-write:3:SIGKILL") == -signal.SIGKILL
     assert [p.name for p in checkpoints_in(run)] == ["checkpoint-1", "checkpoint-2"]
+    assert (run / RUN_LOCK).is_file()  # left by the killed process: stale, taken over by the resume
     assert (run / "checkpoints" / ".tmp-checkpoint-3" / "model.safetensors").is_file()
     # SIGKILL while the best model of epoch 1 is half written (after the checkpoint of step 4)
     assert killed(resume, "model-write:1:SIGKILL") == -signal.SIGKILL
@@ -139,6 +150,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_weights_of_an_uninterrupted_o
     assert checkpoints_in(run)[-1].name == "checkpoint-6"
     assert train_here(resume) == 0
     assert not list(run.rglob(".*tmp-*"))  # every half-written folder was cleared by the next save
+    assert not (run / RUN_LOCK).exists()
     assert_same_run(run, uninterrupted)
 
 
@@ -249,11 +261,21 @@ def test_a_resume_on_changed_data_is_refused_and_changes_nothing(stopped_run, ow
 def test_a_resume_may_train_longer_log_otherwise_and_says_so(stopped_run, recipe_of_run, caplog):
     argv = [str(recipe_of_run), "--output_dir", str(stopped_run), "--resume_from_checkpoint", "latest"]
     with caplog.at_level(logging.INFO):
-        assert train_here([*argv, "--max_steps", "8", "--logging_steps", "1", "--num_workers", "1"]) == 0
-    assert "resuming with max_steps 4 -> 8 (the learning-rate schedule is recomputed" in caplog.text
+        assert train_here([*argv, "--max_steps", "5", "--logging_steps", "1", "--num_workers", "1"]) == 0
+    assert "resuming with max_steps 4 -> 5 (the learning-rate schedule is recomputed" in caplog.text
     assert "resuming with logging_steps 10 -> 1" in caplog.text and "num_workers 0 -> 1" in caplog.text
-    assert checkpoints_in(stopped_run)[-1].name == "checkpoint-8"
-    assert "max_steps: 8" in (stopped_run / "recipe.yaml").read_text()  # the run's record follows the resume
+    history = json.loads((stopped_run / "training_history.json").read_text())
+    assert [record["step"] for record in history] == [4, 5]
+    assert "max_steps: 5" in (stopped_run / "recipe.yaml").read_text()  # the run's record follows the resume
+
+
+def test_the_resume_command_keeps_the_arguments_but_the_resume_and_the_overwrite():
+    argv = ["r.yaml", "--overwrite_output_dir", "--learning_rate", "0.1", "--resume_from_checkpoint", "x/checkpoint-3"]
+    argv += ["--overwrite_output_dir=true", "--output_dir", "runs/my run"]
+    assert resume_command(argv, 2, "recipes/train.py") == (
+        "accelerate launch --num_processes 2 recipes/train.py r.yaml --learning_rate 0.1 --output_dir 'runs/my run' "
+        "--resume_from_checkpoint latest"
+    )
 
 
 def test_a_checkpoint_refuses_another_model_by_name_and_a_missing_one_is_one_line(stopped_run, recipe, tmp_path):
@@ -268,3 +290,22 @@ def test_a_checkpoint_refuses_another_model_by_name_and_a_missing_one_is_one_lin
     with pytest.raises(CheckpointError, match=r"has no complete checkpoint .*--overwrite_output_dir true"):
         load_train_script().main([str(recipe), "--output_dir", str(empty), "--resume_from_checkpoint", "latest"])
     assert not list(empty.iterdir())
+
+
+def test_a_run_another_live_process_is_writing_is_refused_naming_it(stopped_run, recipe_of_run, tmp_path):
+    """Two processes that are not one run (e.g. `accelerate launch` of several processes that could not form a
+    group) never write one run folder: the second is refused, and told about ACCELERATE_USE_CPU."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (stopped_run / RUN_LOCK).write_text(f"{socket.gethostname()} {other.pid}")
+        before = snapshot(stopped_run)
+        for flags in (["--resume_from_checkpoint", "latest"], ["--overwrite_output_dir", "true"]):
+            with pytest.raises(
+                RecipeError, match=rf"being written by another training process \(.* pid {other.pid}\)"
+            ):
+                load_train_script().main([str(recipe_of_run), "--output_dir", str(stopped_run), *flags])
+        assert snapshot(stopped_run) == before
+    finally:
+        other.kill()
+        other.wait()
+    check_run_is_free(stopped_run)  # its process gone, the lock is stale (a resume takes it over)

@@ -304,7 +304,11 @@ class TrainingArguments:
         },
     )
     resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "'latest' or a checkpoint folder: continue exactly where it stopped."}
+        default=None,
+        metadata={
+            "help": "'latest' or a checkpoint folder: continue exactly where it stopped (a recipe that changes the "
+            "model, the data or the optimizer is refused; more epochs, logging and workers may change)."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False,

@@ -831,7 +831,12 @@ class _StopOnInterrupt:
         self.pid = os.getpid()
 
     def __enter__(self) -> _StopOnInterrupt:
-        if threading.current_thread() is threading.main_thread():  # signals go to the main thread only
+        # signals reach the main thread only; a process told to ignore SIGINT (started in the background) keeps
+        # ignoring it
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
             self.previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

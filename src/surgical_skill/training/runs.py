@@ -9,6 +9,7 @@ set; on another dataset it says the figures are on new data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -16,8 +17,11 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
+import socket
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 SPLIT_RECORD = "splits.json"
 RECIPE = "recipe.yaml"
+RUN_LOCK = ".training.lock"
 SPLITS = ("train", "validation", "test")
 
 
@@ -196,7 +201,7 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
         return
     if not folder.is_dir():
         raise RecipeError(f"output_dir {folder} is a file, not a folder; choose another output_dir")
-    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name != RUN_LOCK)
     if not held:
         return
     if not overwrite:
@@ -209,6 +214,90 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
     if remove and (folder / RECIPE).exists():
         logger.warning("overwrite_output_dir: deleting the earlier run in %s", folder)
         shutil.rmtree(folder)
+
+
+def resume_command(argv: list[str], num_processes: int = 1, script: str = "recipes/train.py") -> str:
+    """The command that continues a run started with ``script argv``: ``accelerate launch`` of the same script and
+    arguments with ``--resume_from_checkpoint latest``, without ``--overwrite_output_dir`` (which would delete the
+    run). ``num_processes`` above 1 is passed on; other options given to ``accelerate launch`` are not known here."""
+    kept, args = [], iter(argv)
+    for arg in args:
+        flag, has_value, _ = arg.partition("=")
+        if flag in ("--resume_from_checkpoint", "--overwrite_output_dir"):
+            if not has_value and flag == "--resume_from_checkpoint":
+                next(args, None)
+            elif not has_value:  # a bool flag may stand alone or take a value
+                value = next(args, None)
+                if value is not None and value.lower() not in ("true", "false", "yes", "no", "1", "0", "t", "f"):
+                    kept.append(value)
+            continue
+        kept.append(arg)
+    launcher = ["accelerate", "launch"] + (["--num_processes", str(num_processes)] if num_processes > 1 else [])
+    return shlex.join([*launcher, script, *kept, "--resume_from_checkpoint", "latest"])
+
+
+def _lock_holder(run_dir: Path) -> str | None:
+    """Who holds ``run_dir``'s lock (``host pid``), or ``None`` when nobody alive does (a killed run's lock is
+    stale: same host, no such process)."""
+    try:
+        host, pid = (run_dir / RUN_LOCK).read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+    return f"{host} pid {pid}"
+
+
+def check_run_is_free(run_dir: str | os.PathLike) -> None:
+    """Refuse a run folder another live training process is writing (its lock, :func:`hold_run`, names it).
+
+    Raises:
+        RecipeError: naming the process, and the usual cause (several processes that are not one run).
+    """
+    holder = _lock_holder(Path(run_dir))
+    if holder is not None and holder != f"{socket.gethostname()} pid {os.getpid()}":
+        raise RecipeError(
+            f"output_dir {run_dir} is being written by another training process ({holder}): wait for it, or choose "
+            "another output_dir. Started as several processes (accelerate launch) on a machine without a GPU? Set "
+            "ACCELERATE_USE_CPU=1 so they train as one run (if that process is gone, delete "
+            f"{Path(run_dir) / RUN_LOCK})"
+        )
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: str | os.PathLike, *, active: bool = True) -> Iterator[None]:
+    """Hold ``<run_dir>/.training.lock`` (this host and pid) while the block trains, so a second, uncoordinated
+    process writing the same run is refused (:func:`check_run_is_free`); a lock left by a killed process is
+    taken over. Only the process given ``active`` (the main one) holds it.
+
+    Raises:
+        RecipeError: another live process holds it.
+    """
+    if not active:
+        yield
+        return
+    path = Path(run_dir) / RUN_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = f"{socket.gethostname()} {os.getpid()}"
+    while True:
+        try:
+            with open(path, "x") as handle:  # exclusive: of two processes starting at once, one wins
+                handle.write(mine)
+            break
+        except FileExistsError:
+            check_run_is_free(run_dir)
+            path.unlink(missing_ok=True)  # stale: its process is gone
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_text() == mine:
+                path.unlink()
 
 
 # What a resume may change: how long, how often, where to log, how fast. Every other key decides what the
