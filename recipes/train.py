@@ -14,20 +14,28 @@ import sys
 from pathlib import Path
 
 import transformers
+from accelerate import PartialState
 from accelerate.utils import set_seed
 
 import surgical_skill
-from surgical_skill.errors import run_reporting_errors
+from surgical_skill.errors import INTERRUPTED_EXIT_CODE, run_reporting_errors
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.hub import push_run
 from surgical_skill.training import (
     RecipeError,
+    TrainingInterrupted,
+    check_resume,
+    check_resumed_data,
+    check_run_is_free,
     checkpoints_in,
     claim_output_dir,
     cross_validation_folds,
+    hold_run,
     load_data,
     make_accelerator,
     parse_recipe,
+    resolve_checkpoint,
+    resume_command,
     save_recipe,
     summarize_cross_validation,
     train,
@@ -68,6 +76,22 @@ def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return train_recipe(argv)
+    except TrainingInterrupted as stop:  # Ctrl-C: a checkpoint is saved; say how to go on from it
+        state = PartialState()
+        script = sys.argv[0] if Path(sys.argv[0]).name == "train.py" else "recipes/train.py"
+        if state.is_main_process:
+            print(
+                f"interrupted at step {stop.step}; checkpoint saved in {stop.checkpoint}. Continue with:\n"
+                f"  {resume_command(argv, state.num_processes, script)}",
+                file=sys.stderr,
+            )
+        return INTERRUPTED_EXIT_CODE
+
+
+def train_recipe(argv: list[str]) -> int:
     # Recipe: YAML, then command-line overrides
     model_args, data_args, training_args = parse_recipe(argv)
 
@@ -81,71 +105,84 @@ def main(argv: list[str] | None = None) -> int:
     transformers.utils.logging.set_verbosity_warning()
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file otherwise
     run_dir = Path(training_args.output_dir)
+    check_run_is_free(run_dir)  # another live process writing this run (e.g. one not coordinated with this one)
     claim_output_dir(  # an earlier run is never replaced unasked (every process checks, one deletes)
         run_dir,
         overwrite=training_args.overwrite_output_dir,
         resume=bool(training_args.resume_from_checkpoint),
         remove=accelerator.is_main_process,
     )
+    resume = training_args.resume_from_checkpoint
+    if resume:  # the same run, or refused before anything in it is written
+        if not data_args.cv:
+            resolve_checkpoint(run_dir, resume)  # one to resume from
+        for change in check_resume(run_dir, model_args, data_args, training_args):
+            logger.info("resuming with %s", change)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
-    logger.info(
-        "surgical-skill %s, %d process(es) on %s, mixed precision %s",
-        surgical_skill.__version__,
-        accelerator.num_processes,
-        accelerator.device,
-        accelerator.mixed_precision,
-    )
+    with hold_run(run_dir, active=accelerator.is_main_process):  # a second process writing this run is refused
+        if accelerator.is_main_process and not resume:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
+        logger.info(
+            "surgical-skill %s, %d process(es) on %s, mixed precision %s",
+            surgical_skill.__version__,
+            accelerator.num_processes,
+            accelerator.device,
+            accelerator.mixed_precision,
+        )
 
-    # Data: rows are paths and labels; frames are decoded only for the clips a batch needs
-    data = load_data(data_args)
-    logger.info("data: %s", {name: len(split) for name, split in data.items()})
-    if not data_args.cv:
-        train_and_evaluate(accelerator, model_args, data_args, training_args, data)
-    else:
-        # Cross-validation: one model per fold in <output_dir>/<fold>, then a summary in <output_dir>/cv
-        results = {}
-        resume = training_args.resume_from_checkpoint
-        if resume not in (None, "latest"):
-            raise RecipeError(
-                "with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)"
-            )
-        for fold, fold_data in cross_validation_folds(data, data_args):
-            logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
-            fold_dir = run_dir / fold
-            if resume and (fold_dir / "eval" / "metrics.json").exists():  # finished before the stop
-                results[fold] = load_report(fold_dir / "eval")
-                continue
-            fold_args = dataclasses.replace(
-                training_args,
-                output_dir=str(fold_dir),
-                resume_from_checkpoint=resume if checkpoints_in(fold_dir) else None,
-            )
-            accelerator.free_memory()
-            accelerator = make_accelerator(fold_args)  # fresh trackers and checkpoint registry per fold
-            results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data)
-        if accelerator.is_main_process:
-            summary = summarize_cross_validation(results, run_dir / "cv", seed=training_args.seed)
-            name = "accuracy" if "accuracy" in summary["mean"] else "mae"
-            print(
-                f"cross-validation over {summary['folds']} folds: {name} {summary['mean'][name]:.3f} ± "
-                f"{summary['std'][name] or 0:.3f}, pooled {summary['pooled'][name]:.3f}; summary in {run_dir / 'cv'}"
-            )
+        # Data: rows are paths and labels; frames are decoded only for the clips a batch needs
+        data = load_data(data_args)
+        logger.info("data: %s", {name: len(split) for name, split in data.items()})
+        if resume:
+            folds = [(run_dir / f, d) for f, d in cross_validation_folds(data, data_args)] if data_args.cv else []
+            check_resumed_data(folds or [(run_dir, data)], data_args)
+            if accelerator.is_main_process:
+                save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
+        if not data_args.cv:
+            train_and_evaluate(accelerator, model_args, data_args, training_args, data)
+        else:
+            # Cross-validation: one model per fold in <output_dir>/<fold>, then a summary in <output_dir>/cv
+            results = {}
+            if resume not in (None, "latest"):
+                raise RecipeError(
+                    "with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)"
+                )
+            for fold, fold_data in cross_validation_folds(data, data_args):
+                logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
+                fold_dir = run_dir / fold
+                if resume and (fold_dir / "eval" / "metrics.json").exists():  # finished before the stop
+                    results[fold] = load_report(fold_dir / "eval")
+                    continue
+                fold_args = dataclasses.replace(
+                    training_args,
+                    output_dir=str(fold_dir),
+                    resume_from_checkpoint=resume if checkpoints_in(fold_dir) else None,
+                )
+                accelerator.free_memory()
+                accelerator = make_accelerator(fold_args)  # fresh trackers and checkpoint registry per fold
+                results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data)
+            if accelerator.is_main_process:
+                summary = summarize_cross_validation(results, run_dir / "cv", seed=training_args.seed)
+                name = "accuracy" if "accuracy" in summary["mean"] else "mae"
+                print(
+                    f"cross-validation over {summary['folds']} folds: {name} {summary['mean'][name]:.3f} ± "
+                    f"{summary['std'][name] or 0:.3f}, pooled {summary['pooled'][name]:.3f}; "
+                    f"summary in {run_dir / 'cv'}"
+                )
 
-    # Push the model, its video processor and a model card
-    if training_args.push_to_hub and data_args.cv:
-        logger.warning("push_to_hub skipped: cross-validation trains one model per fold; push a run without cv")
-    elif training_args.push_to_hub and accelerator.is_main_process:
-        try:
-            logger.info("pushed to %s", push_run(run_dir, training_args.hub_model_id))
-        except Exception as err:  # the model and report are saved: say why, and how to push them later
-            logger.error(
-                "%s: %s (push later with `surgical-skill push %s --repo-id ...`)", type(err).__name__, err, run_dir
-            )
-            return 1
-    return 0
+        # Push the model, its video processor and a model card
+        if training_args.push_to_hub and data_args.cv:
+            logger.warning("push_to_hub skipped: cross-validation trains one model per fold; push a run without cv")
+        elif training_args.push_to_hub and accelerator.is_main_process:
+            try:
+                logger.info("pushed to %s", push_run(run_dir, training_args.hub_model_id))
+            except Exception as err:  # the model and report are saved: say why, and how to push them later
+                logger.error(
+                    "%s: %s (push later with `surgical-skill push %s --repo-id ...`)", type(err).__name__, err, run_dir
+                )
+                return 1
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor, PretrainedConfig
 
 from surgical_skill.data import TooManyDecodeFailuresError
+from surgical_skill.errors import SurgicalSkillError
 from surgical_skill.training import (
     RecipeError,
     TrainingArguments,
@@ -28,7 +30,7 @@ from surgical_skill.training import (
     prepare_training,
     train_one_epoch,
 )
-from surgical_skill.training.loop import TrainState, best_model_metric, make_scheduler
+from surgical_skill.training.loop import NonFiniteLossError, TrainState, best_model_metric, make_scheduler
 from tests.helpers import tiny_arguments, write_tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,7 +268,9 @@ def test_too_many_decode_failures_stop_the_run(synthetic_manifest, tmp_path):
 
 
 def _launch(recipe: Path, processes: int, output_dir: Path) -> dict:
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "PYTHONWARNINGS": "ignore"}
+    # without ACCELERATE_USE_CPU: cpu_ddp.yaml alone makes one run of two processes (it used to start two
+    # single-process runs racing into one folder)
+    env = {k: v for k, v in os.environ.items() if k != "ACCELERATE_USE_CPU"} | {"PYTHONWARNINGS": "ignore"}
     accelerate = Path(sys.executable).with_name("accelerate")
     if processes == 1:
         command = [str(accelerate), "launch", "--num_processes", "1", "--num_machines", "1", "--cpu"]
@@ -275,11 +279,12 @@ def _launch(recipe: Path, processes: int, output_dir: Path) -> dict:
     command += [str(ROOT / "recipes" / "train.py"), str(recipe), "--output_dir", str(output_dir)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{processes} process(es) on cpu" in result.stderr  # one run of that many processes
     return json.loads((output_dir / "training_history.json").read_text())
 
 
 def test_two_cpu_processes_gather_the_same_metrics_as_one(synthetic_manifest, tmp_path):
-    """`ACCELERATE_USE_CPU=1 accelerate launch --config_file accelerate_configs/cpu_ddp.yaml recipes/train.py`:
+    """`accelerate launch --config_file accelerate_configs/cpu_ddp.yaml recipes/train.py`:
     with a model that cannot change (learning rate 0, no BatchNorm), the validation metrics gathered from two
     processes equal one process's, on a split whose size does not divide evenly."""
     recipe = write_tiny_recipe(
@@ -336,3 +341,37 @@ def test_two_cpu_processes_accumulating_take_the_steps_of_one_process_with_the_w
     accumulated = load_file(tmp_path / "two" / "model" / "model.safetensors")
     for key in expected:
         torch.testing.assert_close(accumulated[key], expected[key], rtol=1e-4, atol=1e-5)
+
+
+# A learning rate this large sends the weights to infinity in one step: the next loss is NaN
+DIVERGING = {"optim": "sgd", "learning_rate": 1e38, "max_grad_norm": None, "warmup_steps": 0.0}
+
+
+def test_a_nonfinite_loss_stops_naming_the_step_and_the_videos_and_is_never_saved(synthetic_manifest, tmp_path):
+    model, processor, train, evaluation, clip_decoder, args = setup(
+        synthetic_manifest, tmp_path, num_train_epochs=2, **DIVERGING
+    )
+    with pytest.raises(NonFiniteLossError) as caught:
+        fit_tiny(model, processor, train, evaluation, clip_decoder, args)
+    message = str(caught.value)
+    assert re.search(
+        r"not finite \(NaN or infinite\) at step [2-9] \(epoch 1, batch [2-9]\) on .*S\d+_trial\d\.mp4", message
+    )
+    assert "nonfinite_loss: skip" in message and isinstance(caught.value, SurgicalSkillError)
+    assert not (tmp_path / "run" / "model").exists()  # no best model, and no checkpoint, of a diverged state
+    assert not checkpoints_in(tmp_path / "run")
+
+
+def test_nonfinite_batches_are_skipped_and_counted_on_request_and_never_kept_as_best(
+    synthetic_manifest, tmp_path, caplog
+):
+    model, processor, train, evaluation, clip_decoder, args = setup(
+        synthetic_manifest, tmp_path, num_train_epochs=1, nonfinite_loss="skip", **DIVERGING
+    )
+    with caplog.at_level(logging.WARNING), pytest.raises(NonFiniteLossError, match="the model diverged"):
+        fit_tiny(model, processor, train, evaluation, clip_decoder, args)
+    history = json.loads((tmp_path / "run" / "training_history.json").read_text())
+    batches = math.ceil(len(train) / 4)
+    assert history[0]["nonfinite_skipped"] == batches - 1  # every batch after the first, diverged, step
+    assert "skipping a batch whose loss is not finite at step 2" in caplog.text
+    assert "not kept as the best model" in caplog.text and not (tmp_path / "run" / "model").exists()

@@ -2,12 +2,21 @@
 ``validate_one_epoch``, ``fit``) with its checkpoints."""
 
 from .arguments import RENAMED_KEYS, DataArguments, ModelArguments, TrainingArguments
-from .checkpoints import checkpoints_in, resolve_checkpoint, save_checkpoint, save_model
+from .checkpoints import (
+    CheckpointError,
+    check_checkpoint_fits,
+    checkpoints_in,
+    resolve_checkpoint,
+    save_checkpoint,
+    save_model,
+)
 from .cross_validation import cross_validation_folds, summarize_cross_validation
 from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data, make_loader
 from .entry import TrainingSetup, TrainOutput, model_overrides, prepare_training, train
 from .loop import (
     FitResult,
+    NonFiniteLossError,
+    TrainingInterrupted,
     TrainState,
     fit,
     make_accelerator,
@@ -17,21 +26,39 @@ from .loop import (
     validate_one_epoch,
 )
 from .recipe import RecipeError, parse_recipe, recipe_to_dict, save_recipe
-from .runs import EvaluationRefused, RunFolder, claim_output_dir, evaluate_saved_model, write_split_record
+from .runs import (
+    EvaluationRefused,
+    RunFolder,
+    check_resume,
+    check_resumed_data,
+    check_run_is_free,
+    claim_output_dir,
+    evaluate_saved_model,
+    hold_run,
+    resume_command,
+    write_split_record,
+)
 
 __all__ = [
     "RENAMED_KEYS",
+    "CheckpointError",
     "DataArguments",
     "EvaluationRefused",
     "FitResult",
     "ModelArguments",
+    "NonFiniteLossError",
     "RecipeError",
     "RunFolder",
     "TrainOutput",
     "TrainState",
     "TrainingArguments",
+    "TrainingInterrupted",
     "TrainingSetup",
     "apply_data_overrides",
+    "check_checkpoint_fits",
+    "check_resume",
+    "check_resumed_data",
+    "check_run_is_free",
     "checkpoints_in",
     "claim_output_dir",
     "class_weights_for",
@@ -39,6 +66,7 @@ __all__ = [
     "cross_validation_folds",
     "evaluate_saved_model",
     "fit",
+    "hold_run",
     "label_info",
     "load_data",
     "make_accelerator",
@@ -50,6 +78,7 @@ __all__ = [
     "prepare_training",
     "recipe_to_dict",
     "resolve_checkpoint",
+    "resume_command",
     "save_checkpoint",
     "save_model",
     "save_recipe",

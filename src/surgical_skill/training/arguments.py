@@ -313,8 +313,19 @@ class TrainingArguments:
     save_steps: int | None = field(default=None, metadata={"help": "Checkpoint every n optimizer steps."})
     save_every_epochs: int | None = field(default=1, metadata={"help": "Checkpoint every n epochs."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep only the newest n checkpoints."})
+    nonfinite_loss: str = field(
+        default="stop",
+        metadata={
+            "help": "A batch whose loss is NaN or infinite: 'stop' (naming the step and the batch's videos) or "
+            "'skip' it (with a warning; skipped batches are counted in the epoch's record)."
+        },
+    )
     resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "'latest' or a checkpoint folder: continue exactly where it stopped."}
+        default=None,
+        metadata={
+            "help": "'latest' or a checkpoint folder: continue exactly where it stopped (a recipe that changes the "
+            "model, the data or the optimizer is refused; more epochs, logging and workers may change)."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False,
@@ -335,6 +346,7 @@ class TrainingArguments:
         _choice(self.optim, OPTIMIZERS, "optim")
         _choice(self.lr_scheduler_type, SCHEDULERS, "lr_scheduler_type")
         _choice(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
+        _choice(self.nonfinite_loss, ("stop", "skip"), "nonfinite_loss")
         for tracker in self.report_to:
             _choice(tracker, TRACKERS, "report_to")
         for name in (

@@ -3,24 +3,63 @@
 A run folder holds ``checkpoints/checkpoint-<step>`` (``accelerator.save_state``: model, optimizer, scheduler,
 RNG and :class:`~surgical_skill.training.loop.TrainState`), ``model/`` (``save_pretrained`` of the model and its
 video processor) and ``training_history.json``. Each is written whole or not at all (``surgical_skill.files``), so a
-run stopped at any moment resumes from its newest complete checkpoint.
+run stopped at any moment (Ctrl-C, a SIGKILL, a lost machine) resumes from its newest complete checkpoint.
+
+Each checkpoint also holds ``checkpoint_info.json``: the model's config, so a resume whose model or labels differ
+from the checkpoint's is refused by name (:func:`check_checkpoint_fits`) before any weight is loaded.
+
+``SURGICAL_SKILL_FAULT_AT=<point>:<n>:<signal>`` makes this process send itself ``signal`` the ``n``-th time it
+reaches ``point`` (``backward``, ``checkpoint-write``, ``checkpoint-prune``, ``model-write``): the tests kill real
+runs at exact moments with it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
+from safetensors import safe_open
 
-from ..files import replace_folder, staged_folder, write_json_atomic
+from ..errors import SurgicalSkillError
+from ..files import replace_folder, staged_folder, temporary_sibling, write_json_atomic
 
 CHECKPOINT_PREFIX = "checkpoint-"
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 HISTORY = "training_history.json"
+CHECKPOINT_INFO = "checkpoint_info.json"
+FAULT_ENV = "SURGICAL_SKILL_FAULT_AT"
+
+# Config keys that say nothing about what the weights are (bookkeeping transformers writes itself)
+_UNCOMPARED_CONFIG_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures"}
+
+
+class CheckpointError(SurgicalSkillError, FileNotFoundError):
+    """A checkpoint to resume from that is not there, or does not fit the model being resumed."""
+
+
+_fault_hits: Counter = Counter()
+
+
+def fault_point(name: str) -> None:
+    """Send this process the signal ``SURGICAL_SKILL_FAULT_AT`` names when it asks for ``name`` (a test hook:
+    a real SIGKILL or SIGINT at an exact moment, e.g. ``checkpoint-write:2:SIGKILL``); does nothing otherwise."""
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    point, count, sig = wanted.split(":")
+    if point != name:
+        return
+    _fault_hits[name] += 1
+    if _fault_hits[name] == int(count):
+        os.kill(os.getpid(), signal.Signals[sig])
 
 
 def checkpoints_in(run_dir: str | Path) -> list[Path]:
@@ -32,10 +71,20 @@ def checkpoints_in(run_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
 
-def save_checkpoint(accelerator: Accelerator, run_dir: str | Path, step: int, keep: int | None) -> Path:
+def save_checkpoint(
+    accelerator: Accelerator,
+    run_dir: str | Path,
+    step: int,
+    keep: int | None,
+    *,
+    model: torch.nn.Module | None = None,
+) -> Path:
     """``accelerator.save_state`` into a temporary folder renamed when complete; keeps the newest ``keep``.
 
-    Every process calls it (each saves its own RNG state); the main process creates, renames and prunes.
+    A process killed at any moment leaves either the complete ``checkpoint-<step>`` or none under that name (the
+    temporary folder is hidden, and removed by the next save). ``model``'s config goes into the checkpoint
+    (``checkpoint_info.json``) for :func:`check_checkpoint_fits`. Every process calls it (each saves its own RNG
+    state); the main process creates, renames and prunes.
     """
     folder = Path(run_dir) / CHECKPOINTS
     final = folder / f"{CHECKPOINT_PREFIX}{step}"
@@ -45,27 +94,100 @@ def save_checkpoint(accelerator: Accelerator, run_dir: str | Path, step: int, ke
         folder.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    if accelerator.is_main_process and model is not None:
+        config = accelerator.unwrap_model(model).config.to_dict()
+        write_json_atomic(tmp / CHECKPOINT_INFO, {"step": step, "config": config})
+    fault_point("checkpoint-write")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         replace_folder(tmp, final)
+        fault_point("checkpoint-prune")
         if keep:
             for old in checkpoints_in(run_dir)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
+                _remove_folder(old)
     accelerator.wait_for_everyone()
     return final
 
 
+def _remove_folder(path: Path) -> None:
+    """Rename ``path`` to a hidden name, then delete it: a kill halfway through never leaves a partial folder under
+    a checkpoint's name."""
+    hidden = temporary_sibling(path, "old")
+    os.replace(path, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
 def resolve_checkpoint(run_dir: str | Path, which: str) -> Path:
-    """The checkpoint ``resume_from_checkpoint`` names: ``"latest"`` (the run's newest) or a folder."""
+    """The checkpoint ``resume_from_checkpoint`` names: ``"latest"`` (the run's newest) or a folder.
+
+    Raises:
+        CheckpointError: there is none (a ``FileNotFoundError`` too).
+    """
     if which == "latest":
         found = checkpoints_in(run_dir)
         if not found:
-            raise FileNotFoundError(f"resume_from_checkpoint=latest, but {Path(run_dir) / CHECKPOINTS} has none")
+            raise CheckpointError(
+                f"resume_from_checkpoint=latest, but {Path(run_dir) / CHECKPOINTS} has no complete checkpoint (the "
+                "run stopped before its first one): start it again with --overwrite_output_dir true"
+            )
         return found[-1]
     path = Path(which)
     if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint {path} not found")
+        raise CheckpointError(
+            f"checkpoint {path} not found: give a checkpoint-<step> folder or 'latest' as resume_from_checkpoint"
+        )
     return path
+
+
+def checkpoint_info(checkpoint: str | Path) -> dict[str, Any] | None:
+    """What :func:`save_checkpoint` recorded beside the state (the model's config), or ``None`` for a checkpoint
+    from before it did."""
+    path = Path(checkpoint) / CHECKPOINT_INFO
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def check_checkpoint_fits(checkpoint: str | Path, model: torch.nn.Module) -> None:
+    """Refuse to resume ``model`` from ``checkpoint`` when they differ: config keys (model, labels, frames, size)
+    named with both values, or else weight shapes; checked before anything is loaded, so nothing changes.
+
+    Raises:
+        CheckpointError: they differ.
+    """
+    checkpoint = Path(checkpoint)
+    info = checkpoint_info(checkpoint)
+    if info is not None:
+        saved, now = info["config"], model.config.to_dict()
+        differ = [
+            f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
+            for key in sorted(set(saved) | set(now))
+            if key not in _UNCOMPARED_CONFIG_KEYS and _plain(saved.get(key)) != _plain(now.get(key))
+        ]
+        if differ:
+            raise CheckpointError(
+                f"{checkpoint} holds a different model than this recipe builds ({'; '.join(differ)}): resume with "
+                "the recipe the run was trained with, or start a new run in another output_dir"
+            )
+    weights = checkpoint / "model.safetensors"
+    if weights.is_file():
+        with safe_open(str(weights), framework="pt") as handle:
+            saved_shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
+        shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+        differ = [
+            f"{key} {saved_shapes.get(key)} -> {shapes.get(key)}"
+            for key in sorted(set(saved_shapes) | set(shapes))
+            if saved_shapes.get(key) != shapes.get(key)
+        ]
+        if differ:
+            raise CheckpointError(
+                f"{checkpoint} holds weights of other shapes than this recipe's model ({'; '.join(differ[:4])}"
+                f"{'; ...' if len(differ) > 4 else ''}): resume with the recipe the run was trained with"
+            )
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value (tuples as lists, integer keys as strings): a config read back from JSON equals the
+    config it was written from."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 def save_model(accelerator: Accelerator, model: torch.nn.Module, processor, path: str | Path) -> None:
@@ -79,17 +201,22 @@ def save_model(accelerator: Accelerator, model: torch.nn.Module, processor, path
             shutil.rmtree(stale, ignore_errors=True)
         with staged_folder(path) as tmp:
             accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            fault_point("model-write")
             processor.save_pretrained(tmp)
     accelerator.wait_for_everyone()
 
 
 def write_history(run_dir: str | Path, history: list[dict[str, Any]]) -> Path:
     """``training_history.json``: one record per epoch (NumPy numbers as plain numbers)."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     return write_json_atomic(Path(run_dir) / HISTORY, history)
 
 
 __all__ = [
     "CHECKPOINT_PREFIX",
+    "CheckpointError",
+    "check_checkpoint_fits",
+    "checkpoint_info",
     "checkpoints_in",
     "resolve_checkpoint",
     "save_checkpoint",

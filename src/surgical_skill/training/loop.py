@@ -6,6 +6,12 @@ scheduler, resume), then per epoch: train, validate, keep the best model, checkp
 Exact where it matters: the loss of an accumulated step equals the loss of one big batch (uneven batches
 included), metrics are computed once over the whole gathered epoch (correct under DDP), and a run resumed from a
 mid-epoch checkpoint ends with the same weights as an uninterrupted one.
+
+Safe to stop: Ctrl-C (SIGINT) finishes the optimizer step under way, saves a checkpoint and raises
+:class:`TrainingInterrupted`; a second Ctrl-C stops at once. A process killed at any moment resumes from its newest
+complete checkpoint to the same weights. A non-finite loss stops the run naming the step and the batch's videos
+(:class:`NonFiniteLossError`), or skips the batch with ``nonfinite_loss="skip"``; a model whose weights or
+validation loss are not finite is never saved as the best one.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import resource
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -37,6 +47,7 @@ from transformers import get_scheduler
 
 from ..data import ClipDecoder, DecodeFailureMonitor, is_empty_batch
 from ..deprecation import renamed_keywords, warn_renamed
+from ..errors import SurgicalSkillError
 from ..evaluation.metrics import (
     aggregate_by_video,
     classification_metrics,
@@ -48,7 +59,9 @@ from .arguments import TrainingArguments
 from .checkpoints import (  # re-exported: they lived here before training/checkpoints.py
     CHECKPOINT_PREFIX,
     MODEL,
+    check_checkpoint_fits,
     checkpoints_in,
+    fault_point,
     resolve_checkpoint,
     save_checkpoint,
     save_model,
@@ -62,7 +75,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CHECKPOINT_PREFIX",
     "FitResult",
+    "NonFiniteLossError",
     "TrainState",
+    "TrainingInterrupted",
     "checkpoints_in",
     "fit",
     "make_accelerator",
@@ -74,6 +89,18 @@ __all__ = [
     "train_one_epoch",
     "validate_one_epoch",
 ]
+
+
+class NonFiniteLossError(SurgicalSkillError, FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step and the batch's videos."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C (SIGINT) after saving ``checkpoint`` at optimizer step ``step``."""
+
+    def __init__(self, checkpoint: Path, step: int):
+        super().__init__(f"interrupted at step {step}; checkpoint saved in {checkpoint}")
+        self.checkpoint, self.step = checkpoint, step
 
 
 @dataclass
@@ -88,6 +115,10 @@ class TrainState:
     best_epoch: int | None = None
     validations_without_improvement: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    # the unfinished epoch's summed training loss and its normalizer, all processes, through its last step: a
+    # resumed epoch reports the loss of the whole epoch, as an uninterrupted one does
+    epoch_loss_sum: float = 0.0
+    epoch_normalizer_sum: float = 0.0
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,8 +146,9 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     """An ``Accelerator`` for the recipe: precision (fp16 falls back to full precision on a CPU, with a
     warning: autocast does nothing there), gradient accumulation, trackers that are installed, seedable data
     order. Accumulation is configured here only; the engine reads it back from the accelerator."""
+    cpu = _cpu_processes_without_the_flag()
     mixed = args.mixed_precision
-    if mixed == "fp16" and PartialState().device.type == "cpu":
+    if mixed == "fp16" and PartialState(cpu=cpu).device.type == "cpu":
         logger.warning(
             "mixed_precision=fp16 needs a GPU (autocast does nothing on a CPU): training in full "
             "precision instead; bf16 works on a CPU"
@@ -124,6 +156,7 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
         mixed = "no"
     trackers = _available_trackers([t for t in args.report_to if t != "none"])
     return Accelerator(
+        cpu=cpu,
         mixed_precision=mixed,
         # accelerate's windows: every n batches, and a short one at the end of the epoch (sync_with_dataloader)
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -131,6 +164,17 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
         project_dir=args.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+
+
+def _cpu_processes_without_the_flag() -> bool:
+    """Several processes were launched (``WORLD_SIZE`` > 1, as ``accelerate launch`` with a multi-process config
+    sets it) on a machine without a GPU. accelerate makes them one gloo process group only when told
+    ``ACCELERATE_USE_CPU=1``; without it each would train alone, all into one run folder. Asking for the CPU here
+    is what that variable does."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or int(os.environ.get("LOCAL_RANK", "-1")) < 0:
+        return False
+    has_accelerator = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+    return not has_accelerator
 
 
 def _available_trackers(requested: list[str]) -> list[str]:
@@ -188,7 +232,10 @@ class _EpochTotals:
     normalizer_sum: float = 0.0
     clips: int = 0
     waited: float = 0.0  # seconds spent waiting for the data loader
+    nonfinite_skipped: int = 0  # batches skipped for a non-finite loss (nonfinite_loss="skip")
     window_normalizer: float = 0.0
+    reported_loss: float = 0.0  # loss_sum and normalizer_sum already added to the TrainState
+    reported: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
     def timed(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -206,18 +253,18 @@ class _EpochTotals:
     def mean_loss(self) -> float:
         return self.loss_sum / max(self.normalizer_sum, 1e-9)
 
-    def summary(self, accelerator: Accelerator, scheduler) -> dict[str, float]:
+    def summary(self, accelerator: Accelerator, scheduler, state: TrainState) -> dict[str, float]:
         elapsed = time.perf_counter() - self.started
-        totals = accelerator.reduce(
-            torch.tensor([self.loss_sum, self.normalizer_sum, float(self.clips)], device=accelerator.device),
-            reduction="sum",
-        ).tolist()
+        clips = accelerator.reduce(torch.tensor(float(self.clips), device=accelerator.device), reduction="sum").item()
         return {
-            "train_loss": totals[0] / totals[1] if totals[1] else float("nan"),
-            "clips_per_second": totals[2] / elapsed if elapsed else 0.0,
+            "train_loss": state.epoch_loss_sum / state.epoch_normalizer_sum
+            if state.epoch_normalizer_sum
+            else math.nan,
+            "clips_per_second": clips / elapsed if elapsed else 0.0,
             "data_wait_share": self.waited / elapsed if elapsed else 0.0,
             "lr": scheduler.get_last_lr()[0],
             "seconds": elapsed,
+            **({"nonfinite_skipped": self.nonfinite_skipped} if self.nonfinite_skipped else {}),
         }
 
 
@@ -235,14 +282,17 @@ def train_one_epoch(
     monitor: DecodeFailureMonitor | None = None,
     on_step: Callable[[], None] | None = None,
     dummy_input: dict[str, torch.Tensor] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, float]:
     """Train for one epoch (or the rest of it, after a resume) in accelerate's accumulation windows
     (``accelerator.accumulate``: ``gradient_accumulation_steps`` batches, the last window of the epoch possibly
     shorter). Each window's gradient is its summed loss over its sample count (all processes together), so an
     accumulated step equals one big batch. Returns the epoch's mean loss, throughput and data-wait share.
 
-    ``on_step`` runs after every optimizer step (checkpointing). A batch whose clips all failed to decode is
-    skipped (with DDP, a zero-weighted ``dummy_input`` forward keeps the processes in step).
+    ``on_step`` runs after every optimizer step (checkpointing); the epoch ends early after a step at which
+    ``should_stop`` says so (Ctrl-C). A batch whose clips all failed to decode is skipped (with DDP, a
+    zero-weighted ``dummy_input`` forward keeps the processes in step). A batch whose loss is not finite raises
+    :class:`NonFiniteLossError`, or is skipped the same way with ``args.nonfinite_loss="skip"``.
     """
     model.train()
     batches = _remaining_batches(accelerator, loader, state, clip_decoder)
@@ -258,9 +308,10 @@ def train_one_epoch(
         if monitor is not None:
             monitor.update(batch)
         with accelerator.accumulate(model):
-            _forward_backward(accelerator, model, batch, totals, args, dummy_input)
+            if not _forward_backward(accelerator, model, batch, totals, args, dummy_input):
+                _nonfinite_loss(accelerator, loader, batch, state, args, totals)
             if accelerator.sync_gradients:
-                _close_window(accelerator, model, totals, args)
+                _close_window(accelerator, model, totals, args, state)
             optimizer.step()  # accelerate's optimizer steps (and zeroes) only when the window closes
             optimizer.zero_grad()
         state.batches_in_epoch += 1
@@ -273,9 +324,11 @@ def train_one_epoch(
                 on_step()
             if args.max_steps is not None and state.global_step >= args.max_steps:
                 break
+            if should_stop is not None and should_stop():
+                break
     if progress is not None:
         progress.close()
-    return totals.summary(accelerator, scheduler)
+    return totals.summary(accelerator, scheduler, state)
 
 
 def _remaining_batches(
@@ -297,32 +350,87 @@ def _forward_backward(
     totals: _EpochTotals,
     args: TrainingArguments,
     dummy_input: dict[str, torch.Tensor] | None,
-) -> None:
+) -> bool:
     """Backpropagate ``batch``'s summed loss over the nominal batch size; :func:`_close_window` corrects the
-    scale once the window's true sample count is known."""
+    scale once the window's true sample count is known. Returns ``False``, without a backward pass, when the loss
+    is not finite on any process (they decide together, so DDP stays in step)."""
     unwrapped = accelerator.unwrap_model(model)
     if is_empty_batch(batch):
-        if accelerator.num_processes > 1 and dummy_input is not None:
-            accelerator.backward(model(**dummy_input).logits.sum() * 0.0)
-        return
+        _zero_weighted_backward(accelerator, model, dummy_input)
+        return True
     logits = model(**batch_model_inputs(model, batch)).logits
     summed, normalizer = skill_loss_terms(logits, batch["labels"], unwrapped.config)
+    finite = torch.isfinite(summed.detach()).float()
+    if accelerator.num_processes > 1:
+        finite = accelerator.reduce(finite, reduction="sum") / accelerator.num_processes
+    if finite.item() < 1:
+        _zero_weighted_backward(accelerator, model, dummy_input)
+        return False
     accelerator.backward(summed / args.per_device_train_batch_size)
+    fault_point("backward")
     normalizer = float(normalizer)  # the count, or the class weights of the batch's labels
     totals.loss_sum += summed.item()
     totals.normalizer_sum += normalizer
     totals.window_normalizer += normalizer
     totals.clips += batch["pixel_values"].shape[0]
+    return True
 
 
-def _close_window(accelerator: Accelerator, model: torch.nn.Module, totals: _EpochTotals, args) -> None:
+def _zero_weighted_backward(accelerator: Accelerator, model, dummy_input: dict[str, torch.Tensor] | None) -> None:
+    """A backward pass that changes nothing: under DDP every process must take part in each gradient sync."""
+    if accelerator.num_processes > 1 and dummy_input is not None:
+        accelerator.backward(model(**dummy_input).logits.sum() * 0.0)
+
+
+def _nonfinite_loss(
+    accelerator: Accelerator, loader: DataLoader, batch: dict[str, Any], state: TrainState, args, totals
+) -> None:
+    """Stop (the default) naming the step and the batch's videos, or, with ``nonfinite_loss="skip"``, warn and
+    count the skipped batch."""
+    where = (
+        f"at step {state.global_step + 1} (epoch {state.epoch + 1}, batch {state.batches_in_epoch + 1}) on "
+        f"{_batch_videos(loader, batch)}"
+    )
+    if args.nonfinite_loss == "skip":
+        totals.nonfinite_skipped += 1
+        logger.warning("skipping a batch whose loss is not finite %s (nonfinite_loss: skip)", where)
+        return
+    raise NonFiniteLossError(
+        f"the training loss is not finite (NaN or infinite) {where}: lower learning_rate (or set max_grad_norm), "
+        "check these videos and their labels, or set nonfinite_loss: skip to skip such batches; the newest "
+        "checkpoint holds the last finite state"
+    )
+
+
+def _batch_videos(loader: DataLoader, batch: dict[str, Any]) -> str:
+    """The files of a batch's clips (its ``video_id`` looked up in the loader's dataset), for a message."""
+    ids = [int(i) for i in batch["video_id"].tolist()]
+    try:
+        rows = loader.dataset.with_format(None).select_columns(["video_id", "video"])
+        paths = dict(zip(rows["video_id"], rows["video"]))
+        names = [str(paths.get(i, f"video_id {i}")) for i in ids]
+    except (AttributeError, KeyError, ValueError):  # a dataset without these columns: the ids are what there is
+        names = [f"video_id {i}" for i in ids]
+    return ", ".join(dict.fromkeys(names))
+
+
+def _close_window(
+    accelerator: Accelerator, model: torch.nn.Module, totals: _EpochTotals, args, state: TrainState
+) -> None:
     """Rescale the window's gradients to its summed loss over its sample count W (all processes), then clip.
 
     They hold sum(loss) / (batch size * N * P) now: ``accelerator.backward`` divided by the N accumulation steps
     and DDP averaged over the P processes. With DeepSpeed the engine owns the gradients and the nominal count
     stands (exact for full windows of unweighted classes)."""
-    local = torch.tensor(totals.window_normalizer, device=accelerator.device)
-    window_total = accelerator.reduce(local, reduction="sum").item()
+    # one reduction for the window's count and the epoch's running loss (kept in the state for a resume)
+    local = torch.tensor(
+        [totals.window_normalizer, totals.loss_sum - totals.reported_loss, totals.normalizer_sum - totals.reported],
+        device=accelerator.device,
+    )
+    window_total, loss_sum, normalizer_sum = accelerator.reduce(local, reduction="sum").tolist()
+    state.epoch_loss_sum += loss_sum
+    state.epoch_normalizer_sum += normalizer_sum
+    totals.reported_loss, totals.reported = totals.loss_sum, totals.normalizer_sum
     totals.window_normalizer = 0.0
     nominal = args.per_device_train_batch_size * accelerator.gradient_accumulation_steps * accelerator.num_processes
     factor = nominal / window_total if window_total else 1.0
@@ -386,6 +494,9 @@ def _validation_metrics(logits: torch.Tensor, labels: torch.Tensor, ids: torch.T
     logits, labels, ids = logits[keep], labels[keep], ids[keep]
     results: dict[str, Any] = {"clips": int(keep.sum()), "videos": int(ids.unique().numel())}
     if not len(ids):
+        return results
+    if not torch.isfinite(logits).all():  # a diverged model: no metric means anything (and scikit-learn refuses)
+        results["loss"] = float("nan")
         return results
     regression = is_regression_model(config)
     summed, normalizer = skill_loss_terms(logits, labels if regression else labels.long(), config)
@@ -505,6 +616,7 @@ class _Run:
     args: TrainingArguments
     clip_decoder: ClipDecoder | None
     max_decode_failure_share: float
+    stop: _StopOnInterrupt | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -527,21 +639,34 @@ def _fit_with_batch_size(batch_size: int, **kwargs: Any) -> FitResult:
     run = _set_up(batch_size, **kwargs)
     state, args = run.state, run.args
     stopped_early = False
-    while state.epoch < args.num_train_epochs and not run.out_of_steps:
-        record, finished_epoch = _train_epoch(run)
-        last = state.epoch + 1 >= args.num_train_epochs or run.out_of_steps
-        if run.eval_loader is not None and ((state.epoch + 1) % args.eval_every_epochs == 0 or last):
-            _validate_and_keep_best(run, record)
-        _end_epoch(run, record, finished_epoch)
-        if run.patience_ran_out:
-            run.accelerator.print(
-                f"early stop: {args.metric_for_best_model} did not improve for "
-                f"{state.validations_without_improvement} validations"
-            )
-            stopped_early = True
-            break
+    with _StopOnInterrupt(run.accelerator) as stop:
+        run.stop = stop
+        while state.epoch < args.num_train_epochs and not run.out_of_steps:
+            record, finished_epoch = _train_epoch(run)
+            if not finished_epoch and stop.requested():  # mid-epoch, at the end of a step
+                _checkpoint_and_stop(run)
+            last = state.epoch + 1 >= args.num_train_epochs or run.out_of_steps
+            if run.eval_loader is not None and ((state.epoch + 1) % args.eval_every_epochs == 0 or last):
+                _validate_and_keep_best(run, record)
+            _end_epoch(run, record, finished_epoch)
+            if stop.requested():  # during the epoch's last step or its validation: stop at the epoch's end
+                _checkpoint_and_stop(run)
+            if run.patience_ran_out:
+                run.accelerator.print(
+                    f"early stop: {args.metric_for_best_model} did not improve for "
+                    f"{state.validations_without_improvement} validations"
+                )
+                stopped_early = True
+                break
     model_dir = run.run_dir / MODEL
     if run.eval_loader is None or state.best_epoch is None:  # no validation: the last model is the model
+        last_loss = state.history[-1].get("eval_loss", 0.0) if state.history else 0.0
+        if not (_weights_are_finite(run.accelerator, run.model) and math.isfinite(last_loss)):
+            raise NonFiniteLossError(
+                f"the model diverged: its weights or validation loss are not finite after step "
+                f"{state.global_step}, so it is not saved to {model_dir}; lower learning_rate (or set max_grad_norm) "
+                "and train again"
+            )
         save_model(run.accelerator, run.model, run.processor, model_dir)
     run.accelerator.end_training()
     return FitResult(model_dir, state.best_metric, state.best_epoch, state.history, stopped_early)
@@ -580,6 +705,7 @@ def _set_up(
     accelerator.register_for_checkpointing(scheduler, state)
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
+        check_checkpoint_fits(checkpoint, accelerator.unwrap_model(model))  # by name, before a weight is loaded
         accelerator.load_state(str(checkpoint))
         accelerator.print(
             f"resumed from {checkpoint}: epoch {state.epoch + 1}, step {state.global_step}, "
@@ -601,7 +727,7 @@ def _train_epoch(run: _Run) -> tuple[dict[str, Any], bool]:
 
     def checkpoint_every_steps() -> None:
         if args.save_steps and state.global_step % args.save_steps == 0:
-            save_checkpoint(accelerator, run.run_dir, state.global_step, args.save_total_limit)
+            save_checkpoint(accelerator, run.run_dir, state.global_step, args.save_total_limit, model=run.model)
 
     monitor = DecodeFailureMonitor(max_failure_share=run.max_decode_failure_share)
     record: dict[str, Any] = {"epoch": state.epoch + 1}
@@ -618,6 +744,7 @@ def _train_epoch(run: _Run) -> tuple[dict[str, Any], bool]:
             monitor=monitor,
             on_step=checkpoint_every_steps,
             dummy_input=_dummy_input(run),
+            should_stop=run.stop.requested if run.stop is not None else None,
         )
     )
     monitor.check(final=True)
@@ -641,14 +768,22 @@ def _validate_and_keep_best(run: _Run, record: dict[str, Any]) -> None:
     metrics = validate_one_epoch(run.accelerator, run.model, run.eval_loader)
     metrics.pop("predictions", None)
     record.update({f"eval_{k}": v for k, v in metrics.items()})
-    value = metrics.get(metric)
-    if value is None:
+    value, loss = metrics.get(metric), metrics.get("loss")
+    finite = (loss is None or math.isfinite(loss)) and _weights_are_finite(run.accelerator, run.model)
+    if value is None and finite:
         raise KeyError(
             f"metric_for_best_model={metric!r} is not among the validation "
             f"metrics: {sorted(k for k in metrics if k not in ('clips', 'videos'))}"
         )
-    loss = metrics.get("loss")
-    if _is_better(value, state.best_metric, metric, loss, state.best_loss):
+    if not finite:
+        # a diverged model can still score (argmax of NaN is class 0): it is never the best one
+        logger.warning(
+            "epoch %d: the model's weights or validation loss (%s) are not finite: not kept as the best model",
+            state.epoch + 1,
+            loss,
+        )
+        state.validations_without_improvement += 1
+    elif _is_better(value, state.best_metric, metric, loss, state.best_loss):
         state.best_metric, state.best_epoch = float(value), state.epoch + 1
         state.best_loss = None if loss is None else float(loss)
         state.validations_without_improvement = 0
@@ -668,11 +803,78 @@ def _end_epoch(run: _Run, record: dict[str, Any], finished_epoch: bool) -> None:
     if finished_epoch:
         state.epoch += 1
         state.batches_in_epoch = 0
+        state.epoch_loss_sum = state.epoch_normalizer_sum = 0.0
     if accelerator.is_main_process:
         write_history(run.run_dir, state.history)
     accelerator.print(_epoch_line(record, args.metric_for_best_model))
     if args.save_every_epochs and finished_epoch and state.epoch % args.save_every_epochs == 0:
-        save_checkpoint(accelerator, run.run_dir, state.global_step, args.save_total_limit)
+        save_checkpoint(accelerator, run.run_dir, state.global_step, args.save_total_limit, model=run.model)
+
+
+def _weights_are_finite(accelerator: Accelerator, model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in accelerator.unwrap_model(model).parameters())
+
+
+class _StopOnInterrupt:
+    """Turns the first Ctrl-C (SIGINT) during training into a request to stop at the next consistent point (the
+    end of the optimizer step under way), which :func:`_fit_with_batch_size` checkpoints; a second Ctrl-C
+    interrupts at once, as usual. Under several processes they stop together (the request is reduced).
+
+    A step is finished rather than abandoned: its batches are already drawn and half of its gradient may be
+    accumulated, and only a checkpoint at a step's end replays exactly (``TrainState`` counts whole steps).
+    """
+
+    def __init__(self, accelerator: Accelerator):
+        self.accelerator = accelerator
+        self.flag = False
+        self.previous = None
+        self.pid = os.getpid()
+
+    def __enter__(self) -> _StopOnInterrupt:
+        # signals reach the main thread only; a process told to ignore SIGINT (started in the background) keeps
+        # ignoring it
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame) -> None:
+        if os.getpid() != self.pid:  # a data loader worker forked with this handler: the main process decides
+            return
+        self.flag = True
+        signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C: KeyboardInterrupt at once
+        if self.accelerator.is_local_main_process:
+            print(
+                "\nCtrl-C: stopping after this step with a checkpoint (press Ctrl-C again to stop at once, "
+                "without one)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def requested(self) -> bool:
+        if self.accelerator.num_processes == 1:
+            return self.flag
+        flag = torch.tensor(float(self.flag), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+
+
+def _checkpoint_and_stop(run: _Run) -> None:
+    """Checkpoint where training stands (unless one was just saved at this step) and raise
+    :class:`TrainingInterrupted`."""
+    step = run.state.global_step
+    found = checkpoints_in(run.run_dir)
+    if found and found[-1].name == f"{CHECKPOINT_PREFIX}{step}":
+        checkpoint = found[-1]
+    else:
+        checkpoint = save_checkpoint(run.accelerator, run.run_dir, step, run.args.save_total_limit, model=run.model)
+    run.accelerator.end_training()
+    raise TrainingInterrupted(checkpoint, step)
 
 
 def _is_better(

@@ -9,6 +9,7 @@ set; on another dataset it says the figures are on new data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -16,7 +17,11 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
+import socket
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +37,16 @@ from ..evaluation.evaluate import align_labels, choose_threshold, decision_thres
 from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
 from ..files import write_json_atomic
 from ..models.inputs import is_regression_model
-from .arguments import DataArguments
-from .recipe import RecipeError
+from .arguments import DataArguments, ModelArguments, TrainingArguments, rename_deprecated_keys
+from .checkpoints import checkpoint_info, checkpoints_in
+from .data_setup import label_info
+from .recipe import RecipeError, recipe_to_dict
 
 logger = logging.getLogger(__name__)
 
 SPLIT_RECORD = "splits.json"
 RECIPE = "recipe.yaml"
+RUN_LOCK = ".training.lock"
 SPLITS = ("train", "validation", "test")
 
 
@@ -193,7 +201,7 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
         return
     if not folder.is_dir():
         raise RecipeError(f"output_dir {folder} is a file, not a folder; choose another output_dir")
-    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name != RUN_LOCK)
     if not held:
         return
     if not overwrite:
@@ -206,6 +214,201 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
     if remove and (folder / RECIPE).exists():
         logger.warning("overwrite_output_dir: deleting the earlier run in %s", folder)
         shutil.rmtree(folder)
+
+
+def resume_command(argv: list[str], num_processes: int = 1, script: str = "recipes/train.py") -> str:
+    """The command that continues a run started with ``script argv``: ``accelerate launch`` of the same script and
+    arguments with ``--resume_from_checkpoint latest``, without ``--overwrite_output_dir`` (which would delete the
+    run). ``num_processes`` above 1 is passed on; other options given to ``accelerate launch`` are not known here."""
+    kept, args = [], iter(argv)
+    for arg in args:
+        flag, has_value, _ = arg.partition("=")
+        if flag in ("--resume_from_checkpoint", "--overwrite_output_dir"):
+            if not has_value and flag == "--resume_from_checkpoint":
+                next(args, None)
+            elif not has_value:  # a bool flag may stand alone or take a value
+                value = next(args, None)
+                if value is not None and value.lower() not in ("true", "false", "yes", "no", "1", "0", "t", "f"):
+                    kept.append(value)
+            continue
+        kept.append(arg)
+    launcher = ["accelerate", "launch"] + (["--num_processes", str(num_processes)] if num_processes > 1 else [])
+    return shlex.join([*launcher, script, *kept, "--resume_from_checkpoint", "latest"])
+
+
+def _lock_holder(run_dir: Path) -> str | None:
+    """Who holds ``run_dir``'s lock (``host pid``), or ``None`` when nobody alive does (a killed run's lock is
+    stale: same host, no such process)."""
+    try:
+        host, pid = (run_dir / RUN_LOCK).read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+    return f"{host} pid {pid}"
+
+
+def check_run_is_free(run_dir: str | os.PathLike) -> None:
+    """Refuse a run folder another live training process is writing (its lock, :func:`hold_run`, names it).
+
+    Raises:
+        RecipeError: naming the process, and the usual cause (several processes that are not one run).
+    """
+    holder = _lock_holder(Path(run_dir))
+    if holder is not None and holder != f"{socket.gethostname()} pid {os.getpid()}":
+        raise RecipeError(
+            f"output_dir {run_dir} is being written by another training process ({holder}): wait for it, or choose "
+            "another output_dir. Started as several processes (accelerate launch) on a machine without a GPU? Set "
+            "ACCELERATE_USE_CPU=1 so they train as one run (if that process is gone, delete "
+            f"{Path(run_dir) / RUN_LOCK})"
+        )
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: str | os.PathLike, *, active: bool = True) -> Iterator[None]:
+    """Hold ``<run_dir>/.training.lock`` (this host and pid) while the block trains, so a second, uncoordinated
+    process writing the same run is refused (:func:`check_run_is_free`); a lock left by a killed process is
+    taken over. Only the process given ``active`` (the main one) holds it.
+
+    Raises:
+        RecipeError: another live process holds it.
+    """
+    if not active:
+        yield
+        return
+    path = Path(run_dir) / RUN_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = f"{socket.gethostname()} {os.getpid()}"
+    while True:
+        try:
+            with open(path, "x") as handle:  # exclusive: of two processes starting at once, one wins
+                handle.write(mine)
+            break
+        except FileExistsError:
+            check_run_is_free(run_dir)
+            path.unlink(missing_ok=True)  # stale: its process is gone
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_text() == mine:
+                path.unlink()
+
+
+# What a resume may change: how long, how often, where to log, how fast. Every other key decides what the
+# checkpoint's weights, optimizer state, data order or best-model record mean, so it must stay as the run began.
+RESUMABLE_KEYS = {
+    "num_train_epochs": "the learning-rate schedule is recomputed for the new length",
+    "max_steps": "the learning-rate schedule is recomputed for the new length",
+    "early_stopping_patience": "",
+    "eval_every_epochs": "",
+    "save_steps": "",
+    "save_every_epochs": "",
+    "save_total_limit": "",
+    "report_to": "",
+    "logging_steps": "",
+    "progress_bar": "",
+    "push_to_hub": "",
+    "hub_model_id": "",
+    "num_workers": "",
+    "per_device_eval_batch_size": "",
+    "static_baselines": "",
+    "max_decode_failure_share": "",
+    "auto_find_batch_size": "",
+    "nonfinite_loss": "",
+    "output_dir": "the run folder was moved",
+}
+_NOT_COMPARED = {"resume_from_checkpoint", "overwrite_output_dir"}
+
+
+def check_resume(
+    run_dir: str | os.PathLike, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
+) -> list[str]:
+    """Refuse a resume whose recipe differs from the run's ``recipe.yaml`` in a key that decides what the
+    checkpoint means (the model, its config, the data, its split, the frames, the image size, the optimizer ...);
+    return the allowed changes (:data:`RESUMABLE_KEYS`: more epochs, logging, workers ...) as sentences to log.
+    Reads only: call it before anything in the run is written. A run without ``recipe.yaml`` has nothing to
+    compare (the checkpoint's own check, :func:`~surgical_skill.training.checkpoints.check_checkpoint_fits`,
+    still applies).
+
+    Raises:
+        RecipeError: naming every refused key with the run's value and the new one.
+    """
+    path = Path(run_dir) / RECIPE
+    if not path.is_file():
+        return []
+    with warnings.catch_warnings():  # a run folder from before the renames is not the user's to fix
+        warnings.simplefilter("ignore", FutureWarning)
+        saved = rename_deprecated_keys(yaml.safe_load(path.read_text()) or {}, where=str(path))
+        defaults = recipe_to_dict(ModelArguments(), DataArguments(), TrainingArguments())
+    now = yaml.safe_load(yaml.safe_dump(recipe_to_dict(model_args, data_args, training_args), sort_keys=False))
+    defaults = yaml.safe_load(yaml.safe_dump(defaults, sort_keys=False))
+    refused, allowed = [], []
+    for key in now:
+        before = saved.get(key, defaults.get(key))  # a key newer than the run: the run had its default
+        if key in _NOT_COMPARED or before == now[key]:
+            continue
+        change = f"{key} {before!r} -> {now[key]!r}"
+        if key in RESUMABLE_KEYS:
+            allowed.append(change + (f" ({RESUMABLE_KEYS[key]})" if RESUMABLE_KEYS[key] else ""))
+        else:
+            refused.append(change)
+    if refused:
+        raise RecipeError(
+            f"cannot resume {run_dir}: the recipe changed {'; '.join(refused)} since the run began (see its "
+            f"{RECIPE}); a resume continues the same run, so put these back, or train a new run in another output_dir"
+        )
+    return allowed
+
+
+def check_resumed_data(folds: list[tuple[Path, DatasetDict]], data_args: DataArguments) -> None:
+    """Refuse a resume whose data differs from what the run trained on: the class names (against the newest
+    checkpoint's model) and the videos of each split (by content, in order, against ``splits.json``). ``folds``
+    pairs each run (or cross-validation fold) folder with its data. Reads only.
+
+    Raises:
+        RecipeError: naming the labels or the split, with what the run had and what the data has now.
+    """
+    for folder, data in folds:
+        found = checkpoints_in(folder)
+        info = checkpoint_info(found[-1]) if found else None
+        if info is not None and "train" in data:
+            trained = {str(k): v for k, v in (info["config"].get("id2label") or {}).items()}
+            labels = {str(k): v for k, v in label_info(data)["id2label"].items()}
+            if trained != labels:
+                raise RecipeError(
+                    f"cannot resume {folder}: the data's classes {list(labels.values())} are not the ones the run "
+                    f"trained on {list(trained.values())} (in {found[-1]}): resume with the data as it was, or "
+                    "train a new run in another output_dir"
+                )
+        record = Path(folder) / SPLIT_RECORD
+        if not record.is_file():
+            continue
+        saved = json.loads(record.read_text())["splits"]
+        now = split_record(data, data_args)["splits"]
+        for name in sorted(set(saved) | set(now)):
+            before, after = saved.get(name, {}), now.get(name, {})
+            if before.get("fingerprints") != after.get("fingerprints"):
+                raise RecipeError(
+                    f"cannot resume {folder}: its {name} split is not the one it trained on "
+                    f"({_split_difference(before, after)}; recorded in {record}): the data changed since. Resume "
+                    "with the data as it was, or train a new run in another output_dir"
+                )
+
+
+def _split_difference(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """How many videos a split had and has, and the first one gone and the first one new."""
+    text = f"{len(before.get('videos', []))} videos then, {len(after.get('videos', []))} now"
+    for label, one, other in (("gone", before, after), ("new", after, before)):
+        keys = set(other.get("fingerprints", []))
+        first = next((v for v, k in zip(one.get("videos", []), one.get("fingerprints", [])) if k not in keys), None)
+        text += f"; first {label}: {first}" if first else ""
+    return text
 
 
 def _pool(data: DatasetDict) -> Dataset:
