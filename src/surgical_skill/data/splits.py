@@ -13,6 +13,8 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
 
+from ..errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 
@@ -126,7 +128,7 @@ def make_splits(
         set()
     """
     if len(ratios) != 3 or min(ratios) < 0 or not np.isclose(sum(ratios), 1.0) or ratios[0] <= 0:
-        raise ValueError(f"ratios must be three non-negative shares (train > 0) summing to 1, got {ratios}")
+        raise UsageError(f"ratios must be three non-negative shares (train > 0) summing to 1, got {ratios}")
     y = _strata(dataset, label_column)
     _, row_group, group_strata = _group_strata(y, _groups(dataset, group_column))
     split_of_group = _allocate_groups(group_strata, np.asarray(ratios, dtype=np.float64), seed)
@@ -153,7 +155,7 @@ def fold_indices(
     """The held-out row indices of ``k`` folds grouped by subject and stratified by label (sorted; every row
     is in exactly one fold). ``k`` is capped at the number of subjects."""
     if k < 2:
-        raise ValueError(f"k must be at least 2, got {k}")
+        raise UsageError(f"k must be at least 2, got {k}")
     y = _strata(dataset, label_column)
     groups = _groups(dataset, group_column)
     return [np.sort(held) for held in _stratified_group_folds(y, groups, k, seed)]
@@ -170,7 +172,7 @@ def kfold_splits(
     """Yield ``(fold, train, held_out)`` for ``k`` grouped, stratified folds; every row is held out once."""
     n_groups = len(np.unique(_groups(dataset, group_column)))
     if k > n_groups:
-        raise ValueError(f"k={k} folds need at least {k} subjects; the dataset has {n_groups}")
+        raise UsageError(f"k={k} folds need at least {k} subjects; the dataset has {n_groups}")
     everything = np.arange(len(dataset))
     folds = fold_indices(dataset, k, seed=seed, label_column=label_column, group_column=group_column)
     for fold, held in enumerate(folds):
@@ -187,7 +189,7 @@ def leave_one_subject_out(
 ) -> Iterator[tuple[str, Dataset, Dataset]]:
     """Yield ``(subject, train, held_out)`` holding out each subject in turn (LOSO cross-validation)."""
     if group_column not in dataset.column_names or not any(dataset[group_column]):
-        raise ValueError(f"leave-one-subject-out needs a {group_column!r} column with subject ids")
+        raise UsageError(f"leave-one-subject-out needs a {group_column!r} column with subject ids")
     groups = _groups(dataset, group_column)
     for train, held in LeaveOneGroupOut().split(np.zeros(len(dataset)), groups=groups):
         subject = dataset[int(held[0])][group_column] or f"row {int(held[0]) + 1}"
