@@ -9,15 +9,19 @@ model, video processor, train, evaluate; then the cross-validation summary and t
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import transformers
 from accelerate.utils import set_seed
+from torch.distributed.elastic.multiprocessing.errors import record
 
 import surgical_skill
-from surgical_skill.errors import run_reporting_errors
+from surgical_skill.errors import USAGE_EXIT_CODE, SurgicalSkillError, debug_enabled, run_reporting_errors
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.hub import push_run
 from surgical_skill.training import (
@@ -148,7 +152,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def told_once(main):
+    """``main`` as the launcher's processes should report a user's mistake: every process leaves the one-line
+    message in torch elastic's error file (TORCHELASTIC_ERROR_FILE), so the failure summary of `accelerate launch`
+    shows it as the root cause, and only the first process prints it."""
+
+    def run():
+        try:
+            return main()
+        except SurgicalSkillError as err:
+            if os.environ.get("TORCHELASTIC_ERROR_FILE"):
+                Path(os.environ["TORCHELASTIC_ERROR_FILE"]).write_text(
+                    json.dumps({"message": f"error: {err}", "timestamp": int(time.time())})
+                )
+            if int(os.environ.get("RANK", "0")) > 0 and not debug_enabled():
+                return USAGE_EXIT_CODE
+            raise
+
+    return run
+
+
 if __name__ == "__main__":
     # A mistake the user can fix (a recipe key, a data file, a run folder) is one line and exit code 2;
-    # SURGICAL_SKILL_DEBUG=1 shows its traceback. A bug keeps its traceback.
-    sys.exit(run_reporting_errors(main))
+    # SURGICAL_SKILL_DEBUG=1 shows its traceback. A bug keeps its traceback, which `record` also leaves in the
+    # error file the launcher's summary shows.
+    sys.exit(record(run_reporting_errors)(told_once(main)))
