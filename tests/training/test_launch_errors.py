@@ -13,7 +13,9 @@ from tests.helpers import ROOT
 
 def test_two_processes_print_a_recipe_mistake_once_and_the_launcher_names_it(tmp_path):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"model_name_or_path: small3d\ndataset: data.csv\nnum_epochz: 2\noutput_dir: {tmp_path / 'run'}\n")
+    recipe.write_text(
+        f"model_name_or_path: small3d\ndataset: data.csv\nnum_epochz: 2\noutput_dir: {tmp_path / 'run'}\n"
+    )
     accelerate = Path(sys.executable).with_name("accelerate")
     result = subprocess.run(  # fails while parsing the recipe: the cost is the launcher's and processes' startup
         [
