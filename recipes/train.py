@@ -9,16 +9,26 @@ model, video processor, train, evaluate; then the cross-validation summary and t
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import transformers
 from accelerate import PartialState
 from accelerate.utils import set_seed
+from torch.distributed.elastic.multiprocessing.errors import record
 
 import surgical_skill
-from surgical_skill.errors import INTERRUPTED_EXIT_CODE, run_reporting_errors
+from surgical_skill.errors import (
+    INTERRUPTED_EXIT_CODE,
+    USAGE_EXIT_CODE,
+    SurgicalSkillError,
+    debug_enabled,
+    run_reporting_errors,
+)
 from surgical_skill.evaluation.evaluate import evaluate_run, load_report
 from surgical_skill.hub import push_run
 from surgical_skill.training import (
@@ -120,9 +130,6 @@ def train_recipe(argv: list[str]) -> int:
             logger.info("resuming with %s", change)
     accelerator.wait_for_everyone()
     with hold_run(run_dir, active=accelerator.is_main_process):  # a second process writing this run is refused
-        if accelerator.is_main_process and not resume:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
         logger.info(
             "surgical-skill %s, %d process(es) on %s, mixed precision %s",
             surgical_skill.__version__,
@@ -137,8 +144,8 @@ def train_recipe(argv: list[str]) -> int:
         if resume:
             folds = [(run_dir / f, d) for f, d in cross_validation_folds(data, data_args)] if data_args.cv else []
             check_resumed_data(folds or [(run_dir, data)], data_args)
-            if accelerator.is_main_process:
-                save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
+        if accelerator.is_main_process:  # only now: data a mistake refuses leaves no run behind to be refused again
+            save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
         if not data_args.cv:
             train_and_evaluate(accelerator, model_args, data_args, training_args, data)
         else:
@@ -185,7 +192,28 @@ def train_recipe(argv: list[str]) -> int:
         return 0
 
 
+def told_once(main):
+    """``main`` as the launcher's processes should report a user's mistake: every process leaves the one-line
+    message in torch elastic's error file (TORCHELASTIC_ERROR_FILE), so the failure summary of `accelerate launch`
+    shows it as the root cause, and only the first process prints it."""
+
+    def run():
+        try:
+            return main()
+        except SurgicalSkillError as err:
+            if os.environ.get("TORCHELASTIC_ERROR_FILE"):
+                Path(os.environ["TORCHELASTIC_ERROR_FILE"]).write_text(
+                    json.dumps({"message": f"error: {err}", "timestamp": int(time.time())})
+                )
+            if int(os.environ.get("RANK", "0")) > 0 and not debug_enabled():
+                return USAGE_EXIT_CODE
+            raise
+
+    return run
+
+
 if __name__ == "__main__":
     # A mistake the user can fix (a recipe key, a data file, a run folder) is one line and exit code 2;
-    # SURGICAL_SKILL_DEBUG=1 shows its traceback. A bug keeps its traceback.
-    sys.exit(run_reporting_errors(main))
+    # SURGICAL_SKILL_DEBUG=1 shows its traceback. A bug keeps its traceback, which `record` also leaves in the
+    # error file the launcher's summary shows.
+    sys.exit(record(run_reporting_errors)(told_once(main)))

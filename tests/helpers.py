@@ -117,3 +117,22 @@ def load_train_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def save_tiny_model(folder: Path, *, pickle: bool = False) -> Path:
+    """A random-init two-layer small3d classifier and its video processor saved in ``folder`` (milliseconds);
+    ``pickle`` keeps only a ``pytorch_model.bin`` (transformers 5 writes safetensors only, so torch.save it)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from surgical_skill.models import build_model, build_video_processor
+
+    build_model("small3d", **TINY_SMALL3D).save_pretrained(folder)
+    build_video_processor(
+        "small3d", num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(folder)
+    if pickle:
+        weights = folder / "model.safetensors"
+        torch.save(load_file(weights), folder / "pytorch_model.bin")
+        weights.unlink()
+    return folder

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .data import load_skill_dataset
 from .evaluation.evaluate import evaluate_model
 from .models import build_model, build_video_processor, list_models, register_auto_classes
-from .pipeline import SurgicalSkillPipeline, register_pipeline, run_inference
+from .pipeline import SurgicalSkillPipeline, load_pipeline, register_pipeline, run_inference
 from .video import (
     FramesLostError,
     VideoDecodeError,
@@ -54,6 +54,7 @@ __all__ = [
     "decode_frames",
     "evaluate_model",
     "list_models",
+    "load_pipeline",
     "load_skill_dataset",
     "probe",
     "register",

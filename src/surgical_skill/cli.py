@@ -16,21 +16,21 @@ from pathlib import Path
 
 from datasets import concatenate_datasets
 from tqdm.auto import tqdm
-from transformers import pipeline
 
 from . import __version__
 from .data import load_skill_dataset
-from .data.building import VIDEO_EXTENSIONS, SkillDatasetError, read_manifest
+from .data.building import VIDEO_EXTENSIONS, read_manifest
 from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
-from .errors import DEBUG_ENV, run_reporting_errors
+from .errors import DEBUG_ENV, USAGE_EXIT_CODE, UsageError, run_reporting_errors
 from .evaluation.baselines import static_baselines
 from .evaluation.compare import compare_reports
-from .evaluation.evaluate import LabelMismatchError, ReportExistsError, parse_label_map
+from .evaluation.evaluate import parse_label_map
 from .evaluation.plots import prediction_timeline
-from .files import write_json_atomic
+from .files import unwritable_reason, write_json_atomic
 from .hub import prepare_hub_folder, push_run
-from .pipeline import SurgicalSkillPipeline
-from .training.runs import EvaluationRefused, audit_run, evaluate_saved_model
+from .models import check_device
+from .pipeline import SurgicalSkillPipeline, load_pipeline
+from .training.runs import audit_run, evaluate_saved_model
 from .video import ProxySettings, VideoDecodeError, prepare_proxies, probe
 
 EPILOG = """examples:
@@ -53,6 +53,62 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     example: str = ""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that points to ``--help`` (the usage block of a command with
+    a dozen options would bury the one line that matters)."""
+
+    def error(self, message: str):
+        self.exit(USAGE_EXIT_CODE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _counted(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+POSITIVE = _counted(1)
+NON_NEGATIVE = _counted(0)
+
+
+def _check_writable(path: str | None, flag: str, *, folder: bool = False) -> None:
+    """Refuse an output target that cannot be written before any work, so no result is computed and then lost."""
+    reason = unwritable_reason(path, folder=folder) if path else None
+    if reason:
+        raise UsageError(f"{flag} {path}: {reason}; give another {'folder' if folder else 'file'} (nothing was done)")
 
 
 def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,17 +146,19 @@ def _add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = ProxySettings()
     parser.add_argument("sources", nargs="+", help="video files, folders of videos, or CSV/JSONL manifests")
     parser.add_argument("--cache-dir", required=True, help="folder for the proxies (and their index.jsonl)")
-    parser.add_argument("--short-side", type=int, default=defaults.short_side, help="proxy short side in pixels")
-    parser.add_argument("--fps", type=float, default=defaults.fps, help="proxy frame rate (never raised)")
+    parser.add_argument("--short-side", type=POSITIVE, default=defaults.short_side, help="proxy short side in pixels")
+    parser.add_argument("--fps", type=_positive_number, default=defaults.fps, help="proxy frame rate (never raised)")
     parser.add_argument(
         "--keyframe-seconds",
-        type=float,
+        type=_positive_number,
         default=defaults.keyframe_interval_seconds,
         help="seconds between keyframes (short = cheap seeking)",
     )
-    parser.add_argument("--crf", type=int, default=defaults.crf, help="x264 quality (lower is better and larger)")
+    parser.add_argument(
+        "--crf", type=NON_NEGATIVE, default=defaults.crf, help="x264 quality (lower is better and larger)"
+    )
     parser.add_argument("--preset", default=defaults.preset, help="x264 speed preset")
-    parser.add_argument("--workers", type=int, default=None, help="parallel transcodes (default: one per core)")
+    parser.add_argument("--workers", type=POSITIVE, default=None, help="parallel transcodes (default: one per core)")
 
 
 def _collect_videos(sources: Sequence[str]) -> list[str]:
@@ -127,8 +185,10 @@ def _run_prepare(args: argparse.Namespace) -> int:
     )
     videos = _collect_videos(args.sources)
     if not videos:
-        print("no videos found in " + ", ".join(args.sources), file=sys.stderr)
-        return 1
+        raise UsageError(
+            f"no videos found in {', '.join(args.sources)}: give video files, folders holding videos "
+            f"({', '.join(VIDEO_EXTENSIONS)}) or CSV/JSONL manifests"
+        )
     report = prepare_proxies(videos, args.cache_dir, settings, workers=args.workers)
     print(report.summary())
     for source, reason in report.failures.items():
@@ -139,7 +199,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     d = SyntheticConfig()
     parser.add_argument("out_dir", help="folder for videos/ and metadata.csv")
-    parser.add_argument("--num-videos", type=int, default=d.num_videos, help="how many videos (classes balanced)")
+    parser.add_argument("--num-videos", type=POSITIVE, default=d.num_videos, help="how many videos (classes balanced)")
     parser.add_argument(
         "--classes",
         type=int,
@@ -147,12 +207,12 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.num_classes,
         help="2: lower-/higher-skilled; 3: novice/intermediate/expert",
     )
-    parser.add_argument("--trials-per-subject", type=int, default=d.trials_per_subject, help="videos per surgeon")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=(d.height, d.width))
-    parser.add_argument("--fps", type=float, default=d.fps)
+    parser.add_argument("--trials-per-subject", type=POSITIVE, default=d.trials_per_subject, help="videos per surgeon")
+    parser.add_argument("--size", type=POSITIVE, nargs=2, metavar=("HEIGHT", "WIDTH"), default=(d.height, d.width))
+    parser.add_argument("--fps", type=_positive_number, default=d.fps)
     parser.add_argument(
         "--duration",
-        type=float,
+        type=_positive_number,
         default=d.duration,
         help="seconds for a mid-skill trial (skill and personal pace change it)",
     )
@@ -167,7 +227,7 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--noise", type=float, default=d.noise, help="camera noise (std, 8-bit levels)")
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--workers", type=int, default=None, help="parallel renderers (default: one per core)")
+    parser.add_argument("--workers", type=POSITIVE, default=None, help="parallel renderers (default: one per core)")
     parser.add_argument("--preview", action="store_true", help="also save a PNG frame of each class")
     parser.add_argument(
         "--reuse",
@@ -206,12 +266,14 @@ def _run_synth(args: argparse.Namespace) -> int:
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", help="video files or URLs")
     parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
-    parser.add_argument("--num-clips", type=int, default=8, help="clips spread over each video")
-    parser.add_argument("--clip-stride-seconds", type=float, default=None, help="or: one clip every n seconds")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument("--num-clips", type=POSITIVE, default=8, help="clips spread over each video")
+    parser.add_argument(
+        "--clip-stride-seconds", type=_positive_number, default=None, help="or: one clip every n seconds"
+    )
+    parser.add_argument("--batch-size", type=POSITIVE, default=8, help="clips per forward pass")
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=_probability,
         default=None,
         help="two classes: decide p(class 1) >= this (default: the threshold saved with the model, chosen on "
         "validation; else the largest probability)",
@@ -225,11 +287,20 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         default="skip",
         help="an unreadable video: report it and go on (skip), or stop (raise)",
     )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a model whose weights are only a pickle checkpoint (pytorch_model.bin), with "
+        "torch.load(weights_only=True); by default only safetensors weights are loaded",
+    )
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    _check_writable(args.json, "--json")  # before the model is loaded and the videos scored
+    _check_writable(args.plot, "--plot", folder=True)
+    check_device(args.device)
     # The installed code, also for Hub folders that carry their own copy (which would ask for trust_remote_code)
-    skill = pipeline("surgical-skill", model=args.model, device=args.device, pipeline_class=SurgicalSkillPipeline)
+    skill = load_pipeline(args.model, device=args.device, allow_pickle=args.allow_pickle)
     options = {"num_clips": args.num_clips, "batch_size": args.batch_size}
     if args.threshold is not None:
         options["threshold"] = args.threshold
@@ -330,43 +401,44 @@ def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--clips-per-video",
         "--eval_clips_per_video",
         dest="clips_per_video",
-        type=int,
+        type=POSITIVE,
         default=None,
         help="clips spread over each video (default: the run's eval_clips_per_video)",
     )
-    parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=None)
+    parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=NON_NEGATIVE, default=None)
     parser.add_argument(
         "--no-baselines",
         dest="baselines",
         action="store_false",
         help="skip the static baselines (duration, file size, single frames) beside the model",
     )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a model whose weights are only a pickle checkpoint (pytorch_model.bin), with "
+        "torch.load(weights_only=True); by default only safetensors weights are loaded",
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     if bool(args.run) == bool(args.model):
-        print("error: give the run or model once (RUN_OR_MODEL or --model)", file=sys.stderr)
-        return 2
-    try:
-        evaluate_saved_model(
-            args.run or args.model,
-            dataset=args.dataset,
-            split=args.split,
-            output_dir=args.output_dir,
-            overwrite=args.overwrite,
-            label_map=parse_label_map(args.label_map),
-            split_ratios=list(args.split_ratios) if args.split_ratios else None,
-            split_seed=args.split_seed,
-            clips_per_video=args.clips_per_video,
-            num_workers=args.num_workers,
-            baselines=args.baselines,
-        )
-    except (EvaluationRefused, LabelMismatchError, ReportExistsError) as err:
-        print(f"refused: {err}", file=sys.stderr)
-        return 2
-    except (SkillDatasetError, OSError, ValueError, RuntimeError) as err:  # a model or data that cannot be read
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        raise UsageError("give the run or model once (RUN_OR_MODEL or --model)")
+    _check_writable(args.output_dir, "--output-dir", folder=True)
+    # A refusal, a model or data that cannot be read: a SurgicalSkillError, one line (main); a bug: its traceback
+    evaluate_saved_model(
+        args.run or args.model,
+        dataset=args.dataset,
+        split=args.split,
+        output_dir=args.output_dir,
+        overwrite=args.overwrite,
+        label_map=parse_label_map(args.label_map),
+        split_ratios=list(args.split_ratios) if args.split_ratios else None,
+        split_seed=args.split_seed,
+        clips_per_video=args.clips_per_video,
+        num_workers=args.num_workers,
+        baselines=args.baselines,
+        allow_pickle=args.allow_pickle,
+    )
     return 0
 
 
@@ -380,7 +452,7 @@ def _add_audit_arguments(parser: argparse.ArgumentParser) -> None:
         "--run",
         help="a training run: fit on its training surgeons, score its test surgeons, and compare with its model",
     )
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by surgeon")
+    parser.add_argument("--folds", type=_counted(2), default=5, help="cross-validation folds, grouped by surgeon")
     parser.add_argument("--seed", type=int, default=0, help="fold seed")
     parser.add_argument("--target", choices=("auto", "label", "score"), default="auto")
     parser.add_argument("--subject-column", default="subject", help="the column naming the surgeon")
@@ -389,28 +461,21 @@ def _add_audit_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_audit(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    try:
-        if args.run:
-            audit, model_value, model_correct = audit_run(args.run, dataset=args.dataset)
-        elif args.dataset:
-            data = load_skill_dataset(  # pooled and cut into its own folds: a split column does not matter
-                args.dataset,
-                target=args.target,
-                subject_column=args.subject_column,
-                split_ratios=None,
-                allow_shared_subjects=True,
-            )
-            pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
-            audit, model_value, model_correct = static_baselines(pooled, folds=args.folds, seed=args.seed), None, None
-        else:
-            print("error: give a DATASET or --run RUN", file=sys.stderr)
-            return 2
-    except EvaluationRefused as err:
-        print(f"refused: {err}", file=sys.stderr)
-        return 2
-    except (SkillDatasetError, OSError, ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    if not (args.run or args.dataset):
+        raise UsageError("give a DATASET or --run RUN")
+    _check_writable(args.json, "--json")
+    if args.run:
+        audit, model_value, model_correct = audit_run(args.run, dataset=args.dataset)
+    else:
+        data = load_skill_dataset(  # pooled and cut into its own folds: a split column does not matter
+            args.dataset,
+            target=args.target,
+            subject_column=args.subject_column,
+            split_ratios=None,
+            allow_shared_subjects=True,
+        )
+        pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
+        audit, model_value, model_correct = static_baselines(pooled, folds=args.folds, seed=args.seed), None, None
     print(audit.to_markdown(model_value))
     print()
     for line in audit.verdicts(model_value, model_correct):
@@ -433,16 +498,14 @@ def _concatenate(data):
 def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report_a", metavar="REPORT_A", help="an evaluation report folder (the baseline, A)")
     parser.add_argument("report_b", metavar="REPORT_B", help="a report folder of another model on the same videos")
-    parser.add_argument("--samples", type=int, default=2000, help="paired bootstrap resamples")
+    parser.add_argument("--samples", type=POSITIVE, default=2000, help="paired bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the comparison to this JSON file")
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    if args.samples < 1:
-        print("error: --samples must be at least 1", file=sys.stderr)
-        return 2
-    try:
+    _check_writable(args.json, "--json")
+    try:  # compare_reports' errors are not typed yet: a missing or mismatched report
         result = compare_reports(args.report_a, args.report_b, samples=args.samples, seed=args.seed)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -469,7 +532,8 @@ def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_push(args: argparse.Namespace) -> int:
-    try:
+    _check_writable(args.output_dir, "--output-dir", folder=True)
+    try:  # hub.py's errors are not typed yet: no saved model, a non-empty folder, a failed upload
         if args.output_dir:
             folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id)
             print(f"ready to upload (nothing pushed): {folder}")
@@ -535,7 +599,7 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="surgical-skill",
         description="Judge surgical skill from video on the Hugging Face stack.",
         epilog=EPILOG,

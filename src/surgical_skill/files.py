@@ -133,3 +133,25 @@ def replace_folder(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
     else:
         old.unlink(missing_ok=True)
     return final
+
+
+def unwritable_reason(path: str | os.PathLike, *, folder: bool = False) -> str | None:
+    """Why ``path`` (a file, or with ``folder`` a folder) cannot be written by the writers here, or None.
+
+    Checked before expensive work, so that a result is never computed only to be lost: the writers stage beside
+    the target and rename, so its closest existing ancestor must be a folder this process may write into, and an
+    existing target must be of the right kind. Nothing is created.
+    """
+    target = Path(path).expanduser()
+    if target.is_dir() and not folder:
+        return f"{target} is a folder; give a file name"
+    if target.exists() and not target.is_dir() and folder:
+        return f"{target} is a file; give a folder"
+    parent = target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, so {target} cannot be created under it"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable by this user (or is on a read-only file system)"
+    return None

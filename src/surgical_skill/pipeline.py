@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForVideoClassification, Pipeline, pipeline
+from transformers import AutoModelForVideoClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .data.transforms import ClipTransforms
 from .deprecation import RenamedKeys
 from .files import staged_contents
-from .models import build_video_processor
+from .models import build_video_processor, check_device, load_trained_model, load_trained_video_processor
 from .models.inputs import clip_logits, is_regression_model, scores_from_logits
 from .remote_code import save_remote_code
 from .video import ClipSampling, FramesLostError, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
@@ -343,16 +343,33 @@ def register_pipeline() -> None:
     )
 
 
+def load_pipeline(
+    model: str | os.PathLike, *, device: str | int | None = None, allow_pickle: bool = False, **kwargs
+) -> SurgicalSkillPipeline:
+    """``pipeline("surgical-skill", model=model)`` for a folder or Hub id, with the checks the command makes: the
+    device exists, the folder is a model (not a run folder, videos, or weights without a config), its weights are
+    safetensors (a pickle checkpoint only with ``allow_pickle``, read with ``weights_only=True``) and fit its
+    config, and its video processor is there. Runs the installed code, never the copy a Hub folder carries.
+
+    Raises:
+        ModelLoadError: the model cannot be loaded (safely); the message says why and what to do.
+        UsageError: ``device`` is not here (``cuda`` without a visible GPU).
+    """
+    register_pipeline()
+    check_device(device)
+    loaded = load_trained_model(model, allow_pickle=allow_pickle)
+    processor = load_trained_video_processor(model, config=loaded.config)
+    return SurgicalSkillPipeline(model=loaded, video_processor=processor, device=device, **kwargs)
+
+
 def run_inference(
     model_or_dir, video_path: str | os.PathLike, *, device: str | int | None = None, num_clips: int = 8, **kwargs
 ) -> dict[str, Any]:
     """Score one video in one call: ``pipeline("surgical-skill", model=model_or_dir)(video_path)``, for a saved
-    model (folder or Hub id) or a model object."""
+    model (folder or Hub id, loaded by :func:`load_pipeline`) or a model object."""
     register_pipeline()
     if isinstance(model_or_dir, str | os.PathLike | Path):
-        skill = pipeline(
-            "surgical-skill", model=os.fspath(model_or_dir), device=device, pipeline_class=SurgicalSkillPipeline
-        )
+        skill = load_pipeline(model_or_dir, device=device)
     else:
         processor = (
             build_video_processor(model_or_dir.name_or_path, config=model_or_dir.config)

@@ -71,4 +71,4 @@ def test_audit_command_on_a_dataset(shortcut_manifest, tmp_path):
 
 def test_audit_of_a_missing_dataset_is_one_line(tmp_path):
     result = run_cli("audit", tmp_path / "nothing.csv")
-    assert result.returncode == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr

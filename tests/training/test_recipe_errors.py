@@ -223,4 +223,6 @@ def test_data_errors_are_one_line_from_the_train_script(synthetic_manifest, tmp_
     messages = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(messages) == 1 and "too few subjects to split: 2 subjects" in messages[0]
     assert "Traceback" not in err
+    # nothing of a run is left behind, so the same command runs once the data is fixed (no "already holds")
+    assert not any((tmp_path / "run").glob("*"))
     assert issubclass(SkillDatasetError, SurgicalSkillError)

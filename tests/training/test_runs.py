@@ -184,7 +184,7 @@ def test_a_run_whose_record_is_missing_or_contradicted_is_refused(run, tmp_path)
 def test_mistyped_paths_and_cross_validation_roots_say_what_to_do(tmp_path):
     result = run_cli("evaluate", tmp_path / "no-such-run")
     assert (
-        result.returncode == 1 and "no such run or model folder" in result.stderr and "Traceback" not in result.stderr
+        result.returncode == 2 and "no such run or model folder" in result.stderr and "Traceback" not in result.stderr
     )
     root = tmp_path / "cv"
     (root / "fold-1" / "model").mkdir(parents=True)

@@ -13,7 +13,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
 
-from ..errors import SurgicalSkillError
+from ..errors import SurgicalSkillError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def make_splits(
         set()
     """
     if len(ratios) != 3 or min(ratios) < 0 or not np.isclose(sum(ratios), 1.0) or ratios[0] <= 0:
-        raise ValueError(f"ratios must be three non-negative shares (train > 0) summing to 1, got {ratios}")
+        raise UsageError(f"ratios must be three non-negative shares (train > 0) summing to 1, got {ratios}")
     groups = _groups(dataset, group_column)
     asked = [name for name, share in zip(SPLIT_NAMES, ratios) if share > 0]
     n_groups = len(np.unique(groups))
@@ -188,7 +188,7 @@ def fold_indices(
     """The held-out row indices of ``k`` folds grouped by subject and stratified by label (sorted; every row
     is in exactly one fold). ``k`` is capped at the number of subjects; fewer than two subjects is an error."""
     if k < 2:
-        raise ValueError(f"k must be at least 2, got {k}")
+        raise UsageError(f"k must be at least 2, got {k}")
     y = _strata(dataset, label_column)
     groups = _groups(dataset, group_column)
     if len(np.unique(groups)) < 2:

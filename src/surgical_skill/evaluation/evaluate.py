@@ -20,12 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
-from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from ..data import ClipSampling, clip_input_warnings
-from ..errors import SurgicalSkillError
+from ..errors import SurgicalSkillError, UsageError
 from ..files import write_json_atomic
-from ..models import build_video_processor
+from ..models import build_video_processor, load_trained_model, load_trained_video_processor
 from ..models.inputs import is_regression_model
 from .baselines import static_baselines_or_none
 from .inference import VideoPrediction, decode_notes, predict_videos
@@ -84,6 +83,10 @@ def model_label_names(config) -> list[str]:
     return [str(config.id2label[i]) for i in range(config.num_labels)]
 
 
+class NothingDecodedError(SurgicalSkillError, RuntimeError):
+    """Not one video of the evaluated set could be decoded: there is nothing to score."""
+
+
 def parse_label_map(text: str | dict[str, str] | None) -> dict[str, str]:
     """``{"novice": "lower-skilled", ...}`` from a dict, a JSON object or ``a=b,c=d``."""
     if not text:
@@ -92,13 +95,16 @@ def parse_label_map(text: str | dict[str, str] | None) -> dict[str, str]:
         return {str(k): str(v) for k, v in text.items()}
     text = text.strip()
     if text.startswith("{"):
-        parsed = json.loads(text)
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--label-map {text!r} is not valid JSON ({err})") from err
         if not isinstance(parsed, dict):
-            raise ValueError(f"a label map must be a JSON object, got {text!r}")
+            raise UsageError(f"a label map must be a JSON object, got {text!r}")
         return {str(k): str(v) for k, v in parsed.items()}
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     if any(len(pair) != 2 for pair in pairs):
-        raise ValueError(f"a label map is DATASET_NAME=MODEL_NAME pairs separated by commas, got {text!r}")
+        raise UsageError(f"a label map is DATASET_NAME=MODEL_NAME pairs separated by commas, got {text!r}")
     return {a.strip(): b.strip() for a, b in pairs}
 
 
@@ -246,7 +252,10 @@ def evaluate_model(
         model, processor, dataset, clips_per_video=clips_per_video, batch_size=batch_size, num_workers=num_workers
     )
     if not predictions:
-        raise RuntimeError("no video of the split could be decoded")
+        raise NothingDecodedError(
+            f"none of the {len(dataset)} videos to evaluate could be decoded (the warnings above name each one and "
+            "why): check that the files are there and readable, e.g. with `surgical-skill probe`"
+        )
     result = score_predictions(predictions, model.config, threshold, bootstrap_samples=bootstrap_samples, seed=seed)
     result.notes.extend(input_warnings)  # short videos and other frame rates, for the reader of the report
     result.threshold_source, result.protocol, result.baselines = threshold_source, protocol, baselines
@@ -269,7 +278,7 @@ def _model_and_processor(model: torch.nn.Module | str | os.PathLike, processor: 
     """The model object and its video processor (both loaded from a folder or Hub id when given by name)."""
     if not isinstance(model, torch.nn.Module):
         name = os.fspath(model)
-        model = AutoModelForVideoClassification.from_pretrained(name)
+        model = load_trained_model(name)
         processor = processor or build_video_processor(name, config=model.config)
     if processor is None:
         raise ValueError("evaluate_model needs the model's video processor (or a saved model folder)")
@@ -359,8 +368,8 @@ def evaluate_run(
     and save it with the model, fit the static baselines on the training and validation surgeons, then
     evaluate ``data[split]`` into ``output_dir``. Prints the headline figures beside the baselines; returns
     the result (its ``report_dir`` is the folder)."""
-    model = AutoModelForVideoClassification.from_pretrained(model_dir)
-    processor = AutoVideoProcessor.from_pretrained(model_dir)
+    model = load_trained_model(model_dir)
+    processor = load_trained_video_processor(model_dir, config=model.config)
     options = {"clips_per_video": clips_per_video, "num_workers": num_workers}
     threshold, source = _choose_and_save_threshold(model, processor, model_dir, data, **options)
     reference = None

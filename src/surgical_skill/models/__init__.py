@@ -28,6 +28,7 @@ from .inputs import (
     scores_from_logits,
     unwrap_model,
 )
+from .loading import check_device, check_model_source, load_trained_model, load_trained_video_processor
 from .losses import PROBLEM_TYPES, infer_problem_type, skill_loss, skill_loss_terms
 from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .pooling import TEMPORAL_POOLING, TemporalPooling
@@ -66,10 +67,14 @@ __all__ = [
     "batch_model_inputs",
     "build_model",
     "build_video_processor",
+    "check_device",
+    "check_model_source",
     "clip_logits",
     "infer_problem_type",
     "is_regression_model",
     "list_models",
+    "load_trained_model",
+    "load_trained_video_processor",
     "model_inputs",
     "record_training_fps",
     "register_auto_classes",

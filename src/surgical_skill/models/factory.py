@@ -24,11 +24,12 @@ from transformers import (
 from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..errors import UsageError
+from ..errors import ModelLoadError, UsageError
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
 from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel
+from .loading import check_model_source, explain_load_error, looks_like_hub_id
 from .video3d.configuration_video3d import Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling
@@ -264,6 +265,8 @@ def build_model(
     name_or_path: str | os.PathLike,
     num_labels: int | None = None,
     id2label: dict[int, str] | list[str] | None = None,
+    *,
+    allow_pickle: bool = False,
     **overrides: Any,
 ) -> PreTrainedModel:
     """Build a video classifier by registry name (random init), or load one from a local folder or Hub id.
@@ -271,12 +274,15 @@ def build_model(
     ``overrides`` set config fields (``backbone``, ``temporal_pooling``, ``hidden_size`` ...) and the options
     every family shares: ``freeze_backbone``, ``dropout``, ``class_weights``, ``label_smoothing`` and, for
     torchvision backbones, ``backbone_pretrained``. Checkpoints are loaded with ``ignore_mismatched_sizes``,
-    so a Kinetics classifier gets a fresh head with ``num_labels`` outputs.
+    so a Kinetics classifier gets a fresh head with ``num_labels`` outputs. Weights load from safetensors only;
+    a checkpoint with only ``pytorch_model.bin`` needs ``allow_pickle=True`` (and is then read with
+    ``weights_only=True``; see :mod:`surgical_skill.models.loading`).
 
     Raises:
         ValueError: an unknown name (the message lists the known ones); an unknown option (a
             :class:`~surgical_skill.errors.UsageError` naming it, the closest known key and the known ones).
-        OSError: a folder or Hub id that cannot be loaded (offline, missing files), saying which and why.
+        ModelLoadError: (an ``OSError``) a folder or Hub id that cannot be loaded (offline, missing files, a
+            pickle checkpoint without ``allow_pickle``), saying which, why and what to do.
 
     Example:
         >>> model = build_model("small3d", id2label=["lower-skilled", "higher-skilled"])
@@ -303,8 +309,9 @@ def build_model(
             if config.backbone_pretrained:
                 model.load_pretrained_backbone()
         return model
-    if not (os.path.isdir(name) or _looks_like_hub_id(name)):
+    if not (os.path.isdir(name) or looks_like_hub_id(name)):
         raise _unknown(name)
+    check_model_source(name, allow_pickle=allow_pickle, processor=False)
     shared = {key: overrides.pop(key) for key in SHARED_OPTIONS if key in overrides}
     try:
         config, unused = AutoConfig.from_pretrained(name, **overrides, **labels, return_unused_kwargs=True)
@@ -314,18 +321,19 @@ def build_model(
         for key in ("decision_threshold", "decision_threshold_info"):
             if hasattr(config, key):
                 delattr(config, key)
-        model = AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+        model = AutoModelForVideoClassification.from_pretrained(
+            name,
+            config=config,
+            ignore_mismatched_sizes=True,
+            use_safetensors=None if allow_pickle else True,
+            weights_only=True,
+        )
     except OSError as err:
-        raise OSError(f"could not load the model {name!r}: {err}") from err
+        raise ModelLoadError(explain_load_error(name, err)) from err
     for key, value in shared.items():
         setattr(model.config, key, value)
     _apply_shared_options(model, model.config)
     return model
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "/")) and not os.path.exists(name)
 
 
 def _transformers_config(spec: ModelSpec, labels: dict[str, Any], overrides: dict[str, Any]) -> PretrainedConfig:
@@ -377,7 +385,7 @@ def build_video_processor(
         processor = spec.processor_class(**values)
         model_frames = getattr(config, spec.num_frames_key, None) if config is not None else None
     else:
-        if not (os.path.isdir(name) or _looks_like_hub_id(name)):
+        if not (os.path.isdir(name) or looks_like_hub_id(name)):
             raise _unknown(name)
         processor = _load_processor(name)
         for key, value in overrides.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import functools
 import hashlib
 import json
@@ -28,15 +29,21 @@ from typing import Any
 
 import yaml
 from datasets import Dataset, DatasetDict, concatenate_datasets
-from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from ..data import load_skill_dataset
 from ..errors import SurgicalSkillError
 from ..evaluation.baselines import static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
 from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
-from ..files import write_json_atomic
+from ..files import unwritable_reason, write_json_atomic
 from ..models.inputs import is_regression_model
+from ..models.loading import (
+    ModelNotFoundError,
+    check_model_source,
+    describe_non_model,
+    load_trained_model,
+    load_trained_video_processor,
+)
 from .arguments import DataArguments, ModelArguments, TrainingArguments, rename_deprecated_keys
 from .checkpoints import checkpoint_info, checkpoints_in
 from .data_setup import label_info
@@ -136,7 +143,10 @@ class RunFolder:
         folder = Path(path).expanduser()
         if not folder.exists():
             if str(path).startswith((".", "/", "~")) or str(path).count("/") != 1:
-                raise FileNotFoundError(f"{path}: no such run or model folder")
+                raise ModelNotFoundError(
+                    f"{path}: no such run or model folder; give a training run (its output_dir), the model folder "
+                    "inside it, or a Hub id (org/name)"
+                )
             return cls(model_dir=str(path))  # a Hub id
         folds = (
             sorted(p.name for p in folder.iterdir() if (p / "model" / "config.json").is_file())
@@ -154,7 +164,7 @@ class RunFolder:
         elif (folder / "config.json").is_file():
             run_dir, model_dir = folder.parent, folder
         else:
-            raise FileNotFoundError(f"{folder} holds no trained model (no config.json, no model/config.json)")
+            raise ModelNotFoundError(describe_non_model(folder, str(path)))
         recipe_path = next((p / RECIPE for p in (run_dir, run_dir.parent) if (p / RECIPE).is_file()), None)
         if recipe_path is None:
             return cls(model_dir=str(model_dir))
@@ -448,6 +458,7 @@ def evaluate_saved_model(
     num_workers: int | None = None,
     baselines: bool = True,
     bootstrap_samples: int = 1000,
+    allow_pickle: bool = False,
 ) -> EvaluationResult:
     """Evaluate a trained model (a run folder, its ``model/``, a model folder or a Hub id) into a report.
 
@@ -461,11 +472,19 @@ def evaluate_saved_model(
     On another dataset: every video is scored (or ``split``), the report says the figures are on new data,
     and videos the model trained on are refused; the report goes to ``<run>/eval-<dataset>`` by default.
     Class names are matched to the model's by name (``label_map`` renames the dataset's first).
+
+    The model loads from safetensors weights only, unless ``allow_pickle`` (see
+    :func:`~surgical_skill.models.load_trained_model`); a model folder that cannot be loaded, an unwritable
+    report folder and every refusal are found before any video is scored.
     """
     run = RunFolder.locate(path)
+    check_model_source(run.model_dir, allow_pickle=allow_pickle)
     same = _is_own_data(run, path, dataset)
     output_dir = _report_folder(run, output_dir, same, dataset)
     check_output_dir(output_dir, overwrite=overwrite)  # before any work
+    unwritable = unwritable_reason(output_dir, folder=True)
+    if unwritable:
+        raise EvaluationRefused(f"the report cannot be written to {output_dir}: {unwritable}; choose --output-dir")
     recipe_args = run.data_arguments() if run.recipe is not None else DataArguments(dataset=str(dataset))
     if same:
         split = split or "test"
@@ -474,8 +493,8 @@ def evaluate_saved_model(
         "clips_per_video": clips_per_video or recipe_args.eval_clips_per_video,
         "num_workers": recipe_args.num_workers if num_workers is None else num_workers,
     }
-    model = AutoModelForVideoClassification.from_pretrained(run.model_dir)
-    processor = AutoVideoProcessor.from_pretrained(run.model_dir)
+    model = load_trained_model(run.model_dir, allow_pickle=allow_pickle)
+    processor = load_trained_video_processor(run.model_dir, config=model.config)
     if same:
         evaluated, fitted_on, validation, protocol = _run_split(run, recipe_args)
     else:
@@ -583,7 +602,10 @@ def _refuse_a_different_split(
             "run's test split is held out"
         )
     if split != "test":
-        raise EvaluationRefused(f"the run's data has no {split!r} split to evaluate: only its test split is held out")
+        raise EvaluationRefused(
+            f"--split {split}: the run's data has the splits {', '.join(SPLITS)}, and only test is held out: use "
+            "--split test (the default), or give --dataset to evaluate other data"
+        )
     if args.cv is not None and run.splits is None:
         raise EvaluationRefused(
             f"{run.run_dir} is a cross-validation run: evaluate one of its fold folders (they hold the folds)"
@@ -638,7 +660,11 @@ def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dat
     if split in (None, "all"):
         evaluated, split = _pool(loaded), "all"
     elif split not in loaded:
-        raise EvaluationRefused(f"{dataset} has no {split!r} split (it has: {', '.join(loaded)})")
+        close = difflib.get_close_matches(split, list(loaded), n=1)
+        raise EvaluationRefused(
+            f"--split {split}: {dataset} has no such split; it has {', '.join(['all', *loaded])}"
+            + (f" (did you mean {close[0]}?)" if close else "")
+        )
     else:
         evaluated = loaded[split]
     trained_on = (run.recipe or {}).get("dataset")
