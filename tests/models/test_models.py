@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoProcessor
 
+from surgical_skill.errors import ModelLoadError
 from surgical_skill.models import MODEL_REGISTRY, build_model, build_video_processor, list_models
 
 LABELS = ["lower-skilled", "higher-skilled"]
@@ -278,5 +279,6 @@ def test_unreachable_weights_give_a_clear_error_not_a_hang(tmp_path, monkeypatch
 
 
 def test_unknown_hub_id_fails_clearly_offline():
-    with pytest.raises(OSError, match="could not load the model 'surgical-skill/no-such-model'"):
+    with pytest.raises(ModelLoadError, match="surgical-skill/no-such-model is no folder here, and as a Hub id") as err:
         build_model("surgical-skill/no-such-model", id2label=LABELS)
+    assert isinstance(err.value, OSError) and "\n" not in str(err.value)  # still an OSError; one line
