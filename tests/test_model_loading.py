@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from surgical_skill.errors import ModelLoadError, SurgicalSkillError, UsageError
+from surgical_skill.errors import ModelLoadError, SurgicalSkillError, UsageError, run_reporting_errors
 from surgical_skill.models import (
     build_model,
     check_device,
@@ -18,7 +18,7 @@ from surgical_skill.models import (
     load_trained_video_processor,
 )
 from surgical_skill.pipeline import load_pipeline, run_inference
-from tests.helpers import run_cli, save_tiny_model
+from tests.helpers import load_train_script, run_cli, save_tiny_model, write_tiny_recipe
 
 
 def _copy(source, target, *, drop=(), config=None):
@@ -189,3 +189,24 @@ def test_predict_loads_a_pickle_checkpoint_with_allow_pickle(folders, videos):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 clips" in result.stdout
+
+
+def test_fine_tuning_from_a_pickle_checkpoint_needs_the_recipes_allow_pickle(
+    folders, synthetic_manifest, tmp_path, capsys
+):
+    """recipes/train.py refuses a starting folder with only pytorch_model.bin in one line naming the recipe key,
+    and trains from it with ``allow_pickle: true``."""
+    train = load_train_script()
+    keys = {"model_name_or_path": str(folders["pickle"]), "model_config": None}
+    refused = write_tiny_recipe(tmp_path / "refused.yaml", synthetic_manifest, output_dir=str(tmp_path / "a"), **keys)
+    assert run_reporting_errors(lambda: train.main([str(refused)])) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (message,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "pickle checkpoint" in message and "allow_pickle: true" in message
+
+    allowed = write_tiny_recipe(
+        tmp_path / "allowed.yaml", synthetic_manifest, output_dir=str(tmp_path / "b"), allow_pickle=True, **keys
+    )
+    assert train.main([str(allowed)]) == 0
+    assert (tmp_path / "b" / "model" / "model.safetensors").is_file()  # what it saves is safetensors again

@@ -11,7 +11,7 @@ from transformers.modeling_outputs import ImageClassifierOutput
 from surgical_skill.data import ClipSampling
 from surgical_skill.evaluation.evaluate import evaluate_model
 from surgical_skill.evaluation.report import read_report, report_task
-from surgical_skill.models import build_video_processor
+from surgical_skill.models import load_trained_video_processor
 from surgical_skill.models.inputs import (
     accepts_frame_mask,
     clip_logits,
@@ -143,7 +143,7 @@ def test_a_partly_damaged_video_is_scored_on_the_clips_that_decode_and_the_repor
         return {k: v for k, v in replaced.get(i, {}).items() if k in row}
 
     test = data["test"].map(swap, with_indices=True)
-    processor = build_video_processor(model_dir)
+    processor = load_trained_video_processor(model_dir)  # the clips evaluate_model takes: the saved processor's
     windows = ClipSampling.from_video_processor(processor).windows(48, meta.fps, num_clips=6)
     clean = []
     for i, window in enumerate(windows):

@@ -24,7 +24,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from ..data import ClipSampling, clip_input_warnings
 from ..errors import SurgicalSkillError, UsageError
 from ..files import write_json_atomic
-from ..models import build_video_processor, load_trained_model, load_trained_video_processor
+from ..models import load_trained_model, load_trained_video_processor
 from ..models.inputs import is_regression_model
 from .baselines import static_baselines_or_none
 from .inference import VideoPrediction, decode_notes, predict_videos
@@ -279,7 +279,8 @@ def _model_and_processor(model: torch.nn.Module | str | os.PathLike, processor: 
     if not isinstance(model, torch.nn.Module):
         name = os.fspath(model)
         model = load_trained_model(name)
-        processor = processor or build_video_processor(name, config=model.config)
+        # The processor saved with the model (its clip length and sampling), as the pipeline and the CLI use it
+        processor = processor or load_trained_video_processor(name, config=model.config)
     if processor is None:
         raise ValueError("evaluate_model needs the model's video processor (or a saved model folder)")
     return model, processor

@@ -84,7 +84,7 @@ def pickle_refusal(where: str, weights: str) -> str:
         "run any code its author put in it, so only safetensors weights (model.safetensors) are loaded. If you trust "
         "where it came from, convert it once (transformers' `AutoModelForVideoClassification.from_pretrained(path, "
         "use_safetensors=False).save_pretrained(path)` writes model.safetensors), or opt in with --allow-pickle "
-        "(allow_pickle=True), which reads it with torch.load(weights_only=True): tensors only, no code"
+        "(allow_pickle=True; in a recipe, allow_pickle: true), which reads it with torch.load(weights_only=True): tensors only, no code"
     )
 
 

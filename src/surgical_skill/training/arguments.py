@@ -131,6 +131,13 @@ class ModelArguments:
         default=False, metadata={"help": "Start from torchvision's pretrained backbone weights (needs network once)."}
     )
     freeze_backbone: bool = field(default=False, metadata={"help": "Train only the layers after the backbone."})
+    allow_pickle: bool = field(
+        default=False,
+        metadata={
+            "help": "Load a starting model folder that holds only a pickle checkpoint (pytorch_model.bin), read "
+            "with torch.load(weights_only=True). Off: safetensors weights only (unpickling can run code)."
+        },
+    )
     dropout: float | None = field(default=None, metadata={"help": "Dropout before the classifier (model default)."})
     label_smoothing: float = field(default=0.0, metadata={"help": "Cross-entropy label smoothing, in [0, 1)."})
     class_weights: str | None = field(

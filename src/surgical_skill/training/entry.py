@@ -85,7 +85,7 @@ def prepare_training(
     labels = label_info(data)
     set_seed(training_args.seed)
     overrides = model_overrides(model_args, data, labels["num_labels"])
-    model = build_model(model_args.model_name_or_path, **labels, **overrides)
+    model = build_model(model_args.model_name_or_path, **labels, **overrides, allow_pickle=model_args.allow_pickle)
     logger.info("model: %s, %.2f M parameters", type(model).__name__, model.num_parameters() / 1e6)
     processor = build_video_processor(model_args.model_name_or_path, config=model.config)
     processor = apply_data_overrides(processor, data_args)

@@ -321,6 +321,7 @@ RESUMABLE_KEYS = {
     "save_every_epochs": "",
     "save_total_limit": "",
     "report_to": "",
+    "allow_pickle": "",  # the starting weights are read once; a resume reads its checkpoint
     "logging_steps": "",
     "progress_bar": "",
     "push_to_hub": "",
