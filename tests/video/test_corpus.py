@@ -320,7 +320,9 @@ def test_good_row_probes_and_decodes_exactly(corpus, name):
     np.testing.assert_array_equal(as_hwc(decode_frames(path, indices, size=16)), small[indices], err_msg=name)
     with pytest.raises(VideoDecodeError) as info:
         decode_frames(path, [total])
-    assert_one_line_naming(info.value, path, f"out of range: {total} (the video has {total} frames")
+    assert_one_line_naming(
+        info.value, path, f"out of range: {total} (the video has {total} frame{'' if total == 1 else 's'},"
+    )
 
 
 @pytest.mark.parametrize("name", [row.name for row in ROWS if isinstance(row.expect, Bad)])

@@ -223,7 +223,9 @@ def _check_range(path: str, wanted: np.ndarray, total_num_frames: int) -> None:
         shown = ", ".join(str(i) for i in np.unique(bad)[:10])
         last = total_num_frames - 1
         raise VideoDecodeError(
-            path, f"frame indices out of range: {shown} (the video has {total_num_frames} frames, 0..{last})"
+            path,
+            f"frame indices out of range: {shown} (the video has {total_num_frames} frame"
+            f"{'' if total_num_frames == 1 else 's'}, 0..{last})",
         )
 
 
