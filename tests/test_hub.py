@@ -148,7 +148,9 @@ def test_push_command_writes_the_folder_with_output_dir(run_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "nothing pushed" in result.stdout and (tmp_path / "out" / "surgical_skill_pipeline.py").exists()
     again = run_cli("push", run_dir, "--repo-id", "lab/suturing-skill", "--output-dir", tmp_path / "out")
-    assert again.returncode != 0 and "is not empty" in again.stderr
+    assert again.returncode == 2 and "is not empty" in again.stderr and "Traceback" not in again.stderr
+    missing = run_cli("push", tmp_path, "--repo-id", "lab/suturing-skill", "--output-dir", tmp_path / "out2")
+    assert missing.returncode == 2 and "holds no saved model" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_a_recipe_with_push_to_hub_keeps_the_run_when_the_hub_is_unreachable(synthetic_manifest, tmp_path, caplog):

@@ -505,11 +505,7 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_compare(args: argparse.Namespace) -> int:
     _check_writable(args.json, "--json")
-    try:  # compare_reports' errors are not typed yet: a missing or mismatched report
-        result = compare_reports(args.report_a, args.report_b, samples=args.samples, seed=args.seed)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    result = compare_reports(args.report_a, args.report_b, samples=args.samples, seed=args.seed)
     print(result.to_markdown())
     print()
     print(result.verdict())
@@ -533,15 +529,11 @@ def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_push(args: argparse.Namespace) -> int:
     _check_writable(args.output_dir, "--output-dir", folder=True)
-    try:  # hub.py's errors are not typed yet: no saved model, a non-empty folder, a failed upload
-        if args.output_dir:
-            folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id)
-            print(f"ready to upload (nothing pushed): {folder}")
-        else:
-            print(f"pushed: {push_run(args.run_dir, args.repo_id, private=args.private, token=args.token)}")
-    except (FileNotFoundError, FileExistsError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    if args.output_dir:
+        folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id)
+        print(f"ready to upload (nothing pushed): {folder}")
+    else:
+        print(f"pushed: {push_run(args.run_dir, args.repo_id, private=args.private, token=args.token)}")
     return 0
 
 

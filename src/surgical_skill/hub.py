@@ -14,13 +14,20 @@ from typing import Any
 import yaml
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
+from .errors import SurgicalSkillError
 from .evaluation.baselines import baselines_markdown
 from .evaluation.formatting import fmt
+from .evaluation.report import ReportExistsError
 from .files import staged_folder
 from .models.inputs import is_regression_model
+from .models.loading import ModelNotFoundError
 from .remote_code import save_remote_code
 
 CARD_TAGS = ["surgical-skill", "video-classification", "surgery", "skill-assessment", "medical"]
+
+
+class HubPushError(SurgicalSkillError, RuntimeError):
+    """An upload to the Hub failed (offline, no token, no rights); the run and its folder are untouched."""
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -169,10 +176,12 @@ def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike
     run = Path(run_dir)
     model_dir = run / "model"
     if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir} holds no saved model (config.json); train first")
+        raise ModelNotFoundError(
+            f"{model_dir} holds no saved model (config.json): is {run} a training run? train first"
+        )
     out = Path(output_dir).resolve()
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; choose a new folder")
+        raise ReportExistsError(f"{out} is not empty; choose a new folder")
     with staged_folder(out) as tmp:  # whole or absent: a failure leaves no half-made folder
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         save_remote_code(tmp)
@@ -192,7 +201,7 @@ def push_run(run_dir: str | os.PathLike, repo_id: str, *, private: bool = False,
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload skill model")
         except Exception as err:  # offline, no token, no rights: say which repository and why
-            raise RuntimeError(
+            raise HubPushError(
                 f"could not push {Path(run_dir) / 'model'} to the Hub as {repo_id}: {type(err).__name__}: {err}. "
                 "`surgical-skill push RUN_DIR --repo-id ... --output-dir DIR` writes the folder to upload by hand."
             ) from err

@@ -236,4 +236,5 @@ def test_compare_command(tmp_path):
     assert data["significant"] is True and data["verdict"] in result.stdout
     assert not list(out.parent.glob(".*tmp"))  # written atomically
     failed = run_cli("compare", a, tmp_path / "nowhere")
-    assert failed.returncode == 1 and "metrics.json" in failed.stderr
+    assert failed.returncode == 2 and "metrics.json" in failed.stderr  # a user's mistake: one line, exit 2
+    assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1

@@ -16,9 +16,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..errors import SurgicalSkillError
 from .formatting import fmt, fmt_p, json_safe
 from .metrics import _quiet, headline_classification, predict_labels, regression_metrics, resample_indices
 from .report import SavedReport, few, read_report
+
+
+class ReportsNotComparableError(SurgicalSkillError, ValueError):
+    """Two reports that cannot be compared: other tasks, other classes, other videos, other truths."""
+
 
 COMPARED_CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "mcc")
 COMPARED_REGRESSION = ("mae", "rmse", "pearson", "spearman")
@@ -113,10 +119,12 @@ def _pair(a: SavedReport, b: SavedReport) -> np.ndarray:
     """Check the two reports are comparable; return the row of B for each row of A (matched by video)."""
     if a.regression != b.regression:
         kinds = {True: "a regression report (scores)", False: "a classification report"}
-        raise ValueError(f"cannot compare {a.folder} ({kinds[a.regression]}) with {b.folder} ({kinds[b.regression]})")
+        raise ReportsNotComparableError(
+            f"cannot compare {a.folder} ({kinds[a.regression]}) with {b.folder} ({kinds[b.regression]})"
+        )
     if a.labels != b.labels:
         detail = " (the same classes in another order)" if sorted(a.labels) == sorted(b.labels) else ""
-        raise ValueError(
+        raise ReportsNotComparableError(
             f"the reports have different labels{detail}: {a.labels} in {a.folder}, {b.labels} in {b.folder}"
         )
     only_a, only_b = set(a.videos) - set(b.videos), set(b.videos) - set(a.videos)
@@ -125,12 +133,14 @@ def _pair(a: SavedReport, b: SavedReport) -> np.ndarray:
             f"{len(only_a)} only in {a.folder} ({few(only_a)})" if only_a else "",
             f"{len(only_b)} only in {b.folder} ({few(only_b)})" if only_b else "",
         ]
-        raise ValueError("the reports cover different videos: " + "; ".join(p for p in parts if p))
+        raise ReportsNotComparableError("the reports cover different videos: " + "; ".join(p for p in parts if p))
     row_b = {video: i for i, video in enumerate(b.videos)}
     order = np.asarray([row_b[video] for video in a.videos])
     differ = [v for v, ta, tb in zip(a.videos, a.targets, b.targets[order]) if not np.isclose(ta, tb)]
     if differ:
-        raise ValueError(f"the reports disagree on the true label of {len(differ)} video(s): {few(differ)}")
+        raise ReportsNotComparableError(
+            f"the reports disagree on the true label of {len(differ)} video(s): {few(differ)}"
+        )
     return order
 
 
@@ -140,7 +150,9 @@ def _groups(a: SavedReport, b: SavedReport, order: np.ndarray) -> list[str] | No
     complete_a, complete_b = all(a.subjects), all(subjects_b)
     if complete_a and complete_b and a.subjects != subjects_b:
         differ = [v for v, sa, sb in zip(a.videos, a.subjects, subjects_b) if sa != sb]
-        raise ValueError(f"the reports disagree on the subject of {len(differ)} video(s): {few(differ)}")
+        raise ReportsNotComparableError(
+            f"the reports disagree on the subject of {len(differ)} video(s): {few(differ)}"
+        )
     return a.subjects if complete_a else subjects_b if complete_b else None
 
 

@@ -35,6 +35,14 @@ class ReportExistsError(SurgicalSkillError, FileExistsError):
     """The output folder already holds a report (or something else that must not be replaced)."""
 
 
+class ReportNotFoundError(SurgicalSkillError, FileNotFoundError):
+    """A folder given as an evaluation report holds none."""
+
+
+class ReportFormatError(SurgicalSkillError, ValueError):
+    """An evaluation report's files cannot be read as a report (edited by hand, damaged, another tool's)."""
+
+
 def report_task(labels: Sequence[str], task: str | None = None) -> str:
     """``"classification"`` or ``"regression"``: ``task`` as recorded in ``metrics.json``; reports written before
     it was recorded are regression reports when their only label is ``"score"``."""
@@ -103,7 +111,9 @@ def read_report(folder: str | os.PathLike) -> SavedReport:
     metrics_path, predictions_path = folder / "metrics.json", folder / "predictions.csv"
     for path in (metrics_path, predictions_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {folder} an evaluation report (`surgical-skill evaluate`)?")
+            raise ReportNotFoundError(
+                f"{path} not found: is {folder} an evaluation report (`surgical-skill evaluate`)?"
+            )
     meta, labels, threshold, task = _read_meta(metrics_path)
     rows = _read_prediction_rows(predictions_path, labels, task == REGRESSION)
     videos, subjects, targets, values, correct = _parse_rows(rows, labels, task == REGRESSION, predictions_path)
@@ -127,18 +137,18 @@ def _read_meta(path: Path) -> tuple[dict[str, Any], list[str], float | None, str
     try:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
+        raise ReportFormatError(f"{path} is not valid JSON: {err}") from err
     labels = meta.get("labels")
     if not isinstance(labels, list) or not labels:
-        raise ValueError(f"{path} has no 'labels' list (class names, or [\"score\"] for regression)")
+        raise ReportFormatError(f"{path} has no 'labels' list (class names, or [\"score\"] for regression)")
     labels = [str(name) for name in labels]
     threshold = meta.get("threshold")
     if threshold is not None and not isinstance(threshold, int | float):
-        raise ValueError(f"{path}: threshold must be a number or null, got {threshold!r}")
+        raise ReportFormatError(f"{path}: threshold must be a number or null, got {threshold!r}")
     try:
         task = report_task(labels, meta.get("task"))
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
+        raise ReportFormatError(f"{path}: {err}") from err
     return meta, labels, threshold, task
 
 
@@ -148,10 +158,10 @@ def _read_prediction_rows(path: Path, labels: list[str], regression: bool) -> li
         columns = ["video", "subject", "label"] + (["predicted_score"] if regression else [f"p_{n}" for n in labels])
         missing = [name for name in columns if name not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
+            raise ReportFormatError(f"{path} lacks the column(s) {', '.join(missing)}")
         rows = list(reader)
     if not rows:
-        raise ValueError(f"{path} has no predictions")
+        raise ReportFormatError(f"{path} has no predictions")
     return rows
 
 
@@ -163,7 +173,7 @@ def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool,
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{path} line {line}"
         if row["video"] in seen:
-            raise ValueError(f"{where}: video {row['video']!r} appears twice")
+            raise ReportFormatError(f"{where}: video {row['video']!r} appears twice")
         seen.add(row["video"])
         try:
             if regression:
@@ -171,12 +181,12 @@ def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool,
                 values.append(float(row["predicted_score"]))
             else:
                 if row["label"] not in index:
-                    raise ValueError(f"label {row['label']!r} is not one of the report's classes {labels}")
+                    raise ReportFormatError(f"label {row['label']!r} is not one of the report's classes {labels}")
                 targets.append(index[row["label"]])
                 values.append([float(row[f"p_{name}"]) for name in labels])
                 correct.append(row.get("correct"))
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: {err}") from err
+            raise ReportFormatError(f"{where}: {err}") from err
         videos.append(row["video"])
         subjects.append(row["subject"] or "")
     targets = np.asarray(targets, dtype=np.float64 if regression else np.int64)
