@@ -78,26 +78,23 @@ def _counted(minimum: int):
     return parse
 
 
-def _positive_number(text: str) -> float:
-    """An argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
+def _number_where(holds: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """An argparse type: a number for which ``holds`` is true (``rule`` says which, in the error)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not holds(value):  # comparisons are false for nan, so it is refused too
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    return parse
 
 
-def _probability(text: str) -> float:
-    """An argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
-    return value
+_positive_number = _number_where(lambda value: value > 0, "above 0")
+_probability = _number_where(lambda value: 0.0 <= value <= 1.0, "a probability in [0, 1]")
 
 
 POSITIVE = _counted(1)

@@ -1,12 +1,16 @@
 import pickle
-from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
 import torch
 
-from surgical_skill.testing_utils import make_test_video, read_frame_index, sequential_decode, textured_frames
+from surgical_skill.testing_utils import (
+    make_test_video,
+    read_frame_index,
+    sequential_decode,
+    sequential_decode_with_pts,
+    write_multi_stream_video,
+)
 from surgical_skill.video import (
     FramesLostError,
     VideoDecodeError,
@@ -258,26 +262,8 @@ def test_av1_decodes_every_frame_alone_and_in_random_sets_pixel_exact(av1_video)
 def write_two_video_streams(path):
     """An MKV with two video streams: 0 (25 fps, 96x64, 20 frames) and 1 (30 fps, 128x80, 36 frames), the second
     flagged default: FFmpeg's best stream, and not the first. Returns each stream's frames decoded in order."""
-    with av.open(str(path), "w") as container:
-        streams = []
-        for rate, (height, width), flag in ((25, (64, 96), 0), (30, (80, 128), av.stream.Disposition.default)):
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.disposition = av.stream.Disposition(flag)
-            streams.append(stream)
-        for stream, count, seed in ((streams[0], 20, 1), (streams[1], 36, 2)):
-            for i, array in enumerate(textured_frames(count, stream.height, stream.width, seed=seed)):
-                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, stream.average_rate)
-                container.mux(stream.encode(frame))
-        for stream in streams:
-            container.mux(stream.encode(None))
-    references = []
-    for index in (0, 1):  # the reference: every frame of the stream, decoded in order
-        with av.open(str(path)) as container:
-            stream = container.streams.video[index]
-            references.append(np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)]))
-    return references
+    write_multi_stream_video(path)  # its default streams are these two
+    return [sequential_decode(path, stream_index=index) for index in (0, 1)]
 
 
 @pytest.fixture(scope="module")
@@ -342,19 +328,9 @@ def damage_middle(source, target, num_bytes=2048, seed=0):
 
 
 def frames_by_index(path) -> dict[int, np.ndarray]:
-    """Every frame a plain sequential PyAV decode (one thread) gives, keyed by its index in probe's frame list."""
+    """Every frame a plain sequential PyAV decode gives, keyed by its index in probe's frame list."""
     index = {int(p): i for i, p in enumerate(probe(path).frame_pts)}
-    out = {}
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for packet in container.demux(stream):
-            try:
-                decoded = stream.codec_context.decode(packet if packet.size else None)
-            except av.FFmpegError:
-                continue
-            for frame in decoded:
-                out[index[frame.pts]] = frame.to_ndarray(format="rgb24")
-    return out
+    return {index[pts]: array for pts, array in sequential_decode_with_pts(path)}
 
 
 @pytest.fixture(scope="module")
