@@ -40,10 +40,13 @@ from surgical_skill.training import (
     checkpoints_in,
     claim_output_dir,
     cross_validation_folds,
+    cross_validation_headline,
+    fold_protocol,
     hold_run,
     load_data,
     make_accelerator,
     parse_recipe,
+    protocol_description,
     resolve_checkpoint,
     resume_command,
     save_recipe,
@@ -55,7 +58,7 @@ from surgical_skill.training import (
 logger = logging.getLogger("train")
 
 
-def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
+def train_and_evaluate(accelerator, model_args, data_args, training_args, data, protocol=""):
     """Model, video processor, training and (for a ``test`` split) the evaluation report of one run or fold."""
     if accelerator.is_main_process:  # which surgeons went where: `surgical-skill evaluate` holds the run to it
         write_split_record(training_args.output_dir, data, data_args)
@@ -81,6 +84,7 @@ def train_and_evaluate(accelerator, model_args, data_args, training_args, data):
             clips_per_video=data_args.eval_clips_per_video,
             num_workers=data_args.num_workers,
             baselines=data_args.static_baselines,
+            protocol=protocol,
         )
     return None
 
@@ -155,6 +159,7 @@ def train_recipe(argv: list[str]) -> int:
                 raise RecipeError(
                     "with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)"
                 )
+            protocol = protocol_description(data_args)
             for fold, fold_data in cross_validation_folds(data, data_args):
                 logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
                 fold_dir = run_dir / fold
@@ -168,15 +173,13 @@ def train_recipe(argv: list[str]) -> int:
                 )
                 accelerator.free_memory()
                 accelerator = make_accelerator(fold_args)  # fresh trackers and checkpoint registry per fold
-                results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data)
+                sentence = fold_protocol(fold, fold_data, data_args, protocol["fold_source"])
+                results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data, sentence)
             if accelerator.is_main_process:
-                summary = summarize_cross_validation(results, run_dir / "cv", seed=training_args.seed)
-                name = "accuracy" if "accuracy" in summary["mean"] else "mae"
-                print(
-                    f"cross-validation over {summary['folds']} folds: {name} {summary['mean'][name]:.3f} ± "
-                    f"{summary['std'][name] or 0:.3f}, pooled {summary['pooled'][name]:.3f}; "
-                    f"summary in {run_dir / 'cv'}"
+                summary = summarize_cross_validation(
+                    results, run_dir / "cv", seed=training_args.seed, protocol=protocol
                 )
+                print(cross_validation_headline(summary, run_dir / "cv"))
 
         # Push the model, its video processor and a model card
         if training_args.push_to_hub and data_args.cv:

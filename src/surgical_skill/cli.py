@@ -41,6 +41,7 @@ EPILOG = """examples:
   surgical-skill predict trial.mp4 --model runs/demo/model --plot timelines/   score whole videos
   surgical-skill evaluate runs/demo --output-dir again/   a run again, on exactly its own held-out surgeons
   surgical-skill evaluate runs/demo --dataset other.csv      the same model on new data (said so in the report)
+  surgical-skill inspect JIGSAWS --protocol jigsaws-louo   videos, surgeons, targets, problems, each fold
   surgical-skill audit ratings.csv             can duration, file size or one frame predict the label?
   surgical-skill compare report-a/ report-b/ --json comparison.json   is model B really better than A?
   surgical-skill push runs/demo --repo-id my-lab/suturing-skill   model, processor, code, card, report -> Hub
@@ -488,6 +489,61 @@ def _run_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "root",
+        metavar="ROOT",
+        help="a public dataset's folder as distributed (JIGSAWS, AIxSuture, Cataract-LMM, HeiChole), or any source "
+        "load_skill_dataset reads (manifest, class folder, save_to_disk folder)",
+    )
+    parser.add_argument(
+        "--format", default=None, help="jigsaws, aixsuture, cataract-lmm or heichole (default: detected from ROOT)"
+    )
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        help="show each fold of a protocol: jigsaws-louo, jigsaws-loso, jigsaws-4fold (with --fold-file), kfold "
+        "(with --folds) or leave-one-subject-out",
+    )
+    parser.add_argument("--folds", type=_counted(2), default=5, help="folds of --protocol kfold (grouped by surgeon)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --protocol kfold")
+    parser.add_argument("--task", default=None, help="JIGSAWS task (Suturing, Knot_Tying, Needle_Passing)")
+    parser.add_argument("--view", default=None, help="JIGSAWS camera: capture1, capture2 or both")
+    parser.add_argument("--fold-file", default=None, help="CSV of trial,fold for --protocol jigsaws-4fold")
+    parser.add_argument(
+        "--score-bins", type=float, nargs="+", default=None, metavar="EDGE", help="lower edges of score classes"
+    )
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write the summary to this JSON file")
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    import datasets
+
+    from .data.inspection import inspect_dataset, inspection_text
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    datasets.disable_progress_bars()  # a summary, not a progress log
+    _check_writable(args.json, "--json")
+    summary = inspect_dataset(
+        args.root,
+        format=args.format,
+        protocol=args.protocol,
+        folds=args.folds,
+        seed=args.seed,
+        task=args.task,
+        view=args.view,
+        fold_file=args.fold_file,
+        score_bins=args.score_bins,
+    )
+    print(inspection_text(summary))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, summary)
+        print(f"summary: {path}")
+    return 0
+
+
 def _concatenate(data):
     return concatenate_datasets(list(data.values()))
 
@@ -565,6 +621,13 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_evaluate_arguments,
         run=_run_evaluate,
         example="surgical-skill evaluate runs/demo --output-dir runs/demo/eval-again",
+    ),
+    "inspect": Command(
+        help="what a dataset holds: videos, surgeons, targets and their spread, missing or odd files, and each "
+        "fold of a protocol",
+        add_arguments=_add_inspect_arguments,
+        run=_run_inspect,
+        example="surgical-skill inspect JIGSAWS --task Suturing --protocol jigsaws-louo --json jigsaws.json",
     ),
     "audit": Command(
         help="shortcut audit: can trial length, file size or a single frame predict the label on held-out surgeons?",

@@ -19,6 +19,7 @@ from typing import Any
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
+from ..errors import UsageError
 from ..files import write_bytes_atomic
 from ..video import ProxySettings, VideoDecodeError, probe
 from .splits import SPLIT_NAMES, SkillDatasetError, make_splits
@@ -265,7 +266,10 @@ def _normalise_rows(
     without its column; each message names the columns the source has.
     """
     if target not in ("auto", "label", "score"):
-        raise ValueError(f"target must be 'auto', 'label' or 'score', got {target!r}")
+        raise UsageError(
+            f"{origin}: target must be 'auto', 'label' or 'score', got {target!r} (named targets such as 'grs' are "
+            "for the public dataset formats: jigsaws, aixsuture, cataract-lmm, heichole)"
+        )
     columns = list(dict.fromkeys(key for row in rows for key in row))
     named = {"label_column": label_column, "score_column": score_column, "subject_column": subject_column}
     named["split_column"] = split_column
@@ -524,6 +528,13 @@ def load_skill_dataset(
     num_proc: int | None = None,
     proxy_dir: str | os.PathLike | None = None,
     proxy_settings: ProxySettings | None = None,
+    format: str | None = None,
+    task: str | None = None,
+    view: str | None = None,
+    fold_file: str | os.PathLike | None = None,
+    score_bins: Sequence[float] | None = None,
+    drop_invalid_rows: bool = False,
+    format_options: dict[str, Any] | None = None,
     **hub_kwargs: Any,
 ) -> DatasetDict:
     """Build a ``DatasetDict`` of skill-rated videos whose rows are paths, labels and metadata (no frames).
@@ -545,6 +556,17 @@ def load_skill_dataset(
     With ``proxy_dir``, rows point at the proxies prepared there (``surgical-skill prepare``); the original
     path stays in ``source_video``.
 
+    **The field's public datasets** are read from their trees as distributed: ``format`` is ``jigsaws``,
+    ``aixsuture``, ``cataract-lmm`` or ``heichole`` (detected from the tree when ``source`` is a folder and
+    ``format`` is None; see :mod:`surgical_skill.data.public`). ``target`` is then one of the dataset's targets
+    (JIGSAWS: ``skill_level`` (N/I/E), ``grs``, each sub-score, ``grs_bins`` with ``score_bins``; ``auto``: the
+    dataset's default), ``task`` and ``view`` pick a JIGSAWS task and camera (``capture1``, ``capture2``,
+    ``both``), ``fold_file`` is a CSV of ``trial,fold`` for JIGSAWS's 4-fold scheme, ``score_bins`` the lower
+    edges of score classes, and ``format_options`` the reader's other options. Rows carry subject, trial, every
+    label column, sub-score and rater column, and the folds of the dataset's published protocols
+    (``fold_louo``, ``fold_loso`` ...). A malformed label line or a missing video is an error listing every one
+    with its file and line, unless ``drop_invalid_rows=True`` (those rows are left out, with a warning).
+
     Raises:
         SkillDatasetError: listing every missing file, duplicated video, unknown label, empty class, bad
             score or unreadable video, every surgeon found in two supplied splits, or (``require_subjects``)
@@ -555,7 +577,28 @@ def load_skill_dataset(
         >>> data["train"].features["labels"].names
         ['novice', 'intermediate', 'expert']
     """
-    rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
+    public = _public_dataset(
+        source,
+        format,
+        drop_invalid_rows=drop_invalid_rows,
+        task=task,
+        view=view,
+        fold_file=fold_file,
+        score_bins=score_bins,
+        **(format_options or {}),
+    )
+    if public is not None:
+        rows, origin, target, label_names = _rows_for_target(public, target, label_names)
+        # the reader's rows use our column names
+        video_column, label_column, score_column, subject_column, split_column = (
+            "video",
+            "label",
+            "score",
+            "subject",
+            "split",
+        )
+    else:
+        rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
     target_asked = target
     rows, target = _normalise_rows(
         rows,
@@ -586,6 +629,85 @@ def load_skill_dataset(
     if len(result) > 1:
         warn_missing_classes(result, origin)
     return result
+
+
+def _public_dataset(source, format: str | None, *, drop_invalid_rows: bool, **options: Any):
+    """The :class:`~surgical_skill.data.public.PublicDataset` of a public dataset tree (``format``, or detected
+    in a folder that is not a ``save_to_disk`` folder), checked: errors refused (listing every one) or, with
+    ``drop_invalid_rows``, their rows left out with a warning; warnings and notes logged. None for other sources.
+
+    Raises:
+        UsageError: reader options (``task``, ``view`` ...) for a source that is not a public dataset tree.
+    """
+    from .public import detect_format, raise_on_errors, read_public_dataset  # here: public imports this module
+
+    given = {key: value for key, value in options.items() if value is not None}
+    path = Path(source).expanduser() if isinstance(source, str | os.PathLike) else None
+    is_tree = (
+        path is not None
+        and path.is_dir()
+        and not (path / "dataset_dict.json").exists()
+        and not (path / "state.json").exists()
+    )
+    if format is None and is_tree:
+        format = detect_format(path)
+    if format is None:
+        if given:
+            raise UsageError(
+                f"{source}: {', '.join(sorted(given))} appl{'ies' if len(given) == 1 else 'y'} to the public dataset "
+                "formats (jigsaws, aixsuture, cataract-lmm, heichole), and this source is not one of their trees; "
+                "give format=... (`dataset_format:` in a recipe) if it is one laid out differently"
+            )
+        return None
+    if path is None:
+        raise UsageError(f"format={format!r} reads a dataset folder; got {type(source).__name__}")
+    public = read_public_dataset(path, format, **given)
+    raise_on_errors(public, allow=drop_invalid_rows)
+    if public.errors:
+        logger.warning(
+            _list_problems(
+                f"{path}: leaving out rows of the {format} tree (drop_invalid_rows)", [str(p) for p in public.errors]
+            )
+        )
+    if public.warnings:
+        logger.warning(
+            _list_problems(f"{path}: the {format} tree is not quite as documented", [str(p) for p in public.warnings])
+        )
+    for note in public.notes:
+        logger.warning("%s (%s): %s", path, format, note)
+    if not public.rows:
+        raise SkillDatasetError(f"{path}: the {format} tree has no usable rows")
+    return public
+
+
+def _rows_for_target(public, target: str, label_names: Sequence[str] | None):
+    """(rows, origin, "label" or "score", class order) of a public dataset for the chosen target: its column
+    becomes the row's ``label`` (classes in the target's order unless ``label_names`` says otherwise) or
+    ``score``; every other column stays as it is."""
+    from .public import ALL_SUBSCORES
+
+    if target == ALL_SUBSCORES and public.subscores:
+        raise UsageError(
+            f"target {ALL_SUBSCORES!r} (the {len(public.subscores)} sub-scores {', '.join(public.subscores)} at once) "
+            "needs a model with several outputs, which training does not build yet: choose one of "
+            f"{', '.join(public.targets)} (every sub-score stays a column of the dataset)"
+        )
+    if target in ("label", "score"):  # the dataset's own target of that kind (its default when it is one)
+        kinds = [public.targets[public.default_target], *public.targets.values()]
+        target = next((t.name for t in kinds if t.kind == target), target)
+    chosen = public.target(None if target in ("auto", None) else target)
+    key = "label" if chosen.kind == "label" else "score"
+    rows = []
+    for row in public.rows:
+        row = dict(row)
+        value = row.get(chosen.column)
+        row[key] = "" if value is None else (str(value) if key == "label" else value)
+        rows.append(row)
+    if chosen.kind == "label" and label_names is None:
+        present = {row["label"] for row in rows}
+        label_names = [name for name in chosen.label_names if name in present]
+    origin = f"{public.root} ({public.format}, target {chosen.name})"
+    return rows, origin, chosen.kind, label_names
 
 
 def _read_source(

@@ -6,6 +6,7 @@ Built on scikit-learn's grouped splitters. Rows without a subject count as their
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 
@@ -252,3 +253,33 @@ def leave_one_subject_out(
     for train, held in LeaveOneGroupOut().split(np.zeros(len(dataset)), groups=groups):
         subject = dataset[int(held[0])][group_column] or f"row {int(held[0]) + 1}"
         yield subject, dataset.select(train), dataset.select(held)
+
+
+def _natural_key(value: str) -> list:
+    """``supertrial-2`` before ``supertrial-10``: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(value))]
+
+
+def predefined_folds(dataset: Dataset, column: str) -> Iterator[tuple[str, Dataset, Dataset]]:
+    """Yield ``(fold, train, held_out)`` for folds given by the data: each distinct value of ``column`` (e.g.
+    ``fold_louo`` = ``user-B`` in a JIGSAWS dataset) holds out its rows, in natural order (``supertrial-2``
+    before ``supertrial-10``). A row with an empty value is in no held-out fold: it trains every fold.
+
+    Raises:
+        SkillDatasetError: no such column, or fewer than two folds.
+    """
+    if column not in dataset.column_names:
+        raise SkillDatasetError(
+            f"the dataset has no {column!r} column with the folds; its columns are {', '.join(dataset.column_names)}"
+        )
+    values = [str(v) if v not in (None, "") else "" for v in dataset[column]]
+    names = sorted({v for v in values if v}, key=_natural_key)
+    if len(names) < 2:
+        raise SkillDatasetError(
+            f"the {column!r} column names {len(names)} fold{'s' if len(names) != 1 else ''} "
+            f"({', '.join(names) or 'none'}): cross-validation needs at least two"
+        )
+    values = np.asarray(values)
+    for name in names:
+        held = values == name
+        yield name, dataset.select(np.flatnonzero(~held)), dataset.select(np.flatnonzero(held))

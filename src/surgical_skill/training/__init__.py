@@ -10,7 +10,13 @@ from .checkpoints import (
     save_checkpoint,
     save_model,
 )
-from .cross_validation import cross_validation_folds, summarize_cross_validation
+from .cross_validation import (
+    cross_validation_folds,
+    cross_validation_headline,
+    fold_protocol,
+    protocol_description,
+    summarize_cross_validation,
+)
 from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data, make_loader
 from .entry import TrainingSetup, TrainOutput, model_overrides, prepare_training, train
 from .loop import (
@@ -64,8 +70,10 @@ __all__ = [
     "class_weights_for",
     "clip_datasets",
     "cross_validation_folds",
+    "cross_validation_headline",
     "evaluate_saved_model",
     "fit",
+    "fold_protocol",
     "hold_run",
     "label_info",
     "load_data",
@@ -76,6 +84,7 @@ __all__ = [
     "model_overrides",
     "parse_recipe",
     "prepare_training",
+    "protocol_description",
     "recipe_to_dict",
     "resolve_checkpoint",
     "resume_command",

@@ -161,9 +161,50 @@ class ModelArguments:
 class DataArguments:
     dataset: str = field(
         default="data/synthetic/metadata.csv",
-        metadata={"help": "A CSV/JSONL manifest, a class folder, a save_to_disk folder, or a Hub dataset id."},
+        metadata={
+            "help": "A CSV/JSONL manifest, a class folder, a save_to_disk folder, a Hub dataset id, or a public "
+            "dataset's folder as distributed (JIGSAWS, AIxSuture, Cataract-LMM, HeiChole)."
+        },
     )
-    target: str = field(default="auto", metadata={"help": "'label' (classes), 'score' (regression) or 'auto'."})
+    dataset_format: str | None = field(
+        default=None,
+        metadata={
+            "help": "jigsaws, aixsuture, cataract-lmm or heichole: read `dataset` as that dataset's tree (default: "
+            "detected from the folder)."
+        },
+    )
+    target: str = field(
+        default="auto",
+        metadata={
+            "help": "'label' (classes), 'score' (regression) or 'auto'; for a public dataset one of its targets "
+            "(JIGSAWS: skill_level, grs, a sub-score such as respect_for_tissue, grs_bins; `surgical-skill inspect` "
+            "lists them)."
+        },
+    )
+    task: str | None = field(
+        default=None, metadata={"help": "JIGSAWS task: Suturing, Knot_Tying or Needle_Passing (default: every one)."}
+    )
+    view: str | None = field(
+        default=None,
+        metadata={
+            "help": "JIGSAWS camera: capture1 (default), capture2, or both (two rows per trial, kept together)."
+        },
+    )
+    score_bins: list[float] | None = field(
+        default=None,
+        metadata={"help": "Lower edges of the score classes of the grs_bins target, e.g. [8, 16, 24, 32]."},
+    )
+    dataset_options: str | None = field(
+        default=None,
+        metadata={"help": "Other options of the public dataset's reader, e.g. {phase: calot} (a YAML mapping)."},
+    )
+    drop_invalid_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave out the rows of a public dataset's tree that have a malformed label line or a missing "
+            "video (with a warning listing them) instead of refusing the dataset."
+        },
+    )
     label_names: list[str] | None = field(
         default=None, metadata={"help": "Class names in order (default: a known skill scale, else sorted)."}
     )
@@ -185,7 +226,16 @@ class DataArguments:
         metadata={"help": "Cross-validate: train K models on K folds grouped by subject (every split pooled)."},
     )
     cv: str | None = field(
-        default=None, metadata={"help": "'kfold' (with cv_folds) or 'leave-one-subject-out': one model per surgeon."}
+        default=None,
+        metadata={
+            "help": "'kfold' (with cv_folds), 'leave-one-subject-out' (one model per surgeon), or a published "
+            "protocol: jigsaws-louo (leave one user out), jigsaws-loso (leave one supertrial out), jigsaws-4fold "
+            "(with cv_fold_file)."
+        },
+    )
+    cv_fold_file: str | None = field(
+        default=None,
+        metadata={"help": "CSV of trial,fold for cv: jigsaws-4fold (the AQA papers' four folds)."},
     )
     cv_validation_share: float = field(
         default=0.15,
@@ -226,7 +276,23 @@ class DataArguments:
     )
 
     def __post_init__(self):
-        _choice(self.target, ("auto", "label", "score"), "target")
+        from ..data.public import FORMATS, PROTOCOLS  # the readers' names; imported here to keep startup light
+
+        if self.dataset_format is not None:
+            _choice(self.dataset_format, tuple(FORMATS), "dataset_format")
+        if not self.target or not str(self.target).replace("_", "").replace("-", "").isalnum():
+            raise ValueError(
+                f"target must be 'auto', 'label', 'score' or a public dataset's target name, got {self.target!r}"
+            )
+        if self.view is not None:
+            _choice(self.view, ("capture1", "capture2", "both"), "view")
+        self.dataset_options = _mapping(self.dataset_options, "dataset_options")
+        if self.score_bins is not None and (
+            len(self.score_bins) < 2 or any(b <= a for a, b in zip(self.score_bins, self.score_bins[1:]))
+        ):
+            raise ValueError(
+                f"score_bins must be two or more ascending lower edges, e.g. [8, 16, 24, 32], got {self.score_bins}"
+            )
         if self.sampling_strategy is not None:
             _choice(self.sampling_strategy, ("uniform", "clip"), "sampling_strategy")
         if len(self.split_ratios) != 3 or abs(sum(self.split_ratios) - 1) > 1e-6:
@@ -248,11 +314,23 @@ class DataArguments:
         if self.cv_folds is not None and self.cv is None:
             self.cv = "kfold"
         if self.cv is not None:
-            _choice(self.cv, ("kfold", "leave-one-subject-out"), "cv")
+            _choice(self.cv, ("kfold", "leave-one-subject-out", *PROTOCOLS), "cv")
             if self.cv == "kfold" and (self.cv_folds is None or self.cv_folds < 2):
                 raise ValueError(f"cv: kfold needs cv_folds of at least 2, got {self.cv_folds}")
-            if self.cv == "leave-one-subject-out" and self.cv_folds is not None:
-                raise ValueError("set either cv_folds (k-fold) or cv: leave-one-subject-out, not both")
+            if self.cv != "kfold" and self.cv_folds is not None:
+                raise ValueError(f"set either cv_folds (k-fold) or cv: {self.cv}, not both")
+            protocol_format = PROTOCOLS.get(self.cv, (None,))[0]
+            if protocol_format and self.dataset_format not in (None, protocol_format):
+                raise ValueError(
+                    f"cv: {self.cv} is a {protocol_format} protocol, but dataset_format is {self.dataset_format}"
+                )
+        if self.cv == "jigsaws-4fold" and not self.cv_fold_file:
+            raise ValueError(
+                "cv: jigsaws-4fold needs cv_fold_file: a CSV of trial,fold (the four folds are not distributed "
+                "with JIGSAWS; use the file of the paper you compare with)"
+            )
+        if self.cv_fold_file and self.cv != "jigsaws-4fold":
+            raise ValueError(f"cv_fold_file is read for cv: jigsaws-4fold only (cv is {self.cv})")
         if not 0 <= self.cv_validation_share < 1:
             raise ValueError(f"cv_validation_share must be in [0, 1), got {self.cv_validation_share}")
         if self.train_clips_per_video < 1 or self.eval_clips_per_video < 1:

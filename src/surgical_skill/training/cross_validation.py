@@ -18,7 +18,15 @@ import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 
 from ..data.building import warn_missing_classes
-from ..data.splits import SkillDatasetError, kfold_splits, leave_one_subject_out, make_splits, subject_groups
+from ..data.public import PROTOCOLS
+from ..data.splits import (
+    SkillDatasetError,
+    kfold_splits,
+    leave_one_subject_out,
+    make_splits,
+    predefined_folds,
+    subject_groups,
+)
 from ..evaluation.formatting import finite_or_none, fmt
 from ..evaluation.metrics import (
     HEADLINE_CLASSIFICATION,
@@ -54,7 +62,17 @@ def cross_validation_folds(data: DatasetDict, args: DataArguments) -> Iterator[t
 
 def _folds(data: DatasetDict, args: DataArguments) -> Iterator[tuple[str, DatasetDict]]:
     pool = concatenate_datasets(list(data.values())) if len(data) > 1 else next(iter(data.values()))
-    if args.cv == "leave-one-subject-out":
+    if args.cv in PROTOCOLS:
+        dataset_format, column = PROTOCOLS[args.cv]
+        if column not in pool.column_names:
+            raise SkillDatasetError(
+                f"cv: {args.cv} holds out the folds of the {dataset_format} protocol, but {args.dataset} was not read "
+                f"as a {dataset_format} tree (its rows have no {column!r}): point dataset at the dataset's folder as "
+                f"distributed (dataset_format: {dataset_format})"
+                + (" and give cv_fold_file" if args.cv == "jigsaws-4fold" else "")
+            )
+        folds = ((_slug(name), train, held) for name, train, held in predefined_folds(pool, column))
+    elif args.cv == "leave-one-subject-out":
         folds = ((f"subject-{_slug(subject)}", train, held) for subject, train, held in leave_one_subject_out(pool))
     else:
         folds = (
@@ -81,12 +99,68 @@ def _folds(data: DatasetDict, args: DataArguments) -> Iterator[tuple[str, Datase
         yield name, DatasetDict({**parts, "test": held})
 
 
+PROTOCOL_NAMES = {
+    "kfold": "grouped k-fold cross-validation (folds hold out whole surgeons)",
+    "leave-one-subject-out": "leave-one-subject-out cross-validation (each fold holds out one surgeon)",
+    "jigsaws-louo": "JIGSAWS leave-one-user-out (LOUO: each fold holds out one user's trials)",
+    "jigsaws-loso": "JIGSAWS leave-one-supertrial-out (LOSO: each fold holds out the same-numbered trial of every "
+    "user)",
+    "jigsaws-4fold": "JIGSAWS four folds from a fold file (the AQA literature's scheme)",
+}
+
+
+def protocol_description(args: DataArguments) -> dict[str, Any]:
+    """What a cross-validation run's figures mean: the protocol's name and description, where its folds came
+    from (for a published protocol: the dataset's official split files, the trial names, or the fold file), and
+    whether held-out surgeons can also be in training (LOSO: by design)."""
+    description = {"name": args.cv, "description": PROTOCOL_NAMES.get(args.cv, args.cv), "fold_source": None}
+    if args.cv in PROTOCOLS:
+        from ..data.public import read_public_dataset
+
+        dataset_format = PROTOCOLS[args.cv][0]
+        options = {"task": args.task, "view": args.view, "fold_file": args.cv_fold_file, **args.dataset_options}
+        public = read_public_dataset(args.dataset, args.dataset_format or dataset_format, **options)
+        description["fold_source"] = public.protocol_sources.get(args.cv)
+    description["surgeons_held_out"] = args.cv != "jigsaws-loso"
+    return description
+
+
+def fold_protocol(name: str, fold: DatasetDict, args: DataArguments, source: str | None = None) -> str:
+    """The sentence a fold's report states as its protocol: which protocol, which fold, what it holds out, and
+    whether its surgeons also trained or selected the model."""
+    test = fold["test"]
+    tested = {s for s in test["subject"] if s}
+    seen = set()
+    for part in ("train", "validation"):
+        if part in fold:
+            seen |= {s for s in fold[part]["subject"] if s}
+    shared = sorted(tested & seen)
+    sentence = (
+        f"{PROTOCOL_NAMES.get(args.cv, args.cv)}, fold {name}"
+        + (f" (folds from {source})" if source else "")
+        + f": {len(test)} held-out videos"
+        + (f" of {len(tested)} surgeon{'s' if len(tested) != 1 else ''}" if tested else "")
+    )
+    if shared:
+        shown = ", ".join(shared[:10]) + (" ..." if len(shared) > 10 else "")
+        return (
+            sentence + f". Surgeons {shown} also trained or selected this model (on their other trials): these "
+            "figures are for new trials of known surgeons, not for new surgeons."
+        )
+    return sentence + " that the model never saw in training or validation."
+
+
 def _slug(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(value)).strip("_") or "unknown"
 
 
 def summarize_cross_validation(
-    results: dict[str, Any], output_dir: str | os.PathLike, *, bootstrap_samples: int = 1000, seed: int = 0
+    results: dict[str, Any],
+    output_dir: str | os.PathLike,
+    *,
+    bootstrap_samples: int = 1000,
+    seed: int = 0,
+    protocol: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``summary.json``, ``summary.md`` and ``oof_predictions.csv`` into ``output_dir`` (atomically) from
     each fold's :class:`~surgical_skill.evaluation.evaluate.EvaluationResult`; returns the summary.
@@ -109,6 +183,7 @@ def summarize_cross_validation(
         labels, values, subjects, None, regression, samples=bootstrap_samples, seed=seed
     )
     summary = {
+        "protocol": protocol,
         "folds": len(results),
         "videos": len(predictions),
         "labels": first.label_names,
@@ -119,6 +194,14 @@ def summarize_cross_validation(
         "pooled_confidence_intervals_95": {m: [finite_or_none(v) for v in intervals[m]] for m in headline},
         "pooled_interval_methods": methods,
         "bootstrap": {"samples": bootstrap_samples, "resampled_by": "subject" if groups else "video"},
+    }
+    # what the field reports: accuracy for classes (N/I/E), Spearman's rho for scores (GRS)
+    field = "spearman" if regression else "accuracy"
+    summary["field_figure"] = {
+        "metric": field,
+        "mean_over_folds": summary["mean"][field],
+        "pooled": summary["pooled"][field],
+        "pooled_interval": summary["pooled_confidence_intervals_95"][field],
     }
     with staged_folder(output_dir) as tmp:
         write_json_atomic(tmp / "summary.json", summary)
@@ -157,8 +240,25 @@ def _finite_stat(fn, values, ddof: int = 0) -> float | None:
 
 
 def _summary_markdown(summary: dict[str, Any], headline) -> str:
-    lines = [
-        f"# Cross-validation: {summary['folds']} folds, {summary['videos']} held-out videos",
+    lines = [f"# Cross-validation: {summary['folds']} folds, {summary['videos']} held-out videos", ""]
+    protocol = summary.get("protocol")
+    if protocol:
+        lines.append(
+            f"Protocol: {protocol['description']}"
+            + (f"; folds from {protocol['fold_source']}" if protocol.get("fold_source") else "")
+            + "."
+            + (
+                ""
+                if protocol.get("surgeons_held_out", True)
+                else " The same surgeons are in training and test (their other trials): the figures are for new "
+                "trials of known surgeons, not new surgeons (leave-one-user-out is the protocol for those)."
+            )
+        )
+    field = summary["field_figure"]
+    lines += [
+        f"The field's figure: {field['metric'].replace('_', ' ')} {fmt(field['mean_over_folds'])} as the mean over "
+        f"folds (what most papers report) and {fmt(field['pooled'])} pooled over every held-out video (95 % "
+        f"interval {fmt(field['pooled_interval'][0])} to {fmt(field['pooled_interval'][1])}).",
         "",
         "| metric | mean ± std over folds | pooled out-of-fold | 95 % interval (pooled) |",
         "|---|---|---|---|",
@@ -188,3 +288,18 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     for fold, values in summary["per_fold"].items():
         lines.append(f"| {fold} | " + " | ".join(fmt(values[m]) for m in headline) + " |")
     return "\n".join(lines) + "\n"
+
+
+def cross_validation_headline(summary: dict[str, Any], where: str | os.PathLike) -> str:
+    """One line for the end of a cross-validation run: the field's figure as the mean over folds and pooled,
+    with the pooled interval and the protocol."""
+    field = summary["field_figure"]
+    protocol = summary.get("protocol") or {}
+    name = field["metric"].replace("_", " ")
+    std = summary["std"].get(field["metric"])
+    low, high = field["pooled_interval"]
+    return (
+        f"cross-validation ({protocol.get('name') or 'folds'}) over {summary['folds']} folds: {name} "
+        f"{fmt(field['mean_over_folds'])} ± {fmt(std)} over folds, pooled {fmt(field['pooled'])} (95 % interval "
+        f"{fmt(low)} to {fmt(high)}); summary in {where}"
+    )

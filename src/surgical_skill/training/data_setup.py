@@ -48,9 +48,24 @@ def load_data(args: DataArguments) -> DatasetDict:
         require_subjects=args.require_subjects,
         allow_shared_subjects=args.allow_shared_subjects,
         proxy_dir=args.proxy_dir,
+        **public_dataset_options(args),
     )
     check_training_data(data, args.dataset)
     return data
+
+
+def public_dataset_options(args: DataArguments) -> dict[str, Any]:
+    """The recipe's options for reading a public dataset's tree (:func:`load_skill_dataset`'s ``format``, ``task``
+    ...), the same wherever a recipe's data is read again (evaluation of a run, a resume)."""
+    return {
+        "format": args.dataset_format,
+        "task": args.task,
+        "view": args.view,
+        "fold_file": args.cv_fold_file,
+        "score_bins": args.score_bins,
+        "drop_invalid_rows": args.drop_invalid_rows,
+        "format_options": args.dataset_options,
+    }
 
 
 def label_info(data: DatasetDict) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from ..models.loading import (
 )
 from .arguments import DataArguments, ModelArguments, TrainingArguments, rename_deprecated_keys
 from .checkpoints import checkpoint_info, checkpoints_in
-from .data_setup import label_info
+from .data_setup import label_info, public_dataset_options
 from .recipe import RecipeError, recipe_to_dict
 
 logger = logging.getLogger(__name__)
@@ -632,6 +632,7 @@ def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset, D
             split_ratios=None,
             proxy_dir=args.proxy_dir,
             allow_shared_subjects=True,  # the recorded split decides here, checked by _refuse_seen
+            **public_dataset_options(args),
         )
     )
     keys = _fingerprints(pool)
@@ -696,6 +697,12 @@ def _refuse_seen(evaluated: Dataset, same: bool, run: RunFolder, args: DataArgum
     if not subjects:
         return ""
     shown = ", ".join(subjects[:10]) + (" ..." if len(subjects) > 10 else "")
+    if same and args.cv == "jigsaws-loso":
+        logger.warning("a leave-one-supertrial-out fold: surgeons %s are in training and test by design", shown)
+        return (
+            f" JIGSAWS leave-one-supertrial-out holds out trials, not surgeons: {len(subjects)} of these surgeons "
+            f"({shown}) also trained or selected the model, so these figures are for new trials of known surgeons."
+        )
     if same and args.allow_shared_subjects:
         logger.warning("the run was trained with allow_shared_subjects: surgeons %s are in training and test", shown)
         return (

@@ -10,6 +10,7 @@ line. Readers never raise for a problem in the data: they list it, so ``surgical
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -200,6 +201,7 @@ def parse_number(text: Any) -> float | None:
 
 def score_bin_names(edges: Sequence[float], top: float) -> tuple[str, ...]:
     """Names of the bins whose lower edges are ``edges`` on a scale ending at ``top``: ``8-15``, ``16-23`` ..."""
+
     def fmt(x: float) -> str:
         return f"{x:g}"
 
@@ -228,9 +230,11 @@ def check_score_bins(edges: Sequence[float] | None, what: str) -> tuple[float, .
     if edges is None:
         return None
     edges = tuple(float(e) for e in edges)
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
-        raise UsageError(f"{what}: score_bins must be two or more ascending lower bin edges, e.g. [8, 16, 24, 32]; got "
-                         f"{list(edges)}")
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+        raise UsageError(
+            f"{what}: score_bins must be two or more ascending lower bin edges, e.g. [8, 16, 24, 32]; got "
+            f"{list(edges)}"
+        )
     return edges
 
 
