@@ -155,3 +155,32 @@ def test_too_few_subjects_for_the_splits_asked_is_refused_with_the_counts():
         fold_indices(one, 2)  # the static baselines' folds: scikit-learn's own message before
     with pytest.raises(SkillDatasetError, match="leave-one-subject-out needs at least two subjects"):
         list(leave_one_subject_out(one))
+
+
+def test_predefined_folds_hold_out_each_value_of_their_column_in_natural_order():
+    """Folds the data defines (a JIGSAWS dataset's fold_loso column): each value holds out its rows, in natural
+    order (supertrial-2 before supertrial-10); a row with no fold value trains every fold and is never held out."""
+    from datasets import Dataset
+
+    from surgical_skill.data.splits import predefined_folds
+
+    values = ["supertrial-10", "supertrial-2", "supertrial-1", "", "supertrial-2", "supertrial-10"]
+    data = Dataset.from_dict({"video": [f"v{i}" for i in range(6)], "fold_loso": values})
+    folds = list(predefined_folds(data, "fold_loso"))
+    assert [name for name, _, _ in folds] == ["supertrial-1", "supertrial-2", "supertrial-10"]
+    for name, train, held in folds:
+        assert set(held["fold_loso"]) == {name}
+        assert name not in train["fold_loso"] and "v3" in train["video"]
+        assert len(train) + len(held) == 6
+
+
+def test_predefined_folds_need_their_column_and_two_folds():
+    from datasets import Dataset
+
+    from surgical_skill.data.splits import predefined_folds
+
+    data = Dataset.from_dict({"video": ["a", "b"], "fold_louo": ["user-B", "user-B"]})
+    with pytest.raises(SkillDatasetError, match="no 'fold_loso' column"):
+        list(predefined_folds(data, "fold_loso"))
+    with pytest.raises(SkillDatasetError, match=r"names 1 fold .*user-B.*at least two"):
+        list(predefined_folds(data, "fold_louo"))

@@ -145,3 +145,101 @@ def test_cross_validation_resumes_only_from_latest(synthetic_manifest, tmp_path)
     )
     with pytest.raises(ValueError, match="resume_from_checkpoint can only be 'latest'"):
         load_train_script().main([str(recipe)])
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"cv": "jigsaws-4fold"}, "needs cv_fold_file"),
+        ({"cv_fold_file": "folds.csv"}, "for cv: jigsaws-4fold only"),
+        ({"cv": "jigsaws-louo", "cv_folds": 4}, "not both"),
+        ({"cv": "jigsaws-louo", "dataset_format": "aixsuture"}, "a jigsaws protocol, but dataset_format is aixsuture"),
+        ({"dataset_format": "jigsaw"}, "dataset_format='jigsaw' is not one of: jigsaws, aixsuture"),
+        ({"view": "capture3"}, "view='capture3' is not one of: capture1, capture2, both"),
+        ({"target": "grs bins"}, "a public dataset's target name"),
+        ({"score_bins": [16, 8]}, "ascending lower edges"),
+    ],
+)
+def test_published_protocol_settings_say_what_to_fix(keys, message):
+    with pytest.raises(ValueError, match=message):
+        DataArguments(**keys)
+
+
+def test_a_published_protocol_needs_its_dataset_tree(synthetic_manifest):
+    """`cv: jigsaws-louo` on a manifest: the folds of the protocol are not in the data; said before any fold."""
+    from surgical_skill.data import SkillDatasetError
+
+    args = DataArguments(dataset=str(synthetic_manifest), cv="jigsaws-louo")
+    with pytest.raises(SkillDatasetError, match=r"was not read as a jigsaws tree .*no 'fold_louo'"):
+        list(cross_validation_folds(load_data(args), args))
+
+
+def _fold(subjects_by_split):
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    features = Features(
+        {"video": Value("string"), "labels": ClassLabel(names=["lo", "hi"]), "subject": Value("string")}
+    )
+    return DatasetDict(
+        {
+            split: Dataset.from_dict(
+                {"video": [f"{split}{i}.mp4" for i in range(len(s))], "labels": [0] * len(s), "subject": s},
+                features=features,
+            )
+            for split, s in subjects_by_split.items()
+        }
+    )
+
+
+def test_a_folds_protocol_sentence_says_whether_its_surgeons_are_new():
+    """Each fold's report states its protocol; a leave-one-supertrial-out fold, whose surgeons also trained the
+    model, says the figures are for new trials of known surgeons."""
+    from surgical_skill.training import fold_protocol
+
+    louo = DataArguments(cv="jigsaws-louo")
+    new = fold_protocol("user-B", _fold({"train": ["C", "D"], "validation": ["E"], "test": ["B", "B"]}), louo, "x")
+    assert new.startswith("JIGSAWS leave-one-user-out (LOUO") and "fold user-B (folds from x)" in new
+    assert "2 held-out videos of 1 surgeon that the model never saw in training or validation" in new
+    loso = DataArguments(cv="jigsaws-loso")
+    shared = fold_protocol("supertrial-1", _fold({"train": ["B", "C"], "validation": ["D"], "test": ["B", "D"]}), loso)
+    assert "Surgeons B, D also trained or selected this model" in shared
+    assert "new trials of known surgeons, not for new surgeons" in shared
+
+
+def test_the_summary_states_the_protocol_and_the_fields_figure(tmp_path):
+    """summary.md opens with the protocol and where its folds came from, and gives the field's figure (accuracy
+    for classes) both as the mean over folds and pooled, with its interval."""
+    from surgical_skill.evaluation import classification_metrics
+    from surgical_skill.evaluation.evaluate import EvaluationResult, VideoPrediction
+    from surgical_skill.training import cross_validation_headline, summarize_cross_validation
+
+    def result(labels, probabilities, subject):
+        predictions = [
+            VideoPrediction(i, f"{subject}-{i}.mp4", subject, label, p, [], [])
+            for i, (label, p) in enumerate(zip(labels, probabilities))
+        ]
+        return EvaluationResult(classification_metrics(labels, probabilities), {}, predictions, None, ["lo", "hi"])
+
+    results = {
+        "supertrial-1": result([1, 0], [[0.2, 0.8], [0.6, 0.4]], "a"),
+        "supertrial-2": result([0, 1, 0], [[0.7, 0.3], [0.6, 0.4], [0.3, 0.7]], "b"),
+    }
+    protocol = {
+        "name": "jigsaws-loso",
+        "description": "JIGSAWS leave-one-supertrial-out (LOSO)",
+        "fold_source": "official split files (Experimental_setup/Suturing/...)",
+        "surgeons_held_out": False,
+    }
+    summary = summarize_cross_validation(results, tmp_path / "cv", bootstrap_samples=50, protocol=protocol)
+    assert summary["protocol"] == protocol
+    field = summary["field_figure"]
+    assert field["metric"] == "accuracy"
+    assert field["mean_over_folds"] == pytest.approx((1.0 + 1 / 3) / 2)
+    assert field["pooled"] == pytest.approx(3 / 5)
+    text = (tmp_path / "cv" / "summary.md").read_text()
+    assert "Protocol: JIGSAWS leave-one-supertrial-out (LOSO); folds from official split files" in text
+    assert "The same surgeons are in training and test" in text
+    assert "accuracy 0.667 as the mean over folds" in text and "0.600 pooled" in text
+    line = cross_validation_headline(summary, tmp_path / "cv")
+    assert line.startswith("cross-validation (jigsaws-loso) over 2 folds: accuracy 0.667 ±")
+    assert "pooled 0.600 (95 % interval" in line

@@ -588,6 +588,22 @@ def load_skill_dataset(
         **(format_options or {}),
     )
     if public is not None:
+        renamed = {
+            name: value
+            for name, value, default in (
+                ("video_column", video_column, "video"),
+                ("label_column", label_column, "label"),
+                ("score_column", score_column, "score"),
+                ("subject_column", subject_column, "subject"),
+                ("split_column", split_column, "split"),
+            )
+            if value != default
+        }
+        if renamed:
+            raise UsageError(
+                f"{source}: {', '.join(f'{k}={v!r}' for k, v in renamed.items())}: a {public.format} tree's columns "
+                "are named by its reader; choose what to predict with target=... (`surgical-skill inspect` lists them)"
+            )
         rows, origin, target, label_names = _rows_for_target(public, target, label_names)
         # the reader's rows use our column names
         video_column, label_column, score_column, subject_column, split_column = (
