@@ -39,12 +39,7 @@ KINEMATIC_COLUMNS = 76
 
 def jigsaws_trials(task: str, supertrials: Sequence[int] = (1, 2, 3, 4, 5)) -> list[str]:
     """The trials of ``task`` in the miniature tree, sorted (``Suturing_B001`` ...)."""
-    return [
-        f"{task}_{user}{k:03d}"
-        for user in USERS
-        for k in supertrials
-        if f"{user}{k:03d}" not in MISSING[task]
-    ]
+    return [f"{task}_{user}{k:03d}" for user in USERS for k in supertrials if f"{user}{k:03d}" not in MISSING[task]]
 
 
 def jigsaws_meta(task: str, supertrials: Sequence[int] = (1, 2, 3, 4, 5)) -> dict[str, tuple[str, int, tuple]]:
@@ -95,8 +90,16 @@ def write_jigsaws_tree(
         for number, (trial, (level, grs, items)) in enumerate(meta.items()):
             lines.append(meta_line(trial, level, grs, items) + ("\t " if number % 4 == 1 else ""))
             for view in views:
-                make_test_video(folder / "video" / f"{trial}_{view}.avi", FRAMES, height=24, width=32, fps=30,
-                                seed=seed, preset="ultrafast", threads=1)
+                make_test_video(
+                    folder / "video" / f"{trial}_{view}.avi",
+                    FRAMES,
+                    height=24,
+                    width=32,
+                    fps=30,
+                    seed=seed,
+                    preset="ultrafast",
+                    threads=1,
+                )
                 seed += 1
             transcription = folder / "transcriptions" / f"{trial}.txt"
             transcription.parent.mkdir(parents=True, exist_ok=True)
@@ -104,11 +107,16 @@ def write_jigsaws_tree(
             if kinematics:
                 path = folder / "kinematics" / "AllGestures" / f"{trial}.txt"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text("".join(
-                    "     " + "     ".join(f"{(row * 0.37 + col * 0.011) % 1 - 0.5:.6e}" for col in
-                                           range(KINEMATIC_COLUMNS)) + "\n"
-                    for row in range(3)
-                ))
+                path.write_text(
+                    "".join(
+                        "     "
+                        + "     ".join(
+                            f"{(row * 0.37 + col * 0.011) % 1 - 0.5:.6e}" for col in range(KINEMATIC_COLUMNS)
+                        )
+                        + "\n"
+                        for row in range(3)
+                    )
+                )
         (folder / f"meta_file_{task}.txt").write_text("\n".join(lines) + "\n\n")
         if official_splits:
             write_official_splits(root / "Experimental_setup" / task, list(meta))

@@ -92,7 +92,7 @@ def read(
     root: Path,
     *,
     task: str | None = None,
-    view: str | None = None,
+    view: str | None = "capture1",
     fold_file: str | os.PathLike | None = None,
     score_bins: list[float] | None = None,
     **unknown: Any,
@@ -103,12 +103,15 @@ def read(
         task: ``Suturing``, ``Knot_Tying`` or ``Needle_Passing`` (None: every task present; the ``task`` column
             tells them apart). Reading one task folder, it must be None or that task.
         view: ``capture1`` (default), ``capture2`` or ``both`` (two rows per trial, same folds).
-        fold_file: a CSV ``trial,fold`` (header optional, ``#`` comments) of the 4-fold scheme of the action
-            quality literature; adds the ``fold_4fold`` column and the ``jigsaws-4fold`` protocol.
+        fold_file: a CSV ``trial,fold`` (header optional, ``#`` comments; a path relative to the working folder
+            or to ``root``) of the 4-fold scheme of the action quality literature; adds the ``fold_4fold`` column
+            (``fold-<fold>``) and the ``jigsaws-4fold`` protocol. Lines of tasks not read are skipped; a trial read
+            but not in the file is an error for its row.
         score_bins: lower edges of GRS classes (e.g. ``[6, 14, 22]``), for the ``grs_bins`` label target.
     """
-    check_options(FORMAT, {"task": task, "view": view, "fold_file": fold_file, "score_bins": score_bins, **unknown},
-                  OPTIONS)
+    check_options(
+        FORMAT, {"task": task, "view": view, "fold_file": fold_file, "score_bins": score_bins, **unknown}, OPTIONS
+    )
     view = choose(view, VIEWS, "view", FORMAT) or "capture1"
     choose(task, TASKS, "task", FORMAT)
     edges = check_score_bins(score_bins, FORMAT)
@@ -126,8 +129,11 @@ def read(
         entries, listed = _read_meta(folder, name, root, problems)
         known_trials |= listed
         task_rows = _rows(folder, name, entries, listed, views, root, problems)
+        # a split line naming a trial the task has (a meta line, or a video) is not one naming an unknown trial
+        present = listed | {trial for trial, _ in _videos(folder)}
+        warned: set = set()  # an unknown trial is reported once per task, not on each of its lines in each file
         for protocol, scheme in (("jigsaws-louo", "louo"), ("jigsaws-loso", "loso")):
-            sources[protocol][name] = _assign_folds(folder, name, scheme, listed, task_rows, root, problems)
+            sources[protocol][name] = _assign_folds(folder, name, scheme, present, task_rows, root, problems, warned)
         rows += task_rows
 
     protocols = {"jigsaws-louo": "fold_louo", "jigsaws-loso": "fold_loso"}
@@ -140,30 +146,53 @@ def read(
 
     targets = {
         "skill_level": Target(
-            "skill_level", "skill_level", "label", label_names=LEVEL_NAMES,
+            "skill_level",
+            "skill_level",
+            "label",
+            label_names=LEVEL_NAMES,
             description="the user's self-proclaimed experience (N/I/E in the meta file)",
         ),
-        "grs": Target("grs", "grs", "score", score_range=(float(GRS_RANGE[0]), float(GRS_RANGE[1])),
-                      description="global rating score: the sum of the six items (6-30)"),
+        "grs": Target(
+            "grs",
+            "grs",
+            "score",
+            score_range=(float(GRS_RANGE[0]), float(GRS_RANGE[1])),
+            description="global rating score: the sum of the six items (6-30)",
+        ),
     }
     for column in SUBSCORES:
-        targets[column] = Target(column, column, "score", score_range=(float(ITEM_RANGE[0]), float(ITEM_RANGE[1])),
-                                 description=f"GRS item {column.replace('_', ' ')} (1-5)")
+        targets[column] = Target(
+            column,
+            column,
+            "score",
+            score_range=(float(ITEM_RANGE[0]), float(ITEM_RANGE[1])),
+            description=f"GRS item {column.replace('_', ' ')} (1-5)",
+        )
     if edges is not None:
         names = score_bin_names(edges, GRS_RANGE[1])
         kept = []
         for row in rows:
             index = bin_of(row["grs"], edges)
             if index is None:
-                problems.append(Problem(row.pop("_meta_file"), row.pop("_meta_line"),
-                                        f"{row['trial']}: GRS {row['grs']} is below the first score bin "
-                                        f"({edges[0]:g}); lower the first edge of score_bins"))
+                problems.append(
+                    Problem(
+                        row.pop("_meta_file"),
+                        row.pop("_meta_line"),
+                        f"{row['trial']}: GRS {row['grs']} is below the first score bin "
+                        f"({edges[0]:g}); lower the first edge of score_bins",
+                    )
+                )
                 continue
             row["grs_bins"] = names[index]
             kept.append(row)
         rows = kept
-        targets["grs_bins"] = Target("grs_bins", "grs_bins", "label", label_names=names,
-                                     description=f"GRS in classes with lower edges {', '.join(f'{e:g}' for e in edges)}")
+        targets["grs_bins"] = Target(
+            "grs_bins",
+            "grs_bins",
+            "label",
+            label_names=names,
+            description=f"GRS in classes with lower edges {', '.join(f'{e:g}' for e in edges)}",
+        )
     for row in rows:
         row.pop("_meta_file", None)
         row.pop("_meta_line", None)
@@ -202,17 +231,19 @@ def _task_folders(root: Path, task: str | None) -> dict[str, Path]:
     if own:  # root is a task folder (or its outer, same-named folder)
         name = own[0]
         if task is not None and task != name:
-            raise UsageError(f"{root} is the JIGSAWS task folder {name}; task={task!r} cannot be read from it (give "
-                             f"the folder holding the task folders, or task={name!r} or none)")
+            raise UsageError(
+                f"{root} is the JIGSAWS task folder {name}; task={task!r} cannot be read from it (give "
+                f"the folder holding the task folders, or task={name!r} or none)"
+            )
         return {name: _one_task_folder(root, name)}
     present = {t: root / t for t in TASKS if (root / t).is_dir()}
     if not present:
         raise SkillDatasetError(
-            f"{root}: not a JIGSAWS tree: no task folder ({', '.join(TASKS)}) and no meta_file_<Task>.txt")
+            f"{root}: not a JIGSAWS tree: no task folder ({', '.join(TASKS)}) and no meta_file_<Task>.txt"
+        )
     if task is not None:
         if task not in present:
-            raise UsageError(f"{root} has no JIGSAWS task folder {task!r}; the tasks present are "
-                             f"{', '.join(present)}")
+            raise UsageError(f"{root} has no JIGSAWS task folder {task!r}; the tasks present are {', '.join(present)}")
         present = {task: present[task]}
     return {name: _one_task_folder(folder, name) for name, folder in present.items()}
 
@@ -222,8 +253,10 @@ def _one_task_folder(folder: Path, task: str) -> Path:
     if not (folder / meta).is_file() and (folder / task / meta).is_file():
         folder = folder / task  # Suturing/Suturing/... as some unzips leave it
     if not (folder / meta).is_file():
-        raise SkillDatasetError(f"{folder}: the JIGSAWS task folder has no {meta} (expected {folder / meta}); "
-                                "it holds every trial's skill level and scores")
+        raise SkillDatasetError(
+            f"{folder}: the JIGSAWS task folder has no {meta} (expected {folder / meta}); "
+            "it holds every trial's skill level and scores"
+        )
     return folder
 
 
@@ -249,8 +282,10 @@ def _read_meta(folder: Path, task: str, root: Path, problems: list[Problem]) -> 
             continue
         trial, trial_task, user, number_text = fields[0], match.group(1), match.group(2), match.group(3)
         if trial_task != task:
-            bad(f"{trial} is a {trial_task} trial, listed in the {task} meta file; move its line to "
-                f"meta_file_{trial_task}.txt")
+            bad(
+                f"{trial} is a {trial_task} trial, listed in the {task} meta file; move its line to "
+                f"meta_file_{trial_task}.txt"
+            )
             continue
         listed.add(trial)
         if trial in seen:
@@ -258,8 +293,10 @@ def _read_meta(folder: Path, task: str, root: Path, problems: list[Problem]) -> 
             continue
         seen[trial] = number
         if len(fields) != 3 + len(SUBSCORES):
-            bad(f"{trial}: expected {3 + len(SUBSCORES)} fields (trial, level N/I/E, GRS, six item scores), found "
-                f"{len(fields)}")
+            bad(
+                f"{trial}: expected {3 + len(SUBSCORES)} fields (trial, level N/I/E, GRS, six item scores), found "
+                f"{len(fields)}"
+            )
             continue
         level, numbers = fields[1], fields[2:]
         if level not in LEVELS:
@@ -270,23 +307,41 @@ def _read_meta(folder: Path, task: str, root: Path, problems: list[Problem]) -> 
             bad(f"{trial}: score {odd!r} is not an integer")
             continue
         grs, *items = (int(value) for value in numbers)
-        out_of_range = [f"{name} {value}" for name, value in zip(SUBSCORES, items)
-                        if not ITEM_RANGE[0] <= value <= ITEM_RANGE[1]]
+        out_of_range = [
+            f"{name} {value}" for name, value in zip(SUBSCORES, items) if not ITEM_RANGE[0] <= value <= ITEM_RANGE[1]
+        ]
         if out_of_range:
-            bad(f"{trial}: item score{'s' if len(out_of_range) > 1 else ''} {', '.join(out_of_range)} outside "
-                f"{ITEM_RANGE[0]}-{ITEM_RANGE[1]}")
+            bad(
+                f"{trial}: item score{'s' if len(out_of_range) > 1 else ''} {', '.join(out_of_range)} outside "
+                f"{ITEM_RANGE[0]}-{ITEM_RANGE[1]}"
+            )
             continue
         if not GRS_RANGE[0] <= grs <= GRS_RANGE[1]:
             bad(f"{trial}: GRS {grs} outside {GRS_RANGE[0]}-{GRS_RANGE[1]}")
             continue
         if grs != sum(items):
-            problems.append(Problem(where, number, f"{trial}: GRS {grs} is not the sum of its six items "
-                                    f"({sum(items)}); the GRS as given is used", "warning"))
-        entries.append({
-            "trial": trial, "subject": user, "task": task, "supertrial": int(number_text),
-            "skill_level": LEVELS[level], "skill_level_code": level, "grs": grs, **dict(zip(SUBSCORES, items)),
-            "_meta_file": where, "_meta_line": number,
-        })
+            problems.append(
+                Problem(
+                    where,
+                    number,
+                    f"{trial}: GRS {grs} is not the sum of its six items ({sum(items)}); the GRS as given is used",
+                    "warning",
+                )
+            )
+        entries.append(
+            {
+                "trial": trial,
+                "subject": user,
+                "task": task,
+                "supertrial": int(number_text),
+                "skill_level": LEVELS[level],
+                "skill_level_code": level,
+                "grs": grs,
+                **dict(zip(SUBSCORES, items)),
+                "_meta_file": where,
+                "_meta_line": number,
+            }
+        )
     return entries, listed
 
 
@@ -303,8 +358,15 @@ def _videos(folder: Path) -> dict[tuple[str, str], Path]:
     return found
 
 
-def _rows(folder: Path, task: str, entries: list[dict], listed: set[str], views: tuple[str, ...], root: Path,
-          problems: list[Problem]) -> list[dict]:
+def _rows(
+    folder: Path,
+    task: str,
+    entries: list[dict],
+    listed: set[str],
+    views: tuple[str, ...],
+    root: Path,
+    problems: list[Problem],
+) -> list[dict]:
     videos = _videos(folder)
     rows = []
     for entry in entries:
@@ -316,9 +378,13 @@ def _rows(folder: Path, task: str, entries: list[dict], listed: set[str], views:
             if (trial, view) in videos:
                 usable_views.append(view)
             else:
-                problems.append(Problem(entry["_meta_file"], entry["_meta_line"],
-                                        f"{trial}: its video {relative(folder / 'video', root)}/{trial}_{view}.avi "
-                                        "is missing"))
+                problems.append(
+                    Problem(
+                        entry["_meta_file"],
+                        entry["_meta_line"],
+                        f"{trial}: its video {relative(folder / 'video', root)}/{trial}_{view}.avi is missing",
+                    )
+                )
         if not usable_views:
             continue
         if transcription.is_file():
@@ -326,18 +392,33 @@ def _rows(folder: Path, task: str, entries: list[dict], listed: set[str], views:
         if kinematics.is_file():
             _check_kinematics(kinematics, root, problems)
         for view in usable_views:
-            rows.append({
-                "video": str(videos[trial, view]), "subject": entry["subject"], "trial": trial, "task": task,
-                "supertrial": entry["supertrial"], "view": view,
-                **{key: value for key, value in entry.items() if key not in ("trial", "subject", "task", "supertrial")},
-                "transcription": str(transcription) if transcription.is_file() else "",
-                "kinematics": str(kinematics) if kinematics.is_file() else "",
-            })
+            rows.append(
+                {
+                    "video": str(videos[trial, view]),
+                    "subject": entry["subject"],
+                    "trial": trial,
+                    "task": task,
+                    "supertrial": entry["supertrial"],
+                    "view": view,
+                    **{
+                        key: value
+                        for key, value in entry.items()
+                        if key not in ("trial", "subject", "task", "supertrial")
+                    },
+                    "transcription": str(transcription) if transcription.is_file() else "",
+                    "kinematics": str(kinematics) if kinematics.is_file() else "",
+                }
+            )
     for (trial, view), path in sorted(videos.items()):
         if view in views and trial not in listed:
-            problems.append(Problem(relative(path, root), None,
-                                    f"video of trial {trial} has no line in meta_file_{task}.txt: no skill level "
-                                    "or scores, not used", "warning"))
+            problems.append(
+                Problem(
+                    relative(path, root),
+                    None,
+                    f"video of trial {trial} has no line in meta_file_{task}.txt: no skill level or scores, not used",
+                    "warning",
+                )
+            )
     return rows
 
 
@@ -347,12 +428,22 @@ def _check_transcription(path: Path, root: Path, problems: list[Problem]) -> Non
         fields = line.split()
         if not fields:
             continue
-        ok = (len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit() and GESTURE_LINE.match(fields[2])
-              and int(fields[0]) <= int(fields[1]))
+        ok = (
+            len(fields) == 3
+            and fields[0].isdigit()
+            and fields[1].isdigit()
+            and GESTURE_LINE.match(fields[2])
+            and int(fields[0]) <= int(fields[1])
+        )
         if not ok:
-            problems.append(Problem(relative(path, root), number,
-                                    f"not a gesture segment 'start end G<n>' (frame numbers, start <= end): "
-                                    f"{line.strip()[:60]!r}", "warning"))
+            problems.append(
+                Problem(
+                    relative(path, root),
+                    number,
+                    f"not a gesture segment 'start end G<n>' (frame numbers, start <= end): {line.strip()[:60]!r}",
+                    "warning",
+                )
+            )
 
 
 def _check_kinematics(path: Path, root: Path, problems: list[Problem]) -> None:
@@ -360,8 +451,14 @@ def _check_kinematics(path: Path, root: Path, problems: list[Problem]) -> None:
         first = handle.readline()
     columns = len(first.split())
     if columns != KINEMATIC_COLUMNS:
-        problems.append(Problem(relative(path, root), 1,
-                                f"{columns} columns; JIGSAWS kinematics have {KINEMATIC_COLUMNS} a line", "warning"))
+        problems.append(
+            Problem(
+                relative(path, root),
+                1,
+                f"{columns} columns; JIGSAWS kinematics have {KINEMATIC_COLUMNS} a line",
+                "warning",
+            )
+        )
 
 
 # the folds
@@ -434,8 +531,9 @@ def _split_file(fold: Path, name: str) -> Path | None:
     return next((p for p in sorted(fold.iterdir()) if p.name.lower() == f"{name.lower()}.txt" and p.is_file()), None)
 
 
-def _split_trials(path: Path | None, task: str, listed: set[str], root: Path, problems: list[Problem],
-                  warned: set) -> dict[str, int]:
+def _split_trials(
+    path: Path | None, task: str, listed: set[str], root: Path, problems: list[Problem], warned: set
+) -> dict[str, int]:
     """Trial -> first line naming it (a segment or a whole trial) in a Train/Test file."""
     trials: dict[str, int] = {}
     if path is None:
@@ -450,22 +548,39 @@ def _split_trials(path: Path | None, task: str, listed: set[str], root: Path, pr
         if not match:
             if (where, "line") not in warned:
                 warned.add((where, "line"))
-                problems.append(Problem(where, number, f"does not name a JIGSAWS trial: {line.strip()[:60]!r}",
-                                        "warning"))
+                problems.append(
+                    Problem(where, number, f"does not name a JIGSAWS trial: {line.strip()[:60]!r}", "warning")
+                )
             continue
         trial = match.group(0)
         if trial not in listed:
-            if (where, trial) not in warned:
-                warned.add((where, trial))
-                problems.append(Problem(where, number, f"names trial {trial}, which meta_file_{task}.txt does not "
-                                        "list", "warning"))
+            if trial not in warned:
+                warned.add(trial)
+                problems.append(
+                    Problem(
+                        where,
+                        number,
+                        f"names trial {trial}, which has neither a line in "
+                        f"meta_file_{task}.txt nor a video (reported once; other split files may "
+                        "name it too)",
+                        "warning",
+                    )
+                )
             continue
         trials.setdefault(trial, number)
     return trials
 
 
-def _assign_folds(folder: Path, task: str, scheme: str, listed: set[str], rows: list[dict], root: Path,
-                  problems: list[Problem]) -> str:
+def _assign_folds(
+    folder: Path,
+    task: str,
+    scheme: str,
+    listed: set[str],
+    rows: list[dict],
+    root: Path,
+    problems: list[Problem],
+    warned: set,
+) -> str:
     """Set ``fold_<scheme>`` on the task's rows (official split files when present) and say where it came from."""
     column = f"fold_{scheme}"
     scheme_folder = _official_scheme_folder(folder, task, scheme)
@@ -476,9 +591,11 @@ def _assign_folds(folder: Path, task: str, scheme: str, listed: set[str], rows: 
         return f"derived from the trial names ({what}; no Experimental_setup/{task}/.../{SCHEMES[scheme]} found)"
 
     unit = "user" if scheme == "louo" else "supertrial"
-    key = (lambda trial: TRIAL.match(trial).group(2)) if scheme == "louo" else (
-        lambda trial: str(int(TRIAL.match(trial).group(3))))
-    warned: set = set()
+    key = (
+        (lambda trial: TRIAL.match(trial).group(2))
+        if scheme == "louo"
+        else (lambda trial: str(int(TRIAL.match(trial).group(3))))
+    )
     official: dict[str, tuple[str, str, int]] = {}  # trial -> (fold name, Test.txt, line)
     for _, fold in _fold_folders(scheme_folder):
         train_path, test_path = _split_file(fold, "Train"), _split_file(fold, "Test")
@@ -489,8 +606,14 @@ def _assign_folds(folder: Path, task: str, scheme: str, listed: set[str], rows: 
         test = _split_trials(test_path, task, listed, root, problems, warned)
         where = relative(test_path, root)
         for trial in sorted(set(train) & set(test), key=test.get):
-            problems.append(Problem(where, test[trial], f"{trial} is in both this Test.txt and the fold's Train.txt "
-                                    f"(line {train[trial]})", "warning"))
+            problems.append(
+                Problem(
+                    where,
+                    test[trial],
+                    f"{trial} is in both this Test.txt and the fold's Train.txt (line {train[trial]})",
+                    "warning",
+                )
+            )
         if not test:
             problems.append(Problem(where, None, "holds out no trial: fold not used", "warning"))
             continue
@@ -498,22 +621,37 @@ def _assign_folds(folder: Path, task: str, scheme: str, listed: set[str], rows: 
         name = f"{unit}-{held.most_common(1)[0][0]}"
         if len(held) > 1:
             others = sorted((trial for trial in test if f"{unit}-{key(trial)}" != name), key=test.get)
-            problems.append(Problem(where, test[others[0]], f"the fold does not hold out exactly one {unit}: "
-                                    f"{', '.join(f'{unit} {k}' for k in sorted(held))} (trials of others: "
-                                    f"{', '.join(others)}); named {name}", "warning"))
+            problems.append(
+                Problem(
+                    where,
+                    test[others[0]],
+                    f"the fold does not hold out exactly one {unit}: "
+                    f"{', '.join(f'{unit} {k}' for k in sorted(held))} (trials of others: "
+                    f"{', '.join(others)}); named {name}",
+                    "warning",
+                )
+            )
         for trial, number in sorted(test.items(), key=lambda item: item[1]):
             if trial in official:
                 first = official[trial]
-                problems.append(Problem(where, number, f"{trial} is held out by two folds ({first[0]} in {first[1]}, "
-                                        f"line {first[2]}, and {name}); the first is used", "warning"))
+                problems.append(
+                    Problem(
+                        where,
+                        number,
+                        f"{trial} is held out by two folds ({first[0]} in {first[1]}, "
+                        f"line {first[2]}, and {name}); the first is used",
+                        "warning",
+                    )
+                )
                 continue
             official[trial] = (name, where, number)
 
     source = relative(scheme_folder, root)
     missing = sorted({row["trial"] for row in rows} - set(official))
     for trial in missing:
-        problems.append(Problem(source, None, f"{trial} is in no fold's Test.txt: its fold is derived from its name",
-                                "warning"))
+        problems.append(
+            Problem(source, None, f"{trial} is in no fold's Test.txt: its fold is derived from its name", "warning")
+        )
     differ = []
     for row in rows:
         derived = _derived(row, scheme)
@@ -521,9 +659,16 @@ def _assign_folds(folder: Path, task: str, scheme: str, listed: set[str], rows: 
         if row[column] != derived and row["trial"] not in [d[0] for d in differ]:
             differ.append((row["trial"], row[column], derived))
     if differ:
-        problems.append(Problem(source, None, f"the official {SCHEMES[scheme]} folds differ from the trial names for "
-                                + ", ".join(f"{t} (official {o}, by name {d})" for t, o, d in differ)
-                                + "; the official folds are used", "warning"))
+        problems.append(
+            Problem(
+                source,
+                None,
+                f"the official {SCHEMES[scheme]} folds differ from the trial names for "
+                + ", ".join(f"{t} (official {o}, by name {d})" for t, o, d in differ)
+                + "; the official folds are used",
+                "warning",
+            )
+        )
     return source
 
 
@@ -536,8 +681,9 @@ def _fold_file_path(fold_file: str | os.PathLike, root: Path) -> Path:
     return path.resolve()
 
 
-def _assign_4fold(path: Path, rows: list[dict], known: set[str], tasks: set[str], root: Path,
-                  problems: list[Problem]) -> list[dict]:
+def _assign_4fold(
+    path: Path, rows: list[dict], known: set[str], tasks: set[str], root: Path, problems: list[Problem]
+) -> list[dict]:
     """Set ``fold_4fold`` from the fold file; rows it does not place (missing, conflicting) are left out."""
     where = relative(path, root)
     folds: dict[str, tuple[str, int]] = {}
@@ -549,14 +695,15 @@ def _assign_4fold(path: Path, rows: list[dict], known: set[str], tasks: set[str]
         if not stripped or stripped.startswith("#"):
             continue
         fields = [f.strip() for f in re.split(r"[,;\t]", stripped)]
-        header = first_data_line and fields[0].lower() in ("trial", "video", "name", "id")
+        match = TRIAL.match(fields[0])
+        header = first_data_line and not match  # an optional header line: trial,fold or any other names
         first_data_line = False
         if header:
             continue
-        match = TRIAL.match(fields[0]) if fields else None
         if len(fields) != 2 or not fields[1] or not match:
-            problems.append(Problem(where, number, f"expected 'trial,fold' (e.g. Suturing_B001,1), found "
-                                    f"{stripped[:60]!r}"))
+            problems.append(
+                Problem(where, number, f"expected 'trial,fold' (e.g. Suturing_B001,1), found {stripped[:60]!r}")
+            )
             continue
         trial = match.group(0)
         if match.group(1) not in tasks:
@@ -567,8 +714,14 @@ def _assign_4fold(path: Path, rows: list[dict], known: set[str], tasks: set[str]
         fold = fields[1] if fields[1].startswith("fold-") else f"fold-{fields[1]}"
         if trial in folds and folds[trial][0] != fold:
             conflicting.add(trial)
-            problems.append(Problem(where, number, f"{trial} is given fold {fields[1]!r} here and "
-                                    f"{folds[trial][0].removeprefix('fold-')!r} on line {folds[trial][1]}"))
+            problems.append(
+                Problem(
+                    where,
+                    number,
+                    f"{trial} is given fold {fields[1]!r} here and "
+                    f"{folds[trial][0].removeprefix('fold-')!r} on line {folds[trial][1]}",
+                )
+            )
             continue
         folds.setdefault(trial, (fold, number))
     kept = []
@@ -580,8 +733,14 @@ def _assign_4fold(path: Path, rows: list[dict], known: set[str], tasks: set[str]
         if trial not in folds:
             if trial not in missing_reported:
                 missing_reported.add(trial)
-                problems.append(Problem(where, None, f"{trial} is not in the fold file: it cannot be placed in a "
-                                        "jigsaws-4fold fold; add a line for it"))
+                problems.append(
+                    Problem(
+                        where,
+                        None,
+                        f"{trial} is not in the fold file: it cannot be placed in a "
+                        "jigsaws-4fold fold; add a line for it",
+                    )
+                )
             continue
         row["fold_4fold"] = folds[trial][0]
         kept.append(row)
