@@ -217,6 +217,9 @@ def test_a_grs_below_the_first_bin_is_an_error_for_its_row(tree):
         "below the first score bin",
     )
     assert {row["trial"] for row in data.rows} == set(jigsaws_trials("Suturing")) - set(low)
+    both = jigsaws.read(tree, task="Suturing", score_bins=[10, 20], view="both")
+    assert both.problems == data.problems  # one per trial, not per view
+    assert len(both.rows) == 2 * len(data.rows)
 
 
 @pytest.mark.parametrize("bins", [[14, 6], [6], [6, 20, 31]])

@@ -99,6 +99,7 @@ def write_jigsaws_tree(
                     seed=seed,
                     preset="ultrafast",
                     threads=1,
+                    deterministic=True,
                 )
                 seed += 1
             transcription = folder / "transcriptions" / f"{trial}.txt"

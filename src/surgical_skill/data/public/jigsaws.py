@@ -170,18 +170,20 @@ def read(
         )
     if edges is not None:
         names = score_bin_names(edges, GRS_RANGE[1])
-        kept = []
+        kept, below = [], set()
         for row in rows:
             index = bin_of(row["grs"], edges)
             if index is None:
-                problems.append(
-                    Problem(
-                        row.pop("_meta_file"),
-                        row.pop("_meta_line"),
-                        f"{row['trial']}: GRS {row['grs']} is below the first score bin "
-                        f"({edges[0]:g}); lower the first edge of score_bins",
+                if row["trial"] not in below:  # one problem per trial, whatever the views
+                    below.add(row["trial"])
+                    problems.append(
+                        Problem(
+                            row["_meta_file"],
+                            row["_meta_line"],
+                            f"{row['trial']}: GRS {row['grs']} is below the first score bin "
+                            f"({edges[0]:g}); lower the first edge of score_bins",
+                        )
                     )
-                )
                 continue
             row["grs_bins"] = names[index]
             kept.append(row)
