@@ -421,11 +421,22 @@ def test_split_folders_preferred_and_found_in_any_case(tree, tmp_path):
     shutil.copytree(setups / "unBalanced", setups / "Balanced")
     shutil.rmtree(setups / "Balanced" / "GestureClassification" / "UserOut" / "1_Out")
     assert jigsaws.read(root).protocol_sources["jigsaws-louo"] == USER_OUT
-    # SkillDetection is preferred over GestureClassification
-    shutil.copytree(setups / "unBalanced" / "GestureClassification", setups / "unBalanced" / "SkillDetection")
+    # SkillDetection is preferred over GestureClassification; its files may list whole trials with a level
+    trials = jigsaws_trials("Suturing")
+    levels = {trial: level for trial, (level, _, _) in jigsaws_meta("Suturing").items()}
+    for k, user in enumerate("BCDEFGHI", start=1):
+        fold = setups / "unBalanced" / "SkillDetection" / "UserOut" / f"{k}_Out" / "itr_1"
+        fold.mkdir(parents=True)
+        for name, listed in (
+            ("Test", [t for t in trials if t[-4] == user]),
+            ("Train", [t for t in trials if t[-4] != user]),
+        ):
+            (fold / f"{name}.txt").write_text("".join(f"{t}.txt    {levels[t]}\n" for t in listed))
     data = jigsaws.read(root)
     assert data.protocol_sources["jigsaws-louo"] == USER_OUT.replace("GestureClassification", "SkillDetection")
+    assert data.protocol_sources["jigsaws-loso"] == SUPERTRIAL_OUT  # SkillDetection has no SuperTrialOut here
     assert data.problems == []
+    assert [row["fold_louo"] for row in data.rows] == [f"user-{t[-4]}" for t in trials]
     # only Balanced, under a differently cased Experimental_setup
     shutil.rmtree(setups / "unBalanced")
     shutil.rmtree(setups / "Balanced" / "GestureClassification" / "UserOut")
