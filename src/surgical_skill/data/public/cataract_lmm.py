@@ -189,38 +189,25 @@ def _read_scores(root: Path) -> PublicDataset:
                     )
                 )
 
-    entries = []  # (line, stem, clip_key, scores, subject, extra texts)
-    used: dict[str, int] = {}
+    where = f"under {relative(base, root)}" if base != root else "under the root"
+    key_index = names.index("clip_key")
+    entries = []  # (stem, clip_key, scores, subject, record)
+    used: dict[str, int] = {}  # stem -> the line whose scores it has
+    mentioned: set[str] = set()  # stems named by any line, usable or not (no "video with no scores" for them)
     for number, fields in lines[1:]:
+        key = fields[key_index] if key_index < len(fields) else ""
+        found = [stem for stem in stems if _matches(key, stem)] if key else []
+        mentioned.update(found)
         if len(fields) != len(header):
             problems.append(
                 Problem(csv_file, number, f"{len(fields)} fields where the header has {len(header)}; fix the line")
             )
             continue
-        record = dict(zip(names, fields))
-        key = record["clip_key"]
         if not key:
             problems.append(Problem(csv_file, number, "no clip_key; fill it in or delete the line"))
             continue
-        scores, bad = {}, []
-        for name in subscores:
-            value = parse_number(record[name])
-            if value is None:
-                bad.append(f"{name} {record[name]!r} is not a number")
-            else:
-                scores[name] = value
-        if bad:
-            problems.append(Problem(csv_file, number, f"clip {key}: {'; '.join(bad)}"))
-            continue
-        found = [stem for stem in stems if _matches(key, stem)]
         if not found:
-            problems.append(
-                Problem(
-                    csv_file,
-                    number,
-                    f"clip {key} has no video under {relative(base, root) if base != root else 'the root'}; add it or delete the line",
-                )
-            )
+            problems.append(Problem(csv_file, number, f"clip {key} has no video {where}; add it or delete the line"))
             continue
         if len(found) > 1 or len(files[found[0]]) > 1:
             shown = ", ".join(relative(f, root) for stem in found for f in files[stem])
@@ -231,6 +218,17 @@ def _read_scores(root: Path) -> PublicDataset:
             problems.append(
                 Problem(csv_file, number, f"clip {key}: {stem} is scored already on line {used[stem]}; delete one")
             )
+            continue
+        record = dict(zip(names, fields))
+        scores, bad = {}, []
+        for name in subscores:
+            value = parse_number(record[name])
+            if value is None:
+                bad.append(f"{name} {record[name]!r} is not a number")
+            else:
+                scores[name] = value
+        if bad:
+            problems.append(Problem(csv_file, number, f"clip {key}: {'; '.join(bad)}"))
             continue
         used[stem] = number
         entries.append((stem, key, scores, record.get(surgeon, "") if surgeon else "", record))
@@ -257,7 +255,7 @@ def _read_scores(root: Path) -> PublicDataset:
                 row[name] = parse_number(record[name]) if numeric[name] else record[name]
         rows.append(row)
     for stem in stems:
-        if stem not in used:
+        if stem not in mentioned:
             for file in files[stem]:
                 problems.append(
                     Problem(
