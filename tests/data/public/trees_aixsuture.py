@@ -1,7 +1,7 @@
 """A miniature AIxSuture / OSS 2025 tree: the OSATS spreadsheet (one row per rater) and ``videos/<VIDEO>.mp4``.
 
 Six students: four filmed PRE and POST, one only PRE, one resident only POST; three of the raters A-F per video
-except ``E19M`` (two); mean GRS in all four challenge bins, with means just under an edge (``C07D`` 15.67,
+except ``E19M`` (two), rows of ``C07D`` and ``K82T`` not in rater order; mean GRS in all four challenge bins, with means just under an edge (``C07D`` 15.67,
 ``J70S`` 23.67) and one on an edge (``H63R`` 16.0).
 """
 
@@ -36,14 +36,14 @@ HEADER = (
 VIDEOS: dict[str, tuple[int, str, str, int | tuple[int, ...], dict[str, int]]] = {
     "A31H": (101, "A", "PRE", 3, {"A": 10, "B": 12, "C": 11}),
     "B12K": (101, "A", "POST", 5, {"A": 22, "D": 24, "E": 23}),
-    "C07D": (102, "A", "PRE", 4, {"B": 15, "C": 16, "F": 16}),  # mean 15.67: novice
+    "C07D": (102, "A", "PRE", 4, {"F": 16, "B": 15, "C": 16}),  # mean 15.67: novice; raters not in order
     "D44F": (102, "A", "POST", 6, {"C": 30, "D": 32, "E": 31}),
     "E19M": (103, "B", "PRE", 4, {"A": 18, "F": 20}),  # two raters only
     "F28P": (103, "B", "POST", 6, {"B": 26, "D": 25, "F": 27}),
     "G55Q": (104, "B", "PRE", 2, {"C": 8, "E": 9, "F": 9}),
     "H63R": (105, "B", "PRE", 4, {"A": 16, "B": 16, "D": 16}),  # mean 16.0: intermediate
     "J70S": (105, "B", "POST", 5, {"D": 24, "E": 24, "F": 23}),  # mean 23.67: intermediate
-    "K82T": (201, "RESIDENT", "POST", (8, 8, 9), {"A": 36, "C": 38, "E": 40}),
+    "K82T": (201, "RESIDENT", "POST", (8, 8, 9), {"E": 40, "A": 36, "C": 38}),
 }
 
 

@@ -30,6 +30,7 @@ Targets: ``grs_bins`` (the default), ``grs`` and each OSATS item; ``subscores`` 
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -326,7 +327,7 @@ def read(root: Path, **options: Any) -> PublicDataset:
         grs_ratings = [e["scores"]["grs"] for e in entries]
         grs = sum(grs_ratings) / len(grs_ratings)
         row: dict[str, Any] = {
-            "video": str(paths[0].resolve()),
+            "video": os.path.abspath(paths[0]),
             "subject": students[0],
             "trial": video,
             "group": entries[0]["group"],

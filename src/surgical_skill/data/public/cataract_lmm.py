@@ -30,6 +30,7 @@ The root may be the skill subset's folder or the dataset's top folder holding ``
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -241,7 +242,7 @@ def _read_scores(root: Path) -> PublicDataset:
     for stem, key, scores, subject, record in sorted(entries, key=lambda e: e[0]):
         clip_id, site = _clip_of(stem, VIDEO_NAME)
         row: dict[str, Any] = {
-            "video": str(files[stem][0].resolve()),
+            "video": os.path.abspath(files[stem][0]),
             "subject": subject,
             "trial": stem,
             "clip_key": key,
@@ -317,7 +318,7 @@ def _read_clusters(root: Path) -> PublicDataset:
             seen[clip] = path
             rows.append(
                 {
-                    "video": str(path.resolve()),
+                    "video": os.path.abspath(path),
                     "subject": "",
                     "trial": path.stem,
                     "clip_id": clip_id,
