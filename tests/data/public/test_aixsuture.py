@@ -165,7 +165,7 @@ def test_the_sheet_option_and_a_workbook_whose_first_sheet_is_not_the_ratings(tm
     assert [row["trial"] for row in default.rows] == sorted(VIDEOS)
     assert default.problems[0].file == "OSATS_MICCAI_trainset.xlsx"
     assert [row["grs"] for row in aixsuture.read(root, sheet="trainset").rows] == [r["grs"] for r in default.rows]
-    with pytest.raises(SkillDatasetError, match="worksheet 'README' has the OSATS header"):
+    with pytest.raises(SkillDatasetError, match="worksheet 'README' does not have the OSATS header"):
         aixsuture.read(root, sheet="README")
 
 

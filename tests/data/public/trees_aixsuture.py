@@ -1,8 +1,8 @@
 """A miniature AIxSuture / OSS 2025 tree: the OSATS spreadsheet (one row per rater) and ``videos/<VIDEO>.mp4``.
 
 Six students: four filmed PRE and POST, one only PRE, one resident only POST; three of the raters A-F per video
-except ``E19M`` (two), rows of ``C07D`` and ``K82T`` not in rater order; mean GRS in all four challenge bins, with means just under an edge (``C07D`` 15.67,
-``J70S`` 23.67) and one on an edge (``H63R`` 16.0).
+except ``E19M`` (two); the rows of ``C07D`` and ``K82T`` not in rater order; mean GRS in all four challenge bins,
+with means just under an edge (``C07D`` 15.67, ``J70S`` 23.67) and one on an edge (``H63R`` 16.0).
 """
 
 from __future__ import annotations

@@ -178,9 +178,9 @@ def _read_table(path: Path, root: Path, sheet: str | None) -> tuple[str, list[tu
     for _, rows in tables:
         if any(_header_columns(cells) for _, cells in rows[:HEADER_SCAN_ROWS]):
             return "row", rows
-    where = f"worksheet {sheet!r}" if sheet is not None else "no worksheet"
+    where = f"worksheet {sheet!r} does not have" if sheet is not None else "no worksheet has"
     raise SkillDatasetError(
-        f"{relative(path, root)}: {where} has the OSATS header (VIDEO and GLOBARATINGSCORE) in its first "
+        f"{relative(path, root)}: {where} the OSATS header (VIDEO and GLOBARATINGSCORE) in its first "
         f"{HEADER_SCAN_ROWS} rows; name the sheet that has it with sheet=..."
     )
 
