@@ -350,8 +350,10 @@ def test_protocols_constant_lists_the_4fold_scheme_too():
 def test_official_split_files_and_derived_folds_agree(tree, data, tmp_path):
     needle = {folder: folder.replace("Suturing", "Needle_Passing") for folder in (USER_OUT, SUPERTRIAL_OUT)}
     assert data.protocol_sources == {
-        "jigsaws-louo": f"Suturing: {USER_OUT}; Needle_Passing: {needle[USER_OUT]}",
-        "jigsaws-loso": f"Suturing: {SUPERTRIAL_OUT}; Needle_Passing: {needle[SUPERTRIAL_OUT]}",
+        "jigsaws-louo": f"Suturing: the official split files in {USER_OUT}; Needle_Passing: the official split "
+        f"files in {needle[USER_OUT]}",
+        "jigsaws-loso": f"Suturing: the official split files in {SUPERTRIAL_OUT}; Needle_Passing: the official "
+        f"split files in {needle[SUPERTRIAL_OUT]}",
     }
     root = tmp_path / "without"
     for task in ("Suturing", "Needle_Passing"):
@@ -387,7 +389,7 @@ def test_a_tampered_official_split_file_is_used_and_warned_about(tree, tmp_path)
     problem(data, test_file, line, "warning", "does not hold out exactly one user", "Suturing_C001")
     problem(data, test_file, line, "warning", "Suturing_C001 is in both this Test.txt and the fold's Train.txt")
     assert len(data.warnings) == 3
-    assert data.protocol_sources["jigsaws-louo"] == USER_OUT
+    assert data.protocol_sources["jigsaws-louo"] == f"the official split files in {USER_OUT}"
 
 
 def test_split_file_problems(tree, tmp_path):
@@ -420,7 +422,7 @@ def test_split_folders_preferred_and_found_in_any_case(tree, tmp_path):
     # a Balanced copy holding other folds is not used while unBalanced is there
     shutil.copytree(setups / "unBalanced", setups / "Balanced")
     shutil.rmtree(setups / "Balanced" / "GestureClassification" / "UserOut" / "1_Out")
-    assert jigsaws.read(root).protocol_sources["jigsaws-louo"] == USER_OUT
+    assert jigsaws.read(root).protocol_sources["jigsaws-louo"] == f"the official split files in {USER_OUT}"
     # SkillDetection is preferred over GestureClassification; its files may list whole trials with a level
     trials = jigsaws_trials("Suturing")
     levels = {trial: level for trial, (level, _, _) in jigsaws_meta("Suturing").items()}
@@ -433,8 +435,11 @@ def test_split_folders_preferred_and_found_in_any_case(tree, tmp_path):
         ):
             (fold / f"{name}.txt").write_text("".join(f"{t}.txt    {levels[t]}\n" for t in listed))
     data = jigsaws.read(root)
-    assert data.protocol_sources["jigsaws-louo"] == USER_OUT.replace("GestureClassification", "SkillDetection")
-    assert data.protocol_sources["jigsaws-loso"] == SUPERTRIAL_OUT  # SkillDetection has no SuperTrialOut here
+    official = "the official split files in "
+    assert data.protocol_sources["jigsaws-louo"] == official + USER_OUT.replace(
+        "GestureClassification", "SkillDetection"
+    )
+    assert data.protocol_sources["jigsaws-loso"] == official + SUPERTRIAL_OUT  # SkillDetection has no SuperTrialOut
     assert data.problems == []
     assert [row["fold_louo"] for row in data.rows] == [f"user-{t[-4]}" for t in trials]
     # only Balanced, under a differently cased Experimental_setup
@@ -443,7 +448,7 @@ def test_split_folders_preferred_and_found_in_any_case(tree, tmp_path):
     (root / "Experimental_setup").rename(root / "Experimental_Setup")
     data = jigsaws.read(root)
     assert data.protocol_sources["jigsaws-loso"] == (
-        "Experimental_Setup/Suturing/Balanced/GestureClassification/SuperTrialOut"
+        "the official split files in Experimental_Setup/Suturing/Balanced/GestureClassification/SuperTrialOut"
     )
     assert data.protocol_sources["jigsaws-louo"].startswith("derived from the trial names")
     assert data.problems == []

@@ -671,7 +671,7 @@ def _assign_folds(
                 "warning",
             )
         )
-    return source
+    return f"the official split files in {source}"
 
 
 def _fold_file_path(fold_file: str | os.PathLike, root: Path) -> Path:
