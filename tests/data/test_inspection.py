@@ -71,3 +71,67 @@ def test_the_command_prints_the_summary_and_writes_the_json(manifest, tmp_path):
     assert {"name", "test_subjects", "num_train", "num_test"} <= set(summary["folds"][0])
     missing = run_cli("inspect", str(tmp_path / "nothing.csv"))
     assert missing.returncode == 2 and "no such folder or manifest" in missing.stderr
+
+
+# ------------------------------------------------------------------------------ the public datasets' trees
+
+
+def _jigsaws(root):
+    from tests.data.public.trees_jigsaws import write_jigsaws_tree
+
+    return write_jigsaws_tree(root, tasks=("Suturing",), supertrials=(1, 2), views=("capture1",))
+
+
+def _aixsuture(root):
+    from tests.data.public.trees_aixsuture import write_aixsuture_tree
+
+    return write_aixsuture_tree(root)
+
+
+def _cataract_lmm(root):
+    from tests.data.public.trees_cataract_lmm import write_cataract_lmm_tree
+
+    return write_cataract_lmm_tree(root)
+
+
+TREES = {
+    # format: (writer, protocol, folds, default target, what the summary line says)
+    "jigsaws": (_jigsaws, "jigsaws-louo", 8, "skill_level", "15 videos, 8 subjects"),
+    "aixsuture": (_aixsuture, "kfold", 3, "grs_bins", "10 videos, 6 subjects"),
+    "cataract-lmm": (_cataract_lmm, "kfold", 3, "total", "5 videos, 0 subjects (5 videos without a subject)"),
+}
+
+
+@pytest.mark.parametrize("dataset_format", list(TREES))
+def test_inspect_summarises_each_public_tree(dataset_format, tmp_path):
+    """`surgical-skill inspect ROOT --protocol P --json OUT` on a miniature copy of each dataset as distributed:
+    the format is detected, the summary is printed, and the JSON has the keys the issue names."""
+    writer, protocol, folds, default, line = TREES[dataset_format]
+    root = writer(tmp_path / dataset_format)
+    out = tmp_path / "summary.json"
+    result = run_cli("inspect", str(root), "--protocol", protocol, "--folds", "3", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"({dataset_format}): {line}" in result.stdout
+    assert f"folds of {protocol} ({folds}):" in result.stdout
+    summary = json.loads(out.read_text())
+    assert set(summary) >= KEYS and summary["format"] == dataset_format
+    assert summary["num_videos"] == sum(summary["subjects"].values())
+    assert summary["targets"][default]["default"] is True
+    assert len(summary["folds"]) == folds
+    assert sum(f["num_test"] for f in summary["folds"]) == summary["num_videos"]
+    for fold in summary["folds"]:
+        assert fold["num_train"] + fold["num_test"] == summary["num_videos"]
+        assert not fold["subjects_also_in_training"]
+
+
+def test_inspect_shows_jigsaws_loso_sharing_surgeons_and_the_trees_problems(tmp_path):
+    root = _jigsaws(tmp_path / "JIGSAWS")
+    (root / "Suturing" / "video" / "Suturing_B002_capture1.avi").unlink()
+    summary = inspect_dataset(root, protocol="jigsaws-loso")
+    assert [f["name"] for f in summary["folds"]] == ["supertrial-1", "supertrial-2"]
+    assert [len(f["subjects_also_in_training"]) for f in summary["folds"]] == [6, 6]  # no H002, B002 gone
+    assert summary["protocols"]["jigsaws-loso"]["fold_source"].startswith("the official split files in")
+    [problem] = [p for p in summary["problems"] if p["severity"] == "error"]
+    assert problem["file"] == "Suturing/meta_file_Suturing.txt" and problem["line"] == 2
+    assert "Suturing_B002_capture1" in problem["message"]
+    assert summary["num_videos"] == 14  # the row with the error is left out, and counted among the problems

@@ -281,6 +281,6 @@ def _describe_target(target: dict[str, Any]) -> str:
         return "score, no values" + missing
     scale = f" on {target['score_range'][0]:g}-{target['score_range'][1]:g}" if target.get("score_range") else ""
     return (
-        f"score{scale}: {distribution['count']} values, {distribution['min']:g} to {distribution['max']:g}, mean "
+        f"score{scale}: {distribution['count']} values, {distribution['min']:.4g} to {distribution['max']:.4g}, mean "
         f"{distribution['mean']:.2f}" + missing
     )
