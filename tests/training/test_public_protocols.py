@@ -14,7 +14,7 @@ from surgical_skill.data import SkillDatasetError, load_skill_dataset
 from surgical_skill.errors import UsageError
 from surgical_skill.training import DataArguments, cross_validation_folds, load_data
 from tests.data.public.trees_jigsaws import jigsaws_meta, jigsaws_trials, write_jigsaws_tree
-from tests.helpers import load_train_script, write_tiny_recipe
+from tests.helpers import load_train_script, run_cli, write_tiny_recipe
 
 USERS = ("B", "C", "D", "E", "F", "G", "H", "I")
 
@@ -133,3 +133,9 @@ def test_train_py_runs_jigsaws_louo_end_to_end(jigsaws, tmp_path):
     assert summary["field_figure"]["metric"] == "accuracy"
     text = (run / "cv" / "summary.md").read_text()
     assert "Protocol: JIGSAWS leave-one-user-out" in text and "The field's figure: accuracy" in text
+
+    # a fold evaluated again later reads the tree the way its recipe did, and scores exactly its held-out user
+    again = run_cli("evaluate", str(run / "user-C"), "--output-dir", str(tmp_path / "again"), "--no-baselines")
+    assert again.returncode == 0, again.stderr
+    predictions = list(csv.DictReader((tmp_path / "again" / "predictions.csv").open()))
+    assert {r["subject"] for r in predictions} == {"C"} and len(predictions) == 2
