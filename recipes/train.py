@@ -41,12 +41,12 @@ from surgical_skill.training import (
     claim_output_dir,
     cross_validation_folds,
     cross_validation_headline,
-    fold_protocol,
     hold_run,
     load_data,
     make_accelerator,
     parse_recipe,
     protocol_description,
+    record_fold,
     resolve_checkpoint,
     resume_command,
     save_recipe,
@@ -163,6 +163,7 @@ def train_recipe(argv: list[str]) -> int:
             for fold, fold_data in cross_validation_folds(data, data_args):
                 logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
                 fold_dir = run_dir / fold
+                sentence = record_fold(protocol, fold, fold_data, data_args)  # the protocol, as its report states it
                 if resume and (fold_dir / "eval" / "metrics.json").exists():  # finished before the stop
                     results[fold] = load_report(fold_dir / "eval")
                     continue
@@ -173,7 +174,6 @@ def train_recipe(argv: list[str]) -> int:
                 )
                 accelerator.free_memory()
                 accelerator = make_accelerator(fold_args)  # fresh trackers and checkpoint registry per fold
-                sentence = fold_protocol(fold, fold_data, data_args, protocol["fold_source"])
                 results[fold] = train_and_evaluate(accelerator, model_args, data_args, fold_args, fold_data, sentence)
             if accelerator.is_main_process:
                 summary = summarize_cross_validation(

@@ -229,6 +229,7 @@ def test_the_summary_states_the_protocol_and_the_fields_figure(tmp_path):
         "description": "JIGSAWS leave-one-supertrial-out (LOSO)",
         "fold_source": "official split files (Experimental_setup/Suturing/...)",
         "surgeons_held_out": False,
+        "folds_sharing_surgeons": ["supertrial-1", "supertrial-2"],
     }
     summary = summarize_cross_validation(results, tmp_path / "cv", bootstrap_samples=50, protocol=protocol)
     assert summary["protocol"] == protocol
@@ -239,6 +240,7 @@ def test_the_summary_states_the_protocol_and_the_fields_figure(tmp_path):
     text = (tmp_path / "cv" / "summary.md").read_text()
     assert "Protocol: JIGSAWS leave-one-supertrial-out (LOSO); folds from official split files" in text
     assert "The same surgeons are in training and test" in text
+    assert "In 2 of 2 folds (supertrial-1, supertrial-2) held-out surgeons also trained or selected the model" in text
     assert "accuracy 0.667 as the mean over folds" in text and "0.600 pooled" in text
     line = cross_validation_headline(summary, tmp_path / "cv")
     assert line.startswith("cross-validation (jigsaws-loso) over 2 folds: accuracy 0.667 ±")

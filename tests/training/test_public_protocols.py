@@ -12,7 +12,13 @@ from datasets import ClassLabel
 
 from surgical_skill.data import SkillDatasetError, load_skill_dataset
 from surgical_skill.errors import UsageError
-from surgical_skill.training import DataArguments, cross_validation_folds, load_data
+from surgical_skill.training import (
+    DataArguments,
+    cross_validation_folds,
+    load_data,
+    protocol_description,
+    record_fold,
+)
 from tests.data.public.trees_jigsaws import jigsaws_meta, jigsaws_trials, write_jigsaws_tree
 from tests.helpers import load_train_script, run_cli, write_tiny_recipe
 
@@ -95,6 +101,12 @@ def test_published_folds_hold_out_what_they_say(jigsaws, tmp_path):
     folds = dict(cross_validation_folds(load_data(four), four))
     assert list(folds) == ["fold-0", "fold-1", "fold-2", "fold-3"]
     assert folds["fold-1"]["test"]["trial"] == trials[1::4]
+    # these folds mix each user's trials: the protocol record and every fold's sentence say so
+    protocol = protocol_description(four)
+    assert protocol["fold_source"] == f"fold file {fold_file}"
+    sentences = [record_fold(protocol, name, fold, four) for name, fold in folds.items()]
+    assert protocol["folds_sharing_surgeons"] == list(folds) and not protocol["surgeons_held_out"]
+    assert all("new trials of known surgeons" in sentence for sentence in sentences)
 
 
 def test_train_py_runs_jigsaws_louo_end_to_end(jigsaws, tmp_path):
@@ -133,6 +145,8 @@ def test_train_py_runs_jigsaws_louo_end_to_end(jigsaws, tmp_path):
     assert summary["field_figure"]["metric"] == "accuracy"
     text = (run / "cv" / "summary.md").read_text()
     assert "Protocol: JIGSAWS leave-one-user-out" in text and "The field's figure: accuracy" in text
+    assert summary["protocol"]["folds_sharing_surgeons"] == [] and summary["protocol"]["surgeons_held_out"]
+    assert "No fold's held-out surgeons trained or selected its model." in text
 
     # a fold evaluated again later reads the tree the way its recipe did, and scores exactly its held-out user
     again = run_cli("evaluate", str(run / "user-C"), "--output-dir", str(tmp_path / "again"), "--no-baselines")

@@ -15,6 +15,8 @@ from .cross_validation import (
     cross_validation_headline,
     fold_protocol,
     protocol_description,
+    record_fold,
+    shared_surgeons,
     summarize_cross_validation,
 )
 from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data, make_loader
@@ -86,11 +88,13 @@ __all__ = [
     "prepare_training",
     "protocol_description",
     "recipe_to_dict",
+    "record_fold",
     "resolve_checkpoint",
     "resume_command",
     "save_checkpoint",
     "save_model",
     "save_recipe",
+    "shared_surgeons",
     "summarize_cross_validation",
     "train",
     "train_one_epoch",

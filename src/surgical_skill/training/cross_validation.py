@@ -121,8 +121,30 @@ def protocol_description(args: DataArguments) -> dict[str, Any]:
         options = {"task": args.task, "view": args.view, "fold_file": args.cv_fold_file, **args.dataset_options}
         public = read_public_dataset(args.dataset, args.dataset_format or dataset_format, **options)
         description["fold_source"] = public.protocol_sources.get(args.cv)
+    # said for certain once the folds are made (record_fold): LOSO shares by design, a fold file may
     description["surgeons_held_out"] = args.cv != "jigsaws-loso"
+    description["folds_sharing_surgeons"] = []
     return description
+
+
+def record_fold(protocol: dict[str, Any], name: str, fold: DatasetDict, args: DataArguments) -> str:
+    """Note in ``protocol`` (from :func:`protocol_description`) whether fold ``name`` shares surgeons between its
+    test part and the rest, and return the sentence its report states (:func:`fold_protocol`)."""
+    if shared_surgeons(fold) and name not in protocol["folds_sharing_surgeons"]:
+        protocol["folds_sharing_surgeons"].append(name)
+    protocol["surgeons_held_out"] = not protocol["folds_sharing_surgeons"]
+    return fold_protocol(name, fold, args, protocol["fold_source"])
+
+
+def shared_surgeons(fold: DatasetDict) -> list[str]:
+    """The surgeons of a fold's ``test`` part who are also in its ``train`` or ``validation`` part (LOSO, a fold
+    file that mixes a surgeon's trials), sorted."""
+    tested = {s for s in fold["test"]["subject"] if s}
+    seen = set()
+    for part in ("train", "validation"):
+        if part in fold:
+            seen |= {s for s in fold[part]["subject"] if s}
+    return sorted(tested & seen)
 
 
 def fold_protocol(name: str, fold: DatasetDict, args: DataArguments, source: str | None = None) -> str:
@@ -130,11 +152,7 @@ def fold_protocol(name: str, fold: DatasetDict, args: DataArguments, source: str
     whether its surgeons also trained or selected the model."""
     test = fold["test"]
     tested = {s for s in test["subject"] if s}
-    seen = set()
-    for part in ("train", "validation"):
-        if part in fold:
-            seen |= {s for s in fold[part]["subject"] if s}
-    shared = sorted(tested & seen)
+    shared = shared_surgeons(fold)
     sentence = (
         f"{PROTOCOL_NAMES.get(args.cv, args.cv)}, fold {name}"
         + (f" (folds from {source})" if source else "")
@@ -239,6 +257,17 @@ def _finite_stat(fn, values, ddof: int = 0) -> float | None:
     return float(fn(np.asarray(finite, dtype=np.float64), **({"ddof": ddof} if ddof else {})))
 
 
+def _sharing_sentence(summary: dict[str, Any]) -> str:
+    protocol = summary.get("protocol") or {}
+    sharing = protocol.get("folds_sharing_surgeons") or []
+    if not sharing:
+        return "No fold's held-out surgeons trained or selected its model."
+    return (
+        f"In {len(sharing)} of {summary['folds']} folds ({', '.join(sharing[:6])}{' ...' if len(sharing) > 6 else ''}) "
+        "held-out surgeons also trained or selected the model, on their other videos."
+    )
+
+
 def _summary_markdown(summary: dict[str, Any], headline) -> str:
     lines = [f"# Cross-validation: {summary['folds']} folds, {summary['videos']} held-out videos", ""]
     protocol = summary.get("protocol")
@@ -272,7 +301,7 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     lines += [
         "",
         f"Pooled intervals: percentile bootstrap, {summary['bootstrap']['samples']} resamples of whole "
-        f"{summary['bootstrap']['resampled_by']}s. Folds never share a surgeon. On a fold whose held-out "
+        f"{summary['bootstrap']['resampled_by']}s. {_sharing_sentence(summary)} On a fold whose held-out "
         "videos are all one class, the metrics that compare classes (balanced accuracy, F1, ROC-AUC, kappa, MCC) "
         "are undefined and left out of the mean (n/a); the pooled metrics include every video. Per-fold metrics "
         "decide with each fold's own threshold (chosen on its validation surgeons); the pooled ones by the largest "

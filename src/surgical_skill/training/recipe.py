@@ -112,8 +112,10 @@ def check_recipe(model_args: ModelArguments, data_args: DataArguments, training_
                 f"at least {data_args.crop_size}, or make crop_size at most {edge}"
             )
     metric = training_args.metric_for_best_model
-    if metric is None or data_args.target == "auto":
-        return  # the data decides the task: checked once the model is built, still before the first epoch
+    if metric is None or data_args.target not in ("label", "score"):
+        # auto, or a public dataset's target (grs, skill_level ...): the data decides the task, checked once the
+        # model is built, still before the first epoch
+        return
     regression = data_args.target == "score"
     num_classes = None if regression or not data_args.label_names else len(data_args.label_names)
     allowed = validation_metric_names(regression, num_classes)

@@ -23,7 +23,8 @@ USERS = tuple(USER_LEVELS)
 # trials the real dataset lacks
 MISSING = {
     "Suturing": {"H002"},
-    "Knot_Tying": {"B005", "D005", "E005", "G005"},
+    # as in the four folds of the USDL/MUSDL code (github.com/nzl-thu/MUSDL), which list every Knot_Tying trial
+    "Knot_Tying": {"B005", "H001", "H002", "I004"},
     "Needle_Passing": {"B005", "E002", "F002", "F005", "H001", "H003", "I001"} | {f"G{k:03d}" for k in range(1, 6)},
 }
 # the irregular scores (items summing to the GRS): an expert's poor trial and a novice's good one
