@@ -26,8 +26,10 @@ from surgical_skill.data import (
 from surgical_skill.data.clips import check_segments, segment_bounds
 from surgical_skill.data.splits import SkillDatasetError
 from surgical_skill.evaluation.baselines import frame_pixels, scalar_features
+from surgical_skill.evaluation.compare import compare_reports
 from surgical_skill.evaluation.evaluate import evaluate_model
 from surgical_skill.evaluation.inference import predict_videos
+from surgical_skill.evaluation.report import load_report, read_report
 from surgical_skill.models import build_video_processor
 from surgical_skill.testing_utils import make_test_video, read_frame_index
 from surgical_skill.video import ProxySettings, decode_frames, prepare_proxies, probe
@@ -232,11 +234,24 @@ def test_a_model_is_scored_on_clips_of_the_segment_only(videos, processor, tmp_p
 
 
 def test_evaluate_model_scores_segments_and_refuses_a_bad_one(videos, processor, tmp_path):
-    data = rows(videos, [(30, 54), (0, 30), (6, 18)], labels=[10.0, 20.0, 30.0])
-    result = evaluate_model(_Recorder(), data, processor=processor, clips_per_video=2, num_workers=0,
-                            bootstrap_samples=0)  # fmt: skip
+    # two phases of one operation and a third video: the report tells the two rows of op_0 apart by their frames
+    data = rows([videos[0], videos[0], videos[1]], [(30, 54), (0, 30), (6, 18)], labels=[10.0, 20.0, 30.0])
+    result = evaluate_model(_Recorder(), data, tmp_path / "report", processor=processor, clips_per_video=2,
+                            num_workers=0, bootstrap_samples=0)  # fmt: skip
     assert [p.clips_scored for p in result.predictions] == [2, 2, 2]
+    assert [p.segment for p in result.predictions] == [(30, 54), (0, 30), (6, 18)]
     assert all(6 / FPS <= a < b <= 18 / FPS for a, b in result.predictions[2].clip_seconds)
+    with (tmp_path / "report" / "predictions.csv").open() as handle:
+        written = list(csv.DictReader(handle))
+    assert [(r["video"], r["segment_start"], r["segment_end"]) for r in written] == [
+        (str(videos[0]), "30", "54"),
+        (str(videos[0]), "0", "30"),
+        (str(videos[1]), "6", "18"),
+    ]
+    report = read_report(tmp_path / "report")
+    assert report.keys == [f"{videos[0]} [frames 30-53]", f"{videos[0]} [frames 0-29]", f"{videos[1]} [frames 6-17]"]
+    assert [p.segment for p in load_report(tmp_path / "report").predictions] == [(30, 54), (0, 30), (6, 18)]
+    assert compare_reports(tmp_path / "report", tmp_path / "report", samples=10).videos == 3  # paired by segment
     bad = rows(videos, [(30, 54), (0, 61), (6, 18)])
     with pytest.raises(SkillDatasetError, match=r"\(video_id 1\): segment_start=0, segment_end=61"):
         evaluate_model(_Recorder(), bad, processor=processor, clips_per_video=2, num_workers=0, bootstrap_samples=0)

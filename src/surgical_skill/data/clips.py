@@ -37,6 +37,7 @@ __all__ = [
     "clip_input_warnings",
     "expand_clips",
     "segment_bounds",
+    "segment_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,12 @@ def segment_bounds(start: Any, end: Any, total_num_frames: int | None, where: st
             "leave both empty for the whole video)"
         )
     return first, last
+
+
+def segment_name(video: str, segment: tuple[int, int] | None) -> str:
+    """How reports and warnings name a row: its video, and for a row covering a segment its frames
+    (``a.mp4 [frames 30-53]``, last frame included), so that two segments of one video are told apart."""
+    return video if segment is None else f"{video} [frames {segment[0]}-{segment[1] - 1}]"
 
 
 def _row_segments(batch_or_dataset: Any, count: int) -> list[tuple[Any, Any] | None]:
@@ -371,7 +378,7 @@ def clip_input_warnings(dataset, sampling: ClipSampling, *, listed: int = 5) -> 
         bounds = None if segment is None else segment_bounds(*segment, total, video)
         if bounds is not None:
             total = bounds[1] - bounds[0]
-            video = f"{video} [frames {bounds[0]}-{bounds[1] - 1}]"
+            video = segment_name(video, bounds)
         try:
             if sampling.check_length(total, fps, video):
                 short.append(f"{video} ({total} frames)")

@@ -39,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from ..data.building import with_current_column_names
-from ..data.clips import SEGMENT_COLUMNS, segment_bounds
+from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..data.splits import fold_indices, subject_groups
 from ..video import VideoDecodeError, decode_frames
 from .compare import paired_bootstrap
@@ -104,7 +104,7 @@ class StaticBaselines:
     results: dict[str, BaselineResult]
     metric: str
     protocol: str  # how the held-out predictions were made, in words
-    videos: list[str]
+    videos: list[str]  # the recordings (with their frames, for rows covering a segment: see segment_name)
     subjects: list[str]
     labels: np.ndarray
     chance: float  # the best constant prediction's figure on these videos (accuracy), or 0 (Spearman)
@@ -406,6 +406,7 @@ def static_baselines(
         data, fold_list, held_out, protocol = _cross_validation_layout(train, folds, seed)
     y = np.asarray(data["labels"], dtype=np.float64 if regression else np.int64)
     subjects = [data[int(i)]["subject"] for i in held_out]
+    segments = _segments(data)
     scalars = scalar_features(data) if any(b in baselines for b in ("duration", "file_size", "bitrate")) else {}
     results: dict[str, BaselineResult] = {}
     skipped: dict[str, str] = {}
@@ -426,7 +427,7 @@ def static_baselines(
         results=results,
         metric="spearman" if regression else "accuracy",
         protocol=protocol,
-        videos=[_source_path(data[int(i)]) for i in held_out],
+        videos=[segment_name(_source_path(data[int(i)]), segments[int(i)]) for i in held_out],
         subjects=subjects,
         labels=labels,
         chance=0.0 if regression else float(np.bincount(labels.astype(np.int64)).max() / len(labels)),

@@ -18,7 +18,7 @@ from datasets import Dataset
 
 from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, is_empty_batch
 from ..data.building import with_current_column_names
-from ..data.clips import SEGMENT_COLUMNS, segment_bounds
+from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..models.inputs import clip_logits, scores_from_logits
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,13 @@ class VideoPrediction:
     source_video: str = ""  # the original recording when ``video`` is a proxy
     clips_asked: int = 0  # clips sampled from the video; more than were scored when some could not be decoded
     clip_errors: list[str] = field(default_factory=list)  # why each clip that was not scored failed
+    segment: tuple[int, int] | None = None  # the frames [start, end) of the video the row covers; None: all of it
+
+    @property
+    def name(self) -> str:
+        """The video, with the segment's frames for a row covering one (``a.mp4 [frames 30-53]``): what tells
+        two rows of one video apart in reports."""
+        return segment_name(self.video, self.segment)
 
     @property
     def clips_scored(self) -> int:
@@ -190,6 +197,7 @@ def _video_predictions(
                 source_video=row.get("source_video") or "",
                 clips_asked=len(windows),
                 clip_errors=errors.get(video_id, []),
+                segment=bounds,
             )
         )
     return sorted(predictions, key=lambda p: p.video_id)
