@@ -285,6 +285,16 @@ def test_one_rating_twice_is_an_error(copy):
     assert len(data.rows) == 10
 
 
+def test_one_phase_rated_under_two_names_is_an_error(copy):
+    shutil.copy(skill_path(copy, 1, "Calot"), skill_path(copy, 1, "CalotTriangleDissection"))
+    data = heichole.read(copy)
+    problem = the_problem(data, f"{SKILL}/Hei-Chole1_Calot_Skill.csv")  # read second (file names in order)
+    assert problem.severity == "error"
+    assert f"calot rating is in {SKILL}/Hei-Chole1_CalotTriangleDissection_Skill.csv already" in problem.message
+    phases = [r["phase"] for r in data.rows if r["trial"] == "Hei-Chole1"]
+    assert phases == ["calottriangledissection", "dissection", "full"]
+
+
 def test_two_videos_of_one_operation_are_an_error_for_its_ratings(copy):
     make_test_video(copy / "Hei-Chole1.avi", 12, height=24, width=32, fps=25, seed=1)
     data = heichole.read(copy)

@@ -190,7 +190,7 @@ def read(root: Path, **options: Any) -> PublicDataset:
     phase_frames: dict[int, dict[int, list[tuple[int, int]]] | None] = {}  # video -> phase -> its stretches
 
     entries = []  # (number, phase name, phase id, scores, skill file)
-    seen: dict[tuple[int, str], str] = {}
+    seen: dict[tuple[int, str | int], str] = {}
     header_mismatch: list[tuple[str, int, list[str]]] = []
     for path, match in sorted(skill_files, key=lambda item: (int(item[1].group(1)), str(item[0]))):
         number, file = int(match.group(1)), relative(path, root)
@@ -215,15 +215,15 @@ def read(root: Path, **options: Any) -> PublicDataset:
             shown = ", ".join(relative(v, root) for v in videos[number])
             problems.append(Problem(file, None, f"{trial_id(number)} has several videos ({shown}); keep one"))
             continue
-        if (number, phase) in seen:
+        known_id = None if raw_phase is None else phase_id(raw_phase)
+        key = (number, phase if known_id is None else known_id)  # Calot and CalotTriangle rate one phase
+        if key in seen:
             problems.append(
-                Problem(
-                    file, None, f"{trial_id(number)}'s {phase} rating is in {seen[number, phase]} already; delete one"
-                )
+                Problem(file, None, f"{trial_id(number)}'s {phase} rating is in {seen[key]} already; delete one")
             )
             continue
-        seen[number, phase] = file
-        entries.append((number, phase, None if raw_phase is None else phase_id(raw_phase), scores, file))
+        seen[key] = file
+        entries.append((number, phase, known_id, scores, file))
     if header_mismatch:
         file, line, found = header_mismatch[0]
         others = f" (and {len(header_mismatch) - 1} other files)" if len(header_mismatch) > 1 else ""
