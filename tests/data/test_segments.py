@@ -25,7 +25,7 @@ from surgical_skill.data import (
 )
 from surgical_skill.data.clips import check_segments, segment_bounds
 from surgical_skill.data.splits import SkillDatasetError
-from surgical_skill.evaluation.baselines import frame_pixels, scalar_features
+from surgical_skill.evaluation.baselines import frame_pixels, scalar_features, static_baselines
 from surgical_skill.evaluation.compare import compare_reports
 from surgical_skill.evaluation.evaluate import evaluate_model
 from surgical_skill.evaluation.inference import predict_videos
@@ -267,6 +267,14 @@ def test_static_baselines_see_the_segment(videos):
     assert not torch.equal(frame_pixels(data, "middle")[0][0], frame_pixels(data, "middle")[0][1])
     durations = scalar_features(data)["duration"]
     assert durations[0] == pytest.approx(20 / FPS) and durations[1] == pytest.approx(LENGTH / FPS)
+
+
+def test_static_baselines_name_each_segment_and_fit_its_duration(videos):
+    segments = [(0, 20), (20, 60), (0, 30), (30, 60), (0, 50), (50, 60)]
+    data = rows([v for v in videos for _ in range(2)], segments, labels=[2.0, 4.0, 3.0, 3.0, 5.0, 1.0])
+    audit = static_baselines(data, folds=3, baselines=("duration",), bootstrap_samples=10)
+    twice = [v for v in videos for _ in range(2)]
+    assert audit.videos == [f"{v} [frames {a}-{b - 1}]" for v, (a, b) in zip(twice, segments)]
 
 
 def test_proxies_keep_the_segment_in_time(videos, tmp_path):
