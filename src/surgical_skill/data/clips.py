@@ -2,12 +2,19 @@
 
 Names: ``total_num_frames`` is a video's length in frames (the dataset column written when videos are probed),
 ``num_frames`` a clip's (``ClipSampling.num_frames``).
+
+A row may cover a segment of its video (a surgical phase rated on its own): optional columns ``segment_start``
+and ``segment_end`` (frame indices in the video, end exclusive; empty or missing = the whole video) make every
+sampler draw that row's frames inside the segment only, as if the segment were the whole video. Values may be
+ints or, as a CSV manifest gives them, strings of ints (see :func:`segment_bounds`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
+from typing import Any
 
 import datasets
 import numpy as np
@@ -17,20 +24,124 @@ import torch.utils.data
 from ..deprecation import renamed_class, renamed_keywords
 from ..errors import UsageError
 from ..video import FramesLostError, VideoDecodeError, decode_frames, probe
-from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling
+from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling, VideoTooShortError
+from .splits import SkillDatasetError
 
 __all__ = [
     "SAMPLING_STRATEGIES",
+    "SEGMENT_COLUMNS",
     "ClipDecoder",
     "ClipSampling",
     "VideoClipLoader",
+    "check_segments",
     "clip_input_warnings",
     "expand_clips",
+    "segment_bounds",
+    "segment_name",
 ]
 
 logger = logging.getLogger(__name__)
 
 LOST_FRAMES = ("drop", "mask")  # what ClipDecoder does with a clip that lost frames to a damaged stretch
+SEGMENT_COLUMNS = ("segment_start", "segment_end")  # optional row columns: the stretch of the video a row covers
+
+
+def _frame_number(value: Any, name: str, where: str) -> int | None:
+    """A frame index from a row cell: an int, an integral float, or a string of one (a CSV manifest's cells);
+    None for an empty cell."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+        if not number.is_integer():
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError):
+        raise SkillDatasetError(
+            f"{where}: {name}={value!r} is not a frame index (a whole number; leave it empty for the whole video)"
+        ) from None
+
+
+def segment_bounds(start: Any, end: Any, total_num_frames: int | None, where: str) -> tuple[int, int | None] | None:
+    """The stretch ``[start, end)`` of a video a row covers, from its ``segment_start`` and ``segment_end`` cells
+    (ints or strings of ints); ``None`` when both are empty (the whole video). An empty start is frame 0, an empty
+    end the video's end (``total_num_frames``; ``None`` while that is unknown).
+
+    Raises:
+        SkillDatasetError: naming ``where`` (the row), when a cell is not a whole number or the segment is not a
+            stretch of the video: ``0 <= start < end <= total_num_frames`` (the last when known).
+    """
+    if start is None and end is None:
+        return None
+    first = _frame_number(start, "segment_start", where)
+    last = _frame_number(end, "segment_end", where)
+    if first is None and last is None:
+        return None
+    first = 0 if first is None else first
+    last = total_num_frames if last is None else last
+    if (
+        first < 0
+        or (last is not None and first >= last)
+        or (total_num_frames and last is not None and last > total_num_frames)
+    ):
+        length = f" of {total_num_frames} frames" if total_num_frames else ""
+        raise SkillDatasetError(
+            f"{where}: segment_start={start!r}, segment_end={end!r} is not a stretch of the video{length}: a "
+            "segment needs 0 <= segment_start < segment_end <= the video's length (frame indices, end exclusive; "
+            "leave both empty for the whole video)"
+        )
+    return first, last
+
+
+def segment_name(video: str, segment: tuple[int, int] | None) -> str:
+    """How reports and warnings name a row: its video, and for a row covering a segment its frames
+    (``a.mp4 [frames 30-53]``, last frame included), so that two segments of one video are told apart."""
+    return video if segment is None else f"{video} [frames {segment[0]}-{segment[1] - 1}]"
+
+
+def _row_segments(batch_or_dataset: Any, count: int) -> list[tuple[Any, Any] | None]:
+    """Each row's raw ``(segment_start, segment_end)`` cells, or None per row when the columns are absent."""
+    columns = getattr(batch_or_dataset, "column_names", None) or list(batch_or_dataset)
+    if not any(c in columns for c in SEGMENT_COLUMNS):
+        return [None] * count
+    starts = batch_or_dataset["segment_start"] if "segment_start" in columns else [None] * count
+    ends = batch_or_dataset["segment_end"] if "segment_end" in columns else [None] * count
+    return [None if s is None and e is None else (s, e) for s, e in zip(starts, ends)]
+
+
+def _describe_row(video: str, video_id: Any = None) -> str:
+    return f"{video} (video_id {video_id})" if video_id is not None else str(video)
+
+
+def check_segments(dataset: Any) -> None:
+    """Refuse a dataset any of whose rows has a segment outside its video (or cells that are not frame indices),
+    naming every such row on one line. Rows without segments, or not probed (no length yet), pass.
+
+    Raises:
+        SkillDatasetError: the rows and what is wrong with each.
+    """
+    columns = dataset.column_names
+    if not any(c in columns for c in SEGMENT_COLUMNS):
+        return
+    count = len(dataset)
+    length_column = next((c for c in ("total_num_frames", "num_frames") if c in columns), None)
+    totals = dataset[length_column] if length_column else [None] * count
+    ids = dataset["video_id"] if "video_id" in columns else [None] * count
+    bad = []
+    for video, video_id, total, segment in zip(dataset["video"], ids, totals, _row_segments(dataset, count)):
+        if segment is None:
+            continue
+        try:
+            segment_bounds(*segment, total, _describe_row(video, video_id))
+        except SkillDatasetError as err:
+            bad.append(str(err))
+    if bad:
+        more = f" (and {len(bad) - 5} more rows)" if len(bad) > 5 else ""
+        raise SkillDatasetError("; ".join(bad[:5]) + more)
 
 
 class ClipDecoder:
@@ -125,28 +236,45 @@ class ClipDecoder:
         clip_index: int = 0,
         *,
         with_valid: bool = False,
+        segment: tuple[Any, Any] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Sample, decode and transform clip ``clip_index`` of one video of ``total_num_frames`` frames at ``fps``
-        (both probed from the file when unknown; see :func:`expand_clips`).
+        (both probed from the file when unknown; see :func:`expand_clips`). With ``segment`` (the row's
+        ``(segment_start, segment_end)``, see :func:`segment_bounds`), the clip is sampled inside that stretch
+        only, as if it were the whole video (a stretch too short for the clips is refused like a short video).
 
         With ``with_valid``, returns ``(clip, frame_valid)``: ``frame_valid`` is ``None`` when every frame decoded,
         else (``lost_frames="mask"``) a bool (T,) tensor, ``False`` at the frames a damaged stretch took.
 
         Raises:
             FramesLostError: frames of the clip were lost and ``lost_frames="drop"`` (or all of them were).
+            SkillDatasetError: ``segment`` is not a stretch of the video.
         """
         if not total_num_frames or self.stream_index is not None:
             meta = probe(path, self.stream_index)
             total_num_frames, fps, short_side = meta.total_num_frames, meta.fps, min(meta.height, meta.width)
-        self.sampling.check_length(total_num_frames, fps, path)  # too few frames: VideoTooShortError
+        bounds = None if segment is None else segment_bounds(*segment, total_num_frames, _describe_row(path, video_id))
+        if bounds is None:
+            offset, length = 0, total_num_frames
+            self.sampling.check_length(length, fps, path)  # too few frames: VideoTooShortError
+        else:
+            offset, length = bounds[0], bounds[1] - bounds[0]
+            try:
+                self.sampling.check_length(length, fps, path)
+            except VideoTooShortError as err:  # the segment, not the video, is short: say so
+                raise VideoTooShortError(
+                    path, f"its segment [frames {bounds[0]}-{bounds[1] - 1}] has {err.reason}"
+                ) from None
         seed = [self.seed, self.epoch, int(video_id), int(clip_index)]
         if self.training:
             generator = np.random.default_rng(seed)
-            indices = self.sampling.indices(total_num_frames, fps, random=True, generator=generator)
+            indices = self.sampling.indices(length, fps, random=True, generator=generator)
         elif self.clips_per_video > 1:
-            indices = self.sampling.windows(total_num_frames, fps, num_clips=self.clips_per_video)[clip_index]
+            indices = self.sampling.windows(length, fps, num_clips=self.clips_per_video)[clip_index]
         else:
-            indices = self.sampling.indices(total_num_frames, fps, random=False)
+            indices = self.sampling.indices(length, fps, random=False)
+        if offset:
+            indices = indices + offset
         size = self._decode_size(short_side)
         valid = None
         try:
@@ -176,6 +304,7 @@ class ClipDecoder:
         heights, widths = batch.get("height") or [None] * count, batch.get("width") or [None] * count
         short_sides = [min(h, w) if h and w else None for h, w in zip(heights, widths)]
         clip_indices = batch.get("clip_index") or [0] * count
+        segments = _row_segments(batch, count)
         out: dict[str, list] = {
             "pixel_values": [],
             "labels": list(batch["labels"]),
@@ -185,10 +314,12 @@ class ClipDecoder:
             "decode_error": [],
             "frame_valid": [],
         }
-        rows = zip(videos, total_num_frames, fps, video_ids, short_sides, clip_indices)
-        for path, frames, rate, video_id, short_side, clip_index in rows:
+        rows = zip(videos, total_num_frames, fps, video_ids, short_sides, clip_indices, segments)
+        for path, frames, rate, video_id, short_side, clip_index, segment in rows:
             try:
-                clip, valid = self.load_clip(path, video_id, frames, rate, short_side, clip_index, with_valid=True)
+                clip, valid = self.load_clip(
+                    path, video_id, frames, rate, short_side, clip_index, with_valid=True, segment=segment
+                )
                 out["pixel_values"].append(clip)
                 out["frame_valid"].append(valid)
                 out["decode_error"].append(None)
@@ -222,7 +353,12 @@ def clip_input_warnings(dataset, sampling: ClipSampling, *, listed: int = 5) -> 
     or under an evaluation: videos too short for ``sampling``'s clips (which :class:`ClipDecoder` leaves out),
     videos shorter than one clip (their clips repeat frames) and videos whose frame rate makes a clip cover
     other times than in training (:meth:`ClipSampling.fps_warning`). Each line counts them and names the first
-    ``listed``. Empty when every video is fine, or when the dataset was not probed.
+    ``listed``. Empty when every video is fine, or when the dataset was not probed. A row covering a segment
+    (``segment_start``/``segment_end``) is judged by the segment's length, and named with its frames.
+
+    Raises:
+        SkillDatasetError: a row's segment is not a stretch of its video (every such row named; see
+            :func:`check_segments`).
 
     Example:
         >>> for line in clip_input_warnings(data["test"], ClipSampling.from_video_processor(processor)):
@@ -232,11 +368,17 @@ def clip_input_warnings(dataset, sampling: ClipSampling, *, listed: int = 5) -> 
     length_column = next((c for c in ("total_num_frames", "num_frames") if c in columns), None)
     if length_column is None or "video" not in columns:
         return []
+    check_segments(dataset)
     rates = dataset["fps"] if "fps" in columns else [None] * len(dataset)
+    segments = _row_segments(dataset, len(dataset))
     too_short, short, other_rate = [], [], []
-    for video, total, fps in zip(dataset["video"], dataset[length_column], rates):
+    for video, total, fps, segment in zip(dataset["video"], dataset[length_column], rates, segments):
         if not total:
             continue
+        bounds = None if segment is None else segment_bounds(*segment, total, video)
+        if bounds is not None:
+            total = bounds[1] - bounds[0]
+            video = segment_name(video, bounds)
         try:
             if sampling.check_length(total, fps, video):
                 short.append(f"{video} ({total} frames)")

@@ -9,6 +9,10 @@ read beside these. :func:`static_baselines` fits each one on held-out surgeons, 
 - ``middle_frame`` and ``last_frame``: a small image classifier (:class:`FrameClassifier`, a three-layer CNN
   trained from scratch on 64x64 frames) that sees one frame per video, from the middle or the very end.
 
+A row covering a segment of its video (``segment_start``/``segment_end``: a phase rated on its own) gets the
+segment's length as ``duration`` and its frames from the middle or the end of the segment; ``file_size`` and
+``bitrate`` stay the whole recording's (one file holds every segment).
+
 Each gets the held-out accuracy (Spearman's rho for scores) with a 95 % interval by surgeon. Every baseline is
 fitted with a fixed recipe on the training part only; nothing is tuned on the held-out surgeons.
 
@@ -35,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from ..data.building import with_current_column_names
+from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..data.splits import fold_indices, subject_groups
 from ..video import VideoDecodeError, decode_frames
 from .compare import paired_bootstrap
@@ -99,7 +104,7 @@ class StaticBaselines:
     results: dict[str, BaselineResult]
     metric: str
     protocol: str  # how the held-out predictions were made, in words
-    videos: list[str]
+    videos: list[str]  # the recordings (with their frames, for rows covering a segment: see segment_name)
     subjects: list[str]
     labels: np.ndarray
     chance: float  # the best constant prediction's figure on these videos (accuracy), or 0 (Spearman)
@@ -208,9 +213,25 @@ def _source_path(row: dict[str, Any]) -> str:
     return str(row.get("source_video") or row["video"])
 
 
+def _segments(dataset: Dataset) -> list[tuple[int, int] | None]:
+    """Each row's segment ``(start, end)`` in frames, or None for a row covering its whole video."""
+    if not any(c in dataset.column_names for c in SEGMENT_COLUMNS):
+        return [None] * len(dataset)
+    columns = [c for c in ("video", "total_num_frames", *SEGMENT_COLUMNS) if c in dataset.column_names]
+    return [
+        segment_bounds(row.get("segment_start"), row.get("segment_end"), row["total_num_frames"], row["video"])
+        for row in dataset.select_columns(columns)
+    ]
+
+
 def scalar_features(dataset: Dataset) -> dict[str, np.ndarray]:
-    """``duration`` (seconds), ``file_size`` (log bytes) and ``bitrate`` (log bits per second) per row."""
+    """``duration`` (seconds; a segment's own for a row covering one), ``file_size`` (log bytes) and ``bitrate``
+    (log bits per second) per row."""
     durations = np.asarray(dataset["duration"], dtype=np.float64)
+    for i, bounds in enumerate(_segments(dataset)):
+        if bounds is not None:
+            fps = dataset[i]["fps"]
+            durations[i] = (bounds[1] - bounds[0]) / fps if fps else np.nan
     sizes = []
     for row in dataset:
         path = _source_path(row)
@@ -225,13 +246,14 @@ def scalar_features(dataset: Dataset) -> dict[str, np.ndarray]:
 
 
 def frame_pixels(dataset: Dataset, which: str) -> tuple[torch.Tensor, np.ndarray]:
-    """One frame per video, the middle one (``which="middle"``) or the last, as uint8 ``(N, 3, 64, 64)``
-    (squeezed to a square: a baseline, not a model), and which rows decoded."""
+    """One frame per video (per segment, for a row covering one), the middle one (``which="middle"``) or the last,
+    as uint8 ``(N, 3, 64, 64)`` (squeezed to a square: a baseline, not a model), and which rows decoded."""
     frames = torch.zeros(len(dataset), 3, FRAME_SIZE, FRAME_SIZE, dtype=torch.uint8)
     decoded = np.zeros(len(dataset), dtype=bool)
+    segments = _segments(dataset)
     for i, row in enumerate(dataset.select_columns(["video", "total_num_frames"])):
-        total = int(row["total_num_frames"])
-        index = total // 2 if which == "middle" else total - 1
+        start, end = segments[i] or (0, int(row["total_num_frames"]))
+        index = start + (end - start) // 2 if which == "middle" else end - 1
         try:
             frame = decode_frames(row["video"], [index], size=FRAME_SIZE)[0]  # (C, H, W), short side 64
         except VideoDecodeError as err:
@@ -384,6 +406,7 @@ def static_baselines(
         data, fold_list, held_out, protocol = _cross_validation_layout(train, folds, seed)
     y = np.asarray(data["labels"], dtype=np.float64 if regression else np.int64)
     subjects = [data[int(i)]["subject"] for i in held_out]
+    segments = _segments(data)
     scalars = scalar_features(data) if any(b in baselines for b in ("duration", "file_size", "bitrate")) else {}
     results: dict[str, BaselineResult] = {}
     skipped: dict[str, str] = {}
@@ -404,7 +427,7 @@ def static_baselines(
         results=results,
         metric="spearman" if regression else "accuracy",
         protocol=protocol,
-        videos=[_source_path(data[int(i)]) for i in held_out],
+        videos=[segment_name(_source_path(data[int(i)]), segments[int(i)]) for i in held_out],
         subjects=subjects,
         labels=labels,
         chance=0.0 if regression else float(np.bincount(labels.astype(np.int64)).max() / len(labels)),

@@ -127,16 +127,17 @@ def _pair(a: SavedReport, b: SavedReport) -> np.ndarray:
         raise ReportsNotComparableError(
             f"the reports have different labels{detail}: {a.labels} in {a.folder}, {b.labels} in {b.folder}"
         )
-    only_a, only_b = set(a.videos) - set(b.videos), set(b.videos) - set(a.videos)
+    keys_a, keys_b = a.keys, b.keys  # videos, told apart by their segment where rows cover one
+    only_a, only_b = set(keys_a) - set(keys_b), set(keys_b) - set(keys_a)
     if only_a or only_b:
         parts = [
             f"{len(only_a)} only in {a.folder} ({few(only_a)})" if only_a else "",
             f"{len(only_b)} only in {b.folder} ({few(only_b)})" if only_b else "",
         ]
         raise ReportsNotComparableError("the reports cover different videos: " + "; ".join(p for p in parts if p))
-    row_b = {video: i for i, video in enumerate(b.videos)}
-    order = np.asarray([row_b[video] for video in a.videos])
-    differ = [v for v, ta, tb in zip(a.videos, a.targets, b.targets[order]) if not np.isclose(ta, tb)]
+    row_b = {video: i for i, video in enumerate(keys_b)}
+    order = np.asarray([row_b[video] for video in keys_a])
+    differ = [v for v, ta, tb in zip(keys_a, a.targets, b.targets[order]) if not np.isclose(ta, tb)]
     if differ:
         raise ReportsNotComparableError(
             f"the reports disagree on the true label of {len(differ)} video(s): {few(differ)}"
@@ -149,7 +150,7 @@ def _groups(a: SavedReport, b: SavedReport, order: np.ndarray) -> list[str] | No
     subjects_b = [b.subjects[i] for i in order]
     complete_a, complete_b = all(a.subjects), all(subjects_b)
     if complete_a and complete_b and a.subjects != subjects_b:
-        differ = [v for v, sa, sb in zip(a.videos, a.subjects, subjects_b) if sa != sb]
+        differ = [v for v, sa, sb in zip(a.keys, a.subjects, subjects_b) if sa != sb]
         raise ReportsNotComparableError(
             f"the reports disagree on the subject of {len(differ)} video(s): {few(differ)}"
         )

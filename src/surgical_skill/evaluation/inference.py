@@ -1,4 +1,5 @@
-"""Multi-clip inference over a split: every video scored from clips spread over its whole length.
+"""Multi-clip inference over a split: every video scored from clips spread over its whole length (over its
+segment, for a row with ``segment_start``/``segment_end``: a phase rated on its own).
 
 :func:`predict_videos` samples and preprocesses clips exactly as training did (the model's video processor),
 scores them through :func:`~surgical_skill.models.inputs.clip_logits` (the path training and the pipeline use too)
@@ -17,6 +18,7 @@ from datasets import Dataset
 
 from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, is_empty_batch
 from ..data.building import with_current_column_names
+from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..models.inputs import clip_logits, scores_from_logits
 
 logger = logging.getLogger(__name__)
@@ -30,10 +32,17 @@ class VideoPrediction:
     label: int | float
     probabilities: list[float]  # mean over clips (classification); [score] for regression
     clip_probabilities: list[list[float]]
-    clip_seconds: list[tuple[float, float]]  # start and end time of each clip
+    clip_seconds: list[tuple[float, float]]  # start and end time of each clip (in the video, segment or not)
     source_video: str = ""  # the original recording when ``video`` is a proxy
     clips_asked: int = 0  # clips sampled from the video; more than were scored when some could not be decoded
     clip_errors: list[str] = field(default_factory=list)  # why each clip that was not scored failed
+    segment: tuple[int, int] | None = None  # the frames [start, end) of the video the row covers; None: all of it
+
+    @property
+    def name(self) -> str:
+        """The video, with the segment's frames for a row covering one (``a.mp4 [frames 30-53]``): what tells
+        two rows of one video apart in reports."""
+        return segment_name(self.video, self.segment)
 
     @property
     def clips_scored(self) -> int:
@@ -169,7 +178,10 @@ def _video_predictions(
     predictions = []
     for video_id, by_clip in per_video.items():
         row = rows[video_id]
-        windows = sampling.windows(row["total_num_frames"], row["fps"], num_clips=clips_per_video)
+        total = row["total_num_frames"]
+        bounds = segment_bounds(*(row.get(c) for c in SEGMENT_COLUMNS), total, row["video"])
+        start, length = (0, total) if bounds is None else (bounds[0], bounds[1] - bounds[0])
+        windows = sampling.windows(length, row["fps"], num_clips=clips_per_video) + start
         order = sorted(by_clip)
         seconds = [(float(windows[i][0]) / row["fps"], float(windows[i][-1] + 1) / row["fps"]) for i in order]
         stacked = np.stack([by_clip[i] for i in order])
@@ -185,6 +197,7 @@ def _video_predictions(
                 source_video=row.get("source_video") or "",
                 clips_asked=len(windows),
                 clip_errors=errors.get(video_id, []),
+                segment=bounds,
             )
         )
     return sorted(predictions, key=lambda p: p.video_id)

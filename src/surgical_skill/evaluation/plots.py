@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn import metrics as skm
 
+from ..data.clips import segment_name
 from .metrics import predict_labels
 
 
@@ -152,7 +153,7 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
             ax.set_ylim(0, 1)
         truth = p.label if regression else names[int(p.label)]
         ax.set_title(
-            f"{Path(p.video).stem} ({truth}){' - wrong' if wrong(p) else ''}",
+            f"{segment_name(Path(p.video).stem, getattr(p, 'segment', None))} ({truth}){' - wrong' if wrong(p) else ''}",
             fontsize=8,
             color="C3" if wrong(p) else "black",
         )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import classification_report
 
+from ..data.clips import SEGMENT_COLUMNS, segment_name
 from ..errors import SurgicalSkillError
 from ..files import staged_folder, write_json_atomic
 from . import plots
@@ -94,10 +95,18 @@ class SavedReport:
     task: str = CLASSIFICATION
     source_videos: list[str] = field(default_factory=list)  # the recording behind each proxy ("" for none)
     meta: dict[str, Any] = field(default_factory=dict)  # metrics.json as written
+    # the frames [start, end) each row covers, for rows covering a segment of their video (None: all of it)
+    segments: list[tuple[int, int] | None] = field(default_factory=list)
 
     @property
     def regression(self) -> bool:
         return self.task == REGRESSION
+
+    @property
+    def keys(self) -> list[str]:
+        """Each row's name: its video, with the segment's frames for a row covering one (two rows of one video
+        differ). Reports are paired by these."""
+        return [segment_name(v, s) for v, s in zip(self.videos, self.segments or [None] * len(self.videos))]
 
 
 def read_report(folder: str | os.PathLike) -> SavedReport:
@@ -116,9 +125,12 @@ def read_report(folder: str | os.PathLike) -> SavedReport:
             )
     meta, labels, threshold, task = _read_meta(metrics_path)
     rows = _read_prediction_rows(predictions_path, labels, task == REGRESSION)
-    videos, subjects, targets, values, correct = _parse_rows(rows, labels, task == REGRESSION, predictions_path)
+    videos, subjects, targets, values, correct, segments = _parse_rows(
+        rows, labels, task == REGRESSION, predictions_path
+    )
     if task == CLASSIFICATION and all(flag in ("0", "1") for flag in correct):
-        _warn_about_flipped_decisions(predictions_path, videos, correct, predict_labels(values, threshold) == targets)
+        names = [segment_name(v, s) for v, s in zip(videos, segments)]
+        _warn_about_flipped_decisions(predictions_path, names, correct, predict_labels(values, threshold) == targets)
     return SavedReport(
         folder,
         labels,
@@ -130,6 +142,7 @@ def read_report(folder: str | os.PathLike) -> SavedReport:
         task,
         [row.get("source_video") or "" for row in rows],
         meta,
+        segments,
     )
 
 
@@ -166,15 +179,23 @@ def _read_prediction_rows(path: Path, labels: list[str], regression: bool) -> li
 
 
 def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool, path: Path):
-    """Videos, subjects, targets, values and the written ``correct`` flags, each row checked."""
-    videos, subjects, targets, values, correct = [], [], [], [], []
+    """Videos, subjects, targets, values, the written ``correct`` flags and the segments (rows covering a
+    segment of their video), each row checked."""
+    videos, subjects, targets, values, correct, segments = [], [], [], [], [], []
     index = {name: i for i, name in enumerate(labels)}
     seen: set[str] = set()
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{path} line {line}"
-        if row["video"] in seen:
-            raise ReportFormatError(f"{where}: video {row['video']!r} appears twice")
-        seen.add(row["video"])
+        try:
+            start, end = (int(row[c]) if row.get(c) not in (None, "") else None for c in SEGMENT_COLUMNS)
+        except ValueError as err:
+            raise ReportFormatError(f"{where}: the segment is not two frame numbers ({err})") from err
+        segment = None if start is None or end is None else (start, end)
+        name = segment_name(row["video"], segment)
+        if name in seen:
+            raise ReportFormatError(f"{where}: video {name!r} appears twice")
+        seen.add(name)
+        segments.append(segment)
         try:
             if regression:
                 targets.append(float(row["label"]))
@@ -190,7 +211,7 @@ def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool,
         videos.append(row["video"])
         subjects.append(row["subject"] or "")
     targets = np.asarray(targets, dtype=np.float64 if regression else np.int64)
-    return videos, subjects, targets, np.asarray(values, dtype=np.float64), correct
+    return videos, subjects, targets, np.asarray(values, dtype=np.float64), correct, segments
 
 
 def _warn_about_flipped_decisions(path: Path, videos: list[str], correct: list[str], recomputed: np.ndarray) -> None:
@@ -224,9 +245,17 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
             clip_probabilities=[],
             clip_seconds=[],
             source_video=source,
+            segment=segment,
         )
-        for i, (video, subject, target, values, source) in enumerate(
-            zip(report.videos, report.subjects, report.targets, report.values, report.source_videos)
+        for i, (video, subject, target, values, source, segment) in enumerate(
+            zip(
+                report.videos,
+                report.subjects,
+                report.targets,
+                report.values,
+                report.source_videos,
+                report.segments or [None] * len(report.videos),
+            )
         )
     ]
     meta = report.meta
@@ -341,7 +370,9 @@ def decided_labels(result: EvaluationResult) -> np.ndarray:
 
 def _prediction_rows(result: EvaluationResult, proxies: bool) -> tuple[list[str], list[list[Any]]]:
     names = result.label_names
-    header = ["video", *(["source_video"] if proxies else []), "subject", "label", "prediction"]
+    segments = any(p.segment for p in result.predictions)  # rows covering a segment of their video: which
+    header = ["video", *(["source_video"] if proxies else []), *(SEGMENT_COLUMNS if segments else ())]
+    header += ["subject", "label", "prediction"]
     if result.regression:
         header.append("predicted_score")
     else:
@@ -350,6 +381,8 @@ def _prediction_rows(result: EvaluationResult, proxies: bool) -> tuple[list[str]
     decided = [None] * len(result.predictions) if result.regression else decided_labels(result)
     for p, predicted in zip(result.predictions, decided):
         video = [p.video, p.source_video] if proxies else [p.video]
+        if segments:
+            video += list(p.segment) if p.segment else ["", ""]
         if result.regression:
             rows.append([*video, p.subject, p.label, round(p.probabilities[0], 6), round(p.probabilities[0], 6)])
         else:
@@ -515,7 +548,10 @@ def model_figure(result: EvaluationResult) -> tuple[float | None, list[bool] | N
     if baselines.metric == "spearman":
         return result.metrics.get("spearman"), None
     decided = decided_labels(result)
-    keyed = {p.source_video or p.video: int(d) == int(p.label) for p, d in zip(result.predictions, decided)}
+    keyed = {
+        segment_name(p.source_video or p.video, p.segment): int(d) == int(p.label)
+        for p, d in zip(result.predictions, decided)
+    }
     if all(v in keyed for v in baselines.videos):
         return result.metrics["accuracy"], [keyed[v] for v in baselines.videos]
     return result.metrics["accuracy"], None
