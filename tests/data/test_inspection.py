@@ -94,11 +94,18 @@ def _cataract_lmm(root):
     return write_cataract_lmm_tree(root)
 
 
+def _heichole(root):
+    from tests.data.public.trees_heichole import write_heichole_tree
+
+    return write_heichole_tree(root)
+
+
 TREES = {
     # format: (writer, protocol, folds, default target, what the summary line says)
     "jigsaws": (_jigsaws, "jigsaws-louo", 8, "skill_level", "15 videos, 8 subjects"),
     "aixsuture": (_aixsuture, "kfold", 3, "grs_bins", "10 videos, 6 subjects"),
     "cataract-lmm": (_cataract_lmm, "kfold", 3, "total", "5 videos, 0 subjects (5 videos without a subject)"),
+    "heichole": (_heichole, "kfold", 3, "total", "8 rows from 3 video files (each phase or view its own row), 3 sub"),
 }
 
 

@@ -330,16 +330,20 @@ def _validate(rows: list[dict[str, Any]], origin: str, target: str, label_names:
     ]
     if missing:
         problems.append(_list_problems("video files not found", missing))
-    seen: dict[str, int] = {}
+    seen: dict[tuple, int] = {}
     duplicates = []
     for i, row in enumerate(rows):
-        key = os.path.normpath(str(row.get("video")))
+        # a row covering a segment (segment_start/segment_end: a phase of an operation) is one of its video's rows
+        segment = tuple(str(row.get(k) or "") for k in ("segment_start", "segment_end"))
+        key = (os.path.normpath(str(row.get("video"))), segment)
         if key in seen:
             duplicates.append(f"{where(i)} repeats {where(seen[key])}: {row['video']}")
         else:
             seen[key] = i
     if duplicates:
-        problems.append(_list_problems("duplicated videos (each video must appear once)", duplicates))
+        problems.append(
+            _list_problems("duplicated videos (each video, or each segment of one, must appear once)", duplicates)
+        )
     if target == "label":
         empty = [where(i) for i, row in enumerate(rows) if row.get("label") in (None, "")]
         if empty:

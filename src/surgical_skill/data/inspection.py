@@ -87,6 +87,7 @@ def _public_summary(public: PublicDataset) -> dict[str, Any]:
         "source": str(public.root),
         "format": public.format,
         "num_videos": len(rows),
+        "num_files": len({row["video"] for row in rows}),
         "subjects": _subjects(rows),
         "columns": list(dict.fromkeys(key for row in rows for key in row)),
         "targets": targets,
@@ -221,8 +222,15 @@ def inspection_text(summary: dict[str, Any], *, listed: int = 20) -> str:
     subjects = summary["subjects"]
     named = {s: n for s, n in subjects.items() if s}
     lines = [
-        f"{summary['source']}" + (f" ({summary['format']})" if summary["format"] else "") + f": "
-        f"{summary['num_videos']} videos, {len(named)} subjects"
+        f"{summary['source']}"
+        + (f" ({summary['format']})" if summary["format"] else "")
+        + ": "
+        + (
+            f"{summary['num_videos']} rows from {summary['num_files']} video files (each phase or view its own row), "
+            if summary.get("num_files", summary["num_videos"]) != summary["num_videos"]
+            else f"{summary['num_videos']} videos, "
+        )
+        + f"{len(named)} subjects"
         + (f" ({subjects['']} videos without a subject)" if subjects.get("") else "")
     ]
     if len(named) > 12:  # how many videos surgeons have, not a list of every one

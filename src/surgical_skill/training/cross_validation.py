@@ -229,12 +229,16 @@ def summarize_cross_validation(
 
 
 def _write_oof_predictions(path: Path, predictions, names: list[str], regression: bool) -> None:
+    # rows covering segments (phases of one video) say which frames, as predictions.csv does
+    segments = any(getattr(p, "segment", None) for _, p in predictions)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["fold", "video", "subject", "label", *(f"p_{n}" for n in names)])
+        frames = ["segment_start", "segment_end"] if segments else []
+        writer.writerow(["fold", "video", *frames, "subject", "label", *(f"p_{n}" for n in names)])
         for fold, p in predictions:
             label = p.label if regression else names[int(p.label)]
-            writer.writerow([fold, p.video, p.subject, label, *(round(v, 6) for v in p.probabilities)])
+            where = list(p.segment or ("", "")) if segments else []
+            writer.writerow([fold, p.video, *where, p.subject, label, *(round(v, 6) for v in p.probabilities)])
 
 
 # Metrics that compare classes: on a fold holding out one class only (a surgeon rated one way, in

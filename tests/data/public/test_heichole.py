@@ -82,7 +82,7 @@ def rows_by(data) -> dict[tuple[str, str], dict]:
 def test_one_row_per_operation_and_rated_phase_in_order(tree):
     data = heichole.read(tree)
     order = [(1, "Calot"), (1, "Dissection"), (1, None), (2, "Calot"), (2, "Dissection"), (2, None)]
-    order += [(3, "Calot"), (3, "Dissection"), (4, "Calot"), (4, "Dissection")]
+    order += [(3, "Calot"), (3, "Dissection")]  # Hei-Chole4's phase ratings cannot be placed: no annotation
     assert data.rows == [expected_row(tree, number, phase) for number, phase in order]
     assert data.format == "heichole" and data.root == tree
 
@@ -101,7 +101,7 @@ def test_phase_ratings_cover_their_phase_from_the_phase_annotation(tree):
     )
     assert rows["Hei-Chole3", "calot"]["segment_start"] == 6  # read past the annotation's header line
     assert rows["Hei-Chole1", "full"]["segment_start"] is None  # the whole operation's rating: the whole video
-    assert rows["Hei-Chole4", "calot"]["segment_start"] is None  # no phase annotation: the whole video
+    assert ("Hei-Chole4", "calot") not in rows  # no phase annotation: left out, not put on the whole video
 
 
 def test_targets_and_subscores(tree):
@@ -119,13 +119,16 @@ def test_targets_and_subscores(tree):
 
 
 def test_the_only_problem_is_the_operation_without_phase_annotation(tree):
+    """Its phase ratings cannot be placed on their phases' frames: put on the whole video they would be two
+    different scores of one input, so they are errors (rows left out) with what to do."""
     data = heichole.read(tree)
     problem = the_problem(data, "Videos/Full/Hei-Chole4.mp4")
-    assert (problem.line, problem.severity) == (None, "warning")
-    assert "no Hei-Chole4_Annotation_Phase.csv: its phase ratings (calot, dissection) cover the whole video" in str(
-        problem
-    )
-    assert len(data.problems) == 1 and data.errors == []
+    assert (problem.line, problem.severity) == (None, "error")
+    assert (
+        "no Hei-Chole4_Annotation_Phase.csv, so its phase ratings (calot, dissection) cannot be placed on their "
+        "frames: left out (add the phase annotation, or read only the whole-operation ratings: phase='full')"
+    ) in str(problem)
+    assert data.problems == data.errors == [problem]
 
 
 def test_notes_say_how_rows_are_grouped_and_that_the_fifth_item_is_uncertain(tree):
@@ -153,9 +156,10 @@ def test_rows_make_a_dataset_whose_clips_lie_inside_each_phase(tree):
 
 
 def test_option_phase_keeps_one_phase(tree):
-    assert [row["trial"] for row in heichole.read(tree, phase="calot").rows] == [f"Hei-Chole{n}" for n in (1, 2, 3, 4)]
+    assert [row["trial"] for row in heichole.read(tree, phase="calot").rows] == [f"Hei-Chole{n}" for n in (1, 2, 3)]
     assert {row["phase"] for row in heichole.read(tree, phase="Dissection").rows} == {"dissection"}
-    assert [row["trial"] for row in heichole.read(tree, phase="full").rows] == ["Hei-Chole1", "Hei-Chole2"]
+    full = heichole.read(tree, phase="full")  # Hei-Chole4's unplaceable phase ratings are not asked for: no error
+    assert [row["trial"] for row in full.rows] == ["Hei-Chole1", "Hei-Chole2"] and full.errors == []
     with pytest.raises(UsageError, match="phase 'packaging' is not one of the rated phases calot, dissection, full"):
         heichole.read(tree, phase="packaging")
 
@@ -245,7 +249,7 @@ def test_a_bad_skill_file_is_an_error_at_its_line_and_its_row_is_left_out(copy, 
     data = heichole.read(copy)
     problem = the_problem(data, f"{SKILL}/Hei-Chole1_Calot_Skill.csv", "error")
     assert (problem.line, problem.severity) == (line, "error") and message in problem.message
-    assert ("Hei-Chole1", "calot") not in rows_by(data) and len(data.rows) == 9
+    assert ("Hei-Chole1", "calot") not in rows_by(data) and len(data.rows) == 7
 
 
 def test_a_trailing_separator_and_semicolons_are_read(copy):
@@ -272,7 +276,7 @@ def test_a_video_without_a_rating_is_a_warning(copy):
         "warning",
         "a video with no skill file; it is left out",
     )
-    assert len(data.rows) == 10
+    assert len(data.rows) == 8
 
 
 def test_one_rating_twice_is_an_error(copy):
@@ -282,7 +286,7 @@ def test_one_rating_twice_is_an_error(copy):
     problem = the_problem(data, "More/Hei-Chole1_calot_Skill.csv")
     assert problem.severity == "error"
     assert f"Hei-Chole1's calot rating is in {SKILL}/Hei-Chole1_Calot_Skill.csv already" in problem.message
-    assert len(data.rows) == 10
+    assert len(data.rows) == 8
 
 
 def test_one_phase_rated_under_two_names_is_an_error(copy):
@@ -320,14 +324,15 @@ def test_a_malformed_phase_line_is_a_warning_and_the_others_are_read(copy):
     )
 
 
-def test_a_phase_absent_from_the_annotation_leaves_the_rating_on_the_whole_video(copy):
+def test_a_phase_absent_from_the_annotation_leaves_its_rating_out(copy):
     write_phase_file(copy, 1, phase_lines((10, 10, 10, 12), (0, 1, 2, 4)))  # no gallbladder dissection (3)
     data = heichole.read(copy)
     problem = the_problem(data, "Annotations/Phase/Hei-Chole1_Annotation_Phase.csv")
-    assert (problem.line, problem.severity) == (None, "warning")
+    assert (problem.line, problem.severity) == (None, "error")
     assert "phase 3 (gallbladder dissection) never occurs, so Hei-Chole1's dissection rating" in problem.message
+    assert "cannot be placed on its frames: left out" in problem.message
     rows = rows_by(data)
-    assert rows["Hei-Chole1", "dissection"]["segment_start"] is None
+    assert ("Hei-Chole1", "dissection") not in rows
     assert (rows["Hei-Chole1", "calot"]["segment_start"], rows["Hei-Chole1", "calot"]["segment_end"]) == (10, 20)
 
 
@@ -342,17 +347,13 @@ def test_a_phase_in_several_stretches_spans_from_its_first_to_its_last_frame(cop
     assert (row["segment_start"], row["segment_end"]) == (4, 19)
 
 
-def test_an_unknown_phase_name_covers_the_whole_video(copy):
+def test_an_unknown_phase_name_is_an_error(copy):
     write_skill_file(copy, 1, "Suturing", ["2,2,2,2,2"])
     data = heichole.read(copy)
     problem = the_problem(data, f"{SKILL}/Hei-Chole1_Suturing_Skill.csv")
-    assert (problem.line, problem.severity) == (None, "warning")
-    assert (
-        "phase 'suturing' is not a HeiChole phase" in problem.message and "covers the whole video" in problem.message
-    )
-    row = rows_by(data)["Hei-Chole1", "suturing"]
-    assert (row["phase_id"], row["segment_start"], row["segment_end"], row["total"]) == (None, None, None, 10)
-    assert [r["phase"] for r in data.rows if r["trial"] == "Hei-Chole1"] == ["calot", "dissection", "suturing", "full"]
+    assert (problem.line, problem.severity) == (None, "error")
+    assert "phase 'suturing' is not a HeiChole phase" in problem.message and "left out" in problem.message
+    assert [r["phase"] for r in data.rows if r["trial"] == "Hei-Chole1"] == ["calot", "dissection", "full"]
 
 
 def test_other_phases_are_read_by_their_names(copy):

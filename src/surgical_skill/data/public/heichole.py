@@ -89,9 +89,12 @@ SUBJECT_NOTE = (
 )
 SEGMENT_NOTE = (
     "a phase rating covers its phase's frames (segment_start/segment_end, from the first to the last frame of the "
-    "phase in Hei-Chole<N>_Annotation_Phase.csv); the full rating, and phases without an annotation, cover the "
-    "whole video"
+    "phase in Hei-Chole<N>_Annotation_Phase.csv); the full rating covers the whole video, and a phase rating that "
+    "cannot be placed on its frames is left out"
 )
+
+
+_UNPLACED_FIX = " (add the phase annotation, or read only the whole-operation ratings: phase='full')"
 
 
 def names_note(names: Sequence[str]) -> str:
@@ -237,7 +240,18 @@ def read(root: Path, **options: Any) -> PublicDataset:
             )
         )
 
+    if wanted_phase is not None:  # before placing phases on frames: a phase not asked for cannot be a problem
+        phases = sorted({phase for _, phase, *_ in entries}, key=lambda p: (p == FULL, p))
+        wanted = snake_case(wanted_phase)
+        if wanted not in phases:
+            raise UsageError(f"{FORMAT}: phase {wanted_phase!r} is not one of the rated phases {', '.join(phases)}")
+        entries = [entry for entry in entries if entry[1] == wanted]
+
+    # A phase rating is judged on its phase's frames; one that cannot be placed on them (an unknown phase name, no
+    # phase annotation, a phase the annotation never shows) would put the whole operation's frames beside a
+    # phase's score, and two such rows of one video would be the same input with two scores: left out, as errors.
     rows = []
+    unplaced: dict[int, list[str]] = {}
     for number, phase, known_id, scores, file in entries:
         segment = None
         if phase != FULL and known_id is None:
@@ -245,42 +259,43 @@ def read(root: Path, **options: Any) -> PublicDataset:
                 Problem(
                     file,
                     None,
-                    f"phase {phase!r} is not a HeiChole phase ({_phase_list()}); the rating covers the whole video",
-                    "warning",
+                    f"phase {phase!r} is not a HeiChole phase ({_phase_list()}), so the rating cannot be placed on "
+                    f"its frames: left out{_UNPLACED_FIX}",
                 )
             )
-        elif phase != FULL:
+            continue
+        if phase != FULL:
             if number not in phase_frames:
                 phase_frames[number] = _read_phases(number, annotations, root, problems)
             stretches = (phase_frames[number] or {}).get(known_id)
             if phase_frames[number] is None:
-                pass  # said once per video below
-            elif not stretches:
+                unplaced.setdefault(number, []).append(phase)  # said once per video below
+                continue
+            if not stretches:
                 annotation = relative(annotations[number][0], root)
                 problems.append(
                     Problem(
                         annotation,
                         None,
-                        f"phase {known_id} ({PHASES[known_id]}) never occurs, so "
-                        f"{trial_id(number)}'s {phase} rating ({file}) covers the whole video",
+                        f"phase {known_id} ({PHASES[known_id]}) never occurs, so {trial_id(number)}'s {phase} rating "
+                        f"({file}) cannot be placed on its frames: left out{_UNPLACED_FIX}",
+                    )
+                )
+                continue
+            segment = (stretches[0][0], stretches[-1][1] + 1)
+            if len(stretches) > 1:
+                shown = ", ".join(f"{a}-{b}" for a, b in stretches)
+                problems.append(
+                    Problem(
+                        relative(annotations[number][0], root),
+                        None,
+                        f"phase {known_id} "
+                        f"({PHASES[known_id]}) occurs in {len(stretches)} stretches (frames {shown}); "
+                        f"{trial_id(number)}'s {phase} rating covers frames {segment[0]}-{segment[1] - 1}, "
+                        "from its first to its last frame",
                         "warning",
                     )
                 )
-            else:
-                segment = (stretches[0][0], stretches[-1][1] + 1)
-                if len(stretches) > 1:
-                    shown = ", ".join(f"{a}-{b}" for a, b in stretches)
-                    problems.append(
-                        Problem(
-                            relative(annotations[number][0], root),
-                            None,
-                            f"phase {known_id} "
-                            f"({PHASES[known_id]}) occurs in {len(stretches)} stretches (frames {shown}); "
-                            f"{trial_id(number)}'s {phase} rating covers frames {segment[0]}-{segment[1] - 1}, "
-                            "from its first to its last frame",
-                            "warning",
-                        )
-                    )
         rows.append(
             {
                 "video": str(videos[number][0].resolve()),
@@ -294,20 +309,15 @@ def read(root: Path, **options: Any) -> PublicDataset:
                 "segment_end": None if segment is None else segment[1],
             }
         )
-    for number, frames in sorted(phase_frames.items()):
-        if frames is None:
-            rated = sorted(
-                {row["phase"] for row in rows if row["trial"] == trial_id(number) and row["phase_id"] is not None}
+    for number, phases in sorted(unplaced.items()):
+        problems.append(
+            Problem(
+                relative(videos[number][0], root),
+                None,
+                f"no {trial_id(number)}_Annotation_Phase.csv, so its phase ratings ({', '.join(sorted(phases))}) "
+                f"cannot be placed on their frames: left out{_UNPLACED_FIX}",
             )
-            problems.append(
-                Problem(
-                    relative(videos[number][0], root),
-                    None,
-                    f"no {trial_id(number)}_Annotation_Phase.csv: its "
-                    f"phase ratings ({', '.join(rated)}) cover the whole video",
-                    "warning",
-                )
-            )
+        )
     rated_videos = {number for number, *_ in entries} | {int(m.group(1)) for _, m in skill_files}
     for number in sorted(set(videos) - rated_videos):
         for path in videos[number]:
@@ -316,12 +326,6 @@ def read(root: Path, **options: Any) -> PublicDataset:
             )
 
     rows.sort(key=lambda row: (int(row["trial"][len("Hei-Chole") :]), _phase_order(row), row["phase"]))
-    if wanted_phase is not None:
-        phases = sorted({row["phase"] for row in rows})
-        wanted = snake_case(wanted_phase)
-        if wanted not in phases:
-            raise UsageError(f"{FORMAT}: phase {wanted_phase!r} is not one of the rated phases {', '.join(phases)}")
-        rows = [row for row in rows if row["phase"] == wanted]
 
     low, high = SCORE_RANGE
     targets = {
