@@ -507,6 +507,11 @@ def _add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--folds", type=_counted(2), default=5, help="folds of --protocol kfold (grouped by surgeon)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --protocol kfold")
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="the target --protocol kfold stratifies by, as a recipe with that target does (default: the dataset's)",
+    )
     parser.add_argument("--task", default=None, help="JIGSAWS task (Suturing, Knot_Tying, Needle_Passing)")
     parser.add_argument("--view", default=None, help="JIGSAWS camera: capture1, capture2 or both")
     parser.add_argument("--fold-file", default=None, help="CSV of trial,fold for --protocol jigsaws-4fold")
@@ -530,6 +535,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         folds=args.folds,
         seed=args.seed,
+        target=args.target,
         task=args.task,
         view=args.view,
         fold_file=args.fold_file,

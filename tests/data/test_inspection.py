@@ -38,8 +38,8 @@ def test_leave_one_subject_out_folds_and_a_broken_manifest(manifest, tmp_path):
     assert [f["test_subjects"] for f in summary["folds"]] == [[s] for s in sorted(summary["subjects"])]
     broken = tmp_path / "broken.csv"
     broken.write_text("video,label,subject\nmissing.mp4,novice,S1\n")
-    summary = inspect_dataset(broken)  # listed, not raised: inspect is where a user looks for problems
-    assert summary["num_videos"] == 0
+    summary = inspect_dataset(broken, protocol="kfold")  # listed, not raised: where a user looks for problems
+    assert summary["num_videos"] == 0 and summary["folds"] == []
     assert "video files not found" in summary["problems"][0]["message"]
 
 

@@ -158,6 +158,7 @@ def test_cross_validation_resumes_only_from_latest(synthetic_manifest, tmp_path)
         ({"view": "capture3"}, "view='capture3' is not one of: capture1, capture2, both"),
         ({"target": "grs bins"}, "a public dataset's target name"),
         ({"score_bins": [16, 8]}, "ascending lower edges"),
+        ({"dataset_options": {"task": "Suturing"}}, "dataset_options may not hold task: set task: as its own key"),
     ],
 )
 def test_published_protocol_settings_say_what_to_fix(keys, message):

@@ -241,3 +241,39 @@ def test_the_model_card_shows_the_threshold_and_the_baselines(run):
     assert f"Decision: p(lower-skilled) >= {threshold:.3f}, saved with the model" in text
     assert "### Static baselines on the same videos" in text and "| **the model** |" in text
     assert "| trial length only |" in text and "| the last frame |" in text
+
+
+def test_rows_of_one_video_keep_their_own_keys_in_the_split_record(tmp_path):
+    """Two phases of one recording are two rows: the split record tells them apart by their frames, so a run is
+    evaluated again on exactly its rows (the key of a whole-video row is unchanged)."""
+    from datasets import Dataset
+
+    from surgical_skill.testing_utils import make_test_video
+    from surgical_skill.training.runs import _fingerprints, video_fingerprint
+
+    video = str(make_test_video(tmp_path / "op.mp4", 12, height=24, width=32))
+    rows = Dataset.from_dict({"video": [video] * 3, "segment_start": [2, 6, None], "segment_end": [6, 12, None]})
+    keys = _fingerprints(rows)
+    assert len(set(keys)) == 3 and keys[2] == video_fingerprint(video) and keys[0].endswith("#frames:2-6")
+    assert _fingerprints(Dataset.from_dict({"video": [video]})) == [video_fingerprint(video)]
+
+
+def test_a_fold_whose_protocol_shares_surgeons_is_evaluated_again_with_that_said(tmp_path):
+    """LOSO, or a fold file mixing a surgeon's trials: the run's own record puts the surgeon in training and test,
+    so evaluating the fold again is not refused but says the figures are for new videos of known surgeons; a
+    surgeon the record never tested is still refused."""
+    from datasets import Dataset
+
+    from surgical_skill.testing_utils import make_test_video
+    from surgical_skill.training import DataArguments, EvaluationRefused, RunFolder
+    from surgical_skill.training.runs import _refuse_seen
+
+    split = {"subjects": ["B", "C"], "videos": [], "fingerprints": []}
+    record = {"splits": {"train": split, "validation": {**split, "subjects": ["D"]}, "test": split}}
+    run = RunFolder(model_dir=str(tmp_path), run_dir=tmp_path, recipe={"dataset": "x"}, splits=record)
+    video = str(make_test_video(tmp_path / "B003.mp4", 12, height=24, width=32))
+    args = DataArguments(cv="jigsaws-4fold", cv_fold_file="folds.csv")
+    said = _refuse_seen(Dataset.from_dict({"video": [video], "subject": ["B"]}), True, run, args)
+    assert "(jigsaws-4fold) holds out videos, not surgeons" in said and "new videos of known surgeons" in said
+    with pytest.raises(EvaluationRefused, match="surgeons D trained or selected the model"):
+        _refuse_seen(Dataset.from_dict({"video": [video], "subject": ["D"]}), True, run, args)

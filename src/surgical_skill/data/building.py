@@ -581,6 +581,11 @@ def load_skill_dataset(
         >>> data["train"].features["labels"].names
         ['novice', 'intermediate', 'expert']
     """
+    clash = sorted(set(format_options or {}) & {"task", "view", "fold_file", "score_bins", "format"})
+    if clash:
+        raise UsageError(
+            f"format_options may not hold {', '.join(clash)}: pass them as load_skill_dataset's own arguments"
+        )
     public = _public_dataset(
         source,
         format,

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from .building import load_skill_dataset
 from .public import PROTOCOLS, detect_format, read_public_dataset
 from .public.common import ALL_SUBSCORES, Problem, PublicDataset, Target
-from .splits import SkillDatasetError, _natural_key, fold_indices
+from .splits import SkillDatasetError, fold_indices, natural_key
 
 GENERIC_PROTOCOLS = ("kfold", "leave-one-subject-out")
 
@@ -31,6 +31,7 @@ def inspect_dataset(
     protocol: str | None = None,
     folds: int = 5,
     seed: int = 0,
+    target: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """A JSON-able summary of ``source`` (a public dataset's tree, or any source
@@ -43,8 +44,10 @@ def inspect_dataset(
     ``message``, ``severity``) and ``notes``.
 
     ``protocol`` is a published one (``jigsaws-louo``, ``jigsaws-loso``, ``jigsaws-4fold`` with
-    ``fold_file=...``), ``kfold`` (``folds`` grouped folds, ``seed``) or ``leave-one-subject-out``. ``options``
-    go to the format's reader (``task``, ``view``, ``fold_file``, ``score_bins`` ...).
+    ``fold_file=...``), ``kfold`` (``folds`` grouped folds, ``seed``, stratified by ``target`` as training with
+    that target and ``cv_folds: k`` stratifies them; default: the dataset's default target) or
+    ``leave-one-subject-out``. ``options`` go to the format's reader (``task``, ``view``, ``fold_file``,
+    ``score_bins`` ...).
 
     Raises:
         UsageError: an unknown protocol, or one the data does not offer.
@@ -66,7 +69,13 @@ def inspect_dataset(
             raise UsageError(
                 f"{source} is not one of the public dataset trees ({', '.join(sorted(options))} are their options)"
             )
-        summary, rows = _generic_summary(source)
+        summary, rows = _generic_summary(source, target or "auto")
+    default = next((name for name, t in summary["targets"].items() if t.get("default")), None)
+    if target not in (None, "auto") and target not in summary["targets"] and format is not None:
+        raise UsageError(
+            f"{source}: no target {target!r}; its targets are {', '.join(n for n in summary['targets'] if n != ALL_SUBSCORES)}"
+        )
+    summary["stratified_by"] = target if target in summary["targets"] else default
     summary["folds"] = _folds(rows, summary, protocol, folds, seed) if protocol else []
     summary["protocol"] = protocol
     return summary
@@ -100,14 +109,16 @@ def _public_summary(public: PublicDataset) -> dict[str, Any]:
     }
 
 
-def _generic_summary(source: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _generic_summary(source: str | os.PathLike, target: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A manifest, class folder, saved or Hub dataset: read without probing videos; a problem that stops it from
     being read is the one problem listed."""
     base = {"source": str(source), "format": None, "protocols": {}, "notes": []}
     if not Path(source).expanduser().exists() and Path(str(source)).suffix:
         raise SkillDatasetError(f"{source}: no such folder or manifest")
     try:
-        data = load_skill_dataset(source, split_ratios=None, probe_videos=False, allow_shared_subjects=True)
+        data = load_skill_dataset(
+            source, target=target, split_ratios=None, probe_videos=False, allow_shared_subjects=True
+        )
     except SkillDatasetError as err:
         message = str(err).removeprefix(f"{source}: ")
         problem = Problem(str(source), None, message)
@@ -182,8 +193,10 @@ def _folds(rows: list[dict[str, Any]], summary: dict[str, Any], protocol: str, k
         fold_of = [
             f"subject-{row.get('subject')}" if row.get("subject") else f"row-{i + 1}" for i, row in enumerate(rows)
         ]
-    else:  # the folds training makes (cv_folds: k): grouped by subject, stratified by the default target
-        target = next(t for t in summary["targets"].values() if t.get("default"))
+    elif not rows:
+        return []  # nothing could be read: the problems say why
+    else:  # the folds training makes (cv_folds: k): grouped by subject, stratified by the target
+        target = summary["targets"][summary["stratified_by"]]
         values = [row.get(target["column"]) for row in rows]
         if target["kind"] == "label":
             labels = ClassLabel(names=[str(n) for n in target["label_names"]])
@@ -200,7 +213,7 @@ def _folds(rows: list[dict[str, Any]], summary: dict[str, Any], protocol: str, k
             for i in held:
                 fold_of[int(i)] = f"fold-{number}"
     out = []
-    for name in sorted({f for f in fold_of if f}, key=_natural_key):
+    for name in sorted({f for f in fold_of if f}, key=natural_key):
         test = [row for row, f in zip(rows, fold_of) if f == name]
         train = [row for row, f in zip(rows, fold_of) if f != name]
         test_subjects = sorted({str(r.get("subject")) for r in test if r.get("subject")})
@@ -248,7 +261,7 @@ def inspection_text(summary: dict[str, Any], *, listed: int = 20) -> str:
     for name, target in summary["targets"].items():
         lines.append(f"  {name}{' (default)' if target.get('default') else ''}: {_describe_target(target)}")
     for name, info in summary["protocols"].items():
-        lines.append(f"protocol {name}: folds from {info['fold_source'] or 'the data'}")
+        lines.append(f"protocol {name}: {info['fold_source'] or 'folds from the data'}")
     if summary["folds"]:
         lines.append(f"folds of {summary['protocol']} ({len(summary['folds'])}):")
         for fold in summary["folds"]:
@@ -267,8 +280,7 @@ def inspection_text(summary: dict[str, Any], *, listed: int = 20) -> str:
     if problems:
         lines.append(f"problems: {len(errors)} errors (rows left out), {len(problems) - len(errors)} warnings")
         for p in problems[:listed]:
-            unit = "row" if "row" in p else "line"
-            where = f"{p['file']}, {unit} {p[unit]}" if p.get(unit) is not None else p["file"]
+            where = f"{p['file']}, {p.get('unit', 'line')} {p['line']}" if p.get("line") is not None else p["file"]
             lines.append(f"  {p['severity']}: {where}: {p['message']}")
         if len(problems) > listed:
             lines.append(f"  ... and {len(problems) - listed} more (all in --json)")

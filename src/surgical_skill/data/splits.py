@@ -255,7 +255,7 @@ def leave_one_subject_out(
         yield subject, dataset.select(train), dataset.select(held)
 
 
-def _natural_key(value: str) -> list:
+def natural_key(value: str) -> list:
     """``supertrial-2`` before ``supertrial-10``: digit runs compare as numbers."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(value))]
 
@@ -273,7 +273,7 @@ def predefined_folds(dataset: Dataset, column: str) -> Iterator[tuple[str, Datas
             f"the dataset has no {column!r} column with the folds; its columns are {', '.join(dataset.column_names)}"
         )
     values = [str(v) if v not in (None, "") else "" for v in dataset[column]]
-    names = sorted({v for v in values if v}, key=_natural_key)
+    names = sorted({v for v in values if v}, key=natural_key)
     if len(names) < 2:
         raise SkillDatasetError(
             f"the {column!r} column names {len(names)} fold{'s' if len(names) != 1 else ''} "

@@ -287,6 +287,14 @@ class DataArguments:
         if self.view is not None:
             _choice(self.view, ("capture1", "capture2", "both"), "view")
         self.dataset_options = _mapping(self.dataset_options, "dataset_options")
+        own = {"task": "task", "view": "view", "score_bins": "score_bins", "fold_file": "cv_fold_file"}
+        own["format"] = "dataset_format"
+        clash = [key for key in self.dataset_options if key in own]
+        if clash:
+            raise ValueError(
+                f"dataset_options may not hold {', '.join(clash)}: set "
+                f"{', '.join(f'{own[key]}:' for key in clash)} as {'its own key' if len(clash) == 1 else 'their own keys'}"
+            )
         if self.score_bins is not None and (
             len(self.score_bins) < 2 or any(b <= a for a, b in zip(self.score_bins, self.score_bins[1:]))
         ):

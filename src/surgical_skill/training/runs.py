@@ -89,7 +89,17 @@ def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
 
 
 def _fingerprints(split: Dataset) -> list[str]:
-    return [video_fingerprint(video_path(row)) for row in split.select_columns(_key_columns(split))]
+    """One key per row: the video's content fingerprint, and for a row covering a segment (a HeiChole phase)
+    its frames, so the rows of one video stay apart."""
+    segments = [c for c in ("segment_start", "segment_end") if c in split.column_names]
+    keys = []
+    for row in split.select_columns(_key_columns(split) + segments):
+        key = video_fingerprint(video_path(row))
+        frames = [row.get(c) for c in segments]
+        if any(v is not None and str(v).strip() not in ("", "nan") for v in frames):
+            key += "#frames:" + "-".join(str(v) for v in frames)
+        keys.append(key)
+    return keys
 
 
 def resolve_dataset(dataset: str) -> str:
@@ -697,11 +707,13 @@ def _refuse_seen(evaluated: Dataset, same: bool, run: RunFolder, args: DataArgum
     if not subjects:
         return ""
     shown = ", ".join(subjects[:10]) + (" ..." if len(subjects) > 10 else "")
-    if same and args.cv == "jigsaws-loso":
-        logger.warning("a leave-one-supertrial-out fold: surgeons %s are in training and test by design", shown)
+    recorded_test = set(((run.splits or {}).get("splits", {}).get("test") or {}).get("subjects", []))
+    if same and args.cv is not None and set(subjects) <= recorded_test:
+        # the run's own folds held these surgeons' other videos in training (LOSO, a fold file mixing trials)
+        logger.warning("a cross-validation fold whose protocol shares surgeons %s between training and test", shown)
         return (
-            f" JIGSAWS leave-one-supertrial-out holds out trials, not surgeons: {len(subjects)} of these surgeons "
-            f"({shown}) also trained or selected the model, so these figures are for new trials of known surgeons."
+            f" This fold's protocol ({args.cv}) holds out videos, not surgeons: {len(subjects)} of these surgeons "
+            f"({shown}) also trained or selected the model, so these figures are for new videos of known surgeons."
         )
     if same and args.allow_shared_subjects:
         logger.warning("the run was trained with allow_shared_subjects: surgeons %s are in training and test", shown)

@@ -125,7 +125,7 @@ def test_the_only_problem_is_the_operation_without_phase_annotation(tree):
     problem = the_problem(data, "Videos/Full/Hei-Chole4.mp4")
     assert (problem.line, problem.severity) == (None, "error")
     assert (
-        "no Hei-Chole4_Annotation_Phase.csv, so its phase ratings (calot, dissection) cannot be placed on their "
+        "no readable Hei-Chole4_Annotation_Phase.csv, so its phase ratings (calot, dissection) cannot be placed on their "
         "frames: left out (add the phase annotation, or read only the whole-operation ratings: phase='full')"
     ) in str(problem)
     assert data.problems == data.errors == [problem]

@@ -64,3 +64,25 @@ def test_a_plain_folder_is_no_format_and_two_formats_in_one_folder_must_be_named
     assert len(data["train"]) == 8
     with pytest.raises(UsageError, match="unknown dataset format 'jigsaw'; the formats are jigsaws, aixsuture"):
         load_skill_dataset(both, format="jigsaw")
+
+
+def test_the_registrys_protocols_are_the_readers_own():
+    from surgical_skill.data.public import PROTOCOLS, format_module
+
+    for name in FORMATS:
+        offered = format_module(name).PROTOCOLS
+        assert offered == {p: column for p, (fmt, column) in PROTOCOLS.items() if fmt == name}, name
+
+
+def test_csv_lines_are_numbered_as_in_the_file_and_other_encodings_are_one_clear_error(tmp_path):
+    """A quoted field spanning lines keeps its newline and the next records keep their file line numbers; a file
+    saved in another encoding than UTF-8 says so (a spreadsheet export in cp1252, say), without a traceback."""
+    from surgical_skill.data import SkillDatasetError
+    from surgical_skill.data.public.common import read_csv_lines
+
+    path = tmp_path / "scores.csv"
+    path.write_text('clip_key,note\n1,"two\nlines"\n\n2,z\n', encoding="utf-8")
+    assert list(read_csv_lines(path)) == [(1, ["clip_key", "note"]), (2, ["1", "two\nlines"]), (5, ["2", "z"])]
+    path.write_bytes("clip_key;note\n1;café\n".encode("cp1252"))
+    with pytest.raises(SkillDatasetError, match=r"scores.csv: not UTF-8 text .*save it as UTF-8"):
+        list(read_csv_lines(path))

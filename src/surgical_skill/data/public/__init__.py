@@ -90,11 +90,6 @@ def read_public_dataset(root: str | os.PathLike, format: str | None = None, **op
     return format_module(format).read(root, **{k: v for k, v in options.items() if v is not None})
 
 
-def protocol_format(protocol: str) -> str | None:
-    """The dataset format that publishes ``protocol`` (``jigsaws-louo`` -> ``jigsaws``), None for the generic ones."""
-    return PROTOCOLS[protocol][0] if protocol in PROTOCOLS else None
-
-
 __all__ = [
     "ALL_SUBSCORES",
     "FORMATS",
@@ -104,7 +99,6 @@ __all__ = [
     "Target",
     "detect_format",
     "format_module",
-    "protocol_format",
     "raise_on_errors",
     "read_public_dataset",
 ]

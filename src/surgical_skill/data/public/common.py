@@ -10,8 +10,8 @@ line. Readers never raise for a problem in the data: they list it, so ``surgical
 from __future__ import annotations
 
 import csv
+import io
 import itertools
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +50,13 @@ class Problem:
         return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, self.unit: self.line, "message": self.message, "severity": self.severity}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "unit": self.unit,
+            "message": self.message,
+            "severity": self.severity,
+        }
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,12 @@ class PublicDataset:
             return self.targets[name]
         raise UsageError(
             f"{self.format} dataset at {self.root}: no target {name!r}; its targets are "
-            f"{', '.join(self.targets)}" + (f", {ALL_SUBSCORES} (all sub-scores at once)" if self.subscores else "")
+            f"{', '.join(self.targets)}"
+            + (
+                f" ({ALL_SUBSCORES}, all sub-scores at once, needs a several-output model: not trainable yet)"
+                if self.subscores
+                else ""
+            )
         )
 
 
@@ -173,18 +184,29 @@ def video_files(root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> dic
 
 
 def read_csv_lines(path: Path, delimiter: str | None = None) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, fields)`` of every non-empty line of a CSV file (UTF-8, BOM tolerated); the delimiter is
-    sniffed among ``,``, ``;`` and tab when not given."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        text = handle.read()
+    """``(line number, fields)`` of every non-empty record of a CSV file (UTF-8, BOM tolerated); the delimiter is
+    sniffed among ``,``, ``;`` and tab when not given. The line number is the record's first line in the file (a
+    quoted field may span lines).
+
+    Raises:
+        SkillDatasetError: the file is not UTF-8 text (saying how to save it so).
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SkillDatasetError(
+            f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8 (in Excel: CSV UTF-8) and read it again"
+        ) from err
     if delimiter is None:
-        first = next((line for line in text.splitlines() if line.strip()), "")
+        first = next((line for line in text.split("\n") if line.strip()), "")
         candidates = [d for d in (",", ";", "\t") if d in first]
         delimiter = candidates[0] if candidates else ","
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
-    for number, fields in enumerate(reader, start=1):
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    for fields in reader:
         if any(f.strip() for f in fields):
-            yield number, [f.strip() for f in fields]
+            yield start, [f.strip() for f in fields]
+        start = reader.line_num + 1
 
 
 def parse_number(text: Any) -> float | None:
@@ -250,7 +272,3 @@ def raise_on_errors(data: PublicDataset, *, allow: bool = False) -> None:
             "(fix them, or pass drop_invalid_rows=True / `drop_invalid_rows: true` to leave those rows out; "
             "`surgical-skill inspect ROOT` lists everything)"
         )
-
-
-def is_dir(path: str | os.PathLike) -> bool:
-    return Path(path).expanduser().is_dir()

@@ -314,7 +314,8 @@ def read(root: Path, **options: Any) -> PublicDataset:
             Problem(
                 relative(videos[number][0], root),
                 None,
-                f"no {trial_id(number)}_Annotation_Phase.csv, so its phase ratings ({', '.join(sorted(phases))}) "
+                f"no readable {trial_id(number)}_Annotation_Phase.csv, so its phase ratings "
+                f"({', '.join(sorted(phases))}) "
                 f"cannot be placed on their frames: left out{_UNPLACED_FIX}",
             )
         )
@@ -369,8 +370,8 @@ def _read_scores(
     adding an error."""
     try:
         lines = list(read_csv_lines(path))
-    except (UnicodeDecodeError, OSError) as err:
-        problems.append(Problem(file, None, f"cannot be read ({type(err).__name__}: {err})"))
+    except (SkillDatasetError, OSError) as err:
+        problems.append(Problem(file, None, f"cannot be read ({err})"))
         return None
     if lines and all(parse_number(f) is None for f in lines[0][1] if f):  # a header
         header_line, header = lines[0]
@@ -437,11 +438,9 @@ def _read_phases(
         )
     try:
         lines = list(read_csv_lines(path))
-    except (UnicodeDecodeError, OSError) as err:
-        problems.append(
-            Problem(file, None, f"cannot be read ({type(err).__name__}: {err}); phases unknown", "warning")
-        )
-        return {}
+    except (SkillDatasetError, OSError) as err:
+        problems.append(Problem(file, None, f"cannot be read ({err}); phases unknown", "warning"))
+        return None  # as if there were none: its phase ratings cannot be placed
     frames: dict[int, int] = {}
     for index, (line, fields) in enumerate(lines):
         values = [parse_number(f) for f in fields if f]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ..building import VIDEO_EXTENSIONS
 from ..splits import SkillDatasetError
 from .common import (
     Problem,
@@ -355,7 +356,7 @@ def _videos(folder: Path) -> dict[tuple[str, str], Path]:
         return found
     for path in sorted(video_dir.iterdir(), key=lambda p: (p.suffix.lower() != ".avi", p.name)):
         match = VIDEO_NAME.match(path.stem)
-        if match and path.is_file() and path.suffix.lower() in (".avi", ".mp4", ".mov", ".mkv", ".m4v"):
+        if match and path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
             found.setdefault((match.group(1), match.group(2)), path)
     return found
 
@@ -384,7 +385,8 @@ def _rows(
                     Problem(
                         entry["_meta_file"],
                         entry["_meta_line"],
-                        f"{trial}: its video {relative(folder / 'video', root)}/{trial}_{view}.avi is missing",
+                        f"{trial}: its video {relative(folder / 'video', root)}/{trial}_{view}.avi (or another video "
+                        "format) is missing",
                     )
                 )
         if not usable_views:
