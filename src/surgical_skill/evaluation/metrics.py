@@ -431,3 +431,194 @@ def youden_threshold(labels: Sequence[int], positive_probability: Sequence[float
     j = sensitivity + specificity - 1
     best = np.flatnonzero(np.isclose(j, j.max()))
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+# --- the figures the skill-assessment field reports: several score targets, ordinal classes ----------------------
+
+FISHER_Z_BOUND = 0.9999
+"""|r| above this is clipped before arctanh in :func:`fisher_z_mean` (arctanh(0.9999) = 4.95), so one perfect
+correlation among others cannot turn the average into ±1 through an infinite z."""
+
+
+def fisher_z_mean(correlations, weights=None) -> float:
+    """The average of correlations through Fisher's z: ``tanh(sum_i w_i atanh(r_i) / sum_i w_i)``.
+
+    Averaging r directly is biased towards 0 (r is bounded, its sampling distribution skewed); z = atanh(r) is
+    approximately normal with variance 1 / (n - 3), so ``weights=n - 3`` gives the inverse-variance average
+    (Fisher 1921; Silver & Dunlap 1987, "Averaging correlation coefficients", J. Appl. Psychol. 72(1)).
+    Equal weights when ``weights`` is None. NaN correlations (a constant column) and their weights are skipped;
+    all NaN gives NaN. ``|r| = 1``: when every remaining r is the same ±1 the result is exactly that ±1;
+    otherwise each r is clipped to ``±FISHER_Z_BOUND`` (0.9999) first, so the average stays finite.
+    """
+    r = np.asarray(correlations, dtype=np.float64).reshape(-1)
+    w = np.ones_like(r) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != r.shape:
+        raise ValueError(f"{len(w)} weights for {len(r)} correlations")
+    if np.any(np.abs(r[np.isfinite(r)]) > 1 + 1e-12):
+        raise ValueError(f"correlations must lie in [-1, 1], got {r.tolist()}")
+    keep = np.isfinite(r) & np.isfinite(w)
+    r, w = r[keep], w[keep]
+    if np.any(w < 0):
+        raise ValueError("weights must not be negative")
+    if len(r) == 0 or w.sum() <= 0:
+        return float("nan")
+    if np.all(np.abs(r) >= 1) and np.all(np.sign(r) == np.sign(r[0])):
+        return float(np.sign(r[0]))
+    z = np.arctanh(np.clip(r, -FISHER_Z_BOUND, FISHER_Z_BOUND))
+    return float(np.tanh(np.sum(w * z) / np.sum(w)))
+
+
+def _columns(values, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"{name} must be (N, K), got shape {values.shape}")
+    return values
+
+
+def _target_names(names: Sequence[str] | None, count: int) -> list[str]:
+    names = [f"target_{k}" for k in range(count)] if names is None else [str(n) for n in names]
+    if len(names) != count:
+        raise ValueError(f"{len(names)} target names for {count} targets")
+    if len(set(names)) != len(names):
+        raise ValueError(f"target names repeat: {names}")
+    return names
+
+
+def multi_target_regression_metrics(targets, predictions, names: Sequence[str] | None = None) -> dict[str, float]:
+    """MAE, RMSE (in each score's own units), Pearson and Spearman of each of K score targets (e.g. the OSATS
+    items and the GRS), as ``"<name>/<metric>"``, and over the targets: ``mae_mean``, ``rmse_mean`` and the
+    Fisher-z means of the correlations ``spearman_fisher_z``, ``pearson_fisher_z`` (:func:`fisher_z_mean`).
+
+    ``targets`` and ``predictions`` are (N, K); ``names`` default to ``target_0`` ... Each target is computed by
+    :func:`regression_metrics` on the rows where both its reference and its prediction are present (a NaN
+    reference is a missing rating); a constant column has NaN correlations, which the Fisher-z mean skips.
+    """
+    targets, predictions = _columns(targets, "targets"), _columns(predictions, "predictions")
+    if targets.shape != predictions.shape:
+        raise ValueError(f"targets {targets.shape} and predictions {predictions.shape} differ in shape")
+    names = _target_names(names, targets.shape[1])
+    out: dict[str, float] = {}
+    per_metric: dict[str, list[float]] = {metric: [] for metric in HEADLINE_REGRESSION}
+    for k, name in enumerate(names):
+        present = np.isfinite(targets[:, k]) & np.isfinite(predictions[:, k])
+        if present.sum() == 0:
+            values = {metric: float("nan") for metric in HEADLINE_REGRESSION}
+        else:
+            values = regression_metrics(targets[present, k], predictions[present, k])
+        for metric in HEADLINE_REGRESSION:
+            out[f"{name}/{metric}"] = values[metric]
+            per_metric[metric].append(values[metric])
+    for metric in ("mae", "rmse"):
+        finite = [v for v in per_metric[metric] if np.isfinite(v)]
+        out[f"{metric}_mean"] = float(np.mean(finite)) if finite else float("nan")
+    out["spearman_fisher_z"] = fisher_z_mean(per_metric["spearman"])
+    out["pearson_fisher_z"] = fisher_z_mean(per_metric["pearson"])
+    return out
+
+
+def multi_target_intervals(
+    targets,
+    predictions,
+    names: Sequence[str] | None = None,
+    groups: Sequence | None = None,
+    *,
+    samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of each target's Spearman and Pearson and of their Fisher-z means, from
+    :func:`bootstrap_intervals`: whole ``groups`` (subjects) resampled with replacement when given, else rows.
+    Keys as in :func:`multi_target_regression_metrics`; an interval is NaN when fewer than half the resamples
+    give a finite value (e.g. a target that is constant in most resamples)."""
+    targets, predictions = _columns(targets, "targets"), _columns(predictions, "predictions")
+    names = _target_names(names, targets.shape[1])
+    wanted = [f"{n}/{m}" for n in names for m in ("spearman", "pearson")] + ["spearman_fisher_z", "pearson_fisher_z"]
+
+    def compute(indices: np.ndarray) -> dict[str, float]:
+        return multi_target_regression_metrics(targets[indices], predictions[indices], names)
+
+    return bootstrap_intervals(
+        compute, len(targets), groups, names=wanted, samples=samples, confidence=confidence, seed=seed
+    )
+
+
+def _class_decisions(predictions, num_classes: int | None) -> tuple[np.ndarray, int | None]:
+    """Class ids from (N, C) probabilities (argmax: the most probable class) or from (N,) class ids."""
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 2:
+        return _probabilities(predictions).argmax(1), predictions.shape[1]
+    if predictions.ndim != 1:
+        raise ValueError(f"predictions must be (N,) class ids or (N, C) probabilities, got {predictions.shape}")
+    if not np.all(np.asarray(predictions, dtype=np.float64) == np.round(predictions.astype(np.float64))):
+        raise ValueError("predicted classes must be whole numbers (pass (N, C) probabilities to decide by argmax)")
+    return predictions.astype(np.int64), num_classes
+
+
+def absolute_class_costs(num_classes: int) -> np.ndarray:
+    """The ordinal cost matrix ``c[i, j] = |i - j|``: deciding class j for an item of class i costs the number of
+    classes between them (0 on the diagonal)."""
+    classes = np.arange(num_classes)
+    return np.abs(classes[:, None] - classes[None, :]).astype(np.float64)
+
+
+def expected_cost(labels, predictions, costs=None, priors=None, num_classes: int | None = None) -> float:
+    """Expected Cost of class decisions (Ferrer, "Analysis and Comparison of Classification Metrics",
+    arXiv:2209.05355, eq. 2; recommended in Maier-Hein et al. 2024, "Metrics reloaded", Nat. Methods 21):
+
+        EC = sum_i P_i sum_j c[i, j] R[i, j],    R[i, j] = (items of class i decided j) / (items of class i)
+
+    ``costs`` default to :func:`absolute_class_costs` (|i - j|), ``priors`` P to the classes' frequencies in
+    ``labels``, with which EC is the mean cost per item, ``mean_n c[y_n, yhat_n]``: for |i - j| costs, the mean
+    absolute class distance. ``predictions`` are (N,) class ids or (N, C) probabilities, decided by argmax.
+    Classes without items contribute nothing (their R row is undefined and their prior must be 0).
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    decided, num_classes = _class_decisions(predictions, num_classes)
+    if len(decided) != len(labels):
+        raise ValueError(f"{len(decided)} predictions for {len(labels)} labels")
+    if len(labels) == 0:
+        return float("nan")
+    count = max(int(labels.max()), int(decided.max())) + 1
+    num_classes = count if num_classes is None else max(num_classes, count)
+    costs = absolute_class_costs(num_classes) if costs is None else np.asarray(costs, dtype=np.float64)
+    if costs.shape != (num_classes, num_classes):
+        raise ValueError(f"costs must be ({num_classes}, {num_classes}), got {costs.shape}")
+    confusion = np.bincount(labels * num_classes + decided, minlength=num_classes**2).reshape(num_classes, -1)
+    support = confusion.sum(1)
+    rates = np.divide(confusion, support[:, None], out=np.zeros(confusion.shape), where=support[:, None] > 0)
+    if priors is None:
+        priors = support / support.sum()
+    priors = np.asarray(priors, dtype=np.float64)
+    if priors.shape != (num_classes,) or not np.isclose(priors.sum(), 1.0) or np.any(priors[support == 0] > 0):
+        raise ValueError(f"priors must be {num_classes} probabilities, 0 for classes without items: {priors}")
+    return float(priors @ (costs * rates).sum(1))
+
+
+def ordinal_metrics(labels, predictions, num_classes: int | None = None, costs=None) -> dict[str, float]:
+    """The figures reported for ordered skill classes (e.g. the OSS challenge's four GRS classes, novice to
+    expert): accuracy, quadratic-weighted Cohen's kappa and macro F1 (scikit-learn), the Expected Cost
+    (:func:`expected_cost`, |i - j| costs unless ``costs`` is given) and the ``mean_absolute_class_error``
+    (always mean |true - decided|; equal to ``expected_cost`` with the default costs).
+
+    ``predictions`` are (N, C) probabilities, decided by argmax (the most probable class, as
+    :func:`classification_metrics` without a threshold), or (N,) class ids. Macro F1 averages the classes
+    present in ``labels``, as :func:`classification_metrics`; kappa is NaN when it is undefined (one class
+    everywhere).
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    decided, num_classes = _class_decisions(predictions, num_classes)
+    if len(decided) != len(labels):
+        raise ValueError(f"{len(decided)} predictions for {len(labels)} labels")
+    count = max(int(labels.max()), int(decided.max())) + 1 if len(labels) else 1
+    num_classes = count if num_classes is None else max(num_classes, count)
+    classes = list(range(num_classes))
+    present = sorted(set(labels.tolist()))
+    return {
+        "accuracy": float(skm.accuracy_score(labels, decided)),
+        "quadratic_kappa": float(_quiet(skm.cohen_kappa_score, labels, decided, labels=classes, weights="quadratic")),
+        "f1_macro": float(skm.f1_score(labels, decided, average="macro", labels=present, zero_division=0)),
+        "expected_cost": expected_cost(labels, decided, costs, num_classes=num_classes),
+        "mean_absolute_class_error": float(np.mean(np.abs(labels - decided))),
+    }
