@@ -112,6 +112,20 @@ def test_intervals_of_the_correlations_resample_subjects_and_hold_the_point():
     assert by_video != intervals
 
 
+def test_the_bootstrap_computes_the_same_correlations_faster():
+    """The intervals' NumPy correlations equal the SciPy ones of multi_target_regression_metrics on resamples
+    (ties, repeated rows, a missing rating, a constant column)."""
+    from surgical_skill.evaluation.metrics import _target_correlations, resample_indices
+
+    truth, predicted = scores_with_ties(2, n=30, k=3)
+    truth[4, 1] = NAN
+    truth[:, 2] = 3.0
+    for indices in resample_indices(30, np.repeat(np.arange(10), 3), samples=20, seed=0):
+        fast = _target_correlations(truth[indices], predicted[indices], ["a", "b", "c"])
+        full = multi_target_regression_metrics(truth[indices], predicted[indices], ["a", "b", "c"])
+        assert fast == pytest.approx({name: full[name] for name in fast}, nan_ok=True, abs=1e-12)
+
+
 # --- Fisher z -----------------------------------------------------------------------------------------------------
 
 
@@ -174,6 +188,8 @@ def test_expected_cost_by_its_definition():
         ((1) + (1 + 1) + (2 * 1 + 1) + (9 + 1)) / 20
     )
     assert ordinal_metrics(labels, decided, costs=costs)["mean_absolute_class_error"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="class ids"):
+        ordinal_metrics([0, 1], [0.5, 1.0])
     with pytest.raises(ValueError, match="priors"):
         expected_cost([0, 0, 1], [0, 1, 1], priors=[0.2, 0.3, 0.5])  # class 2 has no items
 
@@ -268,6 +284,7 @@ def test_the_evaluate_module_computes_several_targets_and_ordinal_classes():
 
     metric = evaluate.load(SKILL_METRICS_PATH)
     truth, predicted = scores_with_ties(3, n=25)
+    truth[3, 1] = NAN  # a missing rating travels through the module
     names = ["respect", "motion", "flow"]
     for start in range(0, len(truth), 10):
         metric.add_batch(predictions=predicted[start : start + 10].tolist(), references=truth[start : start + 10])
@@ -285,3 +302,12 @@ def test_the_evaluate_module_computes_several_targets_and_ordinal_classes():
     assert result == pytest.approx(expected, nan_ok=True)
     plain = evaluate.load(SKILL_METRICS_PATH).compute(predictions=probabilities.tolist(), references=labels.tolist())
     assert "expected_cost" not in plain and plain["accuracy"] == result["accuracy"]
+    # two classes with a threshold: the ordinal figures use the same decisions as the others
+    binary = np.stack([1 - probabilities[:, 1:].sum(1), probabilities[:, 1:].sum(1)], 1)
+    two = (labels > 0).astype(int)
+    thresholded = evaluate.load(SKILL_METRICS_PATH).compute(
+        predictions=binary.tolist(), references=two.tolist(), ordinal=True, threshold=0.8
+    )
+    decided = (binary[:, 1] >= 0.8).astype(int)
+    assert thresholded["expected_cost"] == pytest.approx(np.mean(np.abs(two - decided)))
+    assert thresholded["accuracy"] == pytest.approx(skm.accuracy_score(two, decided))

@@ -76,10 +76,8 @@ def _difference(values: np.ndarray, marginals: np.ndarray, level: str) -> np.nda
         )
     # ordinal: (sum of the marginals from c to k, less half of c's and k's)^2, by rank, not by value
     cumulative = np.concatenate([[0.0], np.cumsum(marginals)])
-    low, high = (
-        np.minimum.outer(np.arange(len(values)), np.arange(len(values))),
-        np.maximum.outer(np.arange(len(values)), np.arange(len(values))),
-    )
+    ranks = np.arange(len(values))
+    low, high = np.minimum.outer(ranks, ranks), np.maximum.outer(ranks, ranks)
     between = cumulative[high + 1] - cumulative[low]
     return (between - (marginals[:, None] + marginals[None, :]) / 2) ** 2
 

@@ -537,11 +537,32 @@ def multi_target_intervals(
     wanted = [f"{n}/{m}" for n in names for m in ("spearman", "pearson")] + ["spearman_fisher_z", "pearson_fisher_z"]
 
     def compute(indices: np.ndarray) -> dict[str, float]:
-        return multi_target_regression_metrics(targets[indices], predictions[indices], names)
+        return _target_correlations(targets[indices], predictions[indices], names)
 
     return bootstrap_intervals(
         compute, len(targets), groups, names=wanted, samples=samples, confidence=confidence, seed=seed
     )
+
+
+def _target_correlations(targets: np.ndarray, predictions: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Each target's Pearson and Spearman and their Fisher-z means, the numbers of
+    :func:`multi_target_regression_metrics` (Spearman as the Pearson of average ranks, as SciPy computes it) in
+    plain NumPy: a few microseconds a target, fast enough for a thousand bootstrap resamples."""
+    out: dict[str, float] = {}
+    for k, name in enumerate(names):
+        present = np.isfinite(targets[:, k]) & np.isfinite(predictions[:, k])
+        a, b = targets[present, k], predictions[present, k]
+        constant = len(a) == 0 or np.ptp(a) == 0 or np.ptp(b) == 0
+        out[f"{name}/pearson"] = float("nan") if constant else _pearson(a, b)
+        out[f"{name}/spearman"] = float("nan") if constant else _pearson(stats.rankdata(a), stats.rankdata(b))
+    for metric in ("spearman", "pearson"):
+        out[f"{metric}_fisher_z"] = fisher_z_mean([out[f"{name}/{metric}"] for name in names])
+    return out
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float(np.clip((a @ b) / np.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
 
 
 def _class_decisions(predictions, num_classes: int | None) -> tuple[np.ndarray, int | None]:
@@ -551,8 +572,9 @@ def _class_decisions(predictions, num_classes: int | None) -> tuple[np.ndarray, 
         return _probabilities(predictions).argmax(1), predictions.shape[1]
     if predictions.ndim != 1:
         raise ValueError(f"predictions must be (N,) class ids or (N, C) probabilities, got {predictions.shape}")
-    if not np.all(np.asarray(predictions, dtype=np.float64) == np.round(predictions.astype(np.float64))):
-        raise ValueError("predicted classes must be whole numbers (pass (N, C) probabilities to decide by argmax)")
+    as_float = predictions.astype(np.float64)
+    if not np.all((as_float == np.round(as_float)) & (as_float >= 0)):
+        raise ValueError("predicted classes must be class ids 0, 1, ... (pass (N, C) probabilities for argmax)")
     return predictions.astype(np.int64), num_classes
 
 
