@@ -200,7 +200,7 @@ def test_expected_cost_by_its_definition():
 def test_icc_2_1_on_shrout_and_fleiss_table():
     n, k = SHROUT_FLEISS.shape
     grand = SHROUT_FLEISS.mean()
-    # the two-way ANOVA written out: their Table 2 gives BMS 11.24, JMS 32.49, EMS 1.02
+    # the two-way ANOVA written out; Shrout & Fleiss give BMS 11.24, JMS 32.49, EMS 1.02
     bms = k * ((SHROUT_FLEISS.mean(1) - grand) ** 2).sum() / (n - 1)
     jms = n * ((SHROUT_FLEISS.mean(0) - grand) ** 2).sum() / (k - 1)
     total = ((SHROUT_FLEISS - grand) ** 2).sum()

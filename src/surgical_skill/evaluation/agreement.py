@@ -36,8 +36,8 @@ def _rater_names(names: Sequence[str] | None, count: int) -> list[str]:
 
 def icc_2_1(ratings) -> float:
     """ICC(2,1): two-way random effects, absolute agreement, one rater (Shrout & Fleiss 1979, "Intraclass
-    correlations: uses in assessing rater reliability", Psychol. Bull. 86(2), Table 2; McGraw & Wong 1996's
-    ICC(A,1)). With n items and k raters, from the two-way ANOVA's mean squares
+    correlations: uses in assessing rater reliability", Psychol. Bull. 86(2); McGraw & Wong 1996's ICC(A,1)).
+    With n items and k raters, from the two-way ANOVA's mean squares
 
         BMS = k sum_i (mean_i. - mean)^2 / (n - 1)                  between items (targets)
         JMS = n sum_j (mean_.j - mean)^2 / (k - 1)                  between raters (judges)
