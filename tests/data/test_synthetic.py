@@ -13,7 +13,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from surgical_skill.data import load_skill_dataset
-from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset, plan_motion, plan_trials
+from surgical_skill.data.synthetic import (
+    SCORE_COLUMNS,
+    SyntheticConfig,
+    generate_dataset,
+    plan_motion,
+    plan_trials,
+    rate_trials,
+)
 from surgical_skill.video import decode_frames, probe
 from tests.helpers import run_cli
 
@@ -182,6 +189,10 @@ def test_cli_synth_with_previews(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "metadata.csv")
     assert Counter(r["label"] for r in rows) == {"novice": 2, "intermediate": 2, "expert": 2}
+    # the sub-scores and raters, as generate_dataset writes them for the same settings
+    config = SyntheticConfig(num_videos=6, num_classes=3, height=48, width=64, duration=2.0)
+    expected = rate_trials(plan_trials(config), config)
+    assert [{column: int(r[column]) for column in SCORE_COLUMNS} for r in rows] == expected
     same = ["--num-videos", "6", "--classes", "3", "--size", "48", "64", "--duration", "2", "--workers", "1"]
     again = run_cli("synth", str(tmp_path), *same, "--reuse")  # the same videos are there: nothing to render
     assert again.returncode == 0 and "up to date" in again.stdout

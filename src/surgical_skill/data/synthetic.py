@@ -22,6 +22,22 @@ that :func:`~surgical_skill.evaluation.static_baselines` finds it): ``outcome_cu
 irregular stitch placement and bleeding puncture marks when unskilled, visible in the last frame) and
 ``duration_cue`` (slower surgeons take longer: time-to-complete predicts skill, as on JIGSAWS).
 
+Besides the label and ``score``, each trial is rated like the field's datasets (JIGSAWS: 1-5 items summing to a
+GRS; AIxSuture: several raters a video), by :func:`rate_trials`. Five OSATS-like items, 1-5 each, are half the
+trial's latent skill and half what its motion shows of the feature the item rates (the feature read back as a
+sloppiness by inverting its mean for a given skill), rounded:
+
+- ``respect_for_tissue``: the tremor's amplitude (the surgeon's tremor scale included);
+- ``suture_needle_handling``: failed bites (the needle backed out and driven again) a stitch;
+- ``instrument_handling``: regrasps of the needle with the forceps a stitch;
+- ``time_and_motion``: idle pauses (share of the trial) and economy (path length over the direct path), averaged;
+- ``flow_of_operation``: smoothness, the corrective sub-movements a reach.
+
+``grs`` is their sum (5-25); ``grs_rater_1`` to ``grs_rater_3`` are that GRS as three raters give it, each with
+a bias of their own and noise, rounded and clipped to 5-25. The quality of the final product is not an item:
+the finished suture shows no skill unless ``outcome_cues``. The ratings draw from a generator of their own, so
+they change no video (``subscores=False`` leaves them out).
+
     >>> generate_dataset("data/synthetic", SyntheticConfig(num_videos=120, seed=0))
     PosixPath('data/synthetic/metadata.csv')
 """
@@ -70,6 +86,8 @@ class SyntheticConfig:
     bits_per_pixel: float = 0.6
     outcome_cues: bool = False  # static cue: the finished suture (last frame) shows the skill
     duration_cue: bool = False  # static cue: less skilled surgeons take longer
+    # metadata only (the videos are the same either way): OSATS-like items, their sum ``grs`` and three raters' GRS
+    subscores: bool = True
 
     def __post_init__(self):
         if self.num_classes not in (2, 3):
@@ -196,6 +214,9 @@ class _Mover:
     def __init__(self, skill: float, fps: float, tempo: float, rng: np.random.Generator):
         self.sloppiness = 1.0 - skill
         self.fps, self.tempo, self.rng = fps, tempo, rng
+        # what the reaches looked like, for the sub-scores (counted only: nothing here draws from ``rng``)
+        self.reaches = self.corrections = 0
+        self.path_length = self.direct_length = 0.0
 
     def frames(self, seconds: float) -> int:
         # every movement's time varies a little, for everyone: where a trial is at a given moment (so what a
@@ -234,6 +255,10 @@ class _Mover:
         out = np.concatenate(path)[:n]
         if len(out) < n:
             out = np.concatenate([out, np.repeat(out[-1:], n - len(out), axis=0)])
+        self.reaches += 1
+        self.corrections += corrections
+        self.direct_length += distance
+        self.path_length += float(np.sqrt((np.diff(out, axis=0) ** 2).sum(1)).sum())
         return out
 
     def hold(self, p: np.ndarray, seconds: float) -> np.ndarray:
@@ -275,10 +300,21 @@ def plan_motion(trial: Trial, config: SyntheticConfig) -> tuple[dict[str, np.nda
     for i in range(n_stitches):
         hands.stitch(*placement.entry_and_exit(i, layout, rng))
     hands.rest()
-    motion = _retime(hands.track.arrays(), n_frames)
-    _add_tremor(motion, (0.0015 + 0.045 * sloppy**2) * trial.profile.tremor_scale, config.fps, rng)
+    planned = hands.track.arrays()
+    motion = _retime(planned, n_frames)
+    tremor = (0.0015 + 0.045 * sloppy**2) * trial.profile.tremor_scale
+    _add_tremor(motion, tremor, config.fps, rng)
+    mover = hands.mover
+    features = {  # what the motion shows, as the sub-scores rate it (see rate_trial)
+        "tremor": tremor,
+        "failed_bites_per_stitch": hands.failed_bites / n_stitches,
+        "regrasps_per_stitch": hands.regrasps / n_stitches,
+        "pause_share": hands.pause_frames / len(planned["driver"]),
+        "path_ratio": mover.path_length / max(mover.direct_length, 1e-9),
+        "corrections_per_reach": mover.corrections / max(mover.reaches, 1),
+    }
     extras = {"layout": layout, "planned_x": placement.planned_x, "bleeding": placement.bleeding}
-    return motion, {"stitches": hands.stitches, **extras}
+    return motion, {"stitches": hands.stitches, "features": features, **extras}
 
 
 def _trial_timing(
@@ -348,6 +384,7 @@ class _Hands:
         self.track = _Track()
         self.stitches: list[tuple[np.ndarray, np.ndarray]] = []
         self.done = 0
+        self.pause_frames = self.failed_bites = self.regrasps = 0  # counted for the sub-scores
         # where the instruments start and rest: the trial's randomness (a fixed spot would let a single frame
         # measure how far a trembling hand is from it)
         self.driver = np.array([0.8, 0.75]) + rng.uniform(-0.05, 0.05, 2)
@@ -364,7 +401,9 @@ class _Hands:
         """With ``probability``, a still hand for a moment: every part stays as it is."""
         if self.rng.random() < probability:
             seconds = self.rng.uniform(0.3, 1.2)
-            self.track.hold(self.mover.frames(seconds))
+            n = self.mover.frames(seconds)
+            self.track.hold(n)
+            self.pause_frames += n
 
     def stitch(self, entry: np.ndarray, exit_: np.ndarray) -> None:
         """One stitch from ``entry`` to ``exit_``: approach, bite, grasp, pull, hand the needle back."""
@@ -391,6 +430,7 @@ class _Hands:
     def _bite(self, entry: np.ndarray, exit_: np.ndarray, hover: np.ndarray) -> None:
         # the needle goes in at the entry and comes out at the exit, turning about its centre
         attempts = 1 + int(self.rng.random() < 0.45 * self.sloppy**2)  # a failed bite is backed out and retried
+        self.failed_bites += attempts - 1
         for attempt in range(attempts):
             target = exit_ if attempt == attempts - 1 else (entry + exit_) / 2
             insert = self.mover.reach(entry, target, 0.6)
@@ -409,7 +449,9 @@ class _Hands:
         f = self.mover.reach(self.forceps, exit_ + np.array([-0.015, 0.02]), 0.5)
         self.track.add(self._still(self.driver, len(f)), f, 0.0, _jaw(len(f), 1.0, 0.0), 1.0, self.done)
         self.forceps = f[-1]
-        for _ in range(int(self.rng.binomial(2, 0.5 * self.sloppy))):  # regrasps
+        regrasps = int(self.rng.binomial(2, 0.5 * self.sloppy))
+        self.regrasps += regrasps
+        for _ in range(regrasps):
             n = self.mover.frames(0.5)
             jaw = np.concatenate([_jaw(n // 2, 0.0, 1.0), _jaw(n - n // 2, 1.0, 0.0)])
             self.track.add(self._still(self.driver, n), self._still(self.forceps, n), jaw, 0.0, 1.0, self.done)
@@ -714,6 +756,77 @@ def _instrument(canvas, frame, base, tip, jaw_open, shaft_r, jaw_r, metal):
     canvas.segments(frame, [tip, tip], jaws, jaw_r, metal * 1.05, shaded=True)
 
 
+# ------------------------------------------------------------------------------- sub-scores and raters
+
+SUBSCORE_ITEMS = (
+    "respect_for_tissue",
+    "suture_needle_handling",
+    "instrument_handling",
+    "time_and_motion",
+    "flow_of_operation",
+)
+ITEM_RANGE = (1, 5)
+GRS_RANGE = (ITEM_RANGE[0] * len(SUBSCORE_ITEMS), ITEM_RANGE[1] * len(SUBSCORE_ITEMS))
+NUM_RATERS = 3
+RATER_COLUMNS = tuple(f"grs_rater_{k + 1}" for k in range(NUM_RATERS))
+SCORE_COLUMNS = (*SUBSCORE_ITEMS, "grs", *RATER_COLUMNS)
+
+
+def _sloppiness_seen(features: dict[str, float]) -> dict[str, float]:
+    """Per item, the sloppiness (1 - skill, 0..1) that the trial's motion shows, read from the features
+    :func:`plan_motion` counted by inverting what each is on average for a given sloppiness ``s``."""
+
+    def unit(value: float) -> float:
+        return min(1.0, max(0.0, value))
+
+    tremor = unit(math.sqrt(max(0.0, features["tremor"] - 0.0015) / 0.045))  # amplitude (0.0015 + 0.045 s^2) x scale
+    pauses = unit(math.sqrt(features["pause_share"] / 0.2))  # share of the trial spent still: about 0.2 s^2
+    excess = max(0.0, features["path_ratio"] - 1.0)  # path length over the direct one: about 1 + 0.3 s + 0.56 s^2
+    economy = unit((math.sqrt(0.09 + 2.24 * excess) - 0.3) / 1.12)
+    return {
+        "respect_for_tissue": tremor,
+        "suture_needle_handling": unit(math.sqrt(features["failed_bites_per_stitch"] / 0.45)),  # 0.45 s^2 a stitch
+        "instrument_handling": unit(features["regrasps_per_stitch"]),  # s a stitch
+        "time_and_motion": (pauses + economy) / 2,
+        "flow_of_operation": unit(features["corrections_per_reach"] / 2.4),  # 2 min(1, 1.2 s) a reach
+    }
+
+
+def rate_trial(trial: Trial, config: SyntheticConfig) -> dict[str, int]:
+    """The OSATS-like items (1-5) of one trial and ``grs``, their sum: half the trial's latent skill, half what
+    its motion shows of the feature the item rates (see the module's docstring). No randomness of its own: the
+    motion is planned again (a few milliseconds, no rendering) from the trial's own seed."""
+    features = plan_motion(trial, config)[1]["features"]
+    seen = _sloppiness_seen(features)
+    low, high = ITEM_RANGE
+    items = {}
+    for item in SUBSCORE_ITEMS:
+        quality = 0.5 * trial.skill + 0.5 * (1.0 - seen[item])
+        items[item] = int(min(high, max(low, math.floor(low + (high - low) * quality + 0.5))))
+    return {**items, "grs": sum(items.values())}
+
+
+def rate_trials(trials: list[Trial], config: SyntheticConfig) -> list[dict[str, int]]:
+    """Per trial, its items, ``grs`` and three raters' GRS (``grs_rater_1`` ...): the true GRS plus the rater's
+    own bias (normal, sd 1 GRS point, the same for every video) and noise (normal, the rater's sd drawn in 1-2),
+    rounded and clipped to the GRS range.
+
+    The raters' randomness comes from a generator of its own (``[config.seed, 16]``), never from the ones the
+    videos are drawn from: asking for the scores changes no video and no other column.
+    """
+    rng = np.random.default_rng([config.seed, 16])
+    bias = rng.normal(0.0, 1.0, NUM_RATERS)
+    spread = rng.uniform(1.0, 2.0, NUM_RATERS)
+    low, high = GRS_RANGE
+    out = []
+    for trial in trials:
+        scores = rate_trial(trial, config)
+        given = scores["grs"] + bias + rng.normal(0.0, spread)
+        raters = {name: int(min(high, max(low, math.floor(g + 0.5)))) for name, g in zip(RATER_COLUMNS, given)}
+        out.append({**scores, **raters})
+    return out
+
+
 # -------------------------------------------------------------------------------------------- writing
 
 
@@ -754,8 +867,10 @@ def generate_dataset(
     """Write ``config.num_videos`` videos under ``out_dir/videos`` and ``out_dir/metadata.csv``; returns the csv.
 
     The csv has ``video`` (relative path), ``label``, ``score`` (GRS-like, 8-40), ``subject``, ``duration``
-    (seconds) and, for analysis only, the latent ``skill`` and ``left_handed``. Load it with
-    :func:`surgical_skill.data.load_skill_dataset`. The same config (seed included) gives the same videos.
+    (seconds) and, for analysis only, the latent ``skill`` and ``left_handed``; then, with ``config.subscores``,
+    the OSATS-like items (1-5 each, :data:`SUBSCORE_ITEMS`), ``grs`` (their sum, 5-25) and ``grs_rater_1`` to
+    ``grs_rater_3`` (see :func:`rate_trials`). Load it with :func:`surgical_skill.data.load_skill_dataset`. The
+    same config (seed included) gives the same videos; ``subscores`` changes only the columns.
     """
     config = config or SyntheticConfig()
     out = Path(out_dir)
@@ -771,6 +886,8 @@ def generate_dataset(
         rows = [
             write_trial(t, config, out) for t in tqdm(trials, desc="Rendering", unit="video", disable=not progress)
         ]
+    if config.subscores:
+        rows = [{**row, **scores} for row, scores in zip(rows, rate_trials(trials, config))]
     table = io.StringIO(newline="")
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))
     writer.writeheader()
