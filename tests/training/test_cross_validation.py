@@ -199,7 +199,7 @@ def test_a_folds_protocol_sentence_says_whether_its_surgeons_are_new():
 
     louo = DataArguments(cv="jigsaws-louo")
     new = fold_protocol("user-B", _fold({"train": ["C", "D"], "validation": ["E"], "test": ["B", "B"]}), louo, "x")
-    assert new.startswith("JIGSAWS leave-one-user-out (LOUO") and "fold user-B (folds from x)" in new
+    assert new.startswith("JIGSAWS leave-one-user-out (LOUO") and "fold user-B (folds: x)" in new
     assert "2 held-out videos of 1 surgeon that the model never saw in training or validation" in new
     loso = DataArguments(cv="jigsaws-loso")
     shared = fold_protocol("supertrial-1", _fold({"train": ["B", "C"], "validation": ["D"], "test": ["B", "D"]}), loso)
@@ -239,7 +239,7 @@ def test_the_summary_states_the_protocol_and_the_fields_figure(tmp_path):
     assert field["mean_over_folds"] == pytest.approx((1.0 + 1 / 3) / 2)
     assert field["pooled"] == pytest.approx(3 / 5)
     text = (tmp_path / "cv" / "summary.md").read_text()
-    assert "Protocol: JIGSAWS leave-one-supertrial-out (LOSO); folds from official split files" in text
+    assert "Protocol: JIGSAWS leave-one-supertrial-out (LOSO); folds: official split files" in text
     assert "The same surgeons are in training and test" in text
     assert "In 2 of 2 folds (supertrial-1, supertrial-2) held-out surgeons also trained or selected the model" in text
     assert "accuracy 0.667 as the mean over folds" in text and "0.600 pooled" in text

@@ -424,3 +424,20 @@ def test_probe_command_over_the_whole_corpus(corpus):
             assert f": {meta.total_num_frames} frames" in mine[0], (row.name, mine)
             lie = f"(header says {meta.total_num_frames_from_header})"
             assert (lie in mine[0]) == meta.header_frame_count_is_wrong, (row.name, mine)
+
+
+def test_a_keyframe_index_the_demuxer_refuses_to_seek_in_is_one_line(tmp_path):
+    """A flipped bit in the MP4's sync-sample table (``stss``): the file probes, but FFmpeg refuses the seek to a
+    keyframe (EPERM). That is one line naming the file, not PyAV's PermissionError (found by
+    test_properties' mutation search)."""
+    base = make_test_video(
+        tmp_path / "base.mp4", 12, height=32, width=48, keyframe_interval=4, preset="ultrafast", deterministic=True
+    )
+    data = bytearray(base.read_bytes())
+    data[data.index(b"stss") + 12] ^= 1
+    path = tmp_path / "bad_stss.mp4"
+    path.write_bytes(bytes(data))
+    assert probe(path).total_num_frames == 12
+    with pytest.raises(VideoDecodeError) as info:
+        decode_frames(path, [0, 6, 10])
+    assert_one_line_naming(info.value, path, "the file is damaged where frames are read")

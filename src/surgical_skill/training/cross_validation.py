@@ -155,7 +155,7 @@ def fold_protocol(name: str, fold: DatasetDict, args: DataArguments, source: str
     shared = shared_surgeons(fold)
     sentence = (
         f"{PROTOCOL_NAMES.get(args.cv, args.cv)}, fold {name}"
-        + (f" (folds from {source})" if source else "")
+        + (f" (folds: {source})" if source else "")
         + f": {len(test)} held-out videos"
         + (f" of {len(tested)} surgeon{'s' if len(tested) != 1 else ''}" if tested else "")
     )
@@ -278,7 +278,7 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     if protocol:
         lines.append(
             f"Protocol: {protocol['description']}"
-            + (f"; folds from {protocol['fold_source']}" if protocol.get("fold_source") else "")
+            + (f"; folds: {protocol['fold_source']}" if protocol.get("fold_source") else "")
             + "."
             + (
                 ""

@@ -188,14 +188,21 @@ def _decode_rgb(
         # which measured as good as any fixed count for both short seek runs and long straight decodes.
         stream.thread_type = "AUTO"
         stream.thread_count = threads
-        for slot, frame in _decode_targets(container, stream, meta, targets):
-            try:
-                frames[slot] = reformatter.reformat(
-                    frame, width=width, height=height, format="rgb24", interpolation=interpolation
-                ).to_ndarray()
-            except (av.FFmpegError, ValueError) as err:
-                raise VideoDecodeError(path, f"cannot convert frame {targets[slot]} to RGB: {err}") from err
-            decoded[slot] = True
+        try:
+            for slot, frame in _decode_targets(container, stream, meta, targets):
+                try:
+                    frames[slot] = reformatter.reformat(
+                        frame, width=width, height=height, format="rgb24", interpolation=interpolation
+                    ).to_ndarray()
+                except (av.FFmpegError, ValueError) as err:
+                    raise VideoDecodeError(path, f"cannot convert frame {targets[slot]} to RGB: {err}") from err
+                decoded[slot] = True
+        except av.FFmpegError as err:
+            # a seek or a read the damaged file refuses (e.g. EPERM from a mangled index), not one bad packet:
+            # those are skipped inside and counted as lost frames
+            raise VideoDecodeError(
+                path, f"the file is damaged where frames are read ({_ffmpeg_message(err)}); re-encode or replace it"
+            ) from err
     finally:
         container.close()
     if not decoded.all():
