@@ -722,11 +722,16 @@ def _rows_for_target(public, target: str, label_names: Sequence[str] | None):
         target = next((t.name for t in kinds if t.kind == target), target)
     chosen = public.target(None if target in ("auto", None) else target)
     key = "label" if chosen.kind == "label" else "score"
+    # a score that is the raters' mean keeps every rater's own (evaluation reports the raters' agreement)
+    ratings = f"{chosen.column}_ratings"
+    rated = key == "score" and all(ratings in row and "raters" in row for row in public.rows)
     rows = []
     for row in public.rows:
         row = dict(row)
         value = row.get(chosen.column)
         row[key] = "" if value is None else (str(value) if key == "label" else value)
+        if rated:
+            row["label_ratings"], row["label_raters"] = list(row[ratings]), [str(r) for r in row["raters"]]
         rows.append(row)
     if chosen.kind == "label" and label_names is None:
         present = {row["label"] for row in rows}

@@ -26,6 +26,7 @@ from ..errors import SurgicalSkillError, UsageError
 from ..files import write_json_atomic
 from ..models import load_trained_model, load_trained_video_processor
 from ..models.inputs import is_regression_model
+from .agreement import metrics_against_raters, rater_agreement
 from .baselines import static_baselines_or_none
 from .inference import VideoPrediction, decode_notes, predict_videos
 from .metrics import classification_metrics, headline_intervals, regression_metrics, youden_threshold
@@ -260,6 +261,8 @@ def evaluate_model(
     result.notes.extend(input_warnings)  # short videos and other frame rates, for the reader of the report
     result.threshold_source, result.protocol, result.baselines = threshold_source, protocol, baselines
     result.notes += decode_notes(dataset, predictions)
+    if result.regression and {"label_ratings", "label_raters"} <= set(dataset.column_names):
+        result.raters = rater_reference(dataset, predictions)
     if baselines is not None:  # one paired bootstrap per baseline, shared by the report and the summary
         result.baseline_verdicts = baselines.verdicts(*model_figure(result))
     if output_dir is not None:
@@ -272,6 +275,33 @@ def evaluate_model(
             bootstrap_samples=bootstrap_samples,
         )
     return result
+
+
+def rater_reference(dataset: Dataset, predictions: list[VideoPrediction]) -> dict[str, Any]:
+    """For a score that is the mean of several raters' (rows with ``label_ratings`` and ``label_raters``: an
+    AIxSuture GRS), over the scored videos: the raters' own agreement (:func:`rater_agreement`: ICC(2,1),
+    Krippendorff's alpha, pairwise Spearman) and the model's scores against their mean and each rater
+    (:func:`metrics_against_raters`). Raters are matched by name, so a rater who scored only some videos counts
+    on those."""
+    rows = {
+        int(row["video_id"]): (row["label_ratings"], row["label_raters"])
+        for row in dataset.select_columns(["video_id", "label_ratings", "label_raters"])
+    }
+    names = sorted({str(name) for ratings, raters in rows.values() for name in (raters or [])})
+    matrix = np.full((len(predictions), len(names)), np.nan)
+    for i, p in enumerate(predictions):
+        ratings, raters = rows[int(p.video_id)]
+        for value, name in zip(ratings or [], raters or []):
+            if value is not None:
+                matrix[i, names.index(str(name))] = float(value)
+    scores = [p.probabilities[0] for p in predictions]
+    counts = sorted({int(n) for n in np.isfinite(matrix).sum(1)})
+    return {
+        "rater_names": names,
+        "per_video": str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}",
+        "agreement": rater_agreement(matrix, names),
+        "model": metrics_against_raters(scores, matrix, names),
+    }
 
 
 def _model_and_processor(model: torch.nn.Module | str | os.PathLike, processor: Any) -> tuple[torch.nn.Module, Any]:

@@ -69,6 +69,7 @@ class EvaluationResult:
     baselines: Any = None  # StaticBaselines on the same videos, when computed
     baseline_verdicts: list[str] = field(default_factory=list)  # their verdicts beside this model, made once
     task: str = ""  # "classification" or "regression" ("": from the label names, as old reports have it)
+    raters: dict[str, Any] | None = None  # the raters' agreement and the model against them (rated scores)
 
     def __post_init__(self) -> None:
         self.task = report_task(self.label_names, self.task or None)
@@ -360,6 +361,8 @@ def metrics_payload(result: EvaluationResult, settings: ReportSettings) -> dict[
     }
     if result.baselines is not None:
         payload["baselines"] = {**result.baselines.to_dict(), "verdicts": result.baseline_verdicts}
+    if result.raters is not None:
+        payload["raters"] = json_safe(result.raters)
     return payload
 
 
@@ -434,6 +437,8 @@ def report_markdown(result: EvaluationResult, figures: dict[str, str], settings:
         lines += [f"**Note.** {note}", ""]
     if result.baselines is not None:
         lines += _baseline_lines(result)
+    if result.raters is not None:
+        lines += _rater_lines(result.raters)
     if not result.regression:
         lines += _classification_lines(result)
     for key, name in figures.items():
@@ -484,6 +489,35 @@ def _baseline_lines(result: EvaluationResult) -> list[str]:
         *(f"- {line}" for line in result.baseline_verdicts),
         "",
     ]
+
+
+def _rater_lines(raters: dict[str, Any]) -> list[str]:
+    """The human reference: how well the raters agree with each other, and the model against each of them."""
+    agreement, model = raters["agreement"], raters["model"]
+    names = raters["rater_names"]
+    lines = [
+        "## Raters: the human reference",
+        "",
+        f"The score is each video's mean over its raters ({raters['per_video']} a video, {agreement['raters']} "
+        "in all). Their own agreement: ICC(2,1) "
+        + (
+            f"{fmt(agreement['icc_2_1'])} (on the {agreement['complete_items']} videos every rater scored), "
+            if agreement["complete_items"] >= 2
+            else "n/a (it needs videos that every rater scored; the raters differ from video to video), "
+        )
+        + f"Krippendorff's alpha (interval) {fmt(agreement['krippendorff_alpha'])} (on {agreement['items']} videos with "
+        f"two or more ratings), pairwise Spearman (Fisher-z mean) {fmt(agreement['spearman_fisher_z'])}. A model "
+        "agreeing with each rater about as well as the raters agree with each other has reached the human line.",
+        "",
+        "| model against | Spearman | Pearson | MAE |",
+        "|---|---|---|---|",
+    ]
+    for who, label in (("raters_mean", "the raters' mean"), *((name, f"rater {name}") for name in names)):
+        lines.append(
+            f"| {label} | {fmt(model.get(f'{who}/spearman'))} | {fmt(model.get(f'{who}/pearson'))} | "
+            f"{fmt(model.get(f'{who}/mae'))} |"
+        )
+    return [*lines, ""]
 
 
 def _classification_lines(result: EvaluationResult) -> list[str]:
