@@ -109,6 +109,13 @@ def _check_writable(path: str | None, flag: str, *, folder: bool = False) -> Non
         raise UsageError(f"{flag} {path}: {reason}; give another {'folder' if folder else 'file'} (nothing was done)")
 
 
+def _write_json(path: str, payload, what: str) -> None:
+    """A command's ``--json PATH`` output (folders made as needed, written atomically), said in one line."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, payload)
+    print(f"{what}: {path}")
+
+
 def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", help="video files to probe")
     parser.add_argument("--json", action="store_true", help="print one JSON object per video instead of a table")
@@ -342,9 +349,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         for warning in r.get("metadata", {}).get("warnings", []):
             print(f"{' ' * width}  warning: {warning}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(args.json, results)
-        print(f"results: {args.json}")
+        _write_json(args.json, results, "results")
     if args.plot:
         for r in results:
             if "error" not in r:
@@ -479,13 +484,10 @@ def _run_audit(args: argparse.Namespace) -> int:
     for line in audit.verdicts(model_value, model_correct):
         print(line)
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {**audit.to_dict(), "verdicts": audit.verdicts(model_value, model_correct)}
         if model_value is not None:
             payload["model"] = model_value
-        write_json_atomic(path, payload)
-        print(f"audit: {path}")
+        _write_json(args.json, payload, "audit")
     return 0
 
 
@@ -543,10 +545,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     )
     print(inspection_text(summary))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, summary)
-        print(f"summary: {path}")
+        _write_json(args.json, summary, "summary")
     return 0
 
 
@@ -569,10 +568,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     print()
     print(result.verdict())
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, result.to_dict())
-        print(f"comparison: {path}")
+        _write_json(args.json, result.to_dict(), "comparison")
     return 0
 
 

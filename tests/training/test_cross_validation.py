@@ -108,23 +108,26 @@ def test_fold_names_stay_unique_when_subject_names_do_not():
     assert sorted(names) == ["subject-A_B", "subject-A_B-2", "subject-C", "subject-D"]
 
 
+def _fold_result(labels, probabilities, subject):
+    """One fold's EvaluationResult of two classes ("lo", "hi") from its videos' labels and probabilities."""
+    from surgical_skill.evaluation import classification_metrics
+    from surgical_skill.evaluation.evaluate import EvaluationResult, VideoPrediction
+
+    predictions = [
+        VideoPrediction(i, f"{subject}-{i}.mp4", subject, label, p, [], [])
+        for i, (label, p) in enumerate(zip(labels, probabilities))
+    ]
+    return EvaluationResult(classification_metrics(labels, probabilities), {}, predictions, None, ["lo", "hi"])
+
+
 def test_single_class_folds_leave_the_class_comparing_metrics_out(tmp_path):
     """Leave-one-subject-out often holds out a surgeon rated one way only: there MCC, F1, kappa and ROC-AUC
     compare nothing, so they are n/a for that fold (not 0 or 0.5 dragging the mean), and the JSON stays valid."""
-    from surgical_skill.evaluation import classification_metrics
-    from surgical_skill.evaluation.evaluate import EvaluationResult, VideoPrediction
     from surgical_skill.training import summarize_cross_validation
 
-    def result(labels, probabilities, subject):
-        predictions = [
-            VideoPrediction(i, f"{subject}-{i}.mp4", subject, label, p, [], [])
-            for i, (label, p) in enumerate(zip(labels, probabilities))
-        ]
-        return EvaluationResult(classification_metrics(labels, probabilities), {}, predictions, None, ["lo", "hi"])
-
     results = {
-        "subject-a": result([1, 1], [[0.2, 0.8], [0.1, 0.9]], "a"),
-        "subject-b": result([0, 1, 0], [[0.7, 0.3], [0.4, 0.6], [0.3, 0.7]], "b"),
+        "subject-a": _fold_result([1, 1], [[0.2, 0.8], [0.1, 0.9]], "a"),
+        "subject-b": _fold_result([0, 1, 0], [[0.7, 0.3], [0.4, 0.6], [0.3, 0.7]], "b"),
     }
     summary = summarize_cross_validation(results, tmp_path / "cv", bootstrap_samples=50)
     json.loads((tmp_path / "cv" / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
@@ -210,20 +213,11 @@ def test_a_folds_protocol_sentence_says_whether_its_surgeons_are_new():
 def test_the_summary_states_the_protocol_and_the_fields_figure(tmp_path):
     """summary.md opens with the protocol and where its folds came from, and gives the field's figure (accuracy
     for classes) both as the mean over folds and pooled, with its interval."""
-    from surgical_skill.evaluation import classification_metrics
-    from surgical_skill.evaluation.evaluate import EvaluationResult, VideoPrediction
     from surgical_skill.training import cross_validation_headline, summarize_cross_validation
 
-    def result(labels, probabilities, subject):
-        predictions = [
-            VideoPrediction(i, f"{subject}-{i}.mp4", subject, label, p, [], [])
-            for i, (label, p) in enumerate(zip(labels, probabilities))
-        ]
-        return EvaluationResult(classification_metrics(labels, probabilities), {}, predictions, None, ["lo", "hi"])
-
     results = {
-        "supertrial-1": result([1, 0], [[0.2, 0.8], [0.6, 0.4]], "a"),
-        "supertrial-2": result([0, 1, 0], [[0.7, 0.3], [0.6, 0.4], [0.3, 0.7]], "b"),
+        "supertrial-1": _fold_result([1, 0], [[0.2, 0.8], [0.6, 0.4]], "a"),
+        "supertrial-2": _fold_result([0, 1, 0], [[0.7, 0.3], [0.6, 0.4], [0.3, 0.7]], "b"),
     }
     protocol = {
         "name": "jigsaws-loso",

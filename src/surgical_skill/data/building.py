@@ -613,15 +613,8 @@ def load_skill_dataset(
                 f"{source}: {', '.join(f'{k}={v!r}' for k, v in renamed.items())}: a {public.format} tree's columns "
                 "are named by its reader; choose what to predict with target=... (`surgical-skill inspect` lists them)"
             )
+        # every column name is its default (checked above), as the reader's rows use them
         rows, origin, target, label_names = _rows_for_target(public, target, label_names)
-        # the reader's rows use our column names
-        video_column, label_column, score_column, subject_column, split_column = (
-            "video",
-            "label",
-            "score",
-            "subject",
-            "split",
-        )
     else:
         rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
     target_asked = target

@@ -277,6 +277,7 @@ class DataArguments:
 
     def __post_init__(self):
         from ..data.public import FORMATS, PROTOCOLS  # the readers' names; imported here to keep startup light
+        from ..data.public.common import check_score_bins
 
         if self.dataset_format is not None:
             _choice(self.dataset_format, tuple(FORMATS), "dataset_format")
@@ -295,12 +296,7 @@ class DataArguments:
                 f"dataset_options may not hold {', '.join(clash)}: set "
                 f"{', '.join(f'{own[key]}:' for key in clash)} as {'its own key' if len(clash) == 1 else 'their own keys'}"
             )
-        if self.score_bins is not None and (
-            len(self.score_bins) < 2 or any(b <= a for a, b in zip(self.score_bins, self.score_bins[1:]))
-        ):
-            raise ValueError(
-                f"score_bins must be two or more ascending lower edges, e.g. [8, 16, 24, 32], got {self.score_bins}"
-            )
+        check_score_bins(self.score_bins, "the recipe")  # the readers' own check, said the same way
         if self.sampling_strategy is not None:
             _choice(self.sampling_strategy, ("uniform", "clip"), "sampling_strategy")
         if len(self.split_ratios) != 3 or abs(sum(self.split_ratios) - 1) > 1e-6:

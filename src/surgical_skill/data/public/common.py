@@ -254,8 +254,7 @@ def check_score_bins(edges: Sequence[float] | None, what: str) -> tuple[float, .
     edges = tuple(float(e) for e in edges)
     if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
         raise UsageError(
-            f"{what}: score_bins must be two or more ascending lower bin edges, e.g. [8, 16, 24, 32]; got "
-            f"{list(edges)}"
+            f"{what}: score_bins must be two or more ascending lower edges, e.g. [8, 16, 24, 32]; got {list(edges)}"
         )
     return edges
 
