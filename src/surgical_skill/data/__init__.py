@@ -6,9 +6,11 @@ from .building import (
     METADATA_COLUMNS,
     SkillDatasetError,
     add_video_metadata,
+    label_values,
     load_skill_dataset,
     order_label_names,
     read_manifest,
+    score_target_names,
 )
 from .clips import SAMPLING_STRATEGIES, ClipDecoder, ClipSampling, VideoClipLoader, clip_input_warnings, expand_clips
 from .collate import DecodeFailureMonitor, SkillCollator, TooManyDecodeFailuresError, is_empty_batch
@@ -37,11 +39,13 @@ __all__ = [
     "expand_clips",
     "generate_dataset",
     "is_empty_batch",
+    "label_values",
     "kfold_splits",
     "leave_one_subject_out",
     "load_skill_dataset",
     "make_splits",
     "order_label_names",
     "read_manifest",
+    "score_target_names",
     "use_proxies",
 ]

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from ..errors import UsageError
@@ -115,6 +117,26 @@ def order_label_names(names: set[str] | Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- sources
+
+
+def score_target_names(source: Dataset | DatasetDict | Any) -> list[str] | None:
+    """The names of a dataset's scores, in order, when its ``labels`` are several named scores (a struct
+    ``{name: score}``); None for classes or a single score. ``source`` is a dataset, a dataset dict (its first
+    split) or a ``labels`` feature."""
+    if isinstance(source, DatasetDict):
+        source = next(iter(source.values()))
+    feature = source.features["labels"] if isinstance(source, Dataset) else source
+    return list(feature) if isinstance(feature, dict) else None
+
+
+def label_values(dataset: Dataset) -> np.ndarray:
+    """The ``labels`` of every row as an array: class ids or scores (N,), or several named scores (N, K) in
+    the order of :func:`score_target_names`."""
+    names = score_target_names(dataset)
+    values = dataset["labels"]
+    if names is None:
+        return np.asarray(values)
+    return np.asarray([[row[name] for name in names] for row in values], dtype=np.float64).reshape(-1, len(names))
 
 
 def _rows_from_folder(root: Path) -> tuple[list[dict[str, Any]], str]:
@@ -258,9 +280,10 @@ def _normalise_rows(
     subject_column: str,
     split_column: str,
     target: str,
+    score_columns: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Rename the user's columns to ``video``/``label``/``score``/``subject``/``split``, and older metadata
-    columns to today's names, and pick the target.
+    columns to today's names, and pick the target. ``score_columns`` (several named scores) keep their names.
 
     Checked here, before any file is looked at: a column named by the caller that is not there, and a target
     without its column; each message names the columns the source has.
@@ -275,6 +298,10 @@ def _normalise_rows(
     named["split_column"] = split_column
     defaults = {"label_column": "label", "score_column": "score", "subject_column": "subject", "split_column": "split"}
     absent = [f"{arg}={name!r}" for arg, name in named.items() if name != defaults[arg] and name not in columns]
+    if score_columns is not None:
+        absent += [f"score column {name!r}" for name in score_columns if name not in columns]
+        if target == "label":
+            raise UsageError(f"{origin}: several score columns ({', '.join(score_columns)}) are scores: target 'score'")
     if absent:
         raise SkillDatasetError(
             f"{origin}: no such column: {', '.join(absent)}; its columns are {_column_list(columns)}"
@@ -296,6 +323,8 @@ def _normalise_rows(
             if old in row:
                 row.setdefault(new, row.pop(old))
         out.append(row)
+    if score_columns is not None:
+        return out, "score"
     has_label = any(row.get("label") not in (None, "") for row in out)
     has_score = any(row.get("score") not in (None, "") for row in out)
     if target == "auto":
@@ -313,7 +342,13 @@ def _normalise_rows(
     return out, target
 
 
-def _validate(rows: list[dict[str, Any]], origin: str, target: str, label_names: Sequence[str] | None) -> None:
+def _validate(
+    rows: list[dict[str, Any]],
+    origin: str,
+    target: str,
+    label_names: Sequence[str] | None,
+    score_columns: Sequence[str] | None = None,
+) -> None:
     """Check everything at once and report every offending row, not only the first."""
 
     def where(i: int) -> str:
@@ -365,10 +400,9 @@ def _validate(rows: list[dict[str, Any]], origin: str, target: str, label_names:
     else:
         bad = []
         for i, row in enumerate(rows):
-            try:
-                float(row.get("score"))
-            except (TypeError, ValueError):
-                bad.append(f"{where(i)}: {row.get('score')!r}")
+            for column in score_columns or ["score"]:
+                if not _is_number(row.get(column)) or not math.isfinite(float(row[column])):
+                    bad.append(f"{where(i)}: {row.get(column)!r}" + (f" ({column})" if score_columns else ""))
         if bad:
             problems.append(_list_problems("scores that are not numbers", bad))
     if problems:
@@ -518,7 +552,7 @@ def load_skill_dataset(
     *,
     video_column: str = "video",
     label_column: str = "label",
-    score_column: str = "score",
+    score_column: str | Sequence[str] = "score",
     subject_column: str = "subject",
     split_column: str = "split",
     target: str = "auto",
@@ -549,7 +583,9 @@ def load_skill_dataset(
     a ``Dataset``/``DatasetDict``. A ``video`` column may hold paths or a ``Video`` feature; videos embedded as
     bytes (Hub parquet files) are written once to ``~/.cache/surgical-skill/videos``.
 
-    The result has columns ``video`` (path), ``labels`` (``ClassLabel`` for classes, float for scores),
+    The result has columns ``video`` (path), ``labels`` (``ClassLabel`` for classes, float for a score, and
+    for several named scores, ``score_column=[...]`` or a public dataset's ``target="subscores"``, a struct
+    ``{name: score}`` whose field order is the model's output order; see :func:`score_target_names`),
     ``subject`` (string, empty when unknown), ``video_id`` (stable row number), the probed metadata and any
     extra columns. Splits come from the source (``split`` column, split folders, or a ``DatasetDict``) when it
     has them, else from ``split_ratios`` with :func:`~surgical_skill.data.splits.make_splits` (stratified by
@@ -581,6 +617,12 @@ def load_skill_dataset(
         >>> data["train"].features["labels"].names
         ['novice', 'intermediate', 'expert']
     """
+    score_columns = None if isinstance(score_column, str) else [str(c) for c in score_column]
+    if score_columns is not None:
+        repeated = sorted({c for c in score_columns if score_columns.count(c) > 1})
+        if not score_columns or repeated:
+            raise UsageError(f"score_column lists no column or repeats one: {score_columns}")
+        score_column = "score"
     clash = sorted(set(format_options or {}) & {"task", "view", "fold_file", "score_bins", "format"})
     if clash:
         raise UsageError(
@@ -614,7 +656,7 @@ def load_skill_dataset(
                 "are named by its reader; choose what to predict with target=... (`surgical-skill inspect` lists them)"
             )
         # every column name is its default (checked above), as the reader's rows use them
-        rows, origin, target, label_names = _rows_for_target(public, target, label_names)
+        rows, origin, target, label_names, score_columns = _rows_for_target(public, target, label_names, score_columns)
     else:
         rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
     target_asked = target
@@ -627,13 +669,14 @@ def load_skill_dataset(
         subject_column=subject_column,
         split_column=split_column,
         target=target,
+        score_columns=score_columns,
     )
     if label_names is not None:
         label_names = [str(name) for name in label_names]
-    _validate(rows, origin, target, label_names)
+    _validate(rows, origin, target, label_names, score_columns)
     if target_asked == "auto" and target == "label" and label_names is None:
         _warn_if_scores_look_like_classes(rows, origin)
-    columns = _columns_from_rows(rows, origin, target)
+    columns = _columns_from_rows(rows, origin, target, score_columns)
     _check_subjects(columns["subject"], columns["split"], origin, require_subjects, allow_shared_subjects)
     dataset = _dataset_from_columns(columns, len(rows), target, label_names)
     if probe_videos:
@@ -698,18 +741,30 @@ def _public_dataset(source, format: str | None, *, drop_invalid_rows: bool, **op
     return public
 
 
-def _rows_for_target(public, target: str, label_names: Sequence[str] | None):
-    """(rows, origin, "label" or "score", class order) of a public dataset for the chosen target: its column
-    becomes the row's ``label`` (classes in the target's order unless ``label_names`` says otherwise) or
-    ``score``; every other column stays as it is."""
+def _rows_for_target(public, target: str, label_names: Sequence[str] | None, score_columns: Sequence[str] | None):
+    """(rows, origin, "label" or "score", class order, score columns) of a public dataset for the chosen target:
+    its column becomes the row's ``label`` (classes in the target's order unless ``label_names`` says otherwise)
+    or ``score``; for several scores (``target="subscores"``: every sub-score; or ``score_columns`` naming the
+    dataset's score targets) each keeps a column of its own name. Every other column stays as it is."""
     from .public import ALL_SUBSCORES
 
-    if target == ALL_SUBSCORES and public.subscores:
-        raise UsageError(
-            f"target {ALL_SUBSCORES!r} (the {len(public.subscores)} sub-scores {', '.join(public.subscores)} at once) "
-            "needs a model with several outputs, which training does not build yet: choose one of "
-            f"{', '.join(public.targets)} (every sub-score stays a column of the dataset)"
-        )
+    if target == ALL_SUBSCORES or score_columns is not None:
+        if target not in (ALL_SUBSCORES, "auto", "score"):
+            raise UsageError(f"give either target={target!r} or score columns {list(score_columns)}, not both")
+        if score_columns is None and not public.subscores:
+            raise UsageError(f"the {public.format} tree has no sub-scores; its targets: {', '.join(public.targets)}")
+        names = list(score_columns if score_columns is not None else public.subscores)
+        chosen = [public.targets.get(name) for name in names]
+        wrong = [name for name, t in zip(names, chosen) if t is None or t.kind != "score"]
+        if wrong:
+            scores = [t.name for t in public.targets.values() if t.kind == "score"]
+            raise UsageError(
+                f"{', '.join(map(repr, wrong))}: not a score target of the {public.format} tree; its score targets: "
+                f"{', '.join(scores)}"
+            )
+        rows = [{**row, **{t.name: row.get(t.column) for t in chosen}} for row in public.rows]
+        origin = f"{public.root} ({public.format}, targets {', '.join(names)})"
+        return rows, origin, "score", None, names
     if target in ("label", "score"):  # the dataset's own target of that kind (its default when it is one)
         kinds = [public.targets[public.default_target], *public.targets.values()]
         target = next((t.name for t in kinds if t.kind == target), target)
@@ -730,7 +785,7 @@ def _rows_for_target(public, target: str, label_names: Sequence[str] | None):
         present = {row["label"] for row in rows}
         label_names = [name for name in chosen.label_names if name in present]
     origin = f"{public.root} ({public.format}, target {chosen.name})"
-    return rows, origin, chosen.kind, label_names
+    return rows, origin, chosen.kind, label_names, None
 
 
 def _read_source(
@@ -760,9 +815,13 @@ def _read_source(
     return _rows_from_datasets(hub, video_column, label_column), str(source), "video"
 
 
-def _columns_from_rows(rows: list[dict[str, Any]], origin: str, target: str) -> dict[str, list]:
-    """The dataset's columns: ``video``, ``subject``, ``video_id``, ``labels`` (the target), the other of label
-    and score, ``split`` (canonical names, "" when not given) and every extra column of the source."""
+def _columns_from_rows(
+    rows: list[dict[str, Any]], origin: str, target: str, score_columns: Sequence[str] | None = None
+) -> dict[str, list]:
+    """The dataset's columns: ``video``, ``subject``, ``video_id``, ``labels`` (the target: a class, a score,
+    or ``{name: score}`` for several ``score_columns``, which also stay columns of their own, as numbers), the
+    other of label and score, ``split`` (canonical names, "" when not given) and every extra column of the
+    source."""
     columns: dict[str, list] = defaultdict(list)
     # video_id is numbered afresh (a saved skill dataset has one already)
     extra = [
@@ -774,7 +833,11 @@ def _columns_from_rows(rows: list[dict[str, Any]], origin: str, target: str) -> 
         columns["video"].append(str(row["video"]))
         columns["subject"].append("" if row.get("subject") in (None, "") else str(row["subject"]))
         columns["video_id"].append(i)
-        if target == "label":
+        if score_columns is not None:
+            columns["labels"].append({name: float(row[name]) for name in score_columns})
+            if row.get("label") not in (None, ""):
+                columns["label_name"].append(str(row["label"]))
+        elif target == "label":
             columns["labels"].append(str(row["label"]))
             if row.get("score") not in (None, ""):
                 columns["score"].append(float(row["score"]))
@@ -785,7 +848,7 @@ def _columns_from_rows(rows: list[dict[str, Any]], origin: str, target: str) -> 
         split_value = row.get("split")
         columns["split"].append(SPLIT_ALIASES.get(str(split_value).strip().lower(), "") if split_value else "")
         for key in extra:
-            columns[key].append(row.get(key))
+            columns[key].append(float(row[key]) if key in (score_columns or ()) else row.get(key))
     bad_splits = [
         f"row {i + 1}: {row.get('split')!r}"
         for i, row in enumerate(rows)

@@ -69,8 +69,9 @@ class SkillCollator:
                 lost = True
         if lost or len(set(lengths)) > 1:
             batch["frame_mask"] = mask
-        labels = [s["labels"] for s in good]
-        is_float = any(isinstance(label, float) for label in labels)
+        # several named scores come as {name: score} in the dataset's field order: one row of the (B, K) labels
+        labels = [list(s["labels"].values()) if isinstance(s["labels"], dict) else s["labels"] for s in good]
+        is_float = any(isinstance(label, list | float) for label in labels)
         batch["labels"] = torch.tensor(labels, dtype=torch.float32 if is_float else torch.long)
         batch["video_id"] = torch.tensor([int(s.get("video_id", -1)) for s in good], dtype=torch.long)
         if all(s.get("clip_index") is not None for s in good):

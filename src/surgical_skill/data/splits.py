@@ -50,9 +50,16 @@ def _groups(dataset: Dataset, group_column: str | None) -> np.ndarray:
 
 
 def _strata(dataset: Dataset, label_column: str, score_bins: int = 4) -> np.ndarray:
-    """Class ids, or quantile bins of a score so regression splits keep the score range in every part."""
-    values = np.asarray(dataset[label_column])
-    if isinstance(dataset.features[label_column], ClassLabel):
+    """Class ids, or quantile bins of a score so regression splits keep the score range in every part (several
+    named scores: of their mean after standardising each, an overall skill)."""
+    feature = dataset.features[label_column]
+    if isinstance(feature, dict):
+        table = np.asarray([[row[name] for name in feature] for row in dataset[label_column]], dtype=np.float64)
+        spread = table.std(0)
+        values = ((table - table.mean(0)) / np.where(spread > 0, spread, 1.0)).mean(1)
+    else:
+        values = np.asarray(dataset[label_column])
+    if isinstance(feature, ClassLabel):
         return values
     edges = np.unique(np.quantile(values, np.linspace(0, 1, score_bins + 1)[1:-1]))
     return np.digitize(values, edges)

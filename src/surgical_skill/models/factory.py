@@ -29,6 +29,7 @@ from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
 from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel
+from .heads import HEAD_OPTIONS, check_head_config, head_width
 from .loading import check_model_source, explain_load_error, looks_like_hub_id
 from .video3d.configuration_video3d import Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel
@@ -156,7 +157,25 @@ def _unknown(name: str) -> ValueError:
     )
 
 
-def _labels(num_labels: int | None, id2label: dict | list | None) -> dict[str, Any]:
+def _labels(num_labels: int | None, id2label: dict | list | None, head: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``num_labels``, ``id2label``, ``label2id`` and ``problem_type`` of a new head: the classes given, or for
+    a score model (``target_names``, or ``score_head="distribution"``, in ``head``) one output per named score
+    (``distribution_bins`` per score for a distribution head)."""
+    head = dict(head or {})
+    if head.get("target_names") is not None or head.get("score_head") == "distribution":
+        names = [str(name) for name in (head.get("target_names") or ["score"])]
+        width = head_width(head, len(names))
+        if id2label is not None or num_labels not in (None, width):
+            raise ValueError(
+                f"a score model of {len(names)} target{'s' if len(names) != 1 else ''} has {width} outputs; "
+                f"leave num_labels and id2label out (got num_labels={num_labels}, id2label={id2label})"
+            )
+        if head.get("score_head") == "distribution":
+            bins = width // len(names)
+            id2label = [f"{name}:bin{b}" for name in names for b in range(bins)]
+        else:
+            id2label = names
+        return {**_labels(None, id2label), "problem_type": "regression"}
     if isinstance(id2label, list | tuple):
         id2label = dict(enumerate(id2label))
     if id2label is not None:
@@ -173,9 +192,17 @@ def _labels(num_labels: int | None, id2label: dict | list | None) -> dict[str, A
     return out
 
 
+def _set_head(config: PretrainedConfig, head: Mapping[str, Any]) -> None:
+    """Write the head settings (:data:`~surgical_skill.models.heads.HEAD_OPTIONS`) into ``config`` and check
+    that they fit together (a ``ValueError`` saying what to fix)."""
+    for key, value in head.items():
+        setattr(config, key, list(value) if key == "target_names" else value)
+    check_head_config(config)
+
+
 SHARED_OPTIONS = ("freeze_backbone", "dropout", "class_weights", "label_smoothing", "backbone_pretrained")
-# Config keys that follow from the data (its classes, or one score), never from a recipe's model_config
-LABEL_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
+# Config keys that follow from the data (its classes, or its named scores), never from a recipe's model_config
+LABEL_KEYS = ("num_labels", "id2label", "label2id", "problem_type", "target_names", "score_ranges")
 # What transformers writes into every saved config; not settings anyone gives
 _BOOKKEEPING_KEYS = frozenset({"transformers_version", "_name_or_path", "model_type", "architectures"})
 
@@ -211,7 +238,7 @@ def _refuse_unknown_keys(
     for key in unknown:
         close = difflib.get_close_matches(key, sorted(known), n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    own = sorted((known - config_keys(PretrainedConfig) - _BOOKKEEPING_KEYS) | set(SHARED_OPTIONS))
+    own = sorted((known - config_keys(PretrainedConfig) - _BOOKKEEPING_KEYS) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS))
     raise UsageError(
         f"{what} has {'a key' if len(unknown) == 1 else 'keys'} that {model!r} ({config_class.__name__}) "
         f"does not know: {', '.join(hints)}. Its keys: {', '.join(own)}"
@@ -242,7 +269,10 @@ def check_model_config(name_or_path: str | os.PathLike, model_config: Mapping[st
     if name in MODEL_REGISTRY:
         spec = MODEL_REGISTRY[name]
         _refuse_unknown_keys(
-            name, spec.config_class, model_config, set(config_keys(spec.config_class)) | set(SHARED_OPTIONS)
+            name,
+            spec.config_class,
+            model_config,
+            set(config_keys(spec.config_class)) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS),
         )
         values = {key: value for key, value in model_config.items() if key != "class_weights"}  # per class: later
         try:
@@ -257,7 +287,7 @@ def check_model_config(name_or_path: str | os.PathLike, model_config: Mapping[st
             config = AutoConfig.from_pretrained(name)
         except (OSError, ValueError, KeyError):
             return  # not a loadable model folder: build_model says why
-        known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS)
+        known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS)
         _refuse_unknown_keys(name, type(config), model_config, known)
 
 
@@ -289,22 +319,25 @@ def build_model(
         >>> model = build_model("MCG-NJU/videomae-base-finetuned-kinetics", id2label=labels, freeze_backbone=True)
     """
     name = os.fspath(name_or_path)
-    labels = _labels(num_labels, id2label)
+    head = {key: overrides.pop(key) for key in HEAD_OPTIONS if key in overrides}
+    labels = _labels(num_labels, id2label, head)
     if name in MODEL_REGISTRY:
         spec = MODEL_REGISTRY[name]
         _refuse_unknown_keys(
             name,
             spec.config_class,
             overrides,
-            set(config_keys(spec.config_class)) | set(SHARED_OPTIONS),
+            set(config_keys(spec.config_class)) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS),
             "build_model(**overrides)",
         )
         if spec.family == "transformers":
             config = _transformers_config(spec, labels, overrides)
+            _set_head(config, head)
             model = spec.model_class(config)
             _apply_shared_options(model, config)
         else:
             config = spec.config_class(**{**spec.config_defaults, **overrides, **labels})
+            _set_head(config, head)
             model = spec.model_class(config)
             if config.backbone_pretrained:
                 model.load_pretrained_backbone()
@@ -315,8 +348,14 @@ def build_model(
     shared = {key: overrides.pop(key) for key in SHARED_OPTIONS if key in overrides}
     try:
         config, unused = AutoConfig.from_pretrained(name, **overrides, **labels, return_unused_kwargs=True)
-        known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS)
+        known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS)
         _refuse_unknown_keys(name, type(config), unused, known, "build_model(**overrides)")  # else dropped
+        if (num_labels is not None or id2label is not None) and labels.get("problem_type") != "regression":
+            # a class head on a loaded score model: its score settings do not carry over
+            for key in ("target_names", "score_ranges", "score_head", "normalize_scores", "score_sum_name"):
+                if hasattr(config, key) and key not in head:
+                    delattr(config, key)
+        _set_head(config, head)
         # a decision threshold chosen for the loaded model's validation data does not carry over to a new one
         for key in ("decision_threshold", "decision_threshold_info"):
             if hasattr(config, key):

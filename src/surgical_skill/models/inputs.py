@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
+from .heads import scores_from_logits as _scores_from_logits
+
 REGRESSION = "regression"
 
 
@@ -108,11 +110,10 @@ def clip_logits(
 
 
 def scores_from_logits(logits: torch.Tensor, config: PretrainedConfig) -> torch.Tensor:
-    """What a clip's logits say: class probabilities (N, num_labels), or for a score model the predicted
-    scores (N, number of scores)."""
-    if is_regression_model(config):
-        return logits.float().reshape(len(logits), -1)
-    return logits.float().softmax(-1)
+    """What a clip's logits say: class probabilities (N, num_labels), or for a score model every reported
+    score in its own units (N, number of scores), as the config's head reads them
+    (:func:`surgical_skill.models.heads.scores_from_logits`)."""
+    return _scores_from_logits(logits, config)
 
 
 def batch_model_inputs(model: torch.nn.Module, batch: dict[str, Any], **kwargs: Any) -> dict[str, torch.Tensor]:

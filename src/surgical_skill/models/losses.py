@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PretrainedConfig
 
+from .heads import head_loss_terms
+
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
@@ -28,22 +30,26 @@ def skill_loss_terms(
     weights of the samples' labels). Summing both over several batches and dividing once gives exactly the
     loss of one big batch, which is how gradient accumulation stays exact with uneven batches.
 
-    The loss follows :func:`infer_problem_type`: MSE for ``regression`` (one or several scores), cross-entropy
-    for ``single_label_classification`` (optional ``config.class_weights`` and ``config.label_smoothing``),
-    binary cross-entropy with logits for ``multi_label_classification``. The config is not changed.
+    The loss follows :func:`infer_problem_type` and the config's head (:mod:`~surgical_skill.models.heads`):
+    MSE for ``regression`` (one or several named scores, on the [0, 1] scale with ``normalize_scores``), KL
+    divergence to Gaussian soft labels for a ``score_head="distribution"``, cross-entropy for
+    ``single_label_classification`` (optional ``config.class_weights`` and ``config.label_smoothing``) or an
+    ``ordinal_loss`` (cumulative-link or CORAL, class weights honoured), binary cross-entropy with logits for
+    ``multi_label_classification``. The config is not changed.
     """
     problem_type = infer_problem_type(config, labels)
     count = torch.tensor(float(labels.numel()), device=logits.device)
-    if problem_type == "regression":
-        loss = F.mse_loss(logits.reshape(-1).float(), labels.reshape(-1).float(), reduction="sum")
-        return loss, count
+    weights = getattr(config, "class_weights", None)
+    weight = torch.tensor(weights, dtype=torch.float32, device=logits.device) if weights else None
+    if problem_type in ("regression", "single_label_classification"):
+        own = head_loss_terms(logits, labels, config, weight if problem_type != "regression" else None)
+        if own is not None:
+            return own
     if problem_type == "multi_label_classification":
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="sum"), count
     if problem_type != "single_label_classification":
         raise ValueError(f"unknown problem_type {problem_type!r}; known: {', '.join(PROBLEM_TYPES)}")
     labels = labels.reshape(-1).long()
-    weights = getattr(config, "class_weights", None)
-    weight = torch.tensor(weights, dtype=torch.float32, device=logits.device) if weights else None
     loss = F.cross_entropy(
         logits.float(),
         labels,
