@@ -10,7 +10,8 @@ import json
 import pytest
 from datasets import ClassLabel
 
-from surgical_skill.data import SkillDatasetError, load_skill_dataset
+from surgical_skill.data import SkillDatasetError, load_skill_dataset, score_target_names
+from surgical_skill.data.public.jigsaws import SUBSCORES as JIGSAWS_SUBSCORES
 from surgical_skill.errors import UsageError
 from surgical_skill.training import (
     DataArguments,
@@ -61,8 +62,14 @@ def test_every_target_of_a_jigsaws_tree_becomes_the_datasets_labels(jigsaws):
 def test_a_jigsaws_trees_targets_and_problems_are_named(jigsaws, tmp_path):
     with pytest.raises(UsageError, match="no target 'gsr'; its targets are skill_level, grs, respect_for_tissue"):
         load_skill_dataset(jigsaws, target="gsr", split_ratios=None, probe_videos=False)
-    with pytest.raises(UsageError, match=r"target 'subscores' .*needs a model with several outputs"):
-        load_skill_dataset(jigsaws, target="subscores", split_ratios=None, probe_videos=False)
+    subscores = load_skill_dataset(jigsaws, target="subscores", split_ratios=None, probe_videos=False)
+    assert score_target_names(subscores) == list(JIGSAWS_SUBSCORES)
+    row = subscores["train"][0]
+    assert sum(row["labels"].values()) == row["grs"]  # the six items, named, and their sum beside them
+    with pytest.raises(
+        UsageError, match="'skill_level': not a score target of the jigsaws tree; its score targets: grs"
+    ):
+        load_skill_dataset(jigsaws, score_column=["grs", "skill_level"], split_ratios=None, probe_videos=False)
     broken = write_jigsaws_tree(tmp_path / "JIGSAWS", tasks=("Suturing",), supertrials=(1,), views=("capture1",))
     (broken / "Suturing" / "video" / "Suturing_C001_capture1.avi").unlink()
     meta = broken / "Suturing" / "meta_file_Suturing.txt"

@@ -301,7 +301,9 @@ def _normalise_rows(
     if score_columns is not None:
         absent += [f"score column {name!r}" for name in score_columns if name not in columns]
         if target == "label":
-            raise UsageError(f"{origin}: several score columns ({', '.join(score_columns)}) are scores: target 'score'")
+            raise UsageError(
+                f"{origin}: several score columns ({', '.join(score_columns)}) are scores: target 'score'"
+            )
     if absent:
         raise SkillDatasetError(
             f"{origin}: no such column: {', '.join(absent)}; its columns are {_column_list(columns)}"

@@ -90,7 +90,7 @@ def _public_summary(public: PublicDataset) -> dict[str, Any]:
         targets[ALL_SUBSCORES] = {
             "kind": "scores",
             "columns": list(public.subscores),
-            "description": "every sub-score at once (needs a several-output model; not trained yet)",
+            "description": "every sub-score at once, one named output each (add score_sum_name: grs for their sum)",
         }
     return {
         "source": str(public.root),

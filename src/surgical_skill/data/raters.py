@@ -53,7 +53,10 @@ def rater_scores(dataset: Dataset, target: str) -> tuple[np.ndarray, list[str]] 
     if kind == "columns":
         raters = [rater for _, rater in spec]
         matrix = np.asarray(
-            [[np.nan if v in (None, "") else float(v) for v in values] for values in zip(*(dataset[c] for c, _ in spec))],
+            [
+                [np.nan if v in (None, "") else float(v) for v in values]
+                for values in zip(*(dataset[c] for c, _ in spec))
+            ],
             dtype=np.float64,
         ).reshape(len(dataset), len(raters))
         return matrix, raters

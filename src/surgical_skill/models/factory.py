@@ -157,7 +157,9 @@ def _unknown(name: str) -> ValueError:
     )
 
 
-def _labels(num_labels: int | None, id2label: dict | list | None, head: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _labels(
+    num_labels: int | None, id2label: dict | list | None, head: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """``num_labels``, ``id2label``, ``label2id`` and ``problem_type`` of a new head: the classes given, or for
     a score model (``target_names``, or ``score_head="distribution"``, in ``head``) one output per named score
     (``distribution_bins`` per score for a distribution head)."""

@@ -89,7 +89,9 @@ def ordinal_loss(config: Any) -> str:
 
 def is_ordinal(config: Any) -> bool:
     """Whether the classes are ordered (an ordinal loss, or ``ordinal`` set): ordinal metrics apply."""
-    return not _is_regression(config) and (bool(_get(config, "ordinal", False)) or ordinal_loss(config) != "cross_entropy")
+    return not _is_regression(config) and (
+        bool(_get(config, "ordinal", False)) or ordinal_loss(config) != "cross_entropy"
+    )
 
 
 def head_width(config: Any, num_targets: int | None = None) -> int:
@@ -184,7 +186,7 @@ def bin_centres(config: Any, device: torch.device | None = None) -> torch.Tensor
 def _sigmas(config: Any, device: torch.device) -> torch.Tensor:
     """Each target's soft-label width on the [0, 1] scale: ``distribution_sigma`` (score units) over the range,
     or by default two bins wide."""
-    low, width = _ranges(config, device)
+    _, width = _ranges(config, device)
     sigma = _get(config, "distribution_sigma")
     if sigma is None:
         bins = int(_get(config, "distribution_bins", DEFAULT_DISTRIBUTION_BINS))

@@ -144,8 +144,49 @@ class ModelArguments:
         default=None,
         metadata={"help": "'auto' (inverse class frequency of the training split), a JSON list, or none."},
     )
+    score_head: str = field(
+        default="linear",
+        metadata={
+            "help": "For scores: 'linear' (one output per score, MSE) or 'distribution' (USDL: a softmax over "
+            "distribution_bins bins of each score's range, trained against a Gaussian soft label with KL "
+            "divergence; the prediction is its expectation)."
+        },
+    )
+    distribution_bins: int = field(default=21, metadata={"help": "Bins per score of the distribution head."})
+    distribution_sigma: float | None = field(
+        default=None,
+        metadata={
+            "help": "Width of the distribution head's Gaussian soft label, in the score's units (default: 2 bins)."
+        },
+    )
+    normalize_scores: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Learn scores scaled to [0, 1] by their range (score_ranges), every output scaled back (default: "
+            "on for several scores, so a 6-30 GRS does not outweigh 1-5 items in the loss; off for one)."
+        },
+    )
+    ordinal_loss: str = field(
+        default="cross_entropy",
+        metadata={
+            "help": "For ordered classes (novice < intermediate < expert, score bins): 'cross_entropy' (plain), "
+            "'cumulative_link' or 'coral' (rank-consistent ordinal losses). Either ordinal loss implies ordinal."
+        },
+    )
+    ordinal: bool = field(
+        default=False,
+        metadata={"help": "The classes are ordered: report quadratic kappa, Expected Cost and class error too."},
+    )
 
     def __post_init__(self):
+        from ..models.heads import ORDINAL_LOSSES, SCORE_HEADS
+
+        _choice(self.score_head, SCORE_HEADS, "score_head")
+        _choice(self.ordinal_loss, ORDINAL_LOSSES, "ordinal_loss")
+        if self.distribution_bins < 2:
+            raise ValueError(f"distribution_bins must be at least 2, got {self.distribution_bins}")
+        if self.distribution_sigma is not None and not self.distribution_sigma > 0:
+            raise ValueError(f"distribution_sigma must be above 0 (score units), got {self.distribution_sigma}")
         self.model_config = _mapping(self.model_config, "model_config")
         # typos in model_config would otherwise be kept as unused config attributes, silently
         check_model_config(self.model_name_or_path, self.model_config)
@@ -193,6 +234,35 @@ class DataArguments:
     score_bins: list[float] | None = field(
         default=None,
         metadata={"help": "Lower edges of the score classes of the grs_bins target, e.g. [8, 16, 24, 32]."},
+    )
+    score_columns: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Several scores to predict at once (one output each, named in the saved model), e.g. "
+            "[respect_for_tissue, suture_needle_handling, grs]: a manifest's columns, or a public dataset's score "
+            "targets (`target: subscores` takes all its sub-scores)."
+        },
+    )
+    score_ranges: str | None = field(
+        default=None,
+        metadata={
+            "help": "Each score's scale, e.g. {grs: [6, 30]} (a YAML mapping): the distribution head's bins and "
+            "normalize_scores use it (default: the range seen in the training and validation videos)."
+        },
+    )
+    score_sum_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Also report the sum of the predicted scores under this name (e.g. grs: the JIGSAWS GRS is the sum "
+            "of its six items); evaluated against the dataset's column of that name."
+        },
+    )
+    rater_scores: str = field(
+        default="mean",
+        metadata={
+            "help": "For scores rated by several raters: train on their 'mean' (the score column), or on 'each' "
+            "rater's score (a training row per rater; validation and test stay on the mean)."
+        },
     )
     dataset_options: str | None = field(
         default=None,
@@ -288,6 +358,19 @@ class DataArguments:
         if self.view is not None:
             _choice(self.view, ("capture1", "capture2", "both"), "view")
         self.dataset_options = _mapping(self.dataset_options, "dataset_options")
+        self.score_ranges = _mapping(self.score_ranges, "score_ranges")
+        for name, bounds in self.score_ranges.items():
+            if not isinstance(bounds, list | tuple) or len(bounds) != 2 or not float(bounds[0]) < float(bounds[1]):
+                raise ValueError(f"score_ranges: {name} must be [low, high] with low < high, got {bounds!r}")
+        _choice(self.rater_scores, ("mean", "each"), "rater_scores")
+        if self.score_columns is not None:
+            repeated = sorted({c for c in self.score_columns if self.score_columns.count(c) > 1})
+            if not self.score_columns or repeated:
+                raise ValueError(f"score_columns must name one or more different columns, got {self.score_columns}")
+            if self.target not in ("auto", "score"):
+                raise ValueError(f"set either score_columns or target: {self.target}, not both")
+            if self.label_names is not None:
+                raise ValueError("label_names orders classes; score_columns are scores: leave label_names out")
         own = {"task": "task", "view": "view", "score_bins": "score_bins", "fold_file": "cv_fold_file"}
         own["format"] = "dataset_format"
         clash = [key for key in self.dataset_options if key in own]
@@ -455,7 +538,11 @@ class TrainingArguments:
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("push_to_hub needs hub_model_id (org/name)")
         known = set(validation_metric_names(regression=False)) | set(validation_metric_names(regression=True))
-        if self.metric_for_best_model is not None and self.metric_for_best_model not in known:
+        ordinal = ("quadratic_kappa", "expected_cost", "mean_absolute_class_error")
+        known |= {f"{level}_{name}" for level in ("video", "clip") for name in ordinal}
+        # a named score's own figure (video_grs/spearman) is checked once the model's score names are known
+        per_target = "/" in (self.metric_for_best_model or "")
+        if self.metric_for_best_model is not None and self.metric_for_best_model not in known and not per_target:
             raise ValueError(
                 f"metric_for_best_model={self.metric_for_best_model!r} is not a validation metric; choose loss, "
                 f"or video_/clip_ + one of {', '.join(sorted({m.split('_', 1)[1] for m in known if '_' in m}))}"

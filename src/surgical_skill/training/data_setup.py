@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 from torch.utils.data import DataLoader
@@ -24,9 +25,11 @@ from ..data import (
     expand_clips,
     load_skill_dataset,
 )
-from ..data.building import check_training_data
+from ..data.building import check_training_data, label_values, score_target_names
+from ..data.raters import expand_rater_rows
 from ..models import add_sampling
-from .arguments import DataArguments
+from .arguments import DataArguments, ModelArguments
+from .recipe import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ def load_data(args: DataArguments) -> DatasetDict:
     """
     data = load_skill_dataset(
         args.dataset,
+        **({"score_column": list(args.score_columns)} if args.score_columns else {}),
         target=args.target,
         label_names=args.label_names,
         split_ratios=None if args.cv else tuple(args.split_ratios),
@@ -69,7 +73,9 @@ def public_dataset_options(args: DataArguments) -> dict[str, Any]:
 
 
 def label_info(data: DatasetDict) -> dict[str, Any]:
-    """``num_labels`` and ``id2label`` for the model, from the dataset's ``labels`` feature.
+    """``num_labels`` and ``id2label`` for a class model, from the dataset's ``labels`` feature; for scores,
+    ``target_names`` (the struct's field names for several named scores, ``["score"]`` for one), which
+    ``build_model`` turns into the head's outputs.
 
     Raises:
         SkillDatasetError: no ``train`` split, or class labels of one class only (a one-output model would be a
@@ -82,7 +88,79 @@ def label_info(data: DatasetDict) -> dict[str, Any]:
         if feature.num_classes < 2:
             check_training_data(data)  # raises, with the counts
         return {"num_labels": feature.num_classes, "id2label": dict(enumerate(feature.names))}
-    return {"num_labels": 1, "id2label": {0: "score"}}
+    return {"target_names": score_target_names(data) or ["score"]}
+
+
+def trained_label_names(config: dict[str, Any] | Any) -> list[str]:
+    """What a model's outputs are, for comparing runs: its classes, or its score names."""
+    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+    if get("problem_type") == "regression" or get("target_names"):
+        return [str(n) for n in (get("target_names") or ["score"])]
+    id2label = get("id2label") or {}
+    return [str(id2label[k]) for k in sorted(id2label, key=int)]
+
+
+def score_head_options(model_args: ModelArguments, data_args: DataArguments, data: DatasetDict) -> dict[str, Any]:
+    """The head settings ``build_model`` takes (:data:`~surgical_skill.models.heads.HEAD_OPTIONS`) for this
+    data: for scores each target's range (the recipe's ``score_ranges``, else the range of the training and
+    validation videos, never the test's), the head and ``score_sum_name``; for classes the ordinal settings.
+
+    Raises:
+        RecipeError: a setting for the other kind of target (``score_head`` on classes, ``ordinal_loss`` on
+            scores), or ``score_ranges`` naming a score the data does not have.
+    """
+    classes = isinstance(data["train"].features["labels"], ClassLabel)
+    score_settings = {
+        "score_head": model_args.score_head != "linear",
+        "normalize_scores": bool(model_args.normalize_scores),
+        "score_ranges": bool(data_args.score_ranges),
+        "score_sum_name": bool(data_args.score_sum_name),
+        "rater_scores": data_args.rater_scores != "mean",
+    }
+    if classes:
+        misplaced = [key for key, given in score_settings.items() if given]
+        if misplaced:
+            raise RecipeError(f"{', '.join(misplaced)}: for score targets, and this data's target is classes")
+        options: dict[str, Any] = {}
+        if model_args.ordinal_loss != "cross_entropy":
+            options["ordinal_loss"] = model_args.ordinal_loss
+        if model_args.ordinal or model_args.ordinal_loss != "cross_entropy":
+            options["ordinal"] = True
+        return options
+    if model_args.ordinal_loss != "cross_entropy" or model_args.ordinal:
+        raise RecipeError("ordinal_loss and ordinal are for ordered classes, and this data's target is scores")
+    names = score_target_names(data) or ["score"]
+    unknown = sorted(set(data_args.score_ranges) - set(names))
+    if unknown:
+        raise RecipeError(
+            f"score_ranges names {', '.join(unknown)}, which the data does not predict ({', '.join(names)})"
+        )
+    seen = [split for name, split in data.items() if name in ("train", "validation")]
+    values = np.concatenate([label_values(split).reshape(len(split), -1) for split in seen])
+    ranges = []
+    for k, name in enumerate(names):
+        if name in data_args.score_ranges:
+            low, high = (float(v) for v in data_args.score_ranges[name])
+        else:
+            low, high = float(values[:, k].min()), float(values[:, k].max())
+            if high <= low:
+                high = low + 1.0
+            logger.info("score range of %s: [%g, %g], as seen in the training and validation videos", name, low, high)
+        ranges.append([low, high])
+    options = {"target_names": names, "score_ranges": ranges}
+    if model_args.normalize_scores or (model_args.normalize_scores is None and len(names) > 1):
+        options["normalize_scores"] = True
+    if model_args.score_head == "distribution":
+        options.update(score_head="distribution", distribution_bins=model_args.distribution_bins)
+        if model_args.distribution_sigma is not None:
+            options["distribution_sigma"] = model_args.distribution_sigma
+    if data_args.score_sum_name:
+        if data_args.score_sum_name in names:
+            raise RecipeError(
+                f"score_sum_name {data_args.score_sum_name!r} is one of the predicted scores; name the sum apart"
+            )
+        options["score_sum_name"] = data_args.score_sum_name
+    return options
 
 
 def class_weights_for(train: Dataset, num_labels: int) -> list[float]:
@@ -129,7 +207,11 @@ def clip_datasets(
     )
     eval_transforms = ClipTransforms.from_video_processor(processor, training=False)
     train_decoder = ClipDecoder(sampling, train_transforms, training=True, seed=seed)
-    train = expand_clips(data["train"], args.train_clips_per_video).with_transform(train_decoder)
+    train_rows = data["train"]
+    if args.rater_scores == "each":  # one training row per rater; validation and test keep the raters' mean
+        train_rows = expand_rater_rows(train_rows)
+        logger.info("training on every rater's score: %d rows from %d videos", len(train_rows), len(data["train"]))
+    train = expand_clips(train_rows, args.train_clips_per_video).with_transform(train_decoder)
     evaluation = {
         name: expand_clips(split, args.eval_clips_per_video).with_transform(
             ClipDecoder(sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video)

@@ -26,7 +26,14 @@ from transformers.video_processing_utils import BaseVideoProcessor
 from ..data import ClipDecoder
 from ..models import build_model, build_video_processor, record_training_fps
 from .arguments import DataArguments, ModelArguments, TrainingArguments
-from .data_setup import apply_data_overrides, class_weights_for, clip_datasets, label_info, load_data
+from .data_setup import (
+    apply_data_overrides,
+    class_weights_for,
+    clip_datasets,
+    label_info,
+    load_data,
+    score_head_options,
+)
 from .loop import FitResult, fit
 
 logger = logging.getLogger(__name__)
@@ -83,8 +90,9 @@ def prepare_training(
     ``training_args.seed``: every fold starts from the same weights), its video processor and the clip datasets."""
     data = load_data(data_args) if data is None else data
     labels = label_info(data)
+    labels.update(score_head_options(model_args, data_args, data))
     set_seed(training_args.seed)
-    overrides = model_overrides(model_args, data, labels["num_labels"])
+    overrides = model_overrides(model_args, data, labels.get("num_labels", 1))
     model = build_model(model_args.model_name_or_path, **labels, **overrides, allow_pickle=model_args.allow_pickle)
     logger.info("model: %s, %.2f M parameters", type(model).__name__, model.num_parameters() / 1e6)
     processor = build_video_processor(model_args.model_name_or_path, config=model.config)

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.utils import (
@@ -51,10 +52,13 @@ from ..errors import SurgicalSkillError
 from ..evaluation.metrics import (
     aggregate_by_video,
     classification_metrics,
+    multi_target_regression_metrics,
+    ordinal_metrics,
     regression_metrics,
     validation_metric_names,
 )
 from ..models import batch_model_inputs, clip_logits, is_regression_model, skill_loss_terms
+from ..models.heads import is_ordinal, scores_from_logits, target_names
 from .arguments import TrainingArguments
 from .checkpoints import (  # re-exported: they lived here before training/checkpoints.py
     CHECKPOINT_PREFIX,
@@ -469,17 +473,19 @@ def validate_one_epoch(accelerator: Accelerator, model: torch.nn.Module, loader:
     unwrapped = accelerator.unwrap_model(model)
     config = unwrapped.config
     width = config.num_labels
+    # a score model's labels are (B, K): one column per named score
+    label_shape = (len(target_names(config)),) if is_regression_model(config) else ()
     model.eval()
     logits_all, labels_all, ids_all = [], [], []
     for batch in loader:
         expected = batch["pixel_values"].shape[0] + len(batch.get("decode_failures") or [])
         logits = torch.zeros((expected, width), device=accelerator.device)
-        labels = torch.zeros(expected, device=accelerator.device)
+        labels = torch.zeros((expected, *label_shape), device=accelerator.device)
         ids = torch.full((expected,), -1, dtype=torch.long, device=accelerator.device)
         if not is_empty_batch(batch):
             n = batch["pixel_values"].shape[0]
             logits[:n] = clip_logits(model, batch["pixel_values"], batch.get("frame_mask")).reshape(n, width)
-            labels[:n] = batch["labels"].float()
+            labels[:n] = batch["labels"].float().reshape(n, *label_shape)
             ids[:n] = batch["video_id"]
         logits, labels, ids = accelerator.gather_for_metrics((logits, labels, ids))
         logits_all.append(logits.cpu())
@@ -502,22 +508,54 @@ def _validation_metrics(logits: torch.Tensor, labels: torch.Tensor, ids: torch.T
     summed, normalizer = skill_loss_terms(logits, labels if regression else labels.long(), config)
     results["loss"] = float(summed / normalizer)
     if regression:
-        scores = logits.reshape(-1).numpy()
-        results.update({f"clip_{k}": v for k, v in regression_metrics(labels.numpy(), scores).items()})
-        _, video_scores, video_targets = aggregate_by_video(ids.numpy(), scores, labels.numpy())
-        results.update({f"video_{k}": v for k, v in regression_metrics(video_targets, video_scores).items()})
+        names = target_names(config)
+        scores = scores_from_logits(logits, config)[:, : len(names)].numpy()  # (N, K): the targets, not a sum
+        truth = labels.reshape(len(labels), -1).numpy()
+        _, video_scores, video_targets = aggregate_by_video(ids.numpy(), scores, truth)
+        for level, (y, p) in {"clip": (truth, scores), "video": (video_targets, video_scores)}.items():
+            results.update({f"{level}_{k}": v for k, v in score_validation_metrics(y, p, names).items()})
         return results
-    probabilities = logits.softmax(-1).numpy()
+    probabilities = scores_from_logits(logits, config).numpy()
     targets = labels.long().numpy()
+    ordinal = is_ordinal(config)
     results.update({f"clip_{k}": v for k, v in classification_metrics(targets, probabilities).items()})
     video_ids, video_probs, video_targets = aggregate_by_video(ids.numpy(), probabilities, targets)
     results.update({f"video_{k}": v for k, v in classification_metrics(video_targets, video_probs).items()})
+    if ordinal:
+        for level, (y, p) in {"clip": (targets, probabilities), "video": (video_targets, video_probs)}.items():
+            results.update({f"{level}_{k}": v for k, v in _ordinal_only(y, p, config.num_labels).items()})
     results["predictions"] = {
         "video_id": video_ids.tolist(),
         "labels": video_targets.tolist(),
         "probabilities": video_probs.tolist(),
     }
     return results
+
+
+def score_validation_metrics(targets: np.ndarray, scores: np.ndarray, names: list[str]) -> dict[str, float]:
+    """MAE, RMSE, Pearson and Spearman of a score model's (N, K) predictions: for one score as before; for
+    several, the mean MAE and RMSE over the scores, the Fisher-z means of the correlations under the same names
+    (so ``video_spearman`` means the same for one score or seven), and each score's own as ``<name>/<metric>``."""
+    if len(names) == 1:
+        return regression_metrics(targets[:, 0], scores[:, 0])
+    table = multi_target_regression_metrics(targets, scores, names)
+    out = {
+        "mae": table["mae_mean"],
+        "rmse": table["rmse_mean"],
+        "pearson": table["pearson_fisher_z"],
+        "spearman": table["spearman_fisher_z"],
+    }
+    out.update({key: value for key, value in table.items() if "/" in key})
+    return out
+
+
+def _ordinal_only(labels: np.ndarray, probabilities: np.ndarray, num_classes: int) -> dict[str, float]:
+    """The ordered-class figures :func:`classification_metrics` does not already give."""
+    metrics = ordinal_metrics(labels, probabilities, num_classes=num_classes)
+    return {key: metrics[key] for key in ORDINAL_VALIDATION_METRICS}
+
+
+ORDINAL_VALIDATION_METRICS = ("quadratic_kappa", "expected_cost", "mean_absolute_class_error")
 
 
 # ---------------------------------------------------------------------------------------------------- fit
@@ -593,6 +631,11 @@ def best_model_metric(config, metric: str | None) -> str:
     if metric is None:
         return "video_mae" if regression else "video_balanced_accuracy"
     allowed = validation_metric_names(regression, None if regression else config.num_labels)
+    if regression and len(target_names(config)) > 1:
+        per_target = [f"{name}/{m}" for name in target_names(config) for m in ("mae", "rmse", "pearson", "spearman")]
+        allowed = (*allowed, *(f"{level}_{key}" for level in ("video", "clip") for key in per_target))
+    if is_ordinal(config):
+        allowed = (*allowed, *(f"{level}_{key}" for level in ("video", "clip") for key in ORDINAL_VALIDATION_METRICS))
     if metric not in allowed:
         task = "a score (regression) model" if regression else f"a class model of {config.num_labels} classes"
         raise RecipeError(
@@ -886,7 +929,7 @@ def _is_better(
         return False
     if best is None:
         return True
-    lower_is_better = metric.endswith(("loss", "mae", "rmse"))
+    lower_is_better = metric.endswith(("loss", "mae", "rmse", "expected_cost", "class_error"))
     if math.isclose(value, best, rel_tol=0.0, abs_tol=1e-12):
         return loss is not None and best_loss is not None and loss < best_loss
     return value < best if lower_is_better else value > best

@@ -46,7 +46,7 @@ from ..models.loading import (
 )
 from .arguments import DataArguments, ModelArguments, TrainingArguments, rename_deprecated_keys
 from .checkpoints import checkpoint_info, checkpoints_in
-from .data_setup import label_info, public_dataset_options
+from .data_setup import label_info, public_dataset_options, trained_label_names
 from .recipe import RecipeError, recipe_to_dict
 
 logger = logging.getLogger(__name__)
@@ -399,12 +399,13 @@ def check_resumed_data(folds: list[tuple[Path, DatasetDict]], data_args: DataArg
         found = checkpoints_in(folder)
         info = checkpoint_info(found[-1]) if found else None
         if info is not None and "train" in data:
-            trained = {str(k): v for k, v in (info["config"].get("id2label") or {}).items()}
-            labels = {str(k): v for k, v in label_info(data)["id2label"].items()}
+            trained = trained_label_names(info["config"])
+            now = label_info(data)
+            labels = now.get("target_names") or [str(now["id2label"][k]) for k in sorted(now["id2label"])]
             if trained != labels:
                 raise RecipeError(
-                    f"cannot resume {folder}: the data's classes {list(labels.values())} are not the ones the run "
-                    f"trained on {list(trained.values())} (in {found[-1]}): resume with the data as it was, or "
+                    f"cannot resume {folder}: the data's classes {labels} are not the ones the run "
+                    f"trained on {trained} (in {found[-1]}): resume with the data as it was, or "
                     "train a new run in another output_dir"
                 )
         record = Path(folder) / SPLIT_RECORD

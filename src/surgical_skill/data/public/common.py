@@ -142,7 +142,7 @@ class PublicDataset:
             f"{self.format} dataset at {self.root}: no target {name!r}; its targets are "
             f"{', '.join(self.targets)}"
             + (
-                f" ({ALL_SUBSCORES}, all sub-scores at once, needs a several-output model: not trainable yet)"
+                f", and {ALL_SUBSCORES} (all sub-scores at once, one named output each)"
                 if self.subscores
                 else ""
             )

@@ -1,0 +1,142 @@
+"""Training the field's kinds of skill target: several named scores, a score distribution, every rater's score,
+and ordered classes; each trains, saves, reloads with the Auto classes and predicts in range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForVideoClassification
+
+from surgical_skill.data import load_skill_dataset
+from surgical_skill.data.raters import expand_rater_rows, rater_scores
+from surgical_skill.errors import UsageError
+from surgical_skill.models import clip_logits
+from surgical_skill.models.heads import reported_score_names, scores_from_logits
+from surgical_skill.training import RecipeError, train
+from surgical_skill.training.loop import best_model_metric
+from tests.helpers import tiny_arguments
+
+ITEMS = ["respect_for_tissue", "suture_needle_handling", "instrument_handling", "time_and_motion", "flow_of_operation"]
+
+
+def _validation_clips(output, count: int = 4) -> torch.Tensor:
+    return torch.stack([output.eval_dataset[i]["pixel_values"] for i in range(count)])
+
+
+def _train(manifest, out, *, data=None, model=None, **training):
+    training = {"num_train_epochs": 2, "learning_rate": 0.01, **training}
+    model_args, data_args, training_args = tiny_arguments(manifest, out, data_overrides=data, **training)
+    for key, value in (model or {}).items():
+        setattr(model_args, key, value)
+    return train(model_args, data_args, training_args)
+
+
+def test_several_named_scores_train_and_the_saved_model_names_its_outputs(synthetic_manifest, tmp_path):
+    output = _train(
+        synthetic_manifest,
+        tmp_path / "run",
+        data={"score_columns": ITEMS, "score_sum_name": "grs"},
+        metric_for_best_model="video_respect_for_tissue/spearman",
+    )
+    record = output.result.history[-1]
+    # one figure per score, and their Fisher-z mean under the single-score name
+    assert {f"eval_video_{name}/spearman" for name in ITEMS} <= set(record) and "eval_video_spearman" in record
+    model = AutoModelForVideoClassification.from_pretrained(output.result.model_dir).eval()
+    config = model.config
+    assert config.target_names == ITEMS and reported_score_names(config) == [*ITEMS, "grs"]
+    assert [config.id2label[i] for i in range(config.num_labels)] == ITEMS and config.problem_type == "regression"
+    assert config.normalize_scores  # several scores: learnt on one scale by default
+    seen = np.concatenate([[list(r.values()) for r in output.data[s]["labels"]] for s in ("train", "validation")])
+    assert config.score_ranges == [[float(seen[:, k].min()), float(seen[:, k].max())] for k in range(len(ITEMS))]
+    scores = scores_from_logits(clip_logits(model, _validation_clips(output)), config)
+    assert scores.shape == (4, len(ITEMS) + 1)
+    assert torch.allclose(scores[:, -1], scores[:, :-1].sum(1))  # the reported GRS is the items' sum
+
+
+def test_validation_reports_each_named_score_and_refuses_unknown_ones(synthetic_manifest, tmp_path):
+    from surgical_skill.models import build_model
+
+    model = build_model("small3d", target_names=["a", "b"], small3d_channels=[4, 8])
+    assert best_model_metric(model.config, "video_b/spearman") == "video_b/spearman"
+    with pytest.raises(RecipeError, match="'video_c/spearman' is not computed"):
+        best_model_metric(model.config, "video_c/spearman")
+
+
+def test_a_distribution_head_trained_on_every_raters_score_predicts_inside_the_scale(synthetic_manifest, tmp_path):
+    output = _train(
+        synthetic_manifest,
+        tmp_path / "run",
+        data={"score_columns": ["grs"], "score_ranges": {"grs": [5, 25]}, "rater_scores": "each"},
+        model={"score_head": "distribution", "distribution_bins": 11},
+    )
+    assert len(output.train_dataset) == 3 * len(output.data["train"])  # three raters, a row each
+    model = AutoModelForVideoClassification.from_pretrained(output.result.model_dir).eval()
+    assert model.config.num_labels == 11 and model.config.score_head == "distribution"
+    scores = scores_from_logits(clip_logits(model, _validation_clips(output)), model.config)
+    assert scores.shape == (4, 1) and bool(((scores >= 5) & (scores <= 25)).all())
+
+
+@pytest.mark.parametrize("loss", ["coral", "cumulative_link"])
+def test_ordered_classes_train_with_an_ordinal_loss(synthetic_manifest, tmp_path, loss):
+    output = _train(synthetic_manifest, tmp_path / "run", model={"ordinal_loss": loss}, num_train_epochs=1)
+    model = AutoModelForVideoClassification.from_pretrained(output.result.model_dir).eval()
+    assert model.config.ordinal_loss == loss and model.config.ordinal
+    probabilities = scores_from_logits(clip_logits(model, _validation_clips(output)), model.config)
+    assert bool((probabilities >= 0).all()) and torch.allclose(probabilities.sum(1), torch.ones(4))
+    record = output.result.history[-1]
+    assert {"eval_video_quadratic_kappa", "eval_video_expected_cost", "eval_clip_mean_absolute_class_error"} <= set(
+        record
+    )
+
+
+def test_rater_rows_give_each_raters_score_and_keep_the_video(synthetic_manifest):
+    data = load_skill_dataset(synthetic_manifest, score_column=["grs"], split_ratios=None)["train"]
+    matrix, raters = rater_scores(data, "grs")
+    assert raters == ["1", "2", "3"] and matrix.shape == (len(data), 3)
+    assert np.allclose(matrix[:, 0], np.asarray(data["grs_rater_1"], dtype=float))
+    rows = expand_rater_rows(data)
+    assert [r["grs"] for r in rows["labels"][:3]] == matrix[0].tolist()
+    assert rows["video_id"][:3] == [data["video_id"][0]] * 3
+    with pytest.raises(UsageError, match="rater_scores 'each' needs every rater's score of 'score'"):
+        expand_rater_rows(load_skill_dataset(synthetic_manifest, target="score", split_ratios=None)["train"])
+
+
+@pytest.mark.parametrize(
+    ("data", "model", "message"),
+    [
+        ({}, {"score_head": "distribution"}, "score_head: for score targets, and this data's target is classes"),
+        ({"score_columns": ["grs"]}, {"ordinal_loss": "coral"}, "ordinal_loss and ordinal are for ordered classes"),
+        ({"score_columns": ["grs"], "score_ranges": {"gsr": [5, 25]}}, {}, "score_ranges names gsr, which the data"),
+        ({"score_columns": ["grs"], "score_sum_name": "grs"}, {}, "score_sum_name 'grs' is one of the predicted"),
+    ],
+    ids=[
+        "a score head on classes",
+        "an ordinal loss on scores",
+        "a range of an unknown score",
+        "a sum named as a score",
+    ],
+)
+def test_head_settings_that_do_not_fit_the_data_are_refused_before_training(
+    synthetic_manifest, tmp_path, data, model, message
+):
+    with pytest.raises(RecipeError, match=message):
+        _train(synthetic_manifest, tmp_path / "run", data=data, model=model)
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_score_columns_name_every_missing_or_non_numeric_column(synthetic_manifest, tmp_path):
+    from surgical_skill.data import SkillDatasetError
+
+    with pytest.raises(SkillDatasetError, match="no such column: score column 'gsr'"):
+        load_skill_dataset(synthetic_manifest, score_column=["grs", "gsr"], probe_videos=False)
+    text = synthetic_manifest.read_text().splitlines()
+    header = text[0].split(",")
+    rows = [line.split(",") for line in text[1:]]
+    for row in rows:  # the manifest moves: its videos by absolute path
+        row[header.index("video")] = str(synthetic_manifest.parent / row[header.index("video")])
+    rows[0][header.index("grs")] = "n/a"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([text[0], *(",".join(row) for row in rows)]) + "\n")
+    with pytest.raises(SkillDatasetError, match=r"(?s)scores that are not numbers.*row 1: 'n/a' \(grs\)"):
+        load_skill_dataset(bad, score_column=["respect_for_tissue", "grs"], probe_videos=False)
