@@ -141,11 +141,7 @@ class PublicDataset:
         raise UsageError(
             f"{self.format} dataset at {self.root}: no target {name!r}; its targets are "
             f"{', '.join(self.targets)}"
-            + (
-                f", and {ALL_SUBSCORES} (all sub-scores at once, one named output each)"
-                if self.subscores
-                else ""
-            )
+            + (f", and {ALL_SUBSCORES} (all sub-scores at once, one named output each)" if self.subscores else "")
         )
 
 
