@@ -36,6 +36,7 @@ from ..evaluation.baselines import static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
 from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
 from ..files import unwritable_reason, write_json_atomic
+from ..models.heads import target_names
 from ..models.inputs import is_regression_model
 from ..models.loading import (
     ModelNotFoundError,
@@ -638,6 +639,7 @@ def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset, D
     pool = _pool(
         load_skill_dataset(
             dataset,
+            **({"score_column": list(args.score_columns)} if args.score_columns else {}),
             target=args.target,
             label_names=args.label_names,
             split_ratios=None,
@@ -663,12 +665,15 @@ def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset, D
 
 def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dataset, str, str]:
     target = "score" if is_regression_model(model.config) else "label"
+    # a model of named scores reads the new data's columns of those names (matched by name, never by position)
+    named = target_names(model.config) if target == "score" else ["score"]
+    columns = {"score_column": named} if named != ["score"] else {}
     ratios = tuple(split_ratios) if split_ratios else None
     if split not in (None, "all") and ratios is None:
         ratios = (0.7, 0.15, 0.15)
     # new data: none of it trained this model, so its own split column may share surgeons without harm
     loaded = load_skill_dataset(
-        dataset, target=target, split_ratios=ratios, seed=split_seed or 0, allow_shared_subjects=True
+        dataset, target=target, split_ratios=ratios, seed=split_seed or 0, allow_shared_subjects=True, **columns
     )
     if split in (None, "all"):
         evaluated, split = _pool(loaded), "all"
