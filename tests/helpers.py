@@ -119,6 +119,17 @@ def load_train_script():
     return module
 
 
+# Head settings of tiny models for the outputs a model can have (save_tiny_model(folder, **THREE_SCORES))
+THREE_SCORES = {  # three OSATS-like items on a distribution head, and their sum reported as "grs"
+    "target_names": ["respect_for_tissue", "time_and_motion", "flow_of_operation"],
+    "score_ranges": [[1, 5], [1, 5], [1, 5]],
+    "score_head": "distribution",
+    "distribution_bins": 9,
+    "score_sum_name": "grs",
+}
+ORDERED_CLASSES = {"id2label": ["novice", "intermediate", "expert"], "ordinal_loss": "coral"}
+
+
 def save_tiny_model(folder: Path, *, pickle: bool = False, **head) -> Path:
     """A random-init two-layer small3d classifier and its video processor saved in ``folder`` (milliseconds);
     ``pickle`` keeps only a ``pytorch_model.bin`` (transformers 5 writes safetensors only, so torch.save it).

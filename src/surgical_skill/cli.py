@@ -340,15 +340,14 @@ def _run_predict(args: argparse.Namespace) -> int:
         name = Path(r["video"]).name.ljust(width)
         if "error" in r:
             print(f"{name}  ERROR {r['error']}")
-        elif "label" in r:
-            duration = r["metadata"]["duration"]
-            expected = f"  expected class {r['expected_class']:.2f}" if "expected_class" in r else ""
-            print(
-                f"{name}  {r['label']:<16} {r['score']:.3f}{expected}   {r['metadata']['clips']} clips"
-                + (f", {duration:.1f} s" if duration else "")
-            )
         else:
-            print(f"{name}  {_scores_text(r)}   {r['metadata']['clips']} clips")
+            duration = r["metadata"]["duration"]
+            clips = f"{r['metadata']['clips']} clips" + (f", {duration:.1f} s" if duration else "")
+            if "label" in r:
+                expected = f"  expected class {r['expected_class']:.2f}" if "expected_class" in r else ""
+                print(f"{name}  {r['label']:<16} {r['score']:.3f}{expected}   {clips}")
+            else:
+                print(f"{name}  {_scores_text(r)}   {clips}")
         for warning in r.get("metadata", {}).get("warnings", []):
             print(f"{' ' * width}  warning: {warning}")
     if args.json:
