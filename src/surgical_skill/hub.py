@@ -163,8 +163,10 @@ def _card_body(name, config, recipe, report, labels) -> str:
 def _card_usage(name, config, labels) -> list[str]:
     regression = is_regression_model(config)
     if regression:
-        scores = reported_score_names(config)
-        predicts = "It predicts a skill score." if scores == ["score"] else f"It predicts {len(scores)} scores."
+        names, total = target_names(config), config.get("score_sum_name")
+        predicts = f"It predicts {_listed(names)}" + (f" and their sum, {total}." if total else ".")
+        if names == ["score"] and not total:
+            predicts = "It predicts a skill score."
     else:
         predicts = f"Classes: {', '.join(map(str, labels))}."
     reads = 'result["scores"], result["clips"]' if regression else 'result["label"], result["score"], result["clips"]'
@@ -192,6 +194,10 @@ def _card_usage(name, config, labels) -> list[str]:
     ]
 
 
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{len(names)} scores ({', '.join(names)})"
+
+
 def _card_outputs(config, labels) -> list[str]:
     """What each output means: the scores (names, ranges, the head) or the classes (ordered or not, the loss)."""
     lines = ["## Outputs", ""]
@@ -215,16 +221,16 @@ def _card_outputs(config, labels) -> list[str]:
     total = config.get("score_sum_name")
     lines += ["| score | range | |", "|---|---|---|"]
     for i, name in enumerate(names):
-        low_high = f"{fmt(ranges[i][0])} to {fmt(ranges[i][1])}" if ranges else "not saved"
+        low_high = f"{ranges[i][0]:g} to {ranges[i][1]:g}" if ranges else "not saved"
         lines.append(f"| {name} | {low_high} | predicted |")
     if total:
-        span = f"{fmt(sum(r[0] for r in ranges))} to {fmt(sum(r[1] for r in ranges))}" if ranges else "not saved"
+        span = f"{sum(r[0] for r in ranges):g} to {sum(r[1] for r in ranges):g}" if ranges else "not saved"
         lines.append(f"| {total} | {span} | the sum of the scores above |")
     lines.append("")
     if score_head(config) == "distribution":
         bins = config.get("distribution_bins") or DEFAULT_DISTRIBUTION_BINS
         sigma = config.get("distribution_sigma")
-        width = f"{fmt(sigma)} score units wide" if sigma is not None else "two bins wide"
+        width = f"{sigma:g} score units wide" if sigma is not None else "two bins wide"
         lines.append(
             f"Head: a score distribution (USDL) over {bins} bins of each score's range, trained with the KL "
             f"divergence to a Gaussian around the true score ({width}); a score is the distribution's "
