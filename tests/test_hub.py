@@ -187,10 +187,11 @@ def test_the_card_says_n_a_where_an_interval_is_undefined(run_dir, tmp_path):
 
 
 def _score_report(names, layout):
-    """A metrics.json of a several-score model in one of two layouts: each score's figures as
-    ``"<name>/<metric>"`` keys of ``metrics`` (as multi_target_regression_metrics names them), or a ``targets``
-    mapping; the figures computed on noisy predictions of random scores with intervals by subject. Returns it,
-    the figures and their intervals."""
+    """A metrics.json of a several-score model in one of two layouts: each score's figures only as
+    ``"<name>/<metric>"`` keys of ``metrics`` (as multi_target_regression_metrics names them), or also in a
+    ``per_target`` mapping with each score's videos and intervals, and static baselines per score (as the
+    evaluation report writes them). The figures are computed on noisy predictions of random scores, with
+    intervals by subject. Returns the report, the figures and their intervals."""
     import numpy as np
 
     from surgical_skill.evaluation.metrics import multi_target_intervals, multi_target_regression_metrics
@@ -205,20 +206,35 @@ def _score_report(names, layout):
     if layout == "flat":
         flat = {k: list(v) for k, v in intervals.items()}
         return {**report, "metrics": metrics, "confidence_intervals_95": flat}, metrics, intervals
-    overall = {k: v for k, v in metrics.items() if "/" not in k}
-    targets = {
+    per_target = {
         name: {
             **{k.split("/")[1]: v for k, v in metrics.items() if k.startswith(f"{name}/")},
+            "videos": 30,
             "confidence_intervals_95": {
                 k.split("/")[1]: list(v) for k, v in intervals.items() if k.startswith(f"{name}/")
             },
         }
         for name in names
     }
-    return {**report, "metrics": overall, "targets": targets, "confidence_intervals_95": {}}, metrics, intervals
+    duration = {
+        "name": "duration",
+        "description": "trial length only",
+        "metric": "spearman",
+        "value": 0.25,
+        "confidence_interval_95": [0.05, 0.45],
+    }
+    baselines = {
+        "metric": "spearman",
+        "protocol": "Held out by surgeon.",
+        "chance": 0.0,
+        "baselines": {"duration": duration},
+        "skipped": {},
+    }
+    report["baselines"] = {"per_target": {"grs": baselines}, "verdicts": ["grs: the model beats trial length"]}
+    return {**report, "metrics": metrics, "per_target": per_target, "confidence_intervals_95": {}}, metrics, intervals
 
 
-@pytest.mark.parametrize("layout", ["flat", "targets"])
+@pytest.mark.parametrize("layout", ["flat", "per_target"])
 def test_the_card_of_several_scores_lists_them_their_head_and_each_ones_metrics(layout, tmp_path):
     from tests.helpers import THREE_SCORES, save_tiny_model
 
@@ -239,14 +255,21 @@ def test_the_card_of_several_scores_lists_them_their_head_and_each_ones_metrics(
     )
     assert "a score distribution (USDL) over 9 bins" in text and "`expected_score_spread`" in text
     assert 'result["scores"], result["clips"]' in text
-    assert "| score | mae | rmse | pearson | spearman |" in text
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "(" in line and line.count("|") == 6]
+    videos = " videos |" if layout == "per_target" else ""
+    assert f"| score | mae | rmse | pearson | spearman |{videos}" in text
+    columns = 7 if layout == "per_target" else 6
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "(" in line and line.count("|") == columns]
     assert [row.split(" | ")[0][2:] for row in rows] == names  # one row per score, in the model's order
     for name, row in zip(names, rows):
         low, high = intervals[f"{name}/spearman"]
-        assert row.endswith(f"| {metrics[f'{name}/spearman']:.3f} ({low:.3f} to {high:.3f}) |"), row
+        spearman = f"| {metrics[f'{name}/spearman']:.3f} ({low:.3f} to {high:.3f}) |"
+        assert row.endswith(spearman + (" 30 |" if layout == "per_target" else "")), row
         assert f"| {metrics[f'{name}/mae']:.3f} |" in row
     assert "| respect_for_tissue/spearman |" not in text  # each score's figures are in their own table only
+    if layout == "per_target":  # each score's baselines against the model's figure on that score
+        assert "**grs**\n\n| static baseline | held-out spearman | 95 % interval |" in text
+        assert f"| **the model** | **{metrics['grs/spearman']:.3f}** | |" in text
+        assert "| trial length only | 0.250 | 0.050 to 0.450 |" in text and "- grs: the model beats" in text
     named = {r.metric_name: r.metric_value for r in loaded.data.eval_results if r.metric_name}
     assert named["grs spearman"] == pytest.approx(metrics["grs/spearman"])
     assert named["time_and_motion mae"] == pytest.approx(metrics["time_and_motion/mae"])

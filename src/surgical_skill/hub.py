@@ -112,19 +112,24 @@ def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
-def target_metrics(report: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each score's metrics in a report's ``metrics.json``: ``{name: {metric: value}}``, in the model's order.
+def _target_blocks(report: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json's ``per_target``: ``{name: {metric: value, "confidence_intervals_95": {...}, ...}}``."""
+    blocks = report.get("per_target")
+    return blocks if isinstance(blocks, dict) else {}
 
-    Read from a ``targets`` mapping (``{name: {metric: value}}``) where the report has one, else from the
-    ``"<name>/<metric>"`` keys of its ``metrics`` (as ``multi_target_regression_metrics`` names them), for the
-    names the model reports (its config's ``target_names`` and ``score_sum_name``). Empty for a single score or
-    a class model, whose figures are the report's own ``metrics``."""
+
+def target_metrics(report: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each score's figures in a report's ``metrics.json``: ``{name: {metric: value}}``, in the model's order.
+
+    Read from the report's ``per_target`` mapping, ``{name: {metric: value, ...}}``, where it has one, and from the ``"<name>/<metric>"`` keys of its ``metrics`` (as ``multi_target_regression_metrics``
+    names them) for the names the model reports (its config's ``target_names`` and ``score_sum_name``). Only
+    numbers are kept (``videos`` is the count of videos with a true value of that score). Empty for a single
+    score or a class model, whose figures are the report's own ``metrics``."""
     found: dict[str, dict[str, Any]] = {}
-    targets = report.get("targets")
-    if isinstance(targets, dict):
-        for name, metrics in targets.items():
-            if isinstance(metrics, dict):
-                found[str(name)] = {k: v for k, v in metrics.items() if isinstance(v, int | float | None)}
+    for name, metrics in _target_blocks(report).items():
+        if isinstance(metrics, dict):
+            numbers = {k: v for k, v in metrics.items() if isinstance(v, int | float | None) and k != "videos"}
+            found[str(name)] = {**numbers, **({"videos": metrics["videos"]} if "videos" in metrics else {})}
     names = reported_score_names(config) if is_regression_model(config) else []
     for key, value in report.get("metrics", {}).items():
         name, _, metric = key.rpartition("/")
@@ -135,9 +140,9 @@ def target_metrics(report: dict[str, Any], config: dict[str, Any]) -> dict[str, 
 
 
 def _target_intervals(report: dict[str, Any], name: str) -> dict[str, Any]:
-    """One score's 95 % intervals in ``metrics.json``: inside its ``targets`` entry, or as
+    """One score's 95 % intervals in ``metrics.json``: inside its ``per_target`` entry, or as
     ``"<name>/<metric>"`` keys of ``confidence_intervals_95``."""
-    target = (report.get("targets") or {}).get(name)
+    target = _target_blocks(report).get(name)
     inside = target.get("confidence_intervals_95", {}) if isinstance(target, dict) else {}
     flat = {
         key.rpartition("/")[2]: value
@@ -153,7 +158,7 @@ def _card_body(name, config, recipe, report, labels) -> str:
         _card_outputs(config, labels),
         _card_evaluation(report, labels) if report else [],
         _card_target_evaluation(report, config) if report else [],
-        _card_baselines(report) if report and report.get("baselines") else [],
+        _card_baselines(report, config) if report and report.get("baselines") else [],
         _card_limitations(),
         ["## Training recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).strip(), "```", ""],
     ]
@@ -251,16 +256,17 @@ def _card_target_evaluation(report, config) -> list[str]:
     per_target = target_metrics(report, config)
     if not per_target:
         return []
-    metrics = list(dict.fromkeys(m for values in per_target.values() for m in values))
+    metrics = list(dict.fromkeys(m for values in per_target.values() for m in values if m != "videos"))
+    metrics += ["videos"] if any("videos" in values for values in per_target.values()) else []
     lines = ["### Each score", "", "| score | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     for name, values in per_target.items():
         intervals = _target_intervals(report, name)
         cells = []
         for metric in metrics:
             value = values.get(metric)
-            cell = "n/a" if value is None else fmt(value)
+            cell = "n/a" if value is None else (str(value) if metric == "videos" else fmt(value))
             low, high = [*(intervals.get(metric) or []), None, None][:2]
-            if value is not None and low is not None and high is not None:
+            if all(isinstance(v, int | float) and math.isfinite(v) for v in (value, low, high)):
                 cell += f" ({fmt(low)} to {fmt(high)})"
             cells.append(cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -295,18 +301,24 @@ def _card_evaluation(report, labels) -> list[str]:
     return lines + [f"Note: {note}" for note in report.get("notes", [])]
 
 
-def _card_baselines(report) -> list[str]:
-    figure = report["metrics"].get(report["baselines"]["metric"])
-    return [
+def _card_baselines(report, config) -> list[str]:
+    """The static baselines beside the model's figure: one table, or for several named scores (``per_target``
+    baselines) one table per score, against the model's figure on that score."""
+    baselines = report["baselines"]
+    lines = [
         "### Static baselines on the same videos",
         "",
         "What a model could score without watching anything move: read the model's figure against these.",
         "",
-        baselines_markdown(report["baselines"], figure),
-        "",
-        *(f"- {verdict}" for verdict in report["baselines"].get("verdicts", [])),
-        "",
     ]
+    if isinstance(baselines.get("per_target"), dict):
+        figures = target_metrics(report, config)
+        for name, table in baselines["per_target"].items():
+            figure = figures.get(name, {}).get(table.get("metric"))
+            lines += [f"**{name}**", "", baselines_markdown(table, figure), ""]
+    elif "metric" in baselines:
+        lines += [baselines_markdown(baselines, report["metrics"].get(baselines["metric"])), ""]
+    return [*lines, *(f"- {verdict}" for verdict in baselines.get("verdicts", [])), ""]
 
 
 def _card_limitations() -> list[str]:
