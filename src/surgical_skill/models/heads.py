@@ -89,7 +89,9 @@ def ordinal_loss(config: Any) -> str:
 
 def is_ordinal(config: Any) -> bool:
     """Whether the classes are ordered (an ordinal loss, or ``ordinal`` set): ordinal metrics apply."""
-    return not _is_regression(config) and (bool(_get(config, "ordinal", False)) or ordinal_loss(config) != "cross_entropy")
+    return not _is_regression(config) and (
+        bool(_get(config, "ordinal", False)) or ordinal_loss(config) != "cross_entropy"
+    )
 
 
 def head_width(config: Any, num_targets: int | None = None) -> int:
