@@ -19,6 +19,7 @@ from surgical_skill.models.heads import (
     expected_score_spread,
     from_unit_scale,
     head_loss_terms,
+    ordinal_log_probabilities,
     ordinal_probabilities,
     reported_score_names,
     scores_from_logits,
@@ -193,6 +194,22 @@ def test_coral_and_cumulative_link_losses_match_a_hand_computation(weights):
         assert skill_loss(logits, labels, model.config).item() == pytest.approx(expected, rel=1e-5)
     plain = {"problem_type": "single_label_classification", "num_labels": 3}
     assert head_loss_terms(logits, labels, plain) is None  # plain cross-entropy is the caller's own
+
+
+def test_a_confidently_wrong_class_keeps_its_loss_and_gradient():
+    """Far past a threshold the probability of the true class underflows in float32; its log must not."""
+    config = {"problem_type": "single_label_classification", "num_labels": 3, "ordinal_loss": "cumulative_link"}
+    for latent in (10.0, 20.0, 40.0):  # the latent skill far above both thresholds (0 and log 2), class 0 true
+        logits = torch.tensor([[latent, 0.0, 0.0]], requires_grad=True)
+        total, _ = head_loss_terms(logits, torch.tensor([0]), config)
+        total.backward()
+        # -log P(y = 0) = -log sigmoid(theta_0 - s) = softplus(s - theta_0), about s for a large s
+        assert total.item() == pytest.approx(math.log1p(math.exp(latent)), rel=1e-5)
+        assert logits.grad[0, 0].item() == pytest.approx(1.0, abs=1e-4)  # pushes the latent skill down
+    random = torch.randn(500, 5, generator=torch.Generator().manual_seed(3)) * 4
+    torch.testing.assert_close(
+        ordinal_log_probabilities(random).exp(), ordinal_probabilities(random), atol=1e-6, rtol=0
+    )
 
 
 # ------------------------------------------------------------------------------------ a short training run

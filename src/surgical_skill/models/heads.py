@@ -237,6 +237,20 @@ def ordinal_probabilities(logits: torch.Tensor) -> torch.Tensor:
     return (bounds[:, :-1] - bounds[:, 1:]).clamp_min(0.0)
 
 
+def ordinal_log_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """The log of :func:`ordinal_probabilities` (B, K), computed without subtracting probabilities: a
+    confidently wrong class keeps its true (very negative) log-probability and its gradient, where the log of
+    a difference of sigmoids would underflow to log(0) once the latent skill is ~17 logits from a threshold."""
+    cumulative = _cumulative_logits(logits)  # (B, K-1): z_k, P(y > k) = sigmoid(z_k), decreasing in k
+    first = F.logsigmoid(-cumulative[:, :1])  # log P(y = 0) = log(1 - sigmoid(z_0))
+    last = F.logsigmoid(cumulative[:, -1:])  # log P(y = K-1) = log sigmoid(z_{K-2})
+    upper, lower = cumulative[:, :-1], cumulative[:, 1:]  # z_{k-1} > z_k for the middle classes
+    # sigmoid(u) - sigmoid(l) = e^u (1 - e^(l-u)) / ((1 + e^u)(1 + e^l)); the clamp only where two thresholds meet
+    gap = torch.log((-torch.expm1(lower - upper)).clamp_min(1e-12))
+    middle = upper + gap - F.softplus(upper) - F.softplus(lower)
+    return torch.cat([first, middle, last], dim=1)
+
+
 def scores_from_logits(logits: torch.Tensor, config: Any) -> torch.Tensor:
     """What a clip's logits say: class probabilities (N, num_labels); or for a score model every reported score
     in its own units (N, len(reported_score_names)): the outputs (or each distribution's expectation), scaled
@@ -273,8 +287,7 @@ def head_loss_terms(
         return None
     labels = labels.reshape(-1).long()
     if loss == "cumulative_link":
-        probabilities = ordinal_probabilities(logits)
-        per_sample = -torch.log(probabilities.gather(1, labels[:, None]).squeeze(1).clamp_min(1e-12))
+        per_sample = -ordinal_log_probabilities(logits).gather(1, labels[:, None]).squeeze(1)
     else:  # coral: K-1 binary tasks "y > k"
         cumulative = _cumulative_logits(logits)  # (B, K-1)
         ranks = torch.arange(cumulative.shape[1], device=logits.device)
@@ -310,6 +323,7 @@ __all__ = [
     "head_loss_terms",
     "head_width",
     "is_ordinal",
+    "ordinal_log_probabilities",
     "ordinal_loss",
     "ordinal_probabilities",
     "reported_score_names",
