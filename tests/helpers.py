@@ -119,15 +119,28 @@ def load_train_script():
     return module
 
 
-def save_tiny_model(folder: Path, *, pickle: bool = False) -> Path:
+# Head settings of tiny models for the outputs a model can have (save_tiny_model(folder, **THREE_SCORES))
+THREE_SCORES = {  # three OSATS-like items on a distribution head, and their sum reported as "grs"
+    "target_names": ["respect_for_tissue", "time_and_motion", "flow_of_operation"],
+    "score_ranges": [[1, 5], [1, 5], [1, 5]],
+    "score_head": "distribution",
+    "distribution_bins": 9,
+    "score_sum_name": "grs",
+}
+ORDERED_CLASSES = {"id2label": ["novice", "intermediate", "expert"], "ordinal_loss": "coral"}
+
+
+def save_tiny_model(folder: Path, *, pickle: bool = False, **head) -> Path:
     """A random-init two-layer small3d classifier and its video processor saved in ``folder`` (milliseconds);
-    ``pickle`` keeps only a ``pytorch_model.bin`` (transformers 5 writes safetensors only, so torch.save it)."""
+    ``pickle`` keeps only a ``pytorch_model.bin`` (transformers 5 writes safetensors only, so torch.save it).
+    ``head`` goes to ``build_model``: score targets, a distribution head, ordered classes
+    (``target_names=[...], score_ranges=[...]``, ``id2label=[...], ordinal_loss="coral"`` ...)."""
     import torch
     from safetensors.torch import load_file
 
     from surgical_skill.models import build_model, build_video_processor
 
-    build_model("small3d", **TINY_SMALL3D).save_pretrained(folder)
+    build_model("small3d", **TINY_SMALL3D, **head).save_pretrained(folder)
     build_video_processor(
         "small3d", num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     ).save_pretrained(folder)

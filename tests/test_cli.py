@@ -1,13 +1,14 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 import surgical_skill
 from surgical_skill import cli
-from tests.helpers import run_cli, save_tiny_model
+from tests.helpers import ORDERED_CLASSES, THREE_SCORES, run_cli, save_tiny_model
 
 
 def test_help_lists_subcommands_with_examples():
@@ -143,3 +144,40 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(cli, "evaluate_saved_model", broken)
     with pytest.raises(RuntimeError, match="a bug in surgical-skill"):  # not swallowed into one line
         run_cli("evaluate", "runs/demo")
+
+
+def test_predict_prints_every_score_of_each_video_and_the_json_has_them_all(videos, tmp_path):
+    """Several videos at once: one line per video with every score (the distribution head's own spread beside
+    each item), and the pipeline's results in --json; a single score and ordered classes print as before."""
+    torch.manual_seed(0)
+    three = save_tiny_model(tmp_path / "three", **THREE_SCORES)
+    clips = ["short_gop", "long_gop", "mkv"]
+    out = tmp_path / "results.json"
+    result = run_cli("predict", *(videos[v] for v in clips), "--model", three, "--num-clips", "2", "--json", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert [r["video"] for r in results] == [str(videos[v]) for v in clips]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("sd: the standard deviation of the model's predicted score distribution")
+    assert len(lines) == 2 + len(clips) and lines[-1] == f"results: {out}"
+    width = max(len(Path(r["video"]).name) for r in results)
+    for line, r in zip(lines[1:-1], results):
+        assert list(r["scores"]) == [*THREE_SCORES["target_names"], "grs"]
+        spreads = r["expected_score_spread"]
+        expected = "  ".join(
+            f"{name} {value:.2f}" + (f" (sd {spreads[name]:.2f})" if name in spreads else "")
+            for name, value in r["scores"].items()
+        )
+        duration = r["metadata"]["duration"]
+        assert line == f"{Path(r['video']).name.ljust(width)}  {expected}   2 clips, {duration:.1f} s", line
+
+    one = run_cli("predict", videos["short_gop"], "--model", save_tiny_model(tmp_path / "one", num_labels=1))
+    assert one.returncode == 0 and re.fullmatch(r"short_gop\.mp4  score -?\d+\.\d\d   8 clips, 3\.0 s\n", one.stdout)
+    ordered = run_cli(
+        "predict", videos["short_gop"], "--model", save_tiny_model(tmp_path / "ordered", **ORDERED_CLASSES)
+    )
+    assert ordered.returncode == 0
+    assert re.search(
+        r"short_gop\.mp4  (novice|intermediate|expert) +\d\.\d{3}  expected class \d\.\d\d   8 clips, 3\.0 s",
+        ordered.stdout,
+    )

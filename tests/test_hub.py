@@ -184,3 +184,111 @@ def test_the_card_says_n_a_where_an_interval_is_undefined(run_dir, tmp_path):
     assert f"| roc_auc | {metrics['metrics']['roc_auc']:.3f} | n/a |" in card.text
     folder = prepare_hub_folder(run_dir, tmp_path / "hub")
     assert (folder / "README.md").exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def _score_report(names, layout):
+    """A metrics.json of a several-score model in one of two layouts: each score's figures only as
+    ``"<name>/<metric>"`` keys of ``metrics`` (as multi_target_regression_metrics names them), or also in a
+    ``per_target`` mapping with each score's videos and intervals, and static baselines per score (as the
+    evaluation report writes them). The figures are computed on noisy predictions of random scores, with
+    intervals by subject. Returns the report, the figures and their intervals."""
+    import numpy as np
+
+    from surgical_skill.evaluation.metrics import multi_target_intervals, multi_target_regression_metrics
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(1, 5, (30, len(names) - 1))
+    truth = np.c_[truth, truth.sum(1)]
+    predicted = truth + rng.normal(0, 0.5, truth.shape)
+    metrics = multi_target_regression_metrics(truth, predicted, names)
+    intervals = multi_target_intervals(truth, predicted, names, np.repeat(np.arange(10), 3), samples=200)
+    report = {"split": "test", "videos": 30, "bootstrap": {"samples": 200, "resampled_by": "subject"}}
+    if layout == "flat":
+        flat = {k: list(v) for k, v in intervals.items()}
+        return {**report, "metrics": metrics, "confidence_intervals_95": flat}, metrics, intervals
+    per_target = {
+        name: {
+            **{k.split("/")[1]: v for k, v in metrics.items() if k.startswith(f"{name}/")},
+            "videos": 30,
+            "confidence_intervals_95": {
+                k.split("/")[1]: list(v) for k, v in intervals.items() if k.startswith(f"{name}/")
+            },
+        }
+        for name in names
+    }
+    duration = {
+        "name": "duration",
+        "description": "trial length only",
+        "metric": "spearman",
+        "value": 0.25,
+        "confidence_interval_95": [0.05, 0.45],
+    }
+    baselines = {
+        "metric": "spearman",
+        "protocol": "Held out by surgeon.",
+        "chance": 0.0,
+        "baselines": {"duration": duration},
+        "skipped": {},
+    }
+    report["baselines"] = {"per_target": {"grs": baselines}, "verdicts": ["grs: the model beats trial length"]}
+    return {**report, "metrics": metrics, "per_target": per_target, "confidence_intervals_95": {}}, metrics, intervals
+
+
+@pytest.mark.parametrize("layout", ["flat", "per_target"])
+def test_the_card_of_several_scores_lists_them_their_head_and_each_ones_metrics(layout, tmp_path):
+    from tests.helpers import THREE_SCORES, save_tiny_model
+
+    run = tmp_path / "run"
+    save_tiny_model(run / "model", **THREE_SCORES)
+    names = [*THREE_SCORES["target_names"], "grs"]
+    (run / "eval").mkdir()
+    report, metrics, intervals = _score_report(names, layout)
+    (run / "eval" / "metrics.json").write_text(json.dumps(report))
+    card = model_card(run, "lab/osats")
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    text = loaded.text
+    assert "It predicts 3 scores (respect_for_tissue, time_and_motion, flow_of_operation) and their sum, grs." in text
+    assert (
+        "| respect_for_tissue | 1 to 5 | predicted |" in text
+        and "| grs | 3 to 15 | the sum of the scores above |" in text
+    )
+    assert "a score distribution (USDL) over 9 bins" in text and "`expected_score_spread`" in text
+    assert 'result["scores"], result["clips"]' in text
+    videos = " videos |" if layout == "per_target" else ""
+    assert f"| score | mae | rmse | pearson | spearman |{videos}" in text
+    columns = 7 if layout == "per_target" else 6
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "(" in line and line.count("|") == columns]
+    assert [row.split(" | ")[0][2:] for row in rows] == names  # one row per score, in the model's order
+    for name, row in zip(names, rows):
+        low, high = intervals[f"{name}/spearman"]
+        spearman = f"| {metrics[f'{name}/spearman']:.3f} ({low:.3f} to {high:.3f}) |"
+        assert row.endswith(spearman + (" 30 |" if layout == "per_target" else "")), row
+        assert f"| {metrics[f'{name}/mae']:.3f} |" in row
+    assert "| respect_for_tissue/spearman |" not in text  # each score's figures are in their own table only
+    if layout == "per_target":  # each score's baselines against the model's figure on that score
+        assert "**grs**\n\n| static baseline | held-out spearman | 95 % interval |" in text
+        assert f"| **the model** | **{metrics['grs/spearman']:.3f}** | |" in text
+        assert "| trial length only | 0.250 | 0.050 to 0.450 |" in text and "- grs: the model beats" in text
+    named = {r.metric_name: r.metric_value for r in loaded.data.eval_results if r.metric_name}
+    assert named["grs spearman"] == pytest.approx(metrics["grs/spearman"])
+    assert named["time_and_motion mae"] == pytest.approx(metrics["time_and_motion/mae"])
+    overall = {r.metric_type: r.metric_value for r in loaded.data.eval_results if not r.metric_name}
+    assert overall["spearman_fisher_z"] == pytest.approx(metrics["spearman_fisher_z"])
+
+
+def test_the_card_of_ordered_classes_says_so_and_names_the_loss(tmp_path):
+    from tests.helpers import ORDERED_CLASSES, save_tiny_model
+
+    save_tiny_model(tmp_path / "run" / "model", **ORDERED_CLASSES)
+    text = model_card(tmp_path / "run", "lab/oss").text
+    assert "Ordered classes: novice < intermediate < expert" in text and "Trained with CORAL's" in text
+    save_tiny_model(tmp_path / "plain" / "model")
+    plain = model_card(tmp_path / "plain", "lab/plain").text
+    assert "Ordered classes" not in plain and "Trained with cross-entropy." in plain
+    save_tiny_model(
+        tmp_path / "normalised" / "model", target_names=["grs"], score_ranges=[[6, 30]], normalize_scores=True
+    )
+    normalised = model_card(tmp_path / "normalised", "lab/grs").text
+    assert "It predicts grs." in normalised and "| grs | 6 to 30 | predicted |" in normalised
+    assert "learned on [0, 1] (each score scaled by its range, MSE)" in normalised

@@ -2,14 +2,17 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForVideoClassification, pipeline
 
 from surgical_skill.data import ClipSampling, ClipTransforms
+from surgical_skill.models.heads import ordinal_probabilities
 from surgical_skill.pipeline import run_inference
+from surgical_skill.testing_utils import make_test_video
 from surgical_skill.video import VideoDecodeError, decode_frames, probe
-from tests.helpers import run_cli
+from tests.helpers import ORDERED_CLASSES, THREE_SCORES, run_cli, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +185,85 @@ def test_a_url_scores_like_the_file(skill, tiny_run, tmp_path):
     assert from_url["metadata"]["video"] == url
     assert from_url["probabilities"] == pytest.approx(from_file["probabilities"], abs=1e-6)
     assert "error" in missing[0] and "label" in missing[1]
+
+
+def clips_by_hand(skill, path, num_clips):
+    """The clips the pipeline scores for ``path``, sampled and transformed here as training does."""
+    sampling = ClipSampling.from_video_processor(skill.video_processor)
+    transforms = ClipTransforms.from_video_processor(skill.video_processor, training=False)
+    meta = probe(path)
+    windows = sampling.windows(meta.total_num_frames, meta.fps, num_clips=num_clips)
+    return torch.stack([transforms(decode_frames(path, w)) for w in windows])
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory):
+    """1.5 s at 30 fps, 40x48: small enough that the pipeline decodes it at full size, as `clips_by_hand` does."""
+    return str(make_test_video(tmp_path_factory.mktemp("small") / "trial.mp4", 45, height=40, width=48))
+
+
+@pytest.fixture(scope="module")
+def three_scores(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_tiny_model(tmp_path_factory.mktemp("three_scores"), **THREE_SCORES)
+
+
+def test_a_model_of_several_scores_names_each_score_for_the_video_and_every_clip(three_scores, small_video):
+    """Three items on a distribution head and their sum: every score by name, in the model's order, in the video's
+    result and each clip's; the first is `score`; spreads over clips and the head's own spread per item."""
+    path = small_video
+    skill = pipeline("surgical-skill", model=str(three_scores))
+    result = skill(path, num_clips=3)
+    json.dumps(result)
+    names = [*THREE_SCORES["target_names"], "grs"]
+    assert list(result["scores"]) == names and list(result["spreads"]) == names
+    model = AutoModelForVideoClassification.from_pretrained(three_scores).eval()
+    with torch.no_grad():
+        logits = model(pixel_values=clips_by_hand(skill, path, 3)).logits
+    # by hand: each item's distribution over 9 bins from 1 to 5, its expectation and standard deviation
+    distribution = logits.reshape(3, 3, 9).softmax(-1)
+    centres = torch.linspace(1.0, 5.0, 9)
+    items = (distribution * centres).sum(-1)  # (clips, items)
+    own_sd = ((distribution * (centres - items[..., None]) ** 2).sum(-1)).sqrt()
+    per_clip = torch.cat([items, items.sum(1, keepdim=True)], 1).numpy()  # (clips, 4): the items, then grs
+    for clip, expected in zip(result["clips"], per_clip):
+        assert list(clip["scores"]) == names
+        assert list(clip["scores"].values()) == pytest.approx(expected.tolist(), abs=1e-5)
+        assert clip["score"] == clip["scores"]["respect_for_tissue"]
+    assert list(result["scores"].values()) == pytest.approx(per_clip.mean(0).tolist(), abs=1e-5)
+    assert list(result["spreads"].values()) == pytest.approx(per_clip.std(0).tolist(), abs=1e-5)
+    assert result["score"] == result["predicted_score"] == result["scores"]["respect_for_tissue"]
+    assert result["spread"] == result["spreads"]["respect_for_tissue"]
+    assert list(result["expected_score_spread"]) == THREE_SCORES["target_names"]  # the items' own, not the sum's
+    assert list(result["expected_score_spread"].values()) == pytest.approx(own_sd.mean(0).tolist(), abs=1e-5)
+    assert all(1.0 <= result["scores"][name] <= 5.0 for name in THREE_SCORES["target_names"])
+    median = skill(path, num_clips=3, aggregation="median")["scores"]
+    assert list(median.values()) == pytest.approx(np.median(per_clip, axis=0).tolist(), abs=1e-5)
+
+
+def test_a_single_score_keeps_its_keys_and_names_its_score(small_video, tmp_path):
+    path = small_video
+    skill = pipeline("surgical-skill", model=str(save_tiny_model(tmp_path / "one", num_labels=1)))
+    result = skill(path, num_clips=3)
+    assert result["scores"] == {"score": result["score"]} and result["score"] == result["predicted_score"]
+    assert result["spreads"] == {"score": result["spread"]} and "expected_score_spread" not in result
+    assert [set(clip) for clip in result["clips"]] == [{"start", "end", "score", "scores"}] * 3
+    assert all(clip["scores"] == {"score": clip["score"]} for clip in result["clips"])
+
+
+def test_ordered_classes_give_cumulative_link_probabilities_and_the_expected_class(small_video, tmp_path):
+    path = small_video
+    folder = save_tiny_model(tmp_path / "ordered", **ORDERED_CLASSES)
+    skill = pipeline("surgical-skill", model=str(folder))
+    result = skill(path, num_clips=3)
+    model = AutoModelForVideoClassification.from_pretrained(folder).eval()
+    with torch.no_grad():
+        logits = model(pixel_values=clips_by_hand(skill, path, 3)).logits
+    expected = ordinal_probabilities(logits).mean(0)  # not a softmax: the cumulative-link reading of the outputs
+    names = ORDERED_CLASSES["id2label"]
+    assert [result["probabilities"][n] for n in names] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert result["expected_class"] == pytest.approx(float((expected * torch.arange(3)).sum()), abs=1e-5)
+    assert result["label"] == names[int(expected.argmax())]
+    assert "expected_class" not in pipeline("surgical-skill", model=str(save_tiny_model(tmp_path / "plain")))(
+        path, num_clips=2
+    )  # unordered classes

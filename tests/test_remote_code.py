@@ -176,3 +176,64 @@ def test_each_family_folder_loads_where_surgical_skill_cannot_be_imported(tmp_pa
         assert remote["model"].startswith("transformers_modules." if ours else "transformers.models."), name
         assert remote["processor"].startswith("transformers_modules." if ours else "transformers.models."), name
         torch.testing.assert_close(torch.tensor(remote["logits"]), expected[name], rtol=0, atol=1e-6)
+
+
+NAMED_OUTPUTS = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["surgical_skill"] = None  # as on a machine without the package
+    from transformers import AutoModelForVideoClassification, pipeline
+
+    video, folders = sys.argv[1], sys.argv[2:]
+    results = {}
+    for folder in folders:
+        config = AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).config
+        skill = pipeline("surgical-skill", model=folder, trust_remote_code=True)
+        results[folder] = {
+            "result": skill(video, num_clips=3),
+            "pipeline": type(skill).__module__,
+            "target_names": getattr(config, "target_names", None),
+        }
+    print(json.dumps(results))
+    """
+)
+
+
+def test_a_folder_of_named_scores_or_ordered_classes_reads_them_the_same_without_the_package(tmp_path):
+    """The folder's own copy of the heads (models/heads.py, imported by inputs.py and losses.py) reads a
+    distribution head's three scores and their sum, and ordered classes, as the installed package does."""
+    from surgical_skill.pipeline import run_inference
+    from surgical_skill.testing_utils import make_test_video
+    from tests.helpers import ORDERED_CLASSES, THREE_SCORES, save_tiny_model
+
+    torch.manual_seed(0)
+    folders = {"scores": THREE_SCORES, "ordered": ORDERED_CLASSES}
+    for name, head in folders.items():
+        folder = save_tiny_model(tmp_path / name, **head)
+        save_remote_code(folder)
+        assert (folder / "surgical_skill_models_heads.py").exists()
+        assert "from .surgical_skill_models_heads import" in (folder / "surgical_skill_models_inputs.py").read_text()
+    video = str(make_test_video(tmp_path / "trial.mp4", 45, height=40, width=48))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    done = subprocess.run(
+        [sys.executable, "-c", NAMED_OUTPUTS, video, *(str(tmp_path / name) for name in folders)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    remote = json.loads(done.stdout.strip().splitlines()[-1])
+    scores, ordered = remote[str(tmp_path / "scores")], remote[str(tmp_path / "ordered")]
+    assert scores["pipeline"].startswith("transformers_modules.")
+    assert scores["target_names"] == THREE_SCORES["target_names"]
+    installed = run_inference(tmp_path / "scores", video, num_clips=3)  # the installed package's code
+    assert list(scores["result"]["scores"]) == [*THREE_SCORES["target_names"], "grs"]
+    for key in ("scores", "spreads", "expected_score_spread"):
+        assert scores["result"][key] == pytest.approx(installed[key], abs=1e-5), key
+    for there, here in zip(scores["result"]["clips"], installed["clips"], strict=True):
+        assert there["scores"] == pytest.approx(here["scores"], abs=1e-5)
+    installed = run_inference(tmp_path / "ordered", video, num_clips=3)
+    assert ordered["result"]["probabilities"] == pytest.approx(installed["probabilities"], abs=1e-5)
+    assert ordered["result"]["expected_class"] == pytest.approx(installed["expected_class"], abs=1e-5)
+    assert ordered["result"]["label"] == installed["label"]

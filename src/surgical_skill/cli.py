@@ -333,19 +333,21 @@ def _run_predict(args: argparse.Namespace) -> int:
             print(f"decision: {decision['rule']} {decision['threshold']:.3f}, {decision['source']}")
         else:
             print(f"decision: {decision['rule']}")
+    if any("expected_score_spread" in r for r in results):
+        print("sd: the standard deviation of the model's predicted score distribution (its own uncertainty)")
     width = max(len(Path(r["video"]).name) for r in results)
     for r in results:
         name = Path(r["video"]).name.ljust(width)
         if "error" in r:
             print(f"{name}  ERROR {r['error']}")
-        elif "label" in r:
-            duration = r["metadata"]["duration"]
-            print(
-                f"{name}  {r['label']:<16} {r['score']:.3f}   {r['metadata']['clips']} clips"
-                + (f", {duration:.1f} s" if duration else "")
-            )
         else:
-            print(f"{name}  score {r['predicted_score']:.2f}   {r['metadata']['clips']} clips")
+            duration = r["metadata"]["duration"]
+            clips = f"{r['metadata']['clips']} clips" + (f", {duration:.1f} s" if duration else "")
+            if "label" in r:
+                expected = f"  expected class {r['expected_class']:.2f}" if "expected_class" in r else ""
+                print(f"{name}  {r['label']:<16} {r['score']:.3f}{expected}   {clips}")
+            else:
+                print(f"{name}  {_scores_text(r)}   {clips}")
         for warning in r.get("metadata", {}).get("warnings", []):
             print(f"{' ' * width}  warning: {warning}")
     if args.json:
@@ -355,6 +357,17 @@ def _run_predict(args: argparse.Namespace) -> int:
             if "error" not in r:
                 print(f"timeline: {prediction_timeline(r, args.plot)}")
     return 1 if any("error" in r for r in results) else 0
+
+
+def _scores_text(result: dict) -> str:
+    """A score model's result on one line: every score by name (``score 3.21`` for a model of one unnamed
+    score), with the distribution head's own spread as ``(sd ...)`` where it has one."""
+    scores = result.get("scores") or {"score": result["predicted_score"]}
+    spreads = result.get("expected_score_spread", {})
+    return "  ".join(
+        f"{name} {value:.2f}" + (f" (sd {spreads[name]:.2f})" if name in spreads else "")
+        for name, value in scores.items()
+    )
 
 
 def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:

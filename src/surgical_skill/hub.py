@@ -5,6 +5,7 @@ the package's code for ``trust_remote_code``, card, evaluation report) and :func
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -19,11 +20,40 @@ from .evaluation.baselines import baselines_markdown
 from .evaluation.formatting import fmt
 from .evaluation.report import ReportExistsError
 from .files import staged_folder
+from .models.heads import (
+    DEFAULT_DISTRIBUTION_BINS,
+    is_ordinal,
+    ordinal_loss,
+    reported_score_names,
+    score_head,
+    target_names,
+)
 from .models.inputs import is_regression_model
 from .models.loading import ModelNotFoundError
 from .remote_code import save_remote_code
 
 CARD_TAGS = ["surgical-skill", "video-classification", "surgery", "skill-assessment", "medical"]
+# The figures of metrics.json that go into the card's metadata (those a run has), then each score's own
+CARD_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "roc_auc",
+    "quadratic_kappa",
+    "expected_cost",
+    "mae",
+    "rmse",
+    "mae_mean",
+    "rmse_mean",
+    "spearman_fisher_z",
+    "pearson_fisher_z",
+)
+TARGET_CARD_METRICS = ("mae", "rmse", "pearson", "spearman")
+LOSS_NAMES = {
+    "cross_entropy": "cross-entropy",
+    "cumulative_link": "the negative log-likelihood of a cumulative-link model",
+    "coral": "CORAL's binary 'above threshold k' tasks",
+}
 
 
 class HubPushError(SurgicalSkillError, RuntimeError):
@@ -49,15 +79,22 @@ def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
     dataset = str(recipe.get("dataset", "unknown"))
     results = []
     if report:
-        for metric in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "mae", "rmse"):
-            value = report["metrics"].get(metric)
-            if value is not None:
+        headline = [(metric, report["metrics"].get(metric), None) for metric in CARD_METRICS]
+        per_target = [
+            (metric, value, f"{target} {metric}")
+            for target, metrics in target_metrics(report, config).items()
+            for metric, value in metrics.items()
+            if metric in TARGET_CARD_METRICS
+        ]
+        for metric, value, metric_name in headline + per_target:
+            if isinstance(value, int | float) and math.isfinite(value):
                 results.append(
                     EvalResult(
                         task_type="video-classification",
                         dataset_type=dataset,
                         dataset_name=Path(dataset).stem,
                         metric_type=metric,
+                        metric_name=metric_name,
                         metric_value=value,
                         dataset_split=report.get("split"),
                     )
@@ -75,11 +112,53 @@ def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
+def _target_blocks(report: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json's ``per_target``: ``{name: {metric: value, "confidence_intervals_95": {...}, ...}}``."""
+    blocks = report.get("per_target")
+    return blocks if isinstance(blocks, dict) else {}
+
+
+def target_metrics(report: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each score's figures in a report's ``metrics.json``: ``{name: {metric: value}}``, in the model's order.
+
+    Read from the report's ``per_target`` mapping, ``{name: {metric: value, ...}}``, where it has one, and from the ``"<name>/<metric>"`` keys of its ``metrics`` (as ``multi_target_regression_metrics``
+    names them) for the names the model reports (its config's ``target_names`` and ``score_sum_name``). Only
+    numbers are kept (``videos`` is the count of videos with a true value of that score). Empty for a single
+    score or a class model, whose figures are the report's own ``metrics``."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, metrics in _target_blocks(report).items():
+        if isinstance(metrics, dict):
+            numbers = {k: v for k, v in metrics.items() if isinstance(v, int | float | None) and k != "videos"}
+            found[str(name)] = {**numbers, **({"videos": metrics["videos"]} if "videos" in metrics else {})}
+    names = reported_score_names(config) if is_regression_model(config) else []
+    for key, value in report.get("metrics", {}).items():
+        name, _, metric = key.rpartition("/")
+        if name in names and isinstance(value, int | float | None):
+            found.setdefault(name, {}).setdefault(metric, value)
+    order = {name: i for i, name in enumerate(names)}
+    return dict(sorted(found.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def _target_intervals(report: dict[str, Any], name: str) -> dict[str, Any]:
+    """One score's 95 % intervals in ``metrics.json``: inside its ``per_target`` entry, or as
+    ``"<name>/<metric>"`` keys of ``confidence_intervals_95``."""
+    target = _target_blocks(report).get(name)
+    inside = target.get("confidence_intervals_95", {}) if isinstance(target, dict) else {}
+    flat = {
+        key.rpartition("/")[2]: value
+        for key, value in report.get("confidence_intervals_95", {}).items()
+        if key.rpartition("/")[0] == name
+    }
+    return {**flat, **(inside if isinstance(inside, dict) else {})}
+
+
 def _card_body(name, config, recipe, report, labels) -> str:
     sections = [
         _card_usage(name, config, labels),
+        _card_outputs(config, labels),
         _card_evaluation(report, labels) if report else [],
-        _card_baselines(report) if report and report.get("baselines") else [],
+        _card_target_evaluation(report, config) if report else [],
+        _card_baselines(report, config) if report and report.get("baselines") else [],
         _card_limitations(),
         ["## Training recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).strip(), "```", ""],
     ]
@@ -87,9 +166,15 @@ def _card_body(name, config, recipe, report, labels) -> str:
 
 
 def _card_usage(name, config, labels) -> list[str]:
-    predicts = (
-        "It predicts a skill score." if is_regression_model(config) else f"Classes: {', '.join(map(str, labels))}."
-    )
+    regression = is_regression_model(config)
+    if regression:
+        names, total = target_names(config), config.get("score_sum_name")
+        predicts = f"It predicts {_listed(names)}" + (f" and their sum, {total}." if total else ".")
+        if names == ["score"] and not total:
+            predicts = "It predicts a skill score."
+    else:
+        predicts = f"Classes: {', '.join(map(str, labels))}."
+    reads = 'result["scores"], result["clips"]' if regression else 'result["label"], result["score"], result["clips"]'
     return [
         f"# {name}",
         "",
@@ -105,13 +190,87 @@ def _card_usage(name, config, labels) -> list[str]:
         "# The repository carries surgical-skill's code: transformers, torch, torchvision and av suffice",
         f'skill = pipeline("surgical-skill", model="{name}", trust_remote_code=True)',
         'result = skill("trial.mp4", num_clips=8)',
-        'result["label"], result["score"], result["clips"]  # the clips are the timeline of the evidence',
+        f"{reads}  # the clips are the timeline of the evidence",
         "```",
         "",
         "With the package installed (`pip install surgical-skill`): "
         f"`surgical-skill predict trial.mp4 --model {name} --plot`.",
         "",
     ]
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{len(names)} scores ({', '.join(names)})"
+
+
+def _card_outputs(config, labels) -> list[str]:
+    """What each output means: the scores (names, ranges, the head) or the classes (ordered or not, the loss)."""
+    lines = ["## Outputs", ""]
+    if not is_regression_model(config):
+        if is_ordinal(config):
+            lines.append(
+                f"Ordered classes: {' < '.join(map(str, labels))}; ordinal metrics (quadratic kappa, "
+                "Expected Cost) apply."
+            )
+        else:
+            lines.append(f"Classes: {', '.join(map(str, labels))}.")
+        loss = ordinal_loss(config)
+        lines.append(f"Trained with {LOSS_NAMES.get(loss, loss)}.")
+        if loss != "cross_entropy":
+            lines.append(
+                "Class probabilities come from a cumulative-link reading of the outputs (a latent skill and "
+                "increasing thresholds), so they never contradict the classes' order."
+            )
+        return [*lines, ""]
+    names, ranges = target_names(config), config.get("score_ranges")
+    total = config.get("score_sum_name")
+    lines += ["| score | range | |", "|---|---|---|"]
+    for i, name in enumerate(names):
+        low_high = f"{ranges[i][0]:g} to {ranges[i][1]:g}" if ranges else "not saved"
+        lines.append(f"| {name} | {low_high} | predicted |")
+    if total:
+        span = f"{sum(r[0] for r in ranges):g} to {sum(r[1] for r in ranges):g}" if ranges else "not saved"
+        lines.append(f"| {total} | {span} | the sum of the scores above |")
+    lines.append("")
+    if score_head(config) == "distribution":
+        bins = config.get("distribution_bins") or DEFAULT_DISTRIBUTION_BINS
+        sigma = config.get("distribution_sigma")
+        width = f"{sigma:g} score units wide" if sigma is not None else "two bins wide"
+        lines.append(
+            f"Head: a score distribution (USDL) over {bins} bins of each score's range, trained with the KL "
+            f"divergence to a Gaussian around the true score ({width}); a score is the distribution's "
+            "expectation, and the pipeline gives its standard deviation as `expected_score_spread`."
+        )
+    elif config.get("normalize_scores"):
+        lines.append(
+            "Head: one output per score, learned on [0, 1] (each score scaled by its range, MSE) and reported "
+            "in the score's own units."
+        )
+    else:
+        lines.append("Head: one output per score, in the score's own units (MSE).")
+    return [*lines, ""]
+
+
+def _card_target_evaluation(report, config) -> list[str]:
+    """Each score's figures (MAE, RMSE in its units; Pearson, Spearman with their 95 % intervals)."""
+    per_target = target_metrics(report, config)
+    if not per_target:
+        return []
+    metrics = list(dict.fromkeys(m for values in per_target.values() for m in values if m != "videos"))
+    metrics += ["videos"] if any("videos" in values for values in per_target.values()) else []
+    lines = ["### Each score", "", "| score | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for name, values in per_target.items():
+        intervals = _target_intervals(report, name)
+        cells = []
+        for metric in metrics:
+            value = values.get(metric)
+            cell = "n/a" if value is None else (str(value) if metric == "videos" else fmt(value))
+            low, high = [*(intervals.get(metric) or []), None, None][:2]
+            if all(isinstance(v, int | float) and math.isfinite(v) for v in (value, low, high)):
+                cell += f" ({fmt(low)} to {fmt(high)})"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, "", "In brackets: the 95 % interval, where the report gives one.", ""]
 
 
 def _card_evaluation(report, labels) -> list[str]:
@@ -123,6 +282,8 @@ def _card_evaluation(report, labels) -> list[str]:
         "|---|---|---|",
     ]
     for metric, value in report["metrics"].items():
+        if "/" in metric:  # one score's figure: in the table of each score
+            continue
         if isinstance(value, int | float) and metric in intervals and intervals[metric]:
             low, high = intervals[metric]  # null where too few resamples define the metric
             interval = "n/a" if low is None or high is None else f"{fmt(low)} to {fmt(high)}"
@@ -140,18 +301,24 @@ def _card_evaluation(report, labels) -> list[str]:
     return lines + [f"Note: {note}" for note in report.get("notes", [])]
 
 
-def _card_baselines(report) -> list[str]:
-    figure = report["metrics"].get(report["baselines"]["metric"])
-    return [
+def _card_baselines(report, config) -> list[str]:
+    """The static baselines beside the model's figure: one table, or for several named scores (``per_target``
+    baselines) one table per score, against the model's figure on that score."""
+    baselines = report["baselines"]
+    lines = [
         "### Static baselines on the same videos",
         "",
         "What a model could score without watching anything move: read the model's figure against these.",
         "",
-        baselines_markdown(report["baselines"], figure),
-        "",
-        *(f"- {verdict}" for verdict in report["baselines"].get("verdicts", [])),
-        "",
     ]
+    if isinstance(baselines.get("per_target"), dict):
+        figures = target_metrics(report, config)
+        for name, table in baselines["per_target"].items():
+            figure = figures.get(name, {}).get(table.get("metric"))
+            lines += [f"**{name}**", "", baselines_markdown(table, figure), ""]
+    elif "metric" in baselines:
+        lines += [baselines_markdown(baselines, report["metrics"].get(baselines["metric"])), ""]
+    return [*lines, *(f"- {verdict}" for verdict in baselines.get("verdicts", [])), ""]
 
 
 def _card_limitations() -> list[str]:

@@ -11,7 +11,8 @@ Clips are spread evenly over the whole video (``num_clips``, or one every ``clip
 and preprocessed exactly as in training (the model's saved video processor), batched through the model
 (``batch_size`` clips at a time) and their probabilities averaged. A two-class model decides with the threshold on p(class 1) chosen on
 validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]`` says which rule
-decided), else by the largest probability; ``threshold=`` overrides it for a call.
+decided), else by the largest probability; ``threshold=`` overrides it for a call. A score model's result
+names every score it reports (``result["scores"]``, e.g. each OSATS item and their sum), per clip too.
 
 Degenerate inputs (the policy of :mod:`surgical_skill.video.sampling`): a video too short for the model's clips
 (a clip would hold fewer than half its frames distinct, e.g. 1-7 frames for 16-frame clips) is refused with
@@ -42,6 +43,7 @@ from .data.transforms import ClipTransforms
 from .deprecation import RenamedKeys
 from .files import staged_contents
 from .models import build_video_processor, check_device, load_trained_model, load_trained_video_processor
+from .models.heads import expected_score_spread, is_ordinal, reported_score_names, target_names
 from .models.inputs import clip_logits, is_regression_model, scores_from_logits
 from .remote_code import save_remote_code
 from .video import ClipSampling, FramesLostError, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
@@ -53,10 +55,18 @@ logger = logging.getLogger(__name__)
 
 class SurgicalSkillPipeline(Pipeline):
     """Whole-video skill assessment. Inputs: a path or URL, a list of them, or a decoded video (a (T, H, W, 3)
-    uint8 array or a (T, C, H, W) tensor, with ``fps=``). Outputs (plain JSON-able dicts): ``label``,
-    ``score``, ``probabilities`` (every class; regression models give ``predicted_score``), ``clips`` (start,
-    end in seconds, probabilities: the skill timeline), ``spread`` (standard deviation over clips) and
-    ``metadata`` (with ``warnings``: a short video, repeated clips, another frame rate than training's).
+    uint8 array or a (T, C, H, W) tensor, with ``fps=``). Outputs (plain JSON-able dicts):
+
+    - a class model: ``label``, ``score`` (its probability), ``probabilities`` (every class), ``spread`` (each
+      class's standard deviation over clips), for ordered classes ``expected_class`` (the probability-weighted
+      class index, 0-based), and ``clips`` (start, end in seconds, probabilities: the skill timeline);
+    - a score model: ``scores`` (every score it reports, by name, in the config's order: its
+      ``target_names``, then ``score_sum_name``), ``score`` and ``predicted_score`` (the first of them),
+      ``spread`` (the first's standard deviation over clips) and ``spreads`` (each score's), for a distribution
+      head ``expected_score_spread`` (each target's predicted standard deviation, score units, mean over
+      clips), and ``clips`` (start, end, ``scores`` and ``score``: a timeline per score);
+    - ``metadata`` (with ``warnings``: a short video, repeated clips, another frame rate than training's).
+
     ``errors="skip"`` turns an unreadable or too short video in a list into an ``error`` record."""
 
     _load_processor = False
@@ -220,17 +230,7 @@ class SurgicalSkillPipeline(Pipeline):
             note="metadata['sampling']['num_frames'] is a clip's length",
         )
         if is_regression_model(self.model.config):
-            scores = scores_from_logits(logits, self.model.config)[:, 0].numpy()
-            for (start, end), value in zip(model_outputs["spans"], scores):
-                clips.append({"start": seconds(start), "end": seconds(end), "score": float(value)})
-            score = float(reduce(scores))
-            return {
-                "predicted_score": score,
-                "score": score,
-                "spread": float(scores.std()),
-                "clips": clips,
-                "metadata": metadata,
-            }
+            return self._score_result(logits, model_outputs["spans"], seconds, reduce, metadata)
         probabilities = scores_from_logits(logits, self.model.config).numpy()  # (K, num_labels)
         names = [self.model.config.id2label[i] for i in range(probabilities.shape[1])]
         for (start, end), row in zip(model_outputs["spans"], probabilities):
@@ -245,14 +245,43 @@ class SurgicalSkillPipeline(Pipeline):
         video = video / video.sum()
         order = np.argsort(-video)[: top_k or len(names)]
         chosen, metadata["decision"] = self._decide(video, names, threshold)
-        return {
+        result = {
             "label": names[chosen],
             "score": float(video[chosen]),
             "probabilities": {names[i]: float(video[i]) for i in order},
             "spread": {n: float(s) for n, s in zip(names, probabilities.std(axis=0))},
-            "clips": clips,
-            "metadata": metadata,
         }
+        if is_ordinal(self.model.config):  # ordered classes: where between them the video sits
+            result["expected_class"] = float((video * np.arange(len(video))).sum())
+        return {**result, "clips": clips, "metadata": metadata}
+
+    def _score_result(self, logits, spans, seconds, reduce, metadata) -> dict[str, Any]:
+        """A score model's result: every reported score by name (``scores``), the first also as ``score`` and
+        ``predicted_score``; ``spread``/``spreads`` over clips; a distribution head's own spread of each target
+        (``expected_score_spread``, the mean over clips of its distribution's standard deviation)."""
+        config = self.model.config
+        names = reported_score_names(config)
+        scores = scores_from_logits(logits, config).numpy()  # (clips, len(names))
+        own_spread = expected_score_spread(logits, config)  # (clips, targets) or None
+        clips = []
+        for k, ((start, end), row) in enumerate(zip(spans, scores)):
+            clip = {"start": seconds(start), "end": seconds(end), "score": float(row[0])}
+            clip["scores"] = {name: float(value) for name, value in zip(names, row)}
+            if own_spread is not None:
+                clip["expected_score_spread"] = {n: float(v) for n, v in zip(target_names(config), own_spread[k])}
+            clips.append(clip)
+        video = reduce(scores, axis=0)  # (len(names),)
+        result = {
+            "predicted_score": float(video[0]),
+            "score": float(video[0]),
+            "scores": {name: float(value) for name, value in zip(names, video)},
+            "spread": float(scores[:, 0].std()),
+            "spreads": {name: float(value) for name, value in zip(names, scores.std(axis=0))},
+        }
+        if own_spread is not None:
+            mean_spread = own_spread.mean(0).tolist()
+            result["expected_score_spread"] = {n: float(v) for n, v in zip(target_names(config), mean_spread)}
+        return {**result, "clips": clips, "metadata": metadata}
 
     # --------------------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ training, evaluation, the pipeline and a folder's remote code all read them the 
   scores scaled to [0, 1] by their range and every output is scaled back (:func:`scores_from_logits`).
 - **Score distribution** (``score_head="distribution"``, USDL, Tang et al. 2020): each target's range is split
   into ``distribution_bins`` bins; the model learns a softmax over them against a Gaussian soft label centred on
-  the true score (``distribution_sigma`` wide, in the score's units; KL divergence), and predicts the
-  distribution's expectation. ``num_labels`` is then ``len(target_names) * distribution_bins``.
+  the true score (``distribution_sigma`` wide, in the score's units, narrower near the range's ends so the
+  label's expectation is its score; KL divergence), and predicts the distribution's expectation. ``num_labels`` is then ``len(target_names) * distribution_bins``.
 - **Ordered classes** (``ordinal_loss`` ``"cumulative_link"`` or ``"coral"``): the K logits are read as a
   latent skill ``s`` (the first) and K-1 increasing thresholds (the second, then positive steps through
   softplus), so ``P(y <= k) = sigmoid(theta_k - s)`` is a proper, rank-consistent cumulative-link model whose
@@ -196,12 +196,21 @@ def _sigmas(config: Any, device: torch.device) -> torch.Tensor:
 
 def soft_labels(scores: torch.Tensor, config: Any) -> torch.Tensor:
     """USDL's soft labels (B, K, bins): a Gaussian over the bins centred on each true score, normalised to sum
-    to 1 (a score outside the range is clipped to its end first)."""
+    to 1 (a score outside the range is clipped to its end first).
+
+    Near either end of the range the Gaussian narrows, to a third of the score's distance to that end (never
+    below a quarter of a bin, never above ``distribution_sigma``): a Gaussian the range's end cuts on one side
+    has its expectation, the score the model learns to predict, pulled towards the middle of the range (by 0.74
+    points for a 1-5 score with ``distribution_sigma=1`` and 21 bins at either end). This way a label's
+    expectation stays within half a bin of its score and its peak is the score's bin."""
     unit = to_unit_scale(scores, config).clamp(0.0, 1.0)  # (B, K)
     centres = bin_centres(config, unit.device)  # (bins,)
     sigma = _sigmas(config, unit.device)[None, :, None]  # (1, K, 1)
-    density = torch.exp(-0.5 * ((centres[None, None, :] - unit[:, :, None]) / sigma) ** 2)
-    return density / density.sum(-1, keepdim=True)
+    to_end = torch.minimum(unit, 1.0 - unit)[:, :, None]  # (B, K, 1)
+    quarter_bin = float(centres[1] - centres[0]) / 4
+    sigma = torch.minimum(sigma, (to_end / 3).clamp_min(quarter_bin))  # (B, K, 1)
+    log_density = -0.5 * ((centres[None, None, :] - unit[:, :, None]) / sigma) ** 2  # (B, K, bins)
+    return log_density.softmax(-1)  # in log space: a narrow Gaussian far from a bin underflows to 0 there
 
 
 def score_distribution(logits: torch.Tensor, config: Any) -> torch.Tensor:
@@ -226,6 +235,20 @@ def ordinal_probabilities(logits: torch.Tensor) -> torch.Tensor:
     zeros = above.new_zeros((len(above), 1))
     bounds = torch.cat([ones, above, zeros], dim=1)  # P(y > k) for k = -1..K-1
     return (bounds[:, :-1] - bounds[:, 1:]).clamp_min(0.0)
+
+
+def ordinal_log_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """The log of :func:`ordinal_probabilities` (B, K), computed without subtracting probabilities: a
+    confidently wrong class keeps its true (very negative) log-probability and its gradient, where the log of
+    a difference of sigmoids would underflow to log(0) once the latent skill is ~17 logits from a threshold."""
+    cumulative = _cumulative_logits(logits)  # (B, K-1): z_k, P(y > k) = sigmoid(z_k), decreasing in k
+    first = F.logsigmoid(-cumulative[:, :1])  # log P(y = 0) = log(1 - sigmoid(z_0))
+    last = F.logsigmoid(cumulative[:, -1:])  # log P(y = K-1) = log sigmoid(z_{K-2})
+    upper, lower = cumulative[:, :-1], cumulative[:, 1:]  # z_{k-1} > z_k for the middle classes
+    # sigmoid(u) - sigmoid(l) = e^u (1 - e^(l-u)) / ((1 + e^u)(1 + e^l)); the clamp only where two thresholds meet
+    gap = torch.log((-torch.expm1(lower - upper)).clamp_min(1e-12))
+    middle = upper + gap - F.softplus(upper) - F.softplus(lower)
+    return torch.cat([first, middle, last], dim=1)
 
 
 def scores_from_logits(logits: torch.Tensor, config: Any) -> torch.Tensor:
@@ -264,8 +287,7 @@ def head_loss_terms(
         return None
     labels = labels.reshape(-1).long()
     if loss == "cumulative_link":
-        probabilities = ordinal_probabilities(logits)
-        per_sample = -torch.log(probabilities.gather(1, labels[:, None]).squeeze(1).clamp_min(1e-12))
+        per_sample = -ordinal_log_probabilities(logits).gather(1, labels[:, None]).squeeze(1)
     else:  # coral: K-1 binary tasks "y > k"
         cumulative = _cumulative_logits(logits)  # (B, K-1)
         ranks = torch.arange(cumulative.shape[1], device=logits.device)
@@ -301,6 +323,7 @@ __all__ = [
     "head_loss_terms",
     "head_width",
     "is_ordinal",
+    "ordinal_log_probabilities",
     "ordinal_loss",
     "ordinal_probabilities",
     "reported_score_names",
