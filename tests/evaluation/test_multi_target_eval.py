@@ -53,7 +53,11 @@ def items_report(items, tmp_path_factory):
     """A five-item model reporting their sum as ``grs`` (the dataset's column of that name), evaluated."""
     folder = tmp_path_factory.mktemp("items")
     model = build_model(
-        "small3d", target_names=ITEMS, score_ranges=[[1, 5]] * 5, normalize_scores=True, score_sum_name="grs",
+        "small3d",
+        target_names=ITEMS,
+        score_ranges=[[1, 5]] * 5,
+        normalize_scores=True,
+        score_sum_name="grs",
         **TINY_SMALL3D,
     )
     save_with_processor(model, folder / "model")
@@ -148,8 +152,13 @@ def test_a_score_the_dataset_lacks_is_one_clear_line(items, tmp_path):
 def test_a_distribution_head_predicts_inside_each_range_and_a_sum_without_truth_is_left_out(items, tmp_path):
     names, ranges = ["time_and_motion", "respect_for_tissue"], [[1, 5], [0, 10]]
     model = build_model(
-        "small3d", target_names=names, score_ranges=ranges, score_head="distribution", distribution_bins=11,
-        score_sum_name="osats_total", **TINY_SMALL3D,
+        "small3d",
+        target_names=names,
+        score_ranges=ranges,
+        score_head="distribution",
+        distribution_bins=11,
+        score_sum_name="osats_total",
+        **TINY_SMALL3D,
     )
     folder = save_with_processor(model, tmp_path / "model")
     result = evaluate_model(folder, items, tmp_path / "eval", bootstrap_samples=50, **FAST)
