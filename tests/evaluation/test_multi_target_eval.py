@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,11 +15,12 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import cohen_kappa_score
 
 from surgical_skill.data import load_skill_dataset
-from surgical_skill.evaluation import metrics_against_raters, rater_agreement
+from surgical_skill.evaluation import compare_reports, metrics_against_raters, rater_agreement
 from surgical_skill.evaluation.baselines import static_baselines_or_none
 from surgical_skill.evaluation.evaluate import (
     LabelMismatchError,
     evaluate_model,
+    evaluate_run,
     load_report,
     ordinal_resample_figures,
     score_predictions,
@@ -228,3 +230,49 @@ def test_static_baselines_are_fitted_for_each_named_score(items):
     expected = stats.spearmanr(test["time_and_motion"], fitted.predict(np.array(test["duration"])[:, None]))[0]
     assert duration.value == pytest.approx(expected)
     assert "middle_frame" in baselines["time_and_motion"].skipped
+
+
+def test_two_reports_of_several_scores_are_compared_score_by_score(items_report, tmp_path):
+    """Report B: report A's predictions moved towards the truth (a hand-edited copy); the paired comparison
+    reads each score and the Fisher-z headline of both, as SciPy computes them."""
+    result, _ = items_report
+    b = tmp_path / "b"
+    shutil.copytree(result.report_dir, b)
+    rows = list(csv.DictReader((b / "predictions.csv").open()))
+    for row in rows:
+        for name in [*ITEMS, "grs"]:
+            row[f"predicted_{name}"] = (float(row[f"predicted_{name}"]) + float(row[f"true_{name}"])) / 2
+    with (b / "predictions.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    comparison = compare_reports(result.report_dir, b, samples=200)
+    assert comparison.primary == "spearman_fisher_z"
+    truth = np.array([float(r["true_time_and_motion"]) for r in rows])
+    moved = np.array([float(r["predicted_time_and_motion"]) for r in rows])
+    assert comparison.metrics["time_and_motion/spearman"]["b"] == pytest.approx(stats.spearmanr(truth, moved)[0])
+    assert comparison.metrics["time_and_motion/mae"]["b"] == pytest.approx(np.abs(truth - moved).mean(), rel=1e-5)
+    assert comparison.metrics["spearman_fisher_z"]["a"] == pytest.approx(result.metrics["spearman_fisher_z"])
+    assert comparison.metrics["mae_mean"]["difference"] < 0
+    assert "| time and motion/mae (lower is better) |" in comparison.to_markdown()
+
+
+def test_the_end_of_a_run_with_two_named_scores_chooses_no_threshold_and_reads_each_baseline(
+    synthetic_manifest, tmp_path
+):
+    """Two named scores make num_labels 2, yet no class threshold: evaluate_run scores them, beside each score's
+    static baselines fitted on the training and validation surgeons."""
+    names = ["time_and_motion", "grs"]
+    data = load_skill_dataset(synthetic_manifest, score_column=names, split_ratios=[0.5, 0.25, 0.25])
+    model = build_model("small3d", target_names=names, score_ranges=[[1, 5], [5, 25]], **TINY_SMALL3D)
+    folder = save_with_processor(model, tmp_path / "model")
+    result = evaluate_run(folder, data, tmp_path / "eval", clips_per_video=1, num_workers=0)
+    assert result.threshold is None and result.multi_target
+    assert "decision_threshold" not in json.loads((folder / "config.json").read_text())
+    assert list(result.baselines) == names
+    assert any(line.startswith("grs: ") for line in result.baseline_verdicts)
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "### time_and_motion" in report and "| **the model** |" in report
+    meta = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(meta["baselines"]["per_target"]) == set(names)
+    assert meta["baselines"]["per_target"]["grs"]["target"] == "grs"

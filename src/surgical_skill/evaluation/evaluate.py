@@ -217,7 +217,7 @@ def check_score_columns(dataset: Dataset, config) -> None:
 def decision_threshold(config) -> tuple[float | None, str]:
     """The binary decision threshold saved with the model, and where it came from (None: decide by argmax)."""
     threshold = getattr(config, "decision_threshold", None)
-    if threshold is None or config.num_labels != 2:
+    if threshold is None or config.num_labels != 2 or is_regression_model(config):  # two scores are no classes
         return None, ""
     return float(threshold), _threshold_source(getattr(config, "decision_threshold_info", None) or {})
 
@@ -658,7 +658,8 @@ def evaluate_run(
 def _choose_and_save_threshold(model, processor, model_dir, data: DatasetDict, **options) -> tuple[float | None, str]:
     """A binary model's threshold chosen on ``data["validation"]`` and saved with it; without validation data
     none is kept (nothing may claim to be chosen on it, e.g. a threshold inherited by fine-tuning)."""
-    if model.config.num_labels == 2 and "validation" in data and len(data["validation"]):
+    binary = model.config.num_labels == 2 and not is_regression_model(model.config)  # not two named scores
+    if binary and "validation" in data and len(data["validation"]):
         validation = align_labels(data["validation"], model.config)
         threshold = choose_threshold(model, processor, validation, **options)
         source = save_decision_threshold(
