@@ -19,6 +19,7 @@ from surgical_skill.evaluation import compare_reports, metrics_against_raters, r
 from surgical_skill.evaluation.baselines import static_baselines_or_none
 from surgical_skill.evaluation.evaluate import (
     LabelMismatchError,
+    VideoPrediction,
     evaluate_model,
     evaluate_run,
     load_report,
@@ -276,3 +277,40 @@ def test_the_end_of_a_run_with_two_named_scores_chooses_no_threshold_and_reads_e
     meta = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(meta["baselines"]["per_target"]) == set(names)
     assert meta["baselines"]["per_target"]["grs"]["target"] == "grs"
+
+
+def test_ordinal_figures_of_varied_decisions_equal_scikit_learns_with_intervals_by_surgeon():
+    """score_predictions on hand-made predictions of four ordered classes (every class decided somewhere)."""
+    rng = np.random.default_rng(3)
+    model = build_model("small3d", id2label=["1", "2", "3", "4"], ordinal_loss="coral", **TINY_SMALL3D)
+    labels = rng.integers(0, 4, 60)
+    probabilities = rng.dirichlet(np.ones(4), 60)
+    predictions = [
+        VideoPrediction(i, f"v{i}.mp4", f"S{i % 15}", int(y), p.tolist(), [], [])
+        for i, (y, p) in enumerate(zip(labels, probabilities))
+    ]
+    result = score_predictions(predictions, model.config, bootstrap_samples=300)
+    decided = probabilities.argmax(1)
+    assert len(set(decided)) == 4 and result.ordinal
+    assert result.metrics["quadratic_kappa"] == pytest.approx(
+        cohen_kappa_score(labels, decided, labels=[0, 1, 2, 3], weights="quadratic")
+    )
+    assert result.metrics["expected_cost"] == pytest.approx(np.abs(labels - decided).mean())
+    for name in ("quadratic_kappa", "expected_cost", "mean_absolute_class_error"):
+        low, high = result.intervals[name]
+        assert low < result.metrics[name] < high
+
+
+def test_one_named_score_keeps_the_single_score_report_and_reads_its_raters(synthetic_manifest, tmp_path):
+    """A model of one named score ('grs') on data whose one score is the GRS: the figures of one score (the flat
+    layout), its truth the dataset's score (said in a note), and the raters of 'grs' (grs_rater_* columns)."""
+    data = load_skill_dataset(synthetic_manifest, target="score", score_column="grs", split_ratios=None)["train"]
+    model = build_model("small3d", target_names=["grs"], **TINY_SMALL3D)
+    folder = save_with_processor(model, tmp_path / "model")
+    result = evaluate_model(folder, data, tmp_path / "eval", bootstrap_samples=50, **FAST)
+    assert result.label_names == ["grs"] and not result.multi_target
+    assert {"mae", "rmse", "pearson", "spearman"} <= set(result.metrics)
+    assert [p.label for p in result.predictions] == [float(row["labels"]) for row in data]
+    assert any("read against the dataset's one score" in note for note in result.notes)
+    assert result.raters["rater_names"] == ["1", "2", "3"] and result.target_raters is None
+    assert "## Raters: the human reference" in (tmp_path / "eval" / "report.md").read_text()

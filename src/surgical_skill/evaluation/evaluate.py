@@ -290,7 +290,14 @@ def evaluate_model(
     degenerates), ``predictions.csv``, ``misclassified.csv``, ``classification_report.txt``, PNG plots
     (confusion matrices, ROC and precision-recall curves, reliability diagram, clip-score timelines) and
     ``report.md``, with ``protocol`` and the static ``baselines`` (a
-    :class:`~surgical_skill.evaluation.baselines.StaticBaselines` of the same videos) when given.
+    :class:`~surgical_skill.evaluation.baselines.StaticBaselines` of the same videos, or for several named
+    scores a dict of them by score) when given.
+
+    A score model's truths are read by name (:func:`check_score_columns` refuses a dataset that lacks one of its
+    scores before any video is scored); several named scores are scored each with intervals, under the Fisher-z
+    mean of Spearman over the model's targets (:func:`score_predictions`), each with its raters where the rows
+    carry every rater's score of it (:func:`rater_reference`), and plotted predicted against true and as residuals,
+    one panel per score.
     """
     if output_dir is not None:
         check_output_dir(output_dir, overwrite=overwrite)

@@ -1,7 +1,8 @@
 """Evaluation report folders: what they hold, writing one whole, and reading one back.
 
-A report folder holds ``metrics.json`` (every metric, intervals, protocol, ``"task"``), ``predictions.csv``
-(one row per video), for classification ``misclassified.csv`` and ``classification_report.txt``, PNG plots and
+A report folder holds ``metrics.json`` (every metric, intervals, protocol, ``"task"``; for several named scores
+also ``per_target`` and ``headline_over_targets``), ``predictions.csv`` (one row per video; for several named
+scores a ``true_<name>`` and a ``predicted_<name>`` column per score), for classification ``misclassified.csv`` and ``classification_report.txt``, PNG plots and
 ``report.md``. :func:`write_report` writes it whole or not at all; :func:`read_report` is the one reader (used by
 :func:`load_report`, :func:`~surgical_skill.evaluation.compare.compare_reports` and the cross-validation resume).
 """
