@@ -464,6 +464,7 @@ def score_predictions(
         )
         metrics.update(figures)
         intervals.update(figure_intervals)
+        methods.update(_collapsed_intervals(intervals, ORDINAL_FIGURES))
     notes = _reading_notes(labels, subjects, label_names, regression, metrics)
     return EvaluationResult(
         metrics,
@@ -584,12 +585,21 @@ def named_score_metrics(
 
     wanted = [f"{n}/{m}" for n in scored for m in ("mae", "rmse")] + ["mae_mean", "rmse_mean"]
     intervals.update(bootstrap_intervals(errors, len(truths), groups, names=wanted, **options))
+    correlations = [name for name in intervals if not name.endswith(("mae", "rmse", "_mean"))]
+    return metrics, intervals, _collapsed_intervals(intervals, correlations), notes
+
+
+def _collapsed_intervals(intervals: dict[str, tuple[float, float]], names) -> dict[str, str]:
+    """Make undefined (NaN) the intervals of ``names`` whose resamples all gave one value (a model deciding one
+    class everywhere has kappa 0 in every resample): a point claims a certainty the data do not give. Returns
+    how each such interval was made, in words."""
     methods = {}
-    for name, (low, high) in intervals.items():
-        if np.isfinite(low) and np.isclose(low, high) and not name.endswith(("mae", "rmse", "_mean")):
+    for name in names:
+        low, high = intervals.get(name, (float("nan"), float("nan")))
+        if np.isfinite(low) and np.isclose(low, high):
             intervals[name] = (float("nan"), float("nan"))
             methods[name] = f"undefined: every resample gave {low:.3f}, which says nothing about its uncertainty"
-    return metrics, intervals, methods, notes
+    return methods
 
 
 def _reading_notes(labels, subjects, label_names, regression, metrics) -> list[str]:

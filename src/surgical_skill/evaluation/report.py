@@ -612,10 +612,10 @@ def _named_score_lines(result: EvaluationResult, settings: ReportSettings) -> li
         "|---|---|---|---|---|---|",
     ]
     for name in result.label_names:
-        if f"{name}/spearman" not in m:
-            lines.append(f"| {name} | n/a | n/a | n/a | n/a | 0 |")
-            continue
         label = name if name in result.targets else f"{name} (sum)"
+        if f"{name}/spearman" not in m:
+            lines.append(f"| {label} | n/a | n/a | n/a | n/a | 0 |")
+            continue
         cells = [
             f"{fmt(m[f'{name}/{metric}'])} [{_interval(result, f'{name}/{metric}')}]"
             for metric in ("spearman", "pearson", "mae")
@@ -644,7 +644,7 @@ def _ordinal_lines(result: EvaluationResult) -> list[str]:
         "| metric | value | 95 % interval |",
         "|---|---|---|",
         f"| quadratic-weighted kappa | {fmt(m.get('quadratic_kappa'))} | {_interval(result, 'quadratic_kappa')} |",
-        f"| Expected Cost (|i - j| costs) | {fmt(m.get('expected_cost'))} | {_interval(result, 'expected_cost')} |",
+        f"| Expected Cost (cost: classes apart) | {fmt(m.get('expected_cost'))} | {_interval(result, 'expected_cost')} |",
         f"| mean absolute class error | {fmt(m.get('mean_absolute_class_error'))} | "
         f"{_interval(result, 'mean_absolute_class_error')} |",
         f"| F1 (macro) | {fmt(m.get('f1_macro'))} | {_interval(result, 'f1_macro')} |",
