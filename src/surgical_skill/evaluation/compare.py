@@ -303,7 +303,8 @@ def compare_reports(
     McNemar's test on right/wrong and a paired bootstrap of accuracy, balanced accuracy, macro F1, ROC-AUC
     and MCC, each model deciding with its own threshold. Regression: a paired bootstrap of MAE, RMSE, Pearson
     and Spearman; for several named scores, of each score's and of the Fisher-z mean of Spearman over the
-    model's targets (the primary figure) and their mean MAE (:func:`named_score_figures`). The bootstrap resamples whole subjects when every video has one, else videos.
+    model's targets (the primary figure) and their mean MAE (:func:`named_score_figures`). The bootstrap resamples
+    whole subjects when every video has one, else videos.
     """
     a, b = read_report(report_a), read_report(report_b)
     order = _pair(a, b)

@@ -202,8 +202,10 @@ def check_score_columns(dataset: Dataset, config) -> None:
         if name in (fields or []) or name not in dataset.column_names:
             continue
         for value in dataset[name]:
+            if value is None or value == "":
+                continue  # no truth for this video: left out of this score's figures
             try:
-                None if value is None or value == "" else float(value)
+                float(value)
             except (TypeError, ValueError):
                 raise LabelMismatchError(
                     f"the dataset's column {name!r}, read as the model's score {name!r}, holds {value!r}, not a "

@@ -2,9 +2,10 @@
 
 A report folder holds ``metrics.json`` (every metric, intervals, protocol, ``"task"``; for several named scores
 also ``per_target`` and ``headline_over_targets``), ``predictions.csv`` (one row per video; for several named
-scores a ``true_<name>`` and a ``predicted_<name>`` column per score), for classification ``misclassified.csv`` and ``classification_report.txt``, PNG plots and
-``report.md``. :func:`write_report` writes it whole or not at all; :func:`read_report` is the one reader (used by
-:func:`load_report`, :func:`~surgical_skill.evaluation.compare.compare_reports` and the cross-validation resume).
+scores a ``true_<name>`` and a ``predicted_<name>`` column per score), for classification ``misclassified.csv``
+and ``classification_report.txt``, PNG plots and ``report.md``. :func:`write_report` writes it whole or not at
+all; :func:`read_report` is the one reader (used by :func:`load_report`,
+:func:`~surgical_skill.evaluation.compare.compare_reports` and the cross-validation resume).
 """
 
 from __future__ import annotations
@@ -644,7 +645,8 @@ def _ordinal_lines(result: EvaluationResult) -> list[str]:
         "| metric | value | 95 % interval |",
         "|---|---|---|",
         f"| quadratic-weighted kappa | {fmt(m.get('quadratic_kappa'))} | {_interval(result, 'quadratic_kappa')} |",
-        f"| Expected Cost (cost: classes apart) | {fmt(m.get('expected_cost'))} | {_interval(result, 'expected_cost')} |",
+        f"| Expected Cost (cost: classes apart) | {fmt(m.get('expected_cost'))} | "
+        f"{_interval(result, 'expected_cost')} |",
         f"| mean absolute class error | {fmt(m.get('mean_absolute_class_error'))} | "
         f"{_interval(result, 'mean_absolute_class_error')} |",
         f"| F1 (macro) | {fmt(m.get('f1_macro'))} | {_interval(result, 'f1_macro')} |",
@@ -765,7 +767,8 @@ def headline_summary(result: EvaluationResult, split: str) -> str:
         lines = [
             f"{split}: video-level Spearman over {len(result.targets)} targets (Fisher-z mean) "
             f"{fmt(result.metrics.get('spearman_fisher_z'))} (95 % CI {fmt(low)} to {fmt(high)}), mean MAE "
-            f"{fmt(result.metrics.get('mae_mean'))} over {len(result.predictions)} videos; report in {result.report_dir}"
+            f"{fmt(result.metrics.get('mae_mean'))} over {len(result.predictions)} videos; report in "
+            f"{result.report_dir}"
         ]
         return "\n".join(lines + result.baseline_verdicts + result.notes)
     name = "accuracy" if "accuracy" in result.metrics else "mae"
