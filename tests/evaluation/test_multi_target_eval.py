@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from scipy import stats
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import cohen_kappa_score
@@ -22,6 +23,7 @@ from surgical_skill.evaluation.baselines import static_baselines_or_none
 from surgical_skill.evaluation.evaluate import (
     LabelMismatchError,
     VideoPrediction,
+    align_labels,
     evaluate_model,
     evaluate_run,
     load_report,
@@ -266,7 +268,7 @@ def test_two_reports_of_several_scores_are_compared_score_by_score(items_report,
 
 
 def test_the_end_of_a_run_with_two_named_scores_chooses_no_threshold_and_reads_each_baseline(
-    synthetic_manifest, tmp_path
+    synthetic_manifest, tmp_path, capsys
 ):
     """Two named scores make num_labels 2, yet no class threshold: evaluate_run scores them, beside each score's
     static baselines fitted on the training and validation surgeons."""
@@ -276,6 +278,8 @@ def test_the_end_of_a_run_with_two_named_scores_chooses_no_threshold_and_reads_e
     folder = save_with_processor(model, tmp_path / "model")
     result = evaluate_run(folder, data, tmp_path / "eval", clips_per_video=1, num_workers=0)
     assert result.threshold is None and result.multi_target
+    summary = capsys.readouterr().out
+    assert "test: video-level Spearman over 2 targets (Fisher-z mean)" in summary and "grs: " in summary
     assert "decision_threshold" not in json.loads((folder / "config.json").read_text())
     assert list(result.baselines) == names
     assert any(line.startswith("grs: ") for line in result.baseline_verdicts)
@@ -321,3 +325,15 @@ def test_one_named_score_keeps_the_single_score_report_and_reads_its_raters(synt
     assert any("read against the dataset's one score" in note for note in result.notes)
     assert result.raters["rater_names"] == ["1", "2", "3"] and result.target_raters is None
     assert "## Raters: the human reference" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_a_score_column_that_is_not_numbers_is_refused_by_name():
+    """Checked from the rows alone, before any video is decoded."""
+    rows = Dataset.from_dict({"labels": [2.0, 3.0], "time_and_motion": ["3", "fast"], "flow": [1.0, 2.0]})
+    model = build_model("small3d", target_names=["time_and_motion", "flow"], **TINY_SMALL3D)
+    with pytest.raises(LabelMismatchError) as caught:
+        align_labels(rows, model.config)
+    assert str(caught.value).startswith("the dataset's column 'time_and_motion', read as the model's score")
+    assert "'fast', not a number" in str(caught.value)
+    rows = Dataset.from_dict({"labels": [2.0, 3.0], "time_and_motion": ["3", ""], "flow": [1.0, 2.0]})
+    assert align_labels(rows, model.config) is rows  # an empty cell: no truth for that video, not an error
