@@ -135,7 +135,7 @@ def _score_panels(result) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def _panel_grid(count: int, *, width: float = 4.0, height: float = 3.8):
     columns = min(count, 3)
     rows = -(-count // columns)
-    fig, axes = _subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    fig, axes = _subplots(rows, columns, figsize=(max(width * columns, 5.5), height * rows), squeeze=False)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
     return fig, list(axes.flat)
@@ -164,8 +164,8 @@ def regression_figures(folder: Path, result) -> dict[str, str]:
         rax.axhline(errors.mean(), c="C3", lw=0.8, label=f"mean {errors.mean():+.2f}")
         rax.set(xlabel=f"true {title}", ylabel="predicted - true (score units)", title=title)
         rax.legend(loc="upper right", fontsize=7)
-    scatter.suptitle("Predicted vs true scores (score units; dashed: perfect prediction)", fontsize=10)
-    residual.suptitle("Residuals against the true score (above 0: scored too high)", fontsize=10)
+    scatter.suptitle("Predicted vs true scores (score units)", fontsize=10)
+    residual.suptitle("Residuals (above 0: scored too high)", fontsize=10)
     return {
         "predicted_vs_true": _save(scatter, folder, "scores.png"),
         "residuals": _save(residual, folder, "residuals.png"),
