@@ -38,7 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from ..data.building import with_current_column_names
+from ..data.building import label_values, score_target_names, with_current_column_names
 from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..data.splits import fold_indices, subject_groups
 from ..video import VideoDecodeError, decode_frames
@@ -110,6 +110,7 @@ class StaticBaselines:
     chance: float  # the best constant prediction's figure on these videos (accuracy), or 0 (Spearman)
     label_names: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # baseline -> why it could not be fitted
+    target: str = ""  # which of several named scores these baselines predict ("" for the dataset's one label)
 
     @property
     def regression(self) -> bool:
@@ -182,6 +183,7 @@ class StaticBaselines:
             "chance": self.chance,
             "baselines": {name: result.to_dict() for name, result in self.results.items()},
             "skipped": self.skipped,
+            **({"target": self.target} if self.target else {}),
         }
 
     def to_markdown(self, model_value: float | None = None) -> str:
@@ -384,8 +386,12 @@ def static_baselines(
     seed: int = 0,
     baselines: Sequence[str] = tuple(BASELINES),
     bootstrap_samples: int = 1000,
+    target: str | None = None,
 ) -> StaticBaselines:
     """Fit every static baseline on held-out surgeons.
+
+    A dataset of several named scores (``labels`` ``{name: score}``) needs ``target``, the score to predict (by
+    name); :func:`static_baselines_per_target` fits each.
 
     With ``test``, each baseline is fitted on ``train`` and scored on ``test`` (the same held-out videos as a
     model's test split). Without it, ``train`` is cut into ``folds`` folds grouped by subject and stratified
@@ -400,11 +406,20 @@ def static_baselines(
     test = with_current_column_names(test) if test is not None else None
     feature = train.features["labels"]
     regression = not isinstance(feature, ClassLabel)
+    names = score_target_names(train)
+    if names is not None and target not in names:
+        raise ValueError(
+            f"the labels are several named scores ({', '.join(names)}): name the one to predict with target= "
+            f"(got {target!r}), or fit each with static_baselines_per_target"
+        )
     if test is not None:
         data, fold_list, held_out, protocol = _train_test_layout(train, test)
     else:
         data, fold_list, held_out, protocol = _cross_validation_layout(train, folds, seed)
-    y = np.asarray(data["labels"], dtype=np.float64 if regression else np.int64)
+    if names is not None:
+        y = label_values(data)[:, names.index(target)]
+    else:
+        y = np.asarray(data["labels"], dtype=np.float64 if regression else np.int64)
     subjects = [data[int(i)]["subject"] for i in held_out]
     segments = _segments(data)
     scalars = scalar_features(data) if any(b in baselines for b in ("duration", "file_size", "bitrate")) else {}
@@ -433,7 +448,33 @@ def static_baselines(
         chance=0.0 if regression else float(np.bincount(labels.astype(np.int64)).max() / len(labels)),
         label_names=[] if regression else list(feature.names),
         skipped=skipped,
+        target=target if names is not None else "",
     )
+
+
+SCALAR_BASELINES = ("duration", "file_size", "bitrate")
+
+
+def static_baselines_per_target(
+    train: Dataset, test: Dataset | None = None, *, baselines: Sequence[str] = SCALAR_BASELINES, **kwargs
+) -> dict[str, StaticBaselines]:
+    """For a dataset of several named scores, each score's static baselines (:func:`static_baselines` with
+    ``target``), by name in the dataset's order. By default the three one-number baselines (trial length, file
+    size, bitrate: a linear fit each, milliseconds); the one-frame baselines train an image model per score, and
+    are listed as not computed unless asked for."""
+    names = score_target_names(train)
+    if names is None:
+        raise ValueError("static_baselines_per_target is for several named scores; use static_baselines")
+    left_out = [b for b in BASELINES if b not in baselines]
+    out = {}
+    for name in names:
+        result = static_baselines(train, test, baselines=baselines, target=name, **kwargs)
+        for baseline in left_out:
+            result.skipped.setdefault(
+                baseline, "not fitted for each of several scores: it would train one image model per score"
+            )
+        out[name] = result
+    return out
 
 
 def _train_test_layout(train: Dataset, test: Dataset):
@@ -461,10 +502,15 @@ def _cross_validation_layout(data: Dataset, folds: int, seed: int):
     return data, fold_list, np.arange(len(data)), protocol
 
 
-def static_baselines_or_none(train: Dataset, test: Dataset | None = None, **kwargs) -> StaticBaselines | None:
-    """:func:`static_baselines`, or ``None`` with a warning saying why: beside a model's evaluation a baseline
-    that cannot be fitted (too few surgeons, an unreadable file) must never cost the model's report."""
+def static_baselines_or_none(
+    train: Dataset, test: Dataset | None = None, **kwargs
+) -> StaticBaselines | dict[str, StaticBaselines] | None:
+    """:func:`static_baselines` (for several named scores, :func:`static_baselines_per_target`: a dict by score),
+    or ``None`` with a warning saying why: beside a model's evaluation a baseline that cannot be fitted (too few
+    surgeons, an unreadable file) must never cost the model's report."""
     try:
+        if score_target_names(with_current_column_names(train)) is not None:
+            return static_baselines_per_target(train, test, **kwargs)
         return static_baselines(train, test, **kwargs)
     except Exception as err:
         logger.warning("static baselines not computed: %s: %s", type(err).__name__, err)

@@ -21,15 +21,28 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 
-from ..data import ClipSampling, clip_input_warnings
+from ..data import ClipSampling, clip_input_warnings, score_target_names
+from ..data.raters import rater_scores
 from ..errors import SurgicalSkillError, UsageError
 from ..files import write_json_atomic
 from ..models import load_trained_model, load_trained_video_processor
+from ..models.heads import is_ordinal, reported_score_names
+from ..models.heads import target_names as model_target_names
 from ..models.inputs import is_regression_model
 from .agreement import metrics_against_raters, rater_agreement
 from .baselines import static_baselines_or_none
-from .inference import VideoPrediction, decode_notes, predict_videos
-from .metrics import classification_metrics, headline_intervals, regression_metrics, youden_threshold
+from .inference import VideoPrediction, decode_notes, named_scores, predict_videos
+from .metrics import (
+    bootstrap_intervals,
+    classification_metrics,
+    headline_intervals,
+    multi_target_intervals,
+    multi_target_regression_metrics,
+    ordinal_metrics,
+    predict_labels,
+    regression_metrics,
+    youden_threshold,
+)
 from .report import (
     FIGURE_TITLES,
     REPORT_MARKER,
@@ -78,9 +91,11 @@ class LabelMismatchError(SurgicalSkillError, ValueError):
 
 
 def model_label_names(config) -> list[str]:
-    """The model's class names in output order (``["score"]`` for a regression model)."""
+    """The model's class names in output order; for a score model every score it reports, in output order
+    (:func:`~surgical_skill.models.heads.reported_score_names`: its targets, then their sum; ``["score"]`` for
+    one unnamed score)."""
     if is_regression_model(config):
-        return ["score"]
+        return reported_score_names(config)
     return [str(config.id2label[i]) for i in range(config.num_labels)]
 
 
@@ -127,6 +142,7 @@ def align_labels(dataset: Dataset, config, label_map: dict[str, str] | None = No
             raise LabelMismatchError(
                 f"the model predicts {kind} but the dataset gives {'scores' if scores_data else 'classes'}"
             )
+        check_score_columns(dataset, config)
         return dataset
     renames = {str(k).lower(): str(v) for k, v in (label_map or {}).items()}
     unused = [name for name in renames if name not in {n.lower() for n in feature.names}]
@@ -157,13 +173,53 @@ def align_labels(dataset: Dataset, config, label_map: dict[str, str] | None = No
     )
 
 
+def check_score_columns(dataset: Dataset, config) -> None:
+    """Refuse, in one line, a dataset that does not give the score model's scores by name: a model of several
+    named scores needs each of its targets (the dataset's named scores, or columns of those names, holding
+    numbers); a model of one unnamed score needs one score, not several. A reported sum (``score_sum_name``)
+    the dataset lacks is not an error: it is left out of the metrics, with a note."""
+    fields = score_target_names(dataset)
+    names = named_scores(config)
+    if names is None:
+        if fields is not None:
+            raise LabelMismatchError(
+                f"the model predicts one score but the dataset gives several named scores ({', '.join(fields)}): "
+                "evaluate a model of those scores, or load the dataset with the one score the model predicts"
+            )
+        return
+    targets = model_target_names(config)
+    if fields is None and len(targets) == 1 and targets[0] not in dataset.column_names:
+        return  # the model's one named score against the dataset's one score (evaluate_model says so)
+    available = set(fields or []) | set(dataset.column_names)
+    missing = [name for name in targets if name not in available]
+    if missing:
+        raise LabelMismatchError(
+            f"the dataset has no score {', '.join(repr(m) for m in missing)} of the model's scores "
+            f"({', '.join(targets)}); its columns: {', '.join(dataset.column_names)}. Load it with "
+            f"score_column=[{', '.join(repr(t) for t in targets)}]"
+        )
+    for name in names:
+        if name in (fields or []) or name not in dataset.column_names:
+            continue
+        for value in dataset[name]:
+            if value is None or value == "":
+                continue  # no truth for this video: left out of this score's figures
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                raise LabelMismatchError(
+                    f"the dataset's column {name!r}, read as the model's score {name!r}, holds {value!r}, not a "
+                    "number: fix the value or leave the cell empty"
+                ) from None
+
+
 # ------------------------------------------------------------------------------------------ threshold
 
 
 def decision_threshold(config) -> tuple[float | None, str]:
     """The binary decision threshold saved with the model, and where it came from (None: decide by argmax)."""
     threshold = getattr(config, "decision_threshold", None)
-    if threshold is None or config.num_labels != 2:
+    if threshold is None or config.num_labels != 2 or is_regression_model(config):  # two scores are no classes
         return None, ""
     return float(threshold), _threshold_source(getattr(config, "decision_threshold_info", None) or {})
 
@@ -236,7 +292,14 @@ def evaluate_model(
     degenerates), ``predictions.csv``, ``misclassified.csv``, ``classification_report.txt``, PNG plots
     (confusion matrices, ROC and precision-recall curves, reliability diagram, clip-score timelines) and
     ``report.md``, with ``protocol`` and the static ``baselines`` (a
-    :class:`~surgical_skill.evaluation.baselines.StaticBaselines` of the same videos) when given.
+    :class:`~surgical_skill.evaluation.baselines.StaticBaselines` of the same videos, or for several named
+    scores a dict of them by score) when given.
+
+    A score model's truths are read by name (:func:`check_score_columns` refuses a dataset that lacks one of its
+    scores before any video is scored); several named scores are scored each with intervals, under the Fisher-z
+    mean of Spearman over the model's targets (:func:`score_predictions`), each with its raters where the rows
+    carry every rater's score of it (:func:`rater_reference`), and plotted predicted against true and as residuals,
+    one panel per score.
     """
     if output_dir is not None:
         check_output_dir(output_dir, overwrite=overwrite)
@@ -261,10 +324,19 @@ def evaluate_model(
     result.notes.extend(input_warnings)  # short videos and other frame rates, for the reader of the report
     result.threshold_source, result.protocol, result.baselines = threshold_source, protocol, baselines
     result.notes += decode_notes(dataset, predictions)
-    if result.regression and {"label_ratings", "label_raters"} <= set(dataset.column_names):
-        result.raters = rater_reference(dataset, predictions)
+    if result.regression:
+        result.notes += _score_source_notes(dataset, model.config)
+        references = {
+            name: reference
+            for k, name in enumerate(result.label_names)
+            if (reference := rater_reference(dataset, predictions, name, k)) is not None
+        }
+        if len(result.label_names) == 1:  # one score: its raters as before, whatever the score is called
+            result.raters = next(iter(references.values()), None)
+        elif references:
+            result.target_raters = references
     if baselines is not None:  # one paired bootstrap per baseline, shared by the report and the summary
-        result.baseline_verdicts = baselines.verdicts(*model_figure(result))
+        result.baseline_verdicts = baseline_verdicts(result)
     if output_dir is not None:
         result.report_dir = write_report(
             result,
@@ -277,24 +349,22 @@ def evaluate_model(
     return result
 
 
-def rater_reference(dataset: Dataset, predictions: list[VideoPrediction]) -> dict[str, Any]:
-    """For a score that is the mean of several raters' (rows with ``label_ratings`` and ``label_raters``: an
-    AIxSuture GRS), over the scored videos: the raters' own agreement (:func:`rater_agreement`: ICC(2,1),
-    Krippendorff's alpha, pairwise Spearman) and the model's scores against their mean and each rater
-    (:func:`metrics_against_raters`). Raters are matched by name, so a rater who scored only some videos counts
-    on those."""
-    rows = {
-        int(row["video_id"]): (row["label_ratings"], row["label_raters"])
-        for row in dataset.select_columns(["video_id", "label_ratings", "label_raters"])
-    }
-    names = sorted({str(name) for ratings, raters in rows.values() for name in (raters or [])})
-    matrix = np.full((len(predictions), len(names)), np.nan)
-    for i, p in enumerate(predictions):
-        ratings, raters = rows[int(p.video_id)]
-        for value, name in zip(ratings or [], raters or []):
-            if value is not None:
-                matrix[i, names.index(str(name))] = float(value)
-    scores = [p.probabilities[0] for p in predictions]
+def rater_reference(
+    dataset: Dataset, predictions: list[VideoPrediction], target: str = "score", column: int = 0
+) -> dict[str, Any] | None:
+    """For a score that several raters gave (each rater's score of ``target`` in the rows, in any layout
+    :func:`~surgical_skill.data.raters.rater_scores` reads: ``label_ratings`` of an AIxSuture GRS, ``<target>_ratings``,
+    ``<target>_rater_<name>`` columns), over the scored videos: the raters' own agreement (:func:`rater_agreement`:
+    ICC(2,1), Krippendorff's alpha, pairwise Spearman) and the model's scores (``probabilities[column]``) against
+    their mean and each rater (:func:`metrics_against_raters`). Raters are matched by name, so a rater who scored
+    only some videos counts on those. None when the rows carry fewer than two raters' scores of ``target``."""
+    found = rater_scores(dataset, target)
+    if found is None or found[0].shape[1] < 2:
+        return None
+    table, names = found
+    row_of = {int(video_id): i for i, video_id in enumerate(dataset["video_id"])}
+    matrix = table[[row_of[int(p.video_id)] for p in predictions]]
+    scores = [p.probabilities[column] for p in predictions]
     counts = sorted({int(n) for n in np.isfinite(matrix).sum(1)})
     return {
         "rater_names": names,
@@ -302,6 +372,30 @@ def rater_reference(dataset: Dataset, predictions: list[VideoPrediction]) -> dic
         "agreement": rater_agreement(matrix, names),
         "model": metrics_against_raters(scores, matrix, names),
     }
+
+
+def _score_source_notes(dataset: Dataset, config) -> list[str]:
+    """Where a named score's truth came from, when not from a column of its name: the dataset's one score."""
+    names = named_scores(config)
+    fields = score_target_names(dataset)
+    if names and len(names) == 1 and fields is None and names[0] not in dataset.column_names:
+        return [
+            f"The model's score {names[0]!r} is read against the dataset's one score (its labels): the dataset "
+            f"names no column {names[0]!r}."
+        ]
+    return []
+
+
+def baseline_verdicts(result: EvaluationResult) -> list[str]:
+    """The static baselines' verdicts beside the model (one paired bootstrap per baseline): for several named
+    scores, each score's baselines against the model's Spearman on that score, prefixed by the score's name."""
+    if isinstance(result.baselines, dict):
+        return [
+            f"{name}: {line}"
+            for name, baselines in result.baselines.items()
+            for line in baselines.verdicts(*model_figure(result, baselines))
+        ]
+    return result.baselines.verdicts(*model_figure(result))
 
 
 def _model_and_processor(model: torch.nn.Module | str | os.PathLike, processor: Any) -> tuple[torch.nn.Module, Any]:
@@ -325,12 +419,37 @@ def score_predictions(
     seed: int = 0,
 ) -> EvaluationResult:
     """Video-level metrics, their 95 % intervals (resampled by subject) and reading notes for ``predictions``
-    of the model configured by ``config`` (no report written)."""
+    of the model configured by ``config`` (no report written).
+
+    A model of several named scores gets each score's Spearman, Pearson, MAE and RMSE (score units) with
+    intervals, and over its targets the Fisher-z mean of Spearman (the headline) and the mean MAE and RMSE
+    (:func:`named_score_metrics`). Ordered classes (:func:`~surgical_skill.models.heads.is_ordinal`) get the
+    ordinal figures too: quadratic kappa, Expected Cost and the mean absolute class error, with intervals."""
     label_names = model_label_names(config)
     regression = is_regression_model(config)
+    subjects = [p.subject for p in predictions]
+    if regression and len(label_names) > 1:
+        truths = np.asarray([p.label for p in predictions], dtype=np.float64).reshape(len(predictions), -1)
+        values = np.asarray([p.probabilities for p in predictions], dtype=np.float64)
+        targets = model_target_names(config)
+        metrics, intervals, methods, notes = named_score_metrics(
+            truths, values, label_names, targets, subjects, samples=bootstrap_samples, seed=seed
+        )
+        notes += _reading_notes(truths, subjects, label_names, True, metrics)
+        return EvaluationResult(
+            metrics,
+            intervals,
+            predictions,
+            None,
+            list(label_names),
+            None,
+            interval_methods=methods,
+            notes=notes,
+            task="regression",
+            targets=list(targets),
+        )
     labels = np.asarray([p.label for p in predictions])
     values = np.asarray([p.probabilities for p in predictions])
-    subjects = [p.subject for p in predictions]
     if regression:
         metrics = regression_metrics(labels, values[:, 0])
     else:
@@ -340,6 +459,14 @@ def score_predictions(
         if bootstrap_samples
         else ({}, {})
     )
+    ordinal = not regression and is_ordinal(config)
+    if ordinal:
+        figures, figure_intervals = ordinal_figures(
+            labels, values, threshold, subjects, samples=bootstrap_samples, seed=seed
+        )
+        metrics.update(figures)
+        intervals.update(figure_intervals)
+        methods.update(_collapsed_intervals(intervals, ORDINAL_FIGURES))
     notes = _reading_notes(labels, subjects, label_names, regression, metrics)
     return EvaluationResult(
         metrics,
@@ -351,7 +478,130 @@ def score_predictions(
         interval_methods=methods,
         notes=notes,
         task="regression" if regression else "classification",
+        ordinal=ordinal,
     )
+
+
+ORDINAL_FIGURES = ("quadratic_kappa", "expected_cost", "mean_absolute_class_error")
+
+
+def ordinal_figures(
+    labels, probabilities, threshold: float | None, subjects, *, samples: int = 1000, seed: int = 0
+) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Ordered classes' figures of the decided classes (``threshold`` on p(class 1) for two classes, else the most
+    probable; the decisions every other figure of the report reads): :func:`ordinal_metrics`' quadratic-weighted
+    kappa, Expected Cost (|i - j| costs, the classes' frequencies as priors) and mean absolute class error, with
+    percentile bootstrap intervals resampling whole subjects (videos when any subject is unknown)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    num_classes = np.asarray(probabilities).shape[1]
+    decided = predict_labels(probabilities, threshold)
+    figures = ordinal_metrics(labels, decided, num_classes=num_classes)
+    point = {name: figures[name] for name in ORDINAL_FIGURES}
+    if not samples:
+        return point, {}
+
+    def compute(idx: np.ndarray) -> dict[str, float]:
+        return ordinal_resample_figures(labels[idx], decided[idx], num_classes)
+
+    groups = list(subjects) if all(subjects) else None
+    intervals = bootstrap_intervals(compute, len(labels), groups, names=ORDINAL_FIGURES, samples=samples, seed=seed)
+    return point, intervals
+
+
+def ordinal_resample_figures(labels: np.ndarray, decided: np.ndarray, num_classes: int) -> dict[str, float]:
+    """:data:`ORDINAL_FIGURES` of decided class ids in NumPy, from the confusion matrix (scikit-learn's
+    quadratic-weighted kappa; the Expected Cost with |i - j| costs and frequency priors, which is the mean absolute
+    class error): the numbers of :func:`ordinal_metrics`, fast enough for a thousand bootstrap resamples."""
+    confusion = np.bincount(labels * num_classes + decided, minlength=num_classes**2)
+    confusion = confusion.reshape(num_classes, num_classes).astype(np.float64)
+    classes = np.arange(num_classes)
+    distance = (classes[:, None] - classes[None, :]) ** 2.0
+    expected = np.outer(confusion.sum(1), confusion.sum(0)) / max(len(labels), 1)
+    chance = (distance * expected).sum()
+    error = float(np.mean(np.abs(labels - decided))) if len(labels) else float("nan")
+    return {
+        "quadratic_kappa": float(1.0 - (distance * confusion).sum() / chance) if chance > 0 else float("nan"),
+        "expected_cost": error,
+        "mean_absolute_class_error": error,
+    }
+
+
+def named_score_metrics(
+    truths: np.ndarray,
+    values: np.ndarray,
+    names: list[str],
+    targets: list[str],
+    subjects: list[str],
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+) -> tuple[dict[str, float], dict[str, tuple[float, float]], dict[str, str], list[str]]:
+    """Metrics, 95 % intervals, interval methods and notes of several named scores: ``truths`` and ``values``
+    (N, K) in the order of ``names`` (every reported score), ``targets`` the model's own scores among them (the
+    others, a reported sum, are derived from them).
+
+    Each score with a truth gets ``<name>/spearman``, ``/pearson``, ``/mae``, ``/rmse`` (score units) on the videos
+    whose truth is known; over ``targets``: ``spearman_fisher_z`` (the headline: Spearman averaged through Fisher's
+    z), ``pearson_fisher_z``, ``mae_mean``, ``rmse_mean`` (:func:`multi_target_regression_metrics`). A sum is not
+    in the averages: it would count its items twice. Intervals: percentile bootstrap resampling whole subjects
+    (videos when any subject is unknown), one set of resamples for every figure. A reported score the dataset does
+    not give (no truth at all) is left out, with a note."""
+    known = [k for k in range(len(names)) if np.isfinite(truths[:, k]).any()]
+    notes = [
+        f"The reported score {names[k]!r} has no true value in the dataset (no column {names[k]!r}): its "
+        "predictions are in predictions.csv, and it is left out of the metrics."
+        for k in range(len(names))
+        if k not in known
+    ]
+    columns = [names.index(t) for t in targets]
+    extra = [k for k in known if names[k] not in targets]
+    metrics = multi_target_regression_metrics(truths[:, columns], values[:, columns], targets)
+    for k in extra:
+        present = np.isfinite(truths[:, k])
+        metrics.update(
+            {f"{names[k]}/{m}": v for m, v in regression_metrics(truths[present, k], values[present, k]).items()}
+        )
+    if not samples:
+        return metrics, {}, {}, notes
+    groups = list(subjects) if all(subjects) else None
+    options = {"samples": samples, "seed": seed}  # one seed: every figure is read on the same resamples
+    intervals = multi_target_intervals(truths[:, columns], values[:, columns], targets, groups, **options)
+    for k in extra:
+        found = multi_target_intervals(truths[:, [k]], values[:, [k]], [names[k]], groups, **options)
+        intervals.update({key: found[key] for key in (f"{names[k]}/spearman", f"{names[k]}/pearson")})
+    scored = [names[k] for k in known]
+
+    def errors(idx: np.ndarray) -> dict[str, float]:
+        out = {}
+        for name in scored:
+            k = names.index(name)
+            truth, value = truths[idx, k], values[idx, k]
+            present = np.isfinite(truth)
+            difference = value[present] - truth[present]
+            out[f"{name}/mae"] = float(np.abs(difference).mean()) if present.any() else float("nan")
+            out[f"{name}/rmse"] = float(np.sqrt((difference**2).mean())) if present.any() else float("nan")
+        for metric in ("mae", "rmse"):
+            finite = [out[f"{t}/{metric}"] for t in targets if np.isfinite(out.get(f"{t}/{metric}", np.nan))]
+            out[f"{metric}_mean"] = float(np.mean(finite)) if finite else float("nan")
+        return out
+
+    wanted = [f"{n}/{m}" for n in scored for m in ("mae", "rmse")] + ["mae_mean", "rmse_mean"]
+    intervals.update(bootstrap_intervals(errors, len(truths), groups, names=wanted, **options))
+    correlations = [name for name in intervals if not name.endswith(("mae", "rmse", "_mean"))]
+    return metrics, intervals, _collapsed_intervals(intervals, correlations), notes
+
+
+def _collapsed_intervals(intervals: dict[str, tuple[float, float]], names) -> dict[str, str]:
+    """Make undefined (NaN) the intervals of ``names`` whose resamples all gave one value (a model deciding one
+    class everywhere has kappa 0 in every resample): a point claims a certainty the data do not give. Returns
+    how each such interval was made, in words."""
+    methods = {}
+    for name in names:
+        low, high = intervals.get(name, (float("nan"), float("nan")))
+        if np.isfinite(low) and np.isclose(low, high):
+            intervals[name] = (float("nan"), float("nan"))
+            methods[name] = f"undefined: every resample gave {low:.3f}, which says nothing about its uncertainty"
+    return methods
 
 
 def _reading_notes(labels, subjects, label_names, regression, metrics) -> list[str]:
@@ -427,7 +677,8 @@ def evaluate_run(
 def _choose_and_save_threshold(model, processor, model_dir, data: DatasetDict, **options) -> tuple[float | None, str]:
     """A binary model's threshold chosen on ``data["validation"]`` and saved with it; without validation data
     none is kept (nothing may claim to be chosen on it, e.g. a threshold inherited by fine-tuning)."""
-    if model.config.num_labels == 2 and "validation" in data and len(data["validation"]):
+    binary = model.config.num_labels == 2 and not is_regression_model(model.config)  # not two named scores
+    if binary and "validation" in data and len(data["validation"]):
         validation = align_labels(data["validation"], model.config)
         threshold = choose_threshold(model, processor, validation, **options)
         source = save_decision_threshold(

@@ -19,7 +19,8 @@ from datasets import Dataset
 from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, is_empty_batch
 from ..data.building import with_current_column_names
 from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
-from ..models.inputs import clip_logits, scores_from_logits
+from ..models.heads import reported_score_names
+from ..models.inputs import clip_logits, is_regression_model, scores_from_logits
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,10 @@ class VideoPrediction:
     video_id: int
     video: str
     subject: str
-    label: int | float
-    probabilities: list[float]  # mean over clips (classification); [score] for regression
+    # the true class id or score; for a model of several named scores, one true score per reported score (NaN where
+    # the dataset has none), in the order of ``probabilities``
+    label: int | float | list[float]
+    probabilities: list[float]  # mean over clips: class probabilities, or every reported score
     clip_probabilities: list[list[float]]
     clip_seconds: list[tuple[float, float]]  # start and end time of each clip (in the video, segment or not)
     source_video: str = ""  # the original recording when ``video`` is a proxy
@@ -68,6 +71,9 @@ def predict_videos(
     """Score ``clips_per_video`` clips spread over each video (the processor's sampling and transforms) and
     average their probabilities.
 
+    For a model of named scores (its config's ``target_names``, ``score_sum_name``), each prediction's ``label``
+    is read from the row by name (:func:`score_truth`), never by position.
+
     A video none of whose clips decodes is left out (not scored), with a warning. A video some of whose clips
     cannot be decoded (they overlap a damaged stretch: frames lost) is scored on the clips that decoded, never on
     frozen frames; its prediction says so (``clips_asked``, ``clip_errors``), with a warning."""
@@ -77,7 +83,8 @@ def predict_videos(
     sampling = ClipSampling.from_video_processor(processor)
     loader = clip_loader(dataset, processor, clips_per_video, batch_size=batch_size, num_workers=num_workers)
     per_video, failed = _score_clips(model, loader, device)
-    predictions = _video_predictions(dataset, per_video, failed, sampling, clips_per_video)
+    truth_names = named_scores(model.config)
+    predictions = _video_predictions(dataset, per_video, failed, sampling, clips_per_video, truth_names)
     scored = {p.video_id for p in predictions}
     left_out = {video: reasons[0][1] for (video_id, video), reasons in failed.items() if video_id not in scored}
     if left_out:
@@ -94,6 +101,38 @@ def predict_videos(
             "; ".join(partly_scored_note(p) for p in partial[:5]),
         )
     return predictions
+
+
+def named_scores(config) -> list[str] | None:
+    """Every score a model of named scores reports (its targets, then their sum when ``score_sum_name`` is set),
+    whose truth is read from a row by name; None for classes and for one unnamed score (``"score"``: the row's
+    ``labels``)."""
+    if not is_regression_model(config):
+        return None
+    names = reported_score_names(config)
+    return None if names == ["score"] else names
+
+
+def score_truth(row: dict[str, Any], names: list[str]) -> float | list[float]:
+    """A row's true scores for the reported score ``names``, read by name: from its ``labels`` when they are named
+    scores (``{name: score}``), else from the row's column of that name (NaN where the row has none, e.g. a sum
+    the dataset does not give). A single named score the dataset does not name is its one score (``labels``).
+    One name gives a number, several a list in the order of ``names``."""
+    labels = row["labels"]
+
+    def read(name: str) -> float:
+        if isinstance(labels, dict) and name in labels:
+            value = labels[name]
+        elif name in row:
+            value = row[name]
+        elif len(names) == 1 and not isinstance(labels, dict):
+            value = labels  # the dataset's one score, which the model's one score is read against
+        else:
+            value = None
+        return float("nan") if value is None or value == "" else float(value)
+
+    values = [read(name) for name in names]
+    return values[0] if len(values) == 1 else values
 
 
 def decode_notes(dataset: Dataset, predictions: list[VideoPrediction]) -> list[str]:
@@ -169,8 +208,10 @@ def _video_predictions(
     failed: dict[tuple[int, str], list[tuple[int, str]]],
     sampling: ClipSampling,
     clips_per_video: int,
+    truth_names: list[str] | None = None,
 ) -> list[VideoPrediction]:
-    """One prediction per scored video: the mean of the clips that decoded, and where in the video each was."""
+    """One prediction per scored video: the mean of the clips that decoded, and where in the video each was;
+    its true scores read by ``truth_names`` (:func:`score_truth`) when given, else the row's ``labels``."""
     rows = {row["video_id"]: row for row in dataset}
     errors: dict[int, list[str]] = {}
     for (video_id, _), reasons in failed.items():
@@ -190,7 +231,7 @@ def _video_predictions(
                 video_id=video_id,
                 video=row["video"],
                 subject=row.get("subject") or "",
-                label=row["labels"],
+                label=row["labels"] if truth_names is None else score_truth(row, truth_names),
                 probabilities=stacked.mean(0).tolist(),
                 clip_probabilities=stacked.tolist(),
                 clip_seconds=seconds,

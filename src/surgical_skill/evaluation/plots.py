@@ -115,16 +115,61 @@ def _reliability_figure(folder: Path, labels: np.ndarray, probabilities: np.ndar
     return _save(fig, folder, "reliability.png")
 
 
+def _score_panels(result) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Each reported score with a true value: ``(name, true scores, predicted scores)`` over the videos that have
+    one (one unnamed score: ``("score", ...)``)."""
+    if not getattr(result, "multi_target", False):
+        truth = np.asarray([float(p.label) for p in result.predictions])
+        predicted = np.asarray([p.probabilities[0] for p in result.predictions])
+        return [(result.label_names[0] if result.label_names else "score", truth, predicted)]
+    truths = np.asarray([p.label for p in result.predictions], dtype=np.float64)
+    values = np.asarray([p.probabilities for p in result.predictions], dtype=np.float64)
+    panels = []
+    for k, name in enumerate(result.label_names):
+        known = np.isfinite(truths[:, k])
+        if known.any():
+            panels.append((name, truths[known, k], values[known, k]))
+    return panels
+
+
+def _panel_grid(count: int, *, width: float = 4.0, height: float = 3.8):
+    columns = min(count, 3)
+    rows = -(-count // columns)
+    fig, axes = _subplots(rows, columns, figsize=(max(width * columns, 5.5), height * rows), squeeze=False)
+    for ax in list(axes.flat)[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
 def regression_figures(folder: Path, result) -> dict[str, str]:
-    """Predicted against true scores, as a PNG file in ``folder``; returns {figure key: file name}."""
-    truth = np.asarray([float(p.label) for p in result.predictions])
-    predicted = np.asarray([p.probabilities[0] for p in result.predictions])
-    fig, ax = _subplots(figsize=(5, 4.6))
-    ax.scatter(truth, predicted, s=18)
-    low, high = min(truth.min(), predicted.min()), max(truth.max(), predicted.max())
-    ax.plot([low, high], [low, high], ls="--", c="grey", lw=0.8)
-    ax.set(xlabel="true score", ylabel="predicted score", title="Predicted vs true scores")
-    return {"predicted_vs_true": _save(fig, folder, "scores.png")}
+    """Predicted against true scores and the residuals against the true score, one panel per reported score
+    (in its own units), as PNG files in ``folder``; returns {figure key: file name}."""
+    panels = _score_panels(result)
+    if not panels:
+        return {}
+    scatter, scatter_axes = _panel_grid(len(panels))
+    residual, residual_axes = _panel_grid(len(panels), height=3.2)
+    for ax, rax, (name, truth, predicted) in zip(scatter_axes, residual_axes, panels):
+        title = "score" if name == "score" else name.replace("_", " ")
+        ax.scatter(truth, predicted, s=18, alpha=0.8)
+        low, high = min(truth.min(), predicted.min()), max(truth.max(), predicted.max())
+        pad = 0.05 * (high - low or 1.0)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], ls="--", c="grey", lw=0.8, label="predicted = true")
+        ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), aspect="equal")
+        ax.set(xlabel=f"true {title}", ylabel=f"predicted {title}", title=f"{title} ({len(truth)} videos)")
+        ax.legend(loc="upper left", fontsize=7)
+        errors = predicted - truth
+        rax.scatter(truth, errors, s=18, alpha=0.8)
+        rax.axhline(0.0, ls="--", c="grey", lw=0.8)
+        rax.axhline(errors.mean(), c="C3", lw=0.8, label=f"mean {errors.mean():+.2f}")
+        rax.set(xlabel=f"true {title}", ylabel="predicted - true (score units)", title=title)
+        rax.legend(loc="upper right", fontsize=7)
+    scatter.suptitle("Predicted vs true scores (score units)", fontsize=10)
+    residual.suptitle("Residuals (above 0: scored too high)", fontsize=10)
+    return {
+        "predicted_vs_true": _save(scatter, folder, "scores.png"),
+        "residuals": _save(residual, folder, "residuals.png"),
+    }
 
 
 def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
@@ -132,6 +177,8 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
     Misclassified videos first."""
     names = result.label_names
     regression = result.regression
+    multi = getattr(result, "multi_target", False)
+    shown = [k for k, name in enumerate(names) if name in (getattr(result, "targets", None) or names)]
 
     def wrong(p):
         return not regression and int(predict_labels(np.asarray([p.probabilities]), result.threshold)[0]) != int(
@@ -144,16 +191,20 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
     fig, axes = _subplots(rows, columns, figsize=(4 * columns, 2.2 * rows), squeeze=False, sharey=True)
     for ax, p in zip(axes.flat, chosen):
         mids = [(a + b) / 2 for a, b in p.clip_seconds]
-        values = [c[0] if regression else c[-1] for c in p.clip_probabilities]
-        ax.plot(mids, values, marker="o", ms=3)
-        for (a, b), v in zip(p.clip_seconds, values):
-            ax.plot([a, b], [v, v], c="C0", alpha=0.3, lw=3)
+        if multi:  # each of the model's own scores (a sum's scale would flatten them)
+            for k in shown:
+                ax.plot(mids, [c[k] for c in p.clip_probabilities], marker="o", ms=3, label=names[k])
+        else:
+            values = [c[0] if regression else c[-1] for c in p.clip_probabilities]
+            ax.plot(mids, values, marker="o", ms=3)
+            for (a, b), v in zip(p.clip_seconds, values):
+                ax.plot([a, b], [v, v], c="C0", alpha=0.3, lw=3)
         if not regression:
             ax.axhline(result.threshold if result.threshold is not None else 0.5, ls="--", c="grey", lw=0.7)
             ax.set_ylim(0, 1)
-        truth = p.label if regression else names[int(p.label)]
+        truth = "" if multi else f" ({p.label if regression else names[int(p.label)]})"  # several: in the legend
         ax.set_title(
-            f"{segment_name(Path(p.video).stem, getattr(p, 'segment', None))} ({truth}){' - wrong' if wrong(p) else ''}",
+            f"{segment_name(Path(p.video).stem, getattr(p, 'segment', None))}{truth}{' - wrong' if wrong(p) else ''}",
             fontsize=8,
             color="C3" if wrong(p) else "black",
         )
@@ -162,6 +213,8 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
     for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
     axes[0, 0].set_ylabel("score" if regression else f"p({names[-1]})", fontsize=8)
+    if multi and chosen:
+        axes[0, 0].legend(fontsize=6, loc="best")
     fig.suptitle("Clip scores over time", fontsize=10)
     return _save(fig, folder, "timelines.png")
 

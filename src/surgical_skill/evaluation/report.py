@@ -1,9 +1,11 @@
 """Evaluation report folders: what they hold, writing one whole, and reading one back.
 
-A report folder holds ``metrics.json`` (every metric, intervals, protocol, ``"task"``), ``predictions.csv``
-(one row per video), for classification ``misclassified.csv`` and ``classification_report.txt``, PNG plots and
-``report.md``. :func:`write_report` writes it whole or not at all; :func:`read_report` is the one reader (used by
-:func:`load_report`, :func:`~surgical_skill.evaluation.compare.compare_reports` and the cross-validation resume).
+A report folder holds ``metrics.json`` (every metric, intervals, protocol, ``"task"``; for several named scores
+also ``per_target`` and ``headline_over_targets``), ``predictions.csv`` (one row per video; for several named
+scores a ``true_<name>`` and a ``predicted_<name>`` column per score), for classification ``misclassified.csv``
+and ``classification_report.txt``, PNG plots and ``report.md``. :func:`write_report` writes it whole or not at
+all; :func:`read_report` is the one reader (used by :func:`load_report`,
+:func:`~surgical_skill.evaluation.compare.compare_reports` and the cross-validation resume).
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ class EvaluationResult:
     baseline_verdicts: list[str] = field(default_factory=list)  # their verdicts beside this model, made once
     task: str = ""  # "classification" or "regression" ("": from the label names, as old reports have it)
     raters: dict[str, Any] | None = None  # the raters' agreement and the model against them (rated scores)
+    # a model of several named scores: its own scores (label_names also holds their reported sum), which the
+    # Fisher-z headline averages over; empty for classes and one score
+    targets: list[str] = field(default_factory=list)
+    target_raters: dict[str, dict[str, Any]] | None = None  # several named scores: each rated one's raters block
+    ordinal: bool = False  # ordered classes: the ordinal figures (quadratic kappa, Expected Cost) are reported
 
     def __post_init__(self) -> None:
         self.task = report_task(self.label_names, self.task or None)
@@ -77,6 +84,11 @@ class EvaluationResult:
     @property
     def regression(self) -> bool:
         return self.task == REGRESSION
+
+    @property
+    def multi_target(self) -> bool:
+        """Several named scores, each with its own figures (and a Fisher-z headline over the targets)."""
+        return self.regression and len(self.label_names) > 1
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -91,8 +103,8 @@ class SavedReport:
     threshold: float | None
     videos: list[str]
     subjects: list[str]
-    targets: np.ndarray  # class ids, or true scores
-    values: np.ndarray  # (N, num_classes) probabilities, or (N,) predicted scores
+    targets: np.ndarray  # class ids, or true scores ((N, K) for several named scores, NaN where unknown)
+    values: np.ndarray  # (N, num_classes) probabilities, or (N,) predicted scores ((N, K) for several)
     task: str = CLASSIFICATION
     source_videos: list[str] = field(default_factory=list)  # the recording behind each proxy ("" for none)
     meta: dict[str, Any] = field(default_factory=dict)  # metrics.json as written
@@ -102,6 +114,10 @@ class SavedReport:
     @property
     def regression(self) -> bool:
         return self.task == REGRESSION
+
+    @property
+    def multi_target(self) -> bool:
+        return self.regression and len(self.labels) > 1
 
     @property
     def keys(self) -> list[str]:
@@ -166,10 +182,20 @@ def _read_meta(path: Path) -> tuple[dict[str, Any], list[str], float | None, str
     return meta, labels, threshold, task
 
 
+def score_columns(name: str) -> tuple[str, str]:
+    """``predictions.csv``'s true and predicted columns of a named score, for a model of several."""
+    return f"true_{name}", f"predicted_{name}"
+
+
 def _read_prediction_rows(path: Path, labels: list[str], regression: bool) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        columns = ["video", "subject", "label"] + (["predicted_score"] if regression else [f"p_{n}" for n in labels])
+        if regression and len(labels) > 1:
+            columns = ["video", "subject", *(c for name in labels for c in score_columns(name))]
+        else:
+            columns = ["video", "subject", "label"] + (
+                ["predicted_score"] if regression else [f"p_{n}" for n in labels]
+            )
         missing = [name for name in columns if name not in (reader.fieldnames or [])]
         if missing:
             raise ReportFormatError(f"{path} lacks the column(s) {', '.join(missing)}")
@@ -198,7 +224,11 @@ def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool,
         seen.add(name)
         segments.append(segment)
         try:
-            if regression:
+            if regression and len(labels) > 1:
+                truths = [row[score_columns(name)[0]] for name in labels]
+                targets.append([float(v) if v not in (None, "") else float("nan") for v in truths])
+                values.append([float(row[score_columns(name)[1]]) for name in labels])
+            elif regression:
                 targets.append(float(row["label"]))
                 values.append(float(row["predicted_score"]))
             else:
@@ -241,8 +271,8 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
             video_id=i,
             video=video,
             subject=subject,
-            label=float(target) if report.regression else int(target),
-            probabilities=[float(values)] if report.regression else [float(v) for v in values],
+            label=_saved_label(target, report),
+            probabilities=[float(values)] if report.regression and values.ndim == 0 else [float(v) for v in values],
             clip_probabilities=[],
             clip_seconds=[],
             source_video=source,
@@ -279,7 +309,15 @@ def load_report(report_dir: str | os.PathLike) -> EvaluationResult:
         meta.get("notes", []),
         baseline_verdicts=meta.get("baselines", {}).get("verdicts", []),
         task=report.task,
+        targets=list(meta.get("headline_over_targets", {}).get("over_targets", [])),
+        ordinal=bool(meta.get("ordinal", False)),
     )
+
+
+def _saved_label(target, report: SavedReport) -> int | float | list[float]:
+    if report.multi_target:
+        return [float(v) for v in target]
+    return float(target) if report.regression else int(target)
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -359,11 +397,58 @@ def metrics_payload(result: EvaluationResult, settings: ReportSettings) -> dict[
         "bootstrap": {"samples": settings.bootstrap_samples, "resampled_by": settings.resampled_by},
         "notes": result.notes,
     }
-    if result.baselines is not None:
+    if result.ordinal:
+        payload["ordinal"] = True
+    if result.multi_target:
+        payload.update(json_safe(named_score_blocks(result)))
+    if isinstance(result.baselines, dict):  # several named scores: each score's baselines
+        payload["baselines"] = {
+            "per_target": {name: b.to_dict() for name, b in result.baselines.items()},
+            "verdicts": result.baseline_verdicts,
+        }
+    elif result.baselines is not None:
         payload["baselines"] = {**result.baselines.to_dict(), "verdicts": result.baseline_verdicts}
     if result.raters is not None:
         payload["raters"] = json_safe(result.raters)
+    if result.target_raters:
+        payload["raters_by_target"] = json_safe(result.target_raters)
     return payload
+
+
+def scored_videos(result: EvaluationResult, name: str) -> int:
+    """How many of the result's videos have a true value of the named score ``name``."""
+    k = result.label_names.index(name)
+    return sum(bool(np.isfinite(p.label[k])) for p in result.predictions)
+
+
+def named_score_blocks(result: EvaluationResult) -> dict[str, Any]:
+    """``metrics.json``'s view of several named scores, beside the flat ``metrics``: ``per_target`` (each score's
+    Spearman, Pearson, MAE, RMSE, videos and 95 % intervals; a reported sum says what it sums) and
+    ``headline_over_targets`` (the Fisher-z mean of Spearman over the model's targets, with the mean MAE/RMSE)."""
+    m, ci = result.metrics, result.intervals
+    nan = (float("nan"), float("nan"))
+    per_target = {}
+    for name in result.label_names:
+        if f"{name}/spearman" not in m:
+            per_target[name] = {"videos": 0, "note": "no true value in the dataset: left out of the metrics"}
+            continue
+        per_target[name] = {
+            **{metric: m[f"{name}/{metric}"] for metric in ("spearman", "pearson", "mae", "rmse")},
+            "videos": scored_videos(result, name),
+            "confidence_intervals_95": {
+                metric: list(ci.get(f"{name}/{metric}", nan)) for metric in ("spearman", "pearson", "mae", "rmse")
+            },
+            **({} if name in result.targets else {"sum_of": list(result.targets)}),
+        }
+    headline = {
+        "spearman_fisher_z": m.get("spearman_fisher_z"),
+        "over_targets": list(result.targets),
+        "confidence_interval_95": list(ci.get("spearman_fisher_z", nan)),
+        "pearson_fisher_z": m.get("pearson_fisher_z"),
+        "mae_mean": m.get("mae_mean"),
+        "rmse_mean": m.get("rmse_mean"),
+    }
+    return {"per_target": per_target, "headline_over_targets": headline}
 
 
 def decided_labels(result: EvaluationResult) -> np.ndarray:
@@ -375,6 +460,16 @@ def _prediction_rows(result: EvaluationResult, proxies: bool) -> tuple[list[str]
     names = result.label_names
     segments = any(p.segment for p in result.predictions)  # rows covering a segment of their video: which
     header = ["video", *(["source_video"] if proxies else []), *(SEGMENT_COLUMNS if segments else ())]
+    if result.multi_target:  # one true and one predicted column per reported score, named
+        header += ["subject", *(c for name in names for c in score_columns(name))]
+        rows = []
+        for p in result.predictions:
+            video = [p.video, p.source_video] if proxies else [p.video]
+            if segments:
+                video += list(p.segment) if p.segment else ["", ""]
+            pairs = [(_score_cell(t), round(v, 6)) for t, v in zip(p.label, p.probabilities)]
+            rows.append([*video, p.subject, *(cell for pair in pairs for cell in pair)])
+        return header, rows
     header += ["subject", "label", "prediction"]
     if result.regression:
         header.append("predicted_score")
@@ -393,6 +488,11 @@ def _prediction_rows(result: EvaluationResult, proxies: bool) -> tuple[list[str]
             correct = int(predicted == int(p.label))
             rows.append([*video, p.subject, names[int(p.label)], names[predicted], *probabilities, correct])
     return header, rows
+
+
+def _score_cell(value: float) -> float | str:
+    """A true score as written: empty where the dataset gives none."""
+    return "" if not np.isfinite(value) else value
 
 
 def _write_predictions(folder: Path, result: EvaluationResult) -> None:
@@ -427,20 +527,28 @@ FIGURE_TITLES = {
     "roc_and_precision_recall": "ROC and precision-recall curves",
     "reliability_diagram": "Reliability diagram",
     "timeline": "Clip scores over time",
+    "predicted_vs_true": "Predicted vs true scores",
+    "residuals": "Residuals (predicted - true) against the true score",
 }
 
 
 def report_markdown(result: EvaluationResult, figures: dict[str, str], settings: ReportSettings) -> str:
     """``report.md``: the headline table with intervals, notes, baselines, per-class figures and the plots."""
-    lines = _headline_lines(result, settings)
+    lines = _named_score_lines(result, settings) if result.multi_target else _headline_lines(result, settings)
     for note in result.notes:
         lines += [f"**Note.** {note}", ""]
-    if result.baselines is not None:
+    if isinstance(result.baselines, dict):
+        lines += _target_baseline_lines(result)
+    elif result.baselines is not None:
         lines += _baseline_lines(result)
     if result.raters is not None:
         lines += _rater_lines(result.raters)
+    for name, raters in (result.target_raters or {}).items():
+        lines += _rater_lines(raters, name)
     if not result.regression:
         lines += _classification_lines(result)
+    if result.ordinal:
+        lines += _ordinal_lines(result)
     for key, name in figures.items():
         title = FIGURE_TITLES.get(key, key.replace("_", " ").capitalize())
         lines += [f"## {title}", "", f"![{key}]({name})", ""]
@@ -477,6 +585,94 @@ def _headline_lines(result: EvaluationResult, settings: ReportSettings) -> list[
     return lines
 
 
+def _interval(result: EvaluationResult, name: str) -> str:
+    low, high = result.intervals.get(name, (float("nan"), float("nan")))
+    return f"{fmt(low)} to {fmt(high)}"
+
+
+def _named_score_lines(result: EvaluationResult, settings: ReportSettings) -> list[str]:
+    """The headline of several named scores: the Fisher-z mean of Spearman over the model's targets, then one
+    row per reported score (Spearman, Pearson, MAE with 95 % intervals; RMSE; the videos with a true value)."""
+    lines = _headline_lines(result, settings)
+    table_start = lines.index("| metric | value | 95 % interval |")
+    protocol = lines[lines.index("") + 1 : table_start]  # the protocol and the videos, as for one score
+    m = result.metrics
+    over = ", ".join(result.targets)
+    lines = [
+        lines[0],
+        "",
+        *protocol,
+        f"**Spearman's rho over the {len(result.targets)} targets (Fisher-z mean): {fmt(m.get('spearman_fisher_z'))} "
+        f"(95 % interval {_interval(result, 'spearman_fisher_z')})**; mean MAE {fmt(m.get('mae_mean'))} "
+        f"({_interval(result, 'mae_mean')}), mean RMSE {fmt(m.get('rmse_mean'))}, Pearson (Fisher-z mean) "
+        f"{fmt(m.get('pearson_fisher_z'))}. The mean is over the model's own scores ({over}): each correlation "
+        "through Fisher's z = atanh(r), averaged, and back through tanh; a reported sum is not in it (it would "
+        "count its items twice).",
+        "",
+        "| target | Spearman [95 % CI] | Pearson [95 % CI] | MAE [95 % CI] | RMSE | videos |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in result.label_names:
+        label = name if name in result.targets else f"{name} (sum)"
+        if f"{name}/spearman" not in m:
+            lines.append(f"| {label} | n/a | n/a | n/a | n/a | 0 |")
+            continue
+        cells = [
+            f"{fmt(m[f'{name}/{metric}'])} [{_interval(result, f'{name}/{metric}')}]"
+            for metric in ("spearman", "pearson", "mae")
+        ]
+        lines.append(f"| {label} | {' | '.join(cells)} | {fmt(m[f'{name}/rmse'])} | {scored_videos(result, name)} |")
+    lines += [
+        "",
+        "MAE and RMSE are in each score's own units. Intervals: percentile bootstrap, "
+        f"{settings.bootstrap_samples} resamples of whole {settings.resampled_by}s (videos of one surgeon are not "
+        "independent), the same resamples for every figure.",
+    ]
+    for name, method in result.interval_methods.items():
+        lines.append(f"The {name.replace('_', ' ')} interval: {method}.")
+    return [*lines, ""]
+
+
+def _ordinal_lines(result: EvaluationResult) -> list[str]:
+    """Ordered classes: the figures that count how far a decision is from the true class."""
+    m = result.metrics
+    return [
+        "## Ordered classes",
+        "",
+        f"The classes are ordered ({' < '.join(result.label_names)}): a decision one class off is a smaller error "
+        "than one two classes off.",
+        "",
+        "| metric | value | 95 % interval |",
+        "|---|---|---|",
+        f"| quadratic-weighted kappa | {fmt(m.get('quadratic_kappa'))} | {_interval(result, 'quadratic_kappa')} |",
+        f"| Expected Cost (cost: classes apart) | {fmt(m.get('expected_cost'))} | "
+        f"{_interval(result, 'expected_cost')} |",
+        f"| mean absolute class error | {fmt(m.get('mean_absolute_class_error'))} | "
+        f"{_interval(result, 'mean_absolute_class_error')} |",
+        f"| F1 (macro) | {fmt(m.get('f1_macro'))} | {_interval(result, 'f1_macro')} |",
+        "",
+        "Expected Cost (Ferrer 2022; the OSS challenge's figure) weighs each decision by its distance from the true "
+        "class, the classes weighted by their share of the videos: here the mean absolute class distance. The "
+        "intervals resample whole surgeons as above.",
+        "",
+    ]
+
+
+def _target_baseline_lines(result: EvaluationResult) -> list[str]:
+    """Several named scores: each score's static baselines against the model's Spearman on it."""
+    lines = [
+        "## Static baselines on the same videos",
+        "",
+        "What a model could score without watching anything move (see `surgical-skill audit`), for each score:",
+        "",
+    ]
+    for name, baselines in result.baselines.items():
+        value, _ = model_figure(result, baselines)
+        lines += [f"### {name}", "", baselines.to_markdown(value), ""]
+    lines += [*(f"- {line}" for line in result.baseline_verdicts), ""]
+    return lines
+
+
 def _baseline_lines(result: EvaluationResult) -> list[str]:
     value, _ = model_figure(result)
     return [
@@ -491,15 +687,21 @@ def _baseline_lines(result: EvaluationResult) -> list[str]:
     ]
 
 
-def _rater_lines(raters: dict[str, Any]) -> list[str]:
-    """The human reference: how well the raters agree with each other, and the model against each of them."""
+def _rater_lines(raters: dict[str, Any], target: str = "") -> list[str]:
+    """The human reference: how well the raters agree with each other, and the model against each of them
+    (``target``: which of several named scores)."""
     agreement, model = raters["agreement"], raters["model"]
     names = raters["rater_names"]
     lines = [
-        "## Raters: the human reference",
+        "## Raters: the human reference" + (f" ({target})" if target else ""),
         "",
-        f"The score is each video's mean over its raters ({raters['per_video']} a video, {agreement['raters']} "
-        "in all). Their own agreement: ICC(2,1) "
+        (
+            f"Each video's {target!r} was scored by {raters['per_video']} raters ({agreement['raters']} in all). "
+            if target
+            else f"The score is each video's mean over its raters ({raters['per_video']} a video, "
+            f"{agreement['raters']} in all). "
+        )
+        + "Their own agreement: ICC(2,1) "
         + (
             f"{fmt(agreement['icc_2_1'])} (on the {agreement['complete_items']} videos every rater scored), "
             if agreement["complete_items"] >= 2
@@ -560,6 +762,15 @@ def _classification_lines(result: EvaluationResult) -> list[str]:
 def headline_summary(result: EvaluationResult, split: str) -> str:
     """Lines with the main figure and its interval, the threshold, and the baselines beside it (for the end of
     a training run or ``surgical-skill evaluate``)."""
+    if result.multi_target:
+        low, high = result.intervals.get("spearman_fisher_z", (float("nan"), float("nan")))
+        lines = [
+            f"{split}: video-level Spearman over {len(result.targets)} targets (Fisher-z mean) "
+            f"{fmt(result.metrics.get('spearman_fisher_z'))} (95 % CI {fmt(low)} to {fmt(high)}), mean MAE "
+            f"{fmt(result.metrics.get('mae_mean'))} over {len(result.predictions)} videos; report in "
+            f"{result.report_dir}"
+        ]
+        return "\n".join(lines + result.baseline_verdicts + result.notes)
     name = "accuracy" if "accuracy" in result.metrics else "mae"
     low, high = result.intervals.get(name, (float("nan"), float("nan")))
     lines = [
@@ -575,12 +786,14 @@ def headline_summary(result: EvaluationResult, split: str) -> str:
     return "\n".join(lines)
 
 
-def model_figure(result: EvaluationResult) -> tuple[float | None, list[bool] | None]:
-    """The model's figure in its baselines' metric (``result.baselines``), and its per-video right/wrong in
-    their video order (None when the videos differ): what the baselines' verdicts compare against."""
-    baselines = result.baselines
+def model_figure(result: EvaluationResult, baselines: Any = None) -> tuple[float | None, list[bool] | None]:
+    """The model's figure in its baselines' metric (``baselines``, by default ``result.baselines``), and its
+    per-video right/wrong in their video order (None when the videos differ): what the baselines' verdicts compare
+    against. Baselines of one of several named scores (their ``target``) are read against that score's Spearman."""
+    baselines = result.baselines if baselines is None else baselines
     if baselines.metric == "spearman":
-        return result.metrics.get("spearman"), None
+        target = getattr(baselines, "target", "")
+        return result.metrics.get(f"{target}/spearman" if target else "spearman"), None
     decided = decided_labels(result)
     keyed = {
         segment_name(p.source_video or p.video, p.segment): int(d) == int(p.label)
