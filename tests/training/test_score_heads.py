@@ -3,6 +3,8 @@ and ordered classes; each trains, saves, reloads with the Auto classes and predi
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -140,3 +142,47 @@ def test_score_columns_name_every_missing_or_non_numeric_column(synthetic_manife
     bad.write_text("\n".join([text[0], *(",".join(row) for row in rows)]) + "\n")
     with pytest.raises(SkillDatasetError, match=r"(?s)scores that are not numbers.*row 1: 'n/a' \(grs\)"):
         load_skill_dataset(bad, score_column=["respect_for_tissue", "grs"], probe_videos=False)
+
+
+def test_cross_validation_of_named_scores_pools_each_score_and_their_fisher_z_mean(synthetic_manifest, tmp_path):
+    """train.py with cv_folds on three named scores and their sum: each fold's report, and a summary whose pooled
+    figures are the out-of-fold predictions' own (scipy), headed by the Fisher-z mean of the scores' Spearman."""
+    import csv
+
+    from scipy import stats
+
+    from tests.helpers import load_train_script, write_tiny_recipe
+
+    items = ITEMS[:3]
+    run = tmp_path / "run"
+    recipe = write_tiny_recipe(
+        tmp_path / "cv.yaml",
+        synthetic_manifest,
+        score_columns=items,
+        score_sum_name="grs",
+        cv_folds=2,
+        eval_clips_per_video=1,
+        output_dir=str(run),
+    )
+    assert load_train_script().main([str(recipe)]) == 0
+    summary = json.loads((run / "cv" / "summary.json").read_text())
+    assert summary["labels"] == [*items, "grs"] and summary["targets"] == items
+    assert summary["field_figure"]["metric"] == "spearman_fisher_z"
+    rows = list(csv.DictReader((run / "cv" / "oof_predictions.csv").open()))
+    assert len(rows) == 24 and {f"true_{n}" for n in [*items, "grs"]} <= set(rows[0])
+    rhos = []
+    for name in items:
+        truth = [float(r[f"true_{name}"]) for r in rows]
+        predicted = [float(r[f"predicted_{name}"]) for r in rows]
+        rho = stats.spearmanr(truth, predicted)[0]
+        rhos.append(rho)
+        assert summary["pooled"][f"{name}/spearman"] == pytest.approx(rho, abs=1e-5)
+    assert summary["pooled"]["spearman_fisher_z"] == pytest.approx(np.tanh(np.mean(np.arctanh(rhos))), abs=1e-5)
+    low, high = summary["pooled_confidence_intervals_95"]["spearman_fisher_z"]
+    assert low <= summary["pooled"]["spearman_fisher_z"] <= high
+    for fold in summary["per_fold"]:
+        metrics = json.loads((run / fold / "eval" / "metrics.json").read_text())
+        assert summary["per_fold"][fold]["spearman_fisher_z"] == pytest.approx(
+            metrics["metrics"]["spearman_fisher_z"], nan_ok=True
+        )
+    assert "spearman fisher z" in (run / "cv" / "summary.md").read_text()

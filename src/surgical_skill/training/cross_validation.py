@@ -27,6 +27,7 @@ from ..data.splits import (
     predefined_folds,
     subject_groups,
 )
+from ..evaluation.evaluate import ORDINAL_FIGURES, named_score_metrics, ordinal_figures
 from ..evaluation.formatting import finite_or_none, fmt
 from ..evaluation.metrics import (
     HEADLINE_CLASSIFICATION,
@@ -35,6 +36,7 @@ from ..evaluation.metrics import (
     headline_intervals,
     regression_metrics,
 )
+from ..evaluation.report import score_columns
 from ..files import staged_folder, write_json_atomic, write_text_atomic
 from .arguments import DataArguments
 
@@ -189,22 +191,40 @@ def summarize_cross_validation(
     """
     first = next(iter(results.values()))
     regression = first.regression
-    headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
-    per_fold = {name: _fold_metrics(result, headline, regression) for name, result in results.items()}
+    named = getattr(first, "multi_target", False)
+    ordinal = getattr(first, "ordinal", False)
     predictions = [(name, p) for name, result in results.items() for p in result.predictions]
-    labels = np.asarray([p.label for _, p in predictions])
-    values = np.asarray([p.probabilities for _, p in predictions])
     subjects = [p.subject for _, p in predictions]
     groups = subjects if all(subjects) else None
-    pooled = regression_metrics(labels, values[:, 0]) if regression else classification_metrics(labels, values)
-    intervals, methods = headline_intervals(
-        labels, values, subjects, None, regression, samples=bootstrap_samples, seed=seed
-    )
+    if named:  # several named scores: each score's figures and the Fisher-z headline, as each fold's report
+        truths = np.asarray([p.label for _, p in predictions], dtype=np.float64).reshape(len(predictions), -1)
+        values = np.asarray([p.probabilities for _, p in predictions], dtype=np.float64)
+        pooled, intervals, methods, _ = named_score_metrics(
+            truths, values, first.label_names, first.targets, subjects, samples=bootstrap_samples, seed=seed
+        )
+        headline = (*NAMED_SCORE_HEADLINE, *(f"{n}/{m}" for n in first.label_names for m in ("spearman", "mae")))
+        headline = tuple(m for m in headline if m in pooled)
+    else:
+        headline = HEADLINE_REGRESSION if regression else HEADLINE_CLASSIFICATION
+        labels = np.asarray([p.label for _, p in predictions])
+        values = np.asarray([p.probabilities for _, p in predictions])
+        pooled = regression_metrics(labels, values[:, 0]) if regression else classification_metrics(labels, values)
+        intervals, methods = headline_intervals(
+            labels, values, subjects, None, regression, samples=bootstrap_samples, seed=seed
+        )
+        if ordinal:  # ordered classes: the challenge's figures too (quadratic kappa, Expected Cost, class error)
+            figures, figure_intervals = ordinal_figures(
+                labels, values, None, subjects, samples=bootstrap_samples, seed=seed
+            )
+            pooled, intervals = {**pooled, **figures}, {**intervals, **figure_intervals}
+            headline = (*headline, *(m for m in ORDINAL_FIGURES if m not in headline))
+    per_fold = {name: _fold_metrics(result, headline, regression) for name, result in results.items()}
     summary = {
         "protocol": protocol,
         "folds": len(results),
         "videos": len(predictions),
         "labels": first.label_names,
+        **({"targets": list(first.targets)} if named else {}),
         "per_fold": per_fold,
         "mean": {m: _finite_stat(np.mean, [f[m] for f in per_fold.values()]) for m in headline},
         "std": {m: _finite_stat(np.std, [f[m] for f in per_fold.values()], ddof=1) for m in headline},
@@ -213,8 +233,9 @@ def summarize_cross_validation(
         "pooled_interval_methods": methods,
         "bootstrap": {"samples": bootstrap_samples, "resampled_by": "subject" if groups else "video"},
     }
-    # what the field reports: accuracy for classes (N/I/E), Spearman's rho for scores (GRS)
-    field = "spearman" if regression else "accuracy"
+    # what the field reports: accuracy for classes (N/I/E), Spearman's rho for scores (GRS), its Fisher-z mean over
+    # several scores (the items of a rating)
+    field = "spearman_fisher_z" if named else ("spearman" if regression else "accuracy")
     summary["field_figure"] = {
         "metric": field,
         "mean_over_folds": summary["mean"][field],
@@ -223,23 +244,38 @@ def summarize_cross_validation(
     }
     with staged_folder(output_dir) as tmp:
         write_json_atomic(tmp / "summary.json", summary)
-        _write_oof_predictions(tmp / "oof_predictions.csv", predictions, first.label_names, regression)
+        _write_oof_predictions(tmp / "oof_predictions.csv", predictions, first.label_names, regression, named)
         write_text_atomic(tmp / "summary.md", _summary_markdown(summary, headline))
     return summary
 
 
-def _write_oof_predictions(path: Path, predictions, names: list[str], regression: bool) -> None:
+def _write_oof_predictions(path: Path, predictions, names: list[str], regression: bool, named: bool = False) -> None:
     # rows covering segments (phases of one video) say which frames, as predictions.csv does
     segments = any(getattr(p, "segment", None) for _, p in predictions)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         frames = ["segment_start", "segment_end"] if segments else []
+        if named:  # a true and a predicted column per named score, as each fold's predictions.csv
+            writer.writerow(["fold", "video", *frames, "subject", *(c for n in names for c in score_columns(n))])
+            for fold, p in predictions:
+                where = list(p.segment or ("", "")) if segments else []
+                pairs = [v for t, v in zip(p.label, p.probabilities) for v in (_cell(t), round(v, 6))]
+                writer.writerow([fold, p.video, *where, p.subject, *pairs])
+            return
         writer.writerow(["fold", "video", *frames, "subject", "label", *(f"p_{n}" for n in names)])
         for fold, p in predictions:
             label = p.label if regression else names[int(p.label)]
             where = list(p.segment or ("", "")) if segments else []
             writer.writerow([fold, p.video, *where, p.subject, label, *(round(v, 6) for v in p.probabilities)])
 
+
+def _cell(value: float) -> float | str:
+    """A true score for a CSV cell: empty where the dataset has none."""
+    return "" if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+# The headline of several named scores: Spearman's Fisher-z mean over the scores, then the mean errors
+NAMED_SCORE_HEADLINE = ("spearman_fisher_z", "pearson_fisher_z", "mae_mean", "rmse_mean")
 
 # Metrics that compare classes: on a fold holding out one class only (a surgeon rated one way, in
 # leave-one-subject-out) they are undefined or degenerate (macro F1 0.5, MCC 0 for perfect predictions).
