@@ -22,7 +22,7 @@ from .data import load_skill_dataset
 from .data.building import VIDEO_EXTENSIONS, read_manifest
 from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
 from .errors import DEBUG_ENV, USAGE_EXIT_CODE, UsageError, run_reporting_errors
-from .evaluation.baselines import static_baselines
+from .evaluation.baselines import SCALAR_BASELINES, static_baselines
 from .evaluation.compare import compare_reports
 from .evaluation.evaluate import parse_label_map
 from .evaluation.plots import prediction_timeline
@@ -30,7 +30,7 @@ from .files import unwritable_reason, write_json_atomic
 from .hub import prepare_hub_folder, push_run
 from .models import check_device
 from .pipeline import SurgicalSkillPipeline, load_pipeline
-from .training.runs import audit_run, evaluate_saved_model
+from .training.runs import audit_run, evaluate_saved_model, run_score_names
 from .video import ProxySettings, VideoDecodeError, prepare_proxies, probe
 
 EPILOG = """examples:
@@ -471,6 +471,14 @@ def _add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=_counted(2), default=5, help="cross-validation folds, grouped by surgeon")
     parser.add_argument("--seed", type=int, default=0, help="fold seed")
     parser.add_argument("--target", choices=("auto", "label", "score"), default="auto")
+    parser.add_argument(
+        "--score-column",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a named score to audit (repeat for several; each is audited in turn): columns of DATASET, or scores "
+        "of a --run that predicts several (default: each of them)",
+    )
     parser.add_argument("--subject-column", default="subject", help="the column naming the surgeon")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the audit to this JSON file")
 
@@ -480,8 +488,11 @@ def _run_audit(args: argparse.Namespace) -> int:
     if not (args.run or args.dataset):
         raise UsageError("give a DATASET or --run RUN")
     _check_writable(args.json, "--json")
+    sections: dict[str, tuple] = {}  # one audit, or one per named score ("" for a run of classes or one score)
     if args.run:
-        audit, model_value, model_correct = audit_run(args.run, dataset=args.dataset)
+        names = args.score_column or run_score_names(args.run) or [None]
+        for name in names:
+            sections[name or ""] = audit_run(args.run, dataset=args.dataset, target=name)
     else:
         data = load_skill_dataset(  # pooled and cut into its own folds: a split column does not matter
             args.dataset,
@@ -489,18 +500,29 @@ def _run_audit(args: argparse.Namespace) -> int:
             subject_column=args.subject_column,
             split_ratios=None,
             allow_shared_subjects=True,
+            **({"score_column": list(args.score_column)} if args.score_column else {}),
         )
         pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
-        audit, model_value, model_correct = static_baselines(pooled, folds=args.folds, seed=args.seed), None, None
-    print(audit.to_markdown(model_value))
-    print()
-    for line in audit.verdicts(model_value, model_correct):
-        print(line)
-    if args.json:
-        payload = {**audit.to_dict(), "verdicts": audit.verdicts(model_value, model_correct)}
+        for name in args.score_column or [None]:
+            # for each named score the one-number baselines (a one-frame image model per score would be slow)
+            chosen = {"baselines": SCALAR_BASELINES} if name else {}
+            audit = static_baselines(pooled, folds=args.folds, seed=args.seed, target=name, **chosen)
+            sections[name or ""] = (audit, None, None)
+    payloads = {}
+    for name, (audit, model_value, model_correct) in sections.items():
+        if name:
+            print(f"## {name}\n")
+        print(audit.to_markdown(model_value))
+        print()
+        for line in audit.verdicts(model_value, model_correct):
+            print(line)
+        payloads[name] = {**audit.to_dict(), "verdicts": audit.verdicts(model_value, model_correct)}
         if model_value is not None:
-            payload["model"] = model_value
-        _write_json(args.json, payload, "audit")
+            payloads[name]["model"] = model_value
+        if name and len(sections) > 1:
+            print()
+    if args.json:
+        _write_json(args.json, payloads[""] if list(payloads) == [""] else payloads, "audit")
     return 0
 
 

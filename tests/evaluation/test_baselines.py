@@ -72,3 +72,18 @@ def test_audit_command_on_a_dataset(shortcut_manifest, tmp_path):
 def test_audit_of_a_missing_dataset_is_one_line(tmp_path):
     result = run_cli("audit", tmp_path / "nothing.csv")
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_audit_command_audits_each_named_score(synthetic_manifest, tmp_path):
+    result = run_cli(
+        "audit", synthetic_manifest, "--score-column", "time_and_motion", "--score-column", "grs",
+        "--folds", "2", "--json", tmp_path / "audit.json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "## time_and_motion" in result.stdout and "## grs" in result.stdout
+    audit = json.loads((tmp_path / "audit.json").read_text())
+    assert list(audit) == ["time_and_motion", "grs"]
+    data = load_skill_dataset(synthetic_manifest, score_column=["time_and_motion", "grs"], split_ratios=None)
+    for name in audit:
+        expected = static_baselines(data["train"], folds=2, baselines=("duration",), target=name)
+        assert audit[name]["baselines"]["duration"]["value"] == pytest.approx(expected.results["duration"].value)

@@ -186,3 +186,24 @@ def test_cross_validation_of_named_scores_pools_each_score_and_their_fisher_z_me
             metrics["metrics"]["spearman_fisher_z"], nan_ok=True
         )
     assert "spearman fisher z" in (run / "cv" / "summary.md").read_text()
+
+
+def test_a_run_of_named_scores_is_reevaluated_and_audited_score_by_score(synthetic_manifest, tmp_path):
+    """train.py with two named scores: its report; `evaluate RUN` scores the same test surgeons to the same
+    figures; `audit --run` fits each score's baselines on the training surgeons, beside the model's figure."""
+    from surgical_skill.cli import main as cli
+    from tests.helpers import load_train_script, write_tiny_recipe
+
+    run = tmp_path / "run"
+    recipe = write_tiny_recipe(
+        tmp_path / "r.yaml", synthetic_manifest, score_columns=["time_and_motion", "grs"], output_dir=str(run)
+    )
+    assert load_train_script().main([str(recipe)]) == 0
+    report = json.loads((run / "eval" / "metrics.json").read_text())
+    assert cli(["evaluate", str(run), "--output-dir", str(tmp_path / "again"), "--num-workers", "0"]) == 0
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["metrics"] == report["metrics"]
+    assert cli(["audit", "--run", str(run), "--json", str(tmp_path / "audit.json")]) == 0
+    payload = json.loads((tmp_path / "audit.json").read_text())
+    assert list(payload) == ["time_and_motion", "grs"]
+    for name in payload:
+        assert payload[name]["model"] == pytest.approx(report["metrics"][f"{name}/spearman"], nan_ok=True)

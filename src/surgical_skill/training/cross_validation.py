@@ -224,6 +224,7 @@ def summarize_cross_validation(
         "folds": len(results),
         "videos": len(predictions),
         "labels": first.label_names,
+        "task": "regression" if regression else "classification",
         **({"targets": list(first.targets)} if named else {}),
         "per_fold": per_fold,
         "mean": {m: _finite_stat(np.mean, [f[m] for f in per_fold.values()]) for m in headline},
@@ -341,11 +342,21 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     lines += [
         "",
         f"Pooled intervals: percentile bootstrap, {summary['bootstrap']['samples']} resamples of whole "
-        f"{summary['bootstrap']['resampled_by']}s. {_sharing_sentence(summary)} On a fold whose held-out "
-        "videos are all one class, the metrics that compare classes (balanced accuracy, F1, ROC-AUC, kappa, MCC) "
-        "are undefined and left out of the mean (n/a); the pooled metrics include every video. Per-fold metrics "
-        "decide with each fold's own threshold (chosen on its validation surgeons); the pooled ones by the largest "
-        "probability, since fold thresholds are not comparable.",
+        f"{summary['bootstrap']['resampled_by']}s. {_sharing_sentence(summary)}"
+        + (
+            ""
+            if summary.get("task") == "regression"
+            else " On a fold whose held-out videos are all one class, the metrics that compare classes (balanced "
+            "accuracy, F1, ROC-AUC, kappa, MCC) are undefined and left out of the mean (n/a); the pooled metrics "
+            "include every video. Per-fold metrics decide with each fold's own threshold (chosen on its validation "
+            "surgeons); the pooled ones by the largest probability, since fold thresholds are not comparable."
+        )
+        + (
+            " Over several scores the headline is Spearman's rho averaged through Fisher's z over the model's own "
+            "scores (a reported sum is not in it: it would count its items twice); each score's own figures follow."
+            if summary.get("targets")
+            else ""
+        ),
         *(
             f"The pooled {m.replace('_', ' ')} interval: {how}."
             for m, how in summary["pooled_interval_methods"].items()

@@ -31,8 +31,9 @@ import yaml
 from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..data import load_skill_dataset
+from ..data.building import score_target_names
 from ..errors import SurgicalSkillError
-from ..evaluation.baselines import static_baselines, static_baselines_or_none
+from ..evaluation.baselines import SCALAR_BASELINES, static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
 from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
 from ..files import unwritable_reason, write_json_atomic
@@ -569,23 +570,38 @@ def _decision_threshold_of_run(model, processor, validation: Dataset | None, **o
     """The threshold saved with the model; for a binary model saved without one, chosen now on the run's
     validation split (when there is one)."""
     threshold, source = decision_threshold(model.config)
-    if threshold is None and model.config.num_labels == 2 and validation is not None and len(validation):
+    binary = model.config.num_labels == 2 and not is_regression_model(model.config)  # two named scores are no classes
+    if threshold is None and binary and validation is not None and len(validation):
         threshold = choose_threshold(model, processor, align_labels(validation, model.config), **options)
         source = "chosen now on the run's validation split, as the model folder has none saved"
     return threshold, source
 
 
-def audit_run(path: str | os.PathLike, dataset: str | None = None):
+def audit_run(path: str | os.PathLike, dataset: str | None = None, *, target: str | None = None):
     """The static baselines of a run: fitted on its training and validation surgeons, scored on its test
     surgeons, beside the model's own figure from ``<run>/eval`` when it is there. Returns ``(baselines, model
-    figure or None, the model's per-video right/wrong or None)``."""
+    figure or None, the model's per-video right/wrong or None)``. A run of several named scores is audited one
+    score at a time: ``target`` names it (:func:`run_score_names` lists them).
+
+    Raises:
+        EvaluationRefused: not a run, other data, or a run of several scores without its ``target``.
+    """
     run = RunFolder.locate(path)
     if run.recipe is None:
         raise EvaluationRefused(f"{path} is not a training run (no {RECIPE}); audit a dataset instead")
     if dataset is not None and not run.is_same_dataset(dataset):
         raise EvaluationRefused("--run audits the run's own data; to audit other data, give only the dataset")
     test, fitted, _, _ = _run_split(run, run.data_arguments())
-    baselines = static_baselines(fitted, test)
+    names = score_target_names(test)
+    if names is not None and target not in names:
+        raise EvaluationRefused(
+            f"{path} predicts several scores ({', '.join(names)}): audit one of them (target=...)"
+            + (f"; {target!r} is not one" if target else "")
+        )
+    if names is not None:  # each score's one-number baselines, as its evaluation report has them
+        baselines = static_baselines(fitted, test, target=target, baselines=SCALAR_BASELINES)
+    else:
+        baselines = static_baselines(fitted, test)
     report = run.run_dir / "eval"
     if not (report / "metrics.json").is_file():
         return baselines, None, None
@@ -593,6 +609,18 @@ def audit_run(path: str | os.PathLike, dataset: str | None = None):
     result.baselines = baselines
     value, correct = model_figure(result)
     return baselines, value, correct
+
+
+def run_score_names(path: str | os.PathLike) -> list[str] | None:
+    """The scores a run of several named scores predicts (its recipe's ``score_columns``, or its model's
+    ``target_names``), None for a run of classes or of one score."""
+    run = RunFolder.locate(path)
+    config = Path(run.model_dir) / "config.json"
+    if config.is_file():
+        names = json.loads(config.read_text()).get("target_names") or []
+        return list(names) if len(names) > 1 else None
+    columns = (run.recipe or {}).get("score_columns") or []
+    return list(columns) if len(columns) > 1 else None
 
 
 def _refuse_a_different_split(
