@@ -337,3 +337,28 @@ def test_a_score_column_that_is_not_numbers_is_refused_by_name():
     assert "'fast', not a number" in str(caught.value)
     rows = Dataset.from_dict({"labels": [2.0, 3.0], "time_and_motion": ["3", ""], "flow": [1.0, 2.0]})
     assert align_labels(rows, model.config) is rows  # an empty cell: no truth for that video, not an error
+
+
+def test_a_timeline_of_several_scores_has_a_panel_per_score(tmp_path):
+    from PIL import Image
+
+    from surgical_skill.evaluation.plots import prediction_timeline
+
+    def result(names):
+        clips = [
+            {"start": 2.0 * i, "end": 2.0 * i + 1, "scores": {n: i + k for k, n in enumerate(names)}} for i in range(6)
+        ]
+        for clip in clips:
+            clip["score"] = clip["scores"][names[0]]
+        scores = {n: float(k) for k, n in enumerate(names)}
+        return {
+            "scores": scores,
+            "score": 0.0,
+            "predicted_score": 0.0,
+            "clips": clips,
+            "metadata": {"video": f"{len(names)}.mp4"},
+        }
+
+    one = Image.open(prediction_timeline(result(["score"]), tmp_path))
+    three = Image.open(prediction_timeline(result(["respect_for_tissue", "time_and_motion", "grs"]), tmp_path))
+    assert three.height > 1.5 * one.height and three.width == one.width  # stacked panels, one per score

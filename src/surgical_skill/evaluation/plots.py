@@ -237,6 +237,18 @@ def prediction_timeline(result: dict, folder: str | Path) -> Path:
         ax.set(ylim=(0, 1), ylabel="probability")
         ax.legend(fontsize=7, loc="upper right")
         title = f"{result['label']} ({result['score']:.2f})"
+    elif len(result.get("scores") or {}) > 1:  # several named scores: a panel each, on its own scale
+        names = list(result["scores"])
+        fig, axes = _subplots(len(names), 1, figsize=(7, 1.2 + 1.3 * len(names)), sharex=True, squeeze=False)
+        middles = [(c["start"] + c["end"]) / 2 for c in clips]
+        for row, name in zip(axes[:, 0], names):
+            row.plot(middles, [c["scores"][name] for c in clips], marker="o", ms=3)
+            row.set_ylabel(name.replace("_", " "), fontsize=7)
+            row.set_title(f"{name} {result['scores'][name]:.2f}", fontsize=8, loc="left")
+        axes[-1, 0].set_xlabel("seconds")
+        fig.suptitle(Path(result["metadata"]["video"]).name, fontsize=9)
+        name = f"{Path(result['metadata']['video']).stem}_timeline.png"
+        return folder / _save(fig, folder, name)
     else:
         ax.plot([(c["start"] + c["end"]) / 2 for c in clips], [c["score"] for c in clips], marker="o", ms=3)
         ax.set(ylabel="score")
