@@ -270,7 +270,10 @@ class SurgicalSkillPipeline(Pipeline):
             if own_spread is not None:
                 clip["expected_score_spread"] = {n: float(v) for n, v in zip(target_names(config), own_spread[k])}
             clips.append(clip)
-        video = reduce(scores, axis=0)  # (len(names),)
+        targets = len(target_names(config))
+        video = reduce(scores[:, :targets], axis=0)  # (targets,): each score over the clips
+        if len(names) > targets:  # the reported sum is the sum of the reduced scores, whatever the aggregation
+            video = np.append(video, video.sum())
         result = {
             "predicted_score": float(video[0]),
             "score": float(video[0]),

@@ -207,3 +207,77 @@ def test_a_run_of_named_scores_is_reevaluated_and_audited_score_by_score(synthet
     assert list(payload) == ["time_and_motion", "grs"]
     for name in payload:
         assert payload[name]["model"] == pytest.approx(report["metrics"][f"{name}/spearman"], nan_ok=True)
+
+
+def test_a_new_head_on_a_saved_model_keeps_nothing_of_the_old_one(tmp_path):
+    """Fine-tuning: a class head on a saved score model, and a score head on a saved ordinal model, each drop
+    the other kind's settings and train a step."""
+    from surgical_skill.models import build_model, skill_loss
+
+    tiny = {"small3d_channels": [4, 8]}
+    clips = torch.randn(2, 8, 3, 32, 32)
+    scores = build_model(
+        "small3d", target_names=["a", "b"], score_ranges=[[1, 5], [6, 30]], score_head="distribution", **tiny
+    )
+    scores.save_pretrained(tmp_path / "scores")
+    classes = build_model(tmp_path / "scores", id2label=["lower", "higher"])
+    assert classes.config.problem_type != "regression" and classes.config.num_labels == 2
+    assert not any(
+        hasattr(classes.config, key) for key in ("target_names", "score_ranges", "score_head", "distribution_bins")
+    )
+    skill_loss(classes(pixel_values=clips).logits, torch.tensor([0, 1]), classes.config).backward()
+    ordinal = build_model("small3d", id2label=["n", "i", "e"], ordinal_loss="coral", **tiny)
+    ordinal.save_pretrained(tmp_path / "ordinal")
+    again = build_model(tmp_path / "ordinal", target_names=["grs"], score_ranges=[[6, 30]])
+    assert again.config.problem_type == "regression" and not hasattr(again.config, "ordinal_loss")
+    skill_loss(again(pixel_values=clips).logits, torch.tensor([[12.0], [25.0]]), again.config).backward()
+
+
+def test_score_ranges_hold_every_raters_score_when_training_on_each(synthetic_manifest):
+    from surgical_skill.training import DataArguments, ModelArguments
+    from surgical_skill.training.data_setup import score_head_options
+
+    data = load_skill_dataset(synthetic_manifest, score_column=["grs"])
+    seen = [data[s] for s in ("train", "validation")]
+    means = np.concatenate([np.asarray(s["grs"], dtype=float) for s in seen])
+    ratings = np.concatenate([rater_scores(s, "grs")[0].reshape(-1) for s in seen])
+    model_args = ModelArguments(model_config={"small3d_channels": [4, 8]}, score_head="distribution")
+    mean_only = score_head_options(model_args, DataArguments(score_columns=["grs"]), data)["score_ranges"]
+    each = score_head_options(model_args, DataArguments(score_columns=["grs"], rater_scores="each"), data)
+    assert mean_only == [[means.min(), means.max()]]
+    assert each["score_ranges"] == [[min(ratings.min(), means.min()), max(ratings.max(), means.max())]]
+    assert ratings.min() < means.min() or ratings.max() > means.max()  # the raters do stray past the mean's range
+
+
+def test_a_saved_dataset_of_named_scores_loads_again(synthetic_manifest, tmp_path):
+    data = load_skill_dataset(synthetic_manifest, score_column=["grs", "time_and_motion"], probe_videos=False)
+    data.save_to_disk(tmp_path / "saved")
+    again = load_skill_dataset(tmp_path / "saved", score_column=["grs", "time_and_motion"], probe_videos=False)
+    for split in data:
+        assert again[split]["labels"] == data[split]["labels"] and again[split]["video"] == data[split]["video"]
+
+
+def test_recipes_may_pick_an_ordinal_or_a_named_scores_figure(synthetic_manifest, tmp_path):
+    from surgical_skill.training import DataArguments, ModelArguments, TrainingArguments
+    from surgical_skill.training.loop import _is_better
+    from surgical_skill.training.recipe import check_recipe
+
+    out = str(tmp_path / "run")
+    check_recipe(
+        ModelArguments(ordinal_loss="coral"),
+        DataArguments(target="label"),
+        TrainingArguments(output_dir=out, metric_for_best_model="video_expected_cost"),
+    )
+    check_recipe(
+        ModelArguments(),
+        DataArguments(target="score", score_columns=["grs", "time_and_motion"]),
+        TrainingArguments(output_dir=out, metric_for_best_model="video_grs/spearman"),
+    )
+    with pytest.raises(RecipeError, match="not computed"):
+        check_recipe(
+            ModelArguments(),
+            DataArguments(target="label"),
+            TrainingArguments(output_dir=out, metric_for_best_model="video_expected_cost"),
+        )
+    assert _is_better(0.1, 0.2, "video_brier") and _is_better(0.1, 0.2, "video_expected_cost")
+    assert not _is_better(0.1, 0.2, "video_quadratic_kappa")

@@ -829,7 +829,9 @@ def _columns_from_rows(
     extra = [
         key
         for key in dict.fromkeys(k for row in rows for k in row)
-        if key not in ("video", "label", "score", "subject", "split", "video_id")
+        # a saved skill dataset's own labels (and the class name beside a score) are rebuilt from the target
+        if key not in ("video", "label", "score", "subject", "split", "video_id", "labels")
+        and not (key == "label_name" and any(row.get("label") not in (None, "") for row in rows))
     ]
     for i, row in enumerate(rows):
         columns["video"].append(str(row["video"]))

@@ -509,8 +509,11 @@ def static_baselines_or_none(
     or ``None`` with a warning saying why: beside a model's evaluation a baseline that cannot be fitted (too few
     surgeons, an unreadable file) must never cost the model's report."""
     try:
-        if score_target_names(with_current_column_names(train)) is not None:
+        names = score_target_names(with_current_column_names(train))
+        if names is not None and len(names) > 1:
             return static_baselines_per_target(train, test, **kwargs)
+        if names is not None:  # one named score: every baseline, read against the model's one figure
+            return static_baselines(train, test, target=names[0], **kwargs)
         return static_baselines(train, test, **kwargs)
     except Exception as err:
         logger.warning("static baselines not computed: %s: %s", type(err).__name__, err)

@@ -16,6 +16,8 @@ from sklearn import metrics as skm
 
 HEADLINE_CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "cohen_kappa", "mcc")
 HEADLINE_REGRESSION = ("mae", "rmse", "pearson", "spearman")
+# The figures of ordered classes validation computes beside the class figures (video_/clip_ + each)
+ORDINAL_VALIDATION_METRICS = ("quadratic_kappa", "expected_cost", "mean_absolute_class_error")
 
 
 def _probabilities(probabilities) -> np.ndarray:

@@ -792,7 +792,7 @@ def model_figure(result: EvaluationResult, baselines: Any = None) -> tuple[float
     against. Baselines of one of several named scores (their ``target``) are read against that score's Spearman."""
     baselines = result.baselines if baselines is None else baselines
     if baselines.metric == "spearman":
-        target = getattr(baselines, "target", "")
+        target = getattr(baselines, "target", "") if result.multi_target else ""  # one score: its plain figure
         return result.metrics.get(f"{target}/spearman" if target else "spearman"), None
     decided = decided_labels(result)
     keyed = {

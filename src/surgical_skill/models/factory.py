@@ -194,6 +194,26 @@ def _labels(
     return out
 
 
+SCORE_KEYS = ("target_names", "score_ranges", "score_head", "normalize_scores", "score_sum_name")
+DISTRIBUTION_KEYS = ("distribution_bins", "distribution_sigma")
+ORDINAL_KEYS = ("ordinal_loss", "ordinal")
+
+
+def _reset_head(config: PretrainedConfig, labels: Mapping[str, Any], head: Mapping[str, Any]) -> None:
+    """A new head on a loaded model (fine-tuning): what the old head was does not carry over. A class head
+    drops the score settings (and a regression ``problem_type``); a score head drops the ordinal ones; either
+    keeps only the settings given for it."""
+    scores = labels.get("problem_type") == "regression"
+    stale = ORDINAL_KEYS if scores else (*SCORE_KEYS, *DISTRIBUTION_KEYS)
+    if scores and head.get("score_head") != "distribution":
+        stale = (*stale, *DISTRIBUTION_KEYS, "score_head")
+    for key in stale:
+        if hasattr(config, key) and key not in head:
+            delattr(config, key)
+    if not scores and config.problem_type == "regression":
+        config.problem_type = None  # classes now: the loss is chosen from the labels (single-label)
+
+
 def _set_head(config: PretrainedConfig, head: Mapping[str, Any]) -> None:
     """Write the head settings (:data:`~surgical_skill.models.heads.HEAD_OPTIONS`) into ``config`` and check
     that they fit together (a ``ValueError`` saying what to fix)."""
@@ -352,11 +372,8 @@ def build_model(
         config, unused = AutoConfig.from_pretrained(name, **overrides, **labels, return_unused_kwargs=True)
         known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS)
         _refuse_unknown_keys(name, type(config), unused, known, "build_model(**overrides)")  # else dropped
-        if (num_labels is not None or id2label is not None) and labels.get("problem_type") != "regression":
-            # a class head on a loaded score model: its score settings do not carry over
-            for key in ("target_names", "score_ranges", "score_head", "normalize_scores", "score_sum_name"):
-                if hasattr(config, key) and key not in head:
-                    delattr(config, key)
+        if num_labels is not None or id2label is not None or head:
+            _reset_head(config, labels, head)
         _set_head(config, head)
         # a decision threshold chosen for the loaded model's validation data does not carry over to a new one
         for key in ("decision_threshold", "decision_threshold_info"):

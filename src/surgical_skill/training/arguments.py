@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..deprecation import warn_renamed
-from ..evaluation.metrics import validation_metric_names
+from ..evaluation.metrics import ORDINAL_VALIDATION_METRICS, validation_metric_names
 from ..models.factory import check_model_config
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -538,8 +538,7 @@ class TrainingArguments:
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("push_to_hub needs hub_model_id (org/name)")
         known = set(validation_metric_names(regression=False)) | set(validation_metric_names(regression=True))
-        ordinal = ("quadratic_kappa", "expected_cost", "mean_absolute_class_error")
-        known |= {f"{level}_{name}" for level in ("video", "clip") for name in ordinal}
+        known |= {f"{level}_{name}" for level in ("video", "clip") for name in ORDINAL_VALIDATION_METRICS}
         # a named score's own figure (video_grs/spearman) is checked once the model's score names are known
         per_target = "/" in (self.metric_for_best_model or "")
         if self.metric_for_best_model is not None and self.metric_for_best_model not in known and not per_target:

@@ -26,7 +26,7 @@ from ..data import (
     load_skill_dataset,
 )
 from ..data.building import check_training_data, label_values, score_target_names
-from ..data.raters import expand_rater_rows
+from ..data.raters import expand_rater_rows, rater_scores
 from ..models import add_sampling
 from .arguments import DataArguments, ModelArguments
 from .recipe import RecipeError
@@ -139,10 +139,15 @@ def score_head_options(model_args: ModelArguments, data_args: DataArguments, dat
     values = np.concatenate([label_values(split).reshape(len(split), -1) for split in seen])
     ranges = []
     for k, name in enumerate(names):
+        observed = values[:, k]
+        if data_args.rater_scores == "each":  # training learns each rater's score: the range must hold them all
+            ratings = [rater_scores(split, name) for split in seen]
+            observed = np.concatenate([observed, *(m.reshape(-1) for m, _ in filter(None, ratings))])
+            observed = observed[np.isfinite(observed)]
         if name in data_args.score_ranges:
             low, high = (float(v) for v in data_args.score_ranges[name])
         else:
-            low, high = float(values[:, k].min()), float(values[:, k].max())
+            low, high = float(observed.min()), float(observed.max())
             if high <= low:
                 high = low + 1.0
             logger.info("score range of %s: [%g, %g], as seen in the training and validation videos", name, low, high)

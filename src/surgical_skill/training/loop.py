@@ -50,6 +50,7 @@ from ..data import ClipDecoder, DecodeFailureMonitor, is_empty_batch
 from ..deprecation import renamed_keywords, warn_renamed
 from ..errors import SurgicalSkillError
 from ..evaluation.metrics import (
+    ORDINAL_VALIDATION_METRICS,
     aggregate_by_video,
     classification_metrics,
     multi_target_regression_metrics,
@@ -555,9 +556,6 @@ def _ordinal_only(labels: np.ndarray, probabilities: np.ndarray, num_classes: in
     return {key: metrics[key] for key in ORDINAL_VALIDATION_METRICS}
 
 
-ORDINAL_VALIDATION_METRICS = ("quadratic_kappa", "expected_cost", "mean_absolute_class_error")
-
-
 # ---------------------------------------------------------------------------------------------------- fit
 
 _FIT_POSITIONAL = ("accelerator", "model", "processor", "train_dataset", "eval_dataset", "args")
@@ -629,6 +627,8 @@ def best_model_metric(config, metric: str | None) -> str:
     before the first epoch, not after it."""
     regression = is_regression_model(config)
     if metric is None:
+        if regression and len(target_names(config)) > 1:
+            return "video_spearman"  # their Fisher-z mean: a mean MAE in each score's units would favour the widest
         return "video_mae" if regression else "video_balanced_accuracy"
     allowed = validation_metric_names(regression, None if regression else config.num_labels)
     if regression and len(target_names(config)) > 1:
@@ -929,7 +929,7 @@ def _is_better(
         return False
     if best is None:
         return True
-    lower_is_better = metric.endswith(("loss", "mae", "rmse", "expected_cost", "class_error"))
+    lower_is_better = metric.endswith(("loss", "mae", "rmse", "expected_cost", "class_error", "brier", "ece"))
     if math.isclose(value, best, rel_tol=0.0, abs_tol=1e-12):
         return loss is not None and best_loss is not None and loss < best_loss
     return value < best if lower_is_better else value > best

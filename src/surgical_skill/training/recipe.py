@@ -20,7 +20,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from ..errors import SurgicalSkillError
-from ..evaluation.metrics import validation_metric_names
+from ..evaluation.metrics import ORDINAL_VALIDATION_METRICS, validation_metric_names
 from ..files import write_text_atomic
 from ..models.factory import MODEL_REGISTRY, build_video_processor
 from .arguments import (
@@ -112,6 +112,13 @@ def check_recipe(model_args: ModelArguments, data_args: DataArguments, training_
                 f"at least {data_args.crop_size}, or make crop_size at most {edge}"
             )
     metric = training_args.metric_for_best_model
+    ordinal = model_args.ordinal or model_args.ordinal_loss != "cross_entropy"
+    ordinal_names = {f"{level}_{name}" for level in ("video", "clip") for name in ORDINAL_VALIDATION_METRICS}
+    if metric is not None and (
+        (ordinal and metric in ordinal_names)
+        or ("/" in metric and metric.split("_", 1)[-1].split("/")[0] in (data_args.score_columns or []))
+    ):
+        return  # an ordered-class figure, or one named score's own: computed for such models
     if metric is None or data_args.target not in ("label", "score"):
         # auto, or a public dataset's target (grs, skill_level ...): the data decides the task, checked once the
         # model is built, still before the first epoch

@@ -593,6 +593,8 @@ def audit_run(path: str | os.PathLike, dataset: str | None = None, *, target: st
         raise EvaluationRefused("--run audits the run's own data; to audit other data, give only the dataset")
     test, fitted, _, _ = _run_split(run, run.data_arguments())
     names = score_target_names(test)
+    if names is not None and target is None and len(names) == 1:
+        target = names[0]
     if names is not None and target not in names:
         raise EvaluationRefused(
             f"{path} predicts several scores ({', '.join(names)}): audit one of them (target=...)"
@@ -612,15 +614,15 @@ def audit_run(path: str | os.PathLike, dataset: str | None = None, *, target: st
 
 
 def run_score_names(path: str | os.PathLike) -> list[str] | None:
-    """The scores a run of several named scores predicts (its recipe's ``score_columns``, or its model's
-    ``target_names``), None for a run of classes or of one score."""
+    """The scores a run of several named scores predicts (its model's ``target_names``, or its recipe's
+    ``score_columns``), None for a run of classes or of one score: what ``audit --run`` audits one by one."""
     run = RunFolder.locate(path)
     config = Path(run.model_dir) / "config.json"
     if config.is_file():
         names = json.loads(config.read_text()).get("target_names") or []
-        return list(names) if len(names) > 1 else None
-    columns = (run.recipe or {}).get("score_columns") or []
-    return list(columns) if len(columns) > 1 else None
+    else:
+        names = (run.recipe or {}).get("score_columns") or []
+    return list(names) if len(names) > 1 else None
 
 
 def _refuse_a_different_split(
