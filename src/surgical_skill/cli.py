@@ -504,8 +504,8 @@ def _run_audit(args: argparse.Namespace) -> int:
         )
         pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
         for name in args.score_column or [None]:
-            # for each named score the one-number baselines (a one-frame image model per score would be slow)
-            chosen = {"baselines": SCALAR_BASELINES} if name else {}
+            # for each of several named scores the one-number baselines (an image model per score would be slow)
+            chosen = {"baselines": SCALAR_BASELINES} if len(args.score_column or []) > 1 else {}
             audit = static_baselines(pooled, folds=args.folds, seed=args.seed, target=name, **chosen)
             sections[name or ""] = (audit, None, None)
     payloads = {}
