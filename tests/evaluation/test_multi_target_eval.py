@@ -366,12 +366,11 @@ def test_a_timeline_of_several_scores_has_a_panel_per_score(tmp_path):
 
 def test_one_named_score_is_read_against_its_baselines_by_its_own_figure(synthetic_manifest):
     """A model of one named score (score_columns: [grs]) keeps the single-score report: its baselines are one set
-    (every baseline, the one-frame ones too) and its figure is its plain Spearman, not a per-score key."""
-    from surgical_skill.evaluation.baselines import BASELINES
+    (not one per score) and its figure is its plain Spearman, not a per-score key."""
     from surgical_skill.evaluation.report import EvaluationResult, model_figure
 
     data = load_skill_dataset(synthetic_manifest, score_column=["grs"], split_ratios=(0.5, 0.0, 0.5), seed=0)
-    baselines = static_baselines_or_none(data["train"], data["test"], bootstrap_samples=50)
-    assert not isinstance(baselines, dict) and baselines.target == "grs" and set(baselines.results) == set(BASELINES)
+    baselines = static_baselines_or_none(data["train"], data["test"], baselines=("duration",), bootstrap_samples=50)
+    assert not isinstance(baselines, dict) and baselines.target == "grs" and list(baselines.results) == ["duration"]
     result = EvaluationResult({"spearman": 0.42}, {}, [], None, ["grs"], task="regression", baselines=baselines)
     assert model_figure(result) == (0.42, None)

@@ -196,7 +196,11 @@ def test_a_run_of_named_scores_is_reevaluated_and_audited_score_by_score(synthet
 
     run = tmp_path / "run"
     recipe = write_tiny_recipe(
-        tmp_path / "r.yaml", synthetic_manifest, score_columns=["time_and_motion", "grs"], output_dir=str(run)
+        tmp_path / "r.yaml",
+        synthetic_manifest,
+        score_columns=["time_and_motion", "grs"],
+        eval_clips_per_video=1,
+        output_dir=str(run),
     )
     assert load_train_script().main([str(recipe)]) == 0
     report = json.loads((run / "eval" / "metrics.json").read_text())
