@@ -12,13 +12,13 @@ from tests.helpers import ORDERED_CLASSES, THREE_SCORES, run_cli, save_tiny_mode
 
 
 def test_help_lists_subcommands_with_examples():
-    result = run_cli("--help", installed=True)
+    result = run_cli("--help")  # in this process: the installed script runs in test_pipeline's test_predict_command
     assert result.returncode == 0
     assert "probe" in result.stdout and "examples:" in result.stdout
 
 
 def test_version():
-    result = run_cli("--version", installed=True)
+    result = run_cli("--version")  # in this process, as --help
     assert result.returncode == 0 and surgical_skill.__version__ in result.stdout
 
 

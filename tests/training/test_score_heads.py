@@ -144,73 +144,79 @@ def test_score_columns_name_every_missing_or_non_numeric_column(synthetic_manife
         load_skill_dataset(bad, score_column=["respect_for_tissue", "grs"], probe_videos=False)
 
 
-def test_cross_validation_of_named_scores_pools_each_score_and_their_fisher_z_mean(synthetic_manifest, tmp_path):
-    """train.py with cv_folds on three named scores and their sum: each fold's report, and a summary whose pooled
-    figures are the out-of-fold predictions' own (scipy), headed by the Fisher-z mean of the scores' Spearman."""
+def test_cross_validation_of_named_scores_pools_each_score_and_their_fisher_z_mean(tmp_path):
+    """The summary of folds of three named scores and their sum: pooled figures equal the out-of-fold predictions'
+    own (scipy), headed by the Fisher-z mean of the scores' Spearman, each fold's figures its report's."""
     import csv
 
     from scipy import stats
 
-    from tests.helpers import load_train_script, write_tiny_recipe
+    from surgical_skill.evaluation.evaluate import VideoPrediction, score_predictions
+    from surgical_skill.models import build_model
+    from surgical_skill.training import summarize_cross_validation
 
     items = ITEMS[:3]
-    run = tmp_path / "run"
-    recipe = write_tiny_recipe(
-        tmp_path / "cv.yaml",
-        synthetic_manifest,
-        score_columns=items,
-        score_sum_name="grs",
-        cv_folds=2,
-        eval_clips_per_video=1,
-        output_dir=str(run),
-    )
-    assert load_train_script().main([str(recipe)]) == 0
-    summary = json.loads((run / "cv" / "summary.json").read_text())
+    config = build_model("small3d", target_names=items, score_sum_name="grs", small3d_channels=[4, 8]).config
+    rng = np.random.default_rng(0)
+    results = {}
+    for fold in ("fold-1", "fold-2"):
+        predictions = []
+        for i in range(12):
+            truth = rng.integers(1, 6, size=3).astype(float)
+            predicted = truth + rng.normal(0, 1.0, size=3)
+            label = [*truth.tolist(), float(truth.sum())]
+            values = [*predicted.tolist(), float(predicted.sum())]
+            predictions.append(VideoPrediction(i, f"{fold}-{i}.mp4", f"{fold}-s{i // 2}", label, values, [], []))
+        results[fold] = score_predictions(predictions, config, bootstrap_samples=50)
+    summary = summarize_cross_validation(results, tmp_path / "cv", bootstrap_samples=200)
     assert summary["labels"] == [*items, "grs"] and summary["targets"] == items
     assert summary["field_figure"]["metric"] == "spearman_fisher_z"
-    rows = list(csv.DictReader((run / "cv" / "oof_predictions.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "cv" / "oof_predictions.csv").open()))
     assert len(rows) == 24 and {f"true_{n}" for n in [*items, "grs"]} <= set(rows[0])
     rhos = []
-    for name in items:
+    for name in [*items, "grs"]:
         truth = [float(r[f"true_{name}"]) for r in rows]
         predicted = [float(r[f"predicted_{name}"]) for r in rows]
         rho = stats.spearmanr(truth, predicted)[0]
-        rhos.append(rho)
         assert summary["pooled"][f"{name}/spearman"] == pytest.approx(rho, abs=1e-5)
+        rhos += [rho] if name != "grs" else []  # the sum is not in the headline
     assert summary["pooled"]["spearman_fisher_z"] == pytest.approx(np.tanh(np.mean(np.arctanh(rhos))), abs=1e-5)
     low, high = summary["pooled_confidence_intervals_95"]["spearman_fisher_z"]
     assert low <= summary["pooled"]["spearman_fisher_z"] <= high
-    for fold in summary["per_fold"]:
-        metrics = json.loads((run / fold / "eval" / "metrics.json").read_text())
-        assert summary["per_fold"][fold]["spearman_fisher_z"] == pytest.approx(
-            metrics["metrics"]["spearman_fisher_z"], nan_ok=True
-        )
-    assert "spearman fisher z" in (run / "cv" / "summary.md").read_text()
+    for fold, result in results.items():
+        assert summary["per_fold"][fold]["spearman_fisher_z"] == pytest.approx(result.metrics["spearman_fisher_z"])
+    text = (tmp_path / "cv" / "summary.md").read_text()
+    assert "spearman fisher z" in text and "one class" not in text  # no class sentences for scores
 
 
-def test_a_run_of_named_scores_is_reevaluated_and_audited_score_by_score(synthetic_manifest, tmp_path):
-    """train.py with two named scores: its report; `evaluate RUN` scores the same test surgeons to the same
-    figures; `audit --run` fits each score's baselines on the training surgeons, beside the model's figure."""
+def test_a_run_of_named_scores_is_reevaluated_and_audited_score_by_score(synthetic_manifest, tmp_path, capsys):
+    """train.py with two named scores (two outputs, yet no class threshold): its report; `evaluate RUN` scores the
+    same test surgeons to the same figures; `audit --run` fits each score's baselines on the training surgeons,
+    beside the model's figure on that score (the report's baselines: test_multi_target_eval)."""
     from surgical_skill.cli import main as cli
     from tests.helpers import load_train_script, write_tiny_recipe
 
+    names = ["time_and_motion", "grs"]
     run = tmp_path / "run"
     recipe = write_tiny_recipe(
         tmp_path / "r.yaml",
         synthetic_manifest,
-        score_columns=["time_and_motion", "grs"],
+        score_columns=names,
         eval_clips_per_video=1,
         output_dir=str(run),
     )
     assert load_train_script().main([str(recipe)]) == 0
+    assert "test: video-level Spearman over 2 targets (Fisher-z mean)" in capsys.readouterr().out
+    assert "decision_threshold" not in json.loads((run / "model" / "config.json").read_text())
     report = json.loads((run / "eval" / "metrics.json").read_text())
     assert cli(["evaluate", str(run), "--output-dir", str(tmp_path / "again"), "--num-workers", "0"]) == 0
     assert json.loads((tmp_path / "again" / "metrics.json").read_text())["metrics"] == report["metrics"]
     assert cli(["audit", "--run", str(run), "--json", str(tmp_path / "audit.json")]) == 0
     payload = json.loads((tmp_path / "audit.json").read_text())
-    assert list(payload) == ["time_and_motion", "grs"]
+    assert list(payload) == names
     for name in payload:
         assert payload[name]["model"] == pytest.approx(report["metrics"][f"{name}/spearman"], nan_ok=True)
+        assert set(payload[name]["baselines"]) == {"duration", "file_size", "bitrate"}
 
 
 def test_a_new_head_on_a_saved_model_keeps_nothing_of_the_old_one(tmp_path):
