@@ -428,38 +428,27 @@ def score_predictions(
     label_names = model_label_names(config)
     regression = is_regression_model(config)
     subjects = [p.subject for p in predictions]
-    if regression and len(label_names) > 1:
-        truths = np.asarray([p.label for p in predictions], dtype=np.float64).reshape(len(predictions), -1)
-        values = np.asarray([p.probabilities for p in predictions], dtype=np.float64)
-        targets = model_target_names(config)
-        metrics, intervals, methods, notes = named_score_metrics(
-            truths, values, label_names, targets, subjects, samples=bootstrap_samples, seed=seed
-        )
-        notes += _reading_notes(truths, subjects, label_names, True, metrics)
-        return EvaluationResult(
-            metrics,
-            intervals,
-            predictions,
-            None,
-            list(label_names),
-            None,
-            interval_methods=methods,
-            notes=notes,
-            task="regression",
-            targets=list(targets),
-        )
-    labels = np.asarray([p.label for p in predictions])
-    values = np.asarray([p.probabilities for p in predictions])
-    if regression:
-        metrics = regression_metrics(labels, values[:, 0])
-    else:
-        metrics = classification_metrics(labels, values, threshold, per_class=True)
-    intervals, methods = (
-        headline_intervals(labels, values, subjects, threshold, regression, samples=bootstrap_samples, seed=seed)
-        if bootstrap_samples
-        else ({}, {})
-    )
+    named = regression and len(label_names) > 1
     ordinal = not regression and is_ordinal(config)
+    if named:
+        labels = np.asarray([p.label for p in predictions], dtype=np.float64).reshape(len(predictions), -1)
+        values = np.asarray([p.probabilities for p in predictions], dtype=np.float64)
+        metrics, intervals, methods, notes = named_score_metrics(
+            labels, values, label_names, model_target_names(config), subjects, samples=bootstrap_samples, seed=seed
+        )
+    else:
+        labels = np.asarray([p.label for p in predictions])
+        values = np.asarray([p.probabilities for p in predictions])
+        if regression:
+            metrics = regression_metrics(labels, values[:, 0])
+        else:
+            metrics = classification_metrics(labels, values, threshold, per_class=True)
+        intervals, methods = (
+            headline_intervals(labels, values, subjects, threshold, regression, samples=bootstrap_samples, seed=seed)
+            if bootstrap_samples
+            else ({}, {})
+        )
+        notes = []
     if ordinal:
         figures, figure_intervals = ordinal_figures(
             labels, values, threshold, subjects, samples=bootstrap_samples, seed=seed
@@ -467,17 +456,18 @@ def score_predictions(
         metrics.update(figures)
         intervals.update(figure_intervals)
         methods.update(_collapsed_intervals(intervals, ORDINAL_FIGURES))
-    notes = _reading_notes(labels, subjects, label_names, regression, metrics)
+    notes += _reading_notes(labels, subjects, label_names, regression, metrics)
     return EvaluationResult(
         metrics,
         intervals,
         predictions,
         None,
         list(label_names),
-        threshold,
+        None if named else threshold,
         interval_methods=methods,
         notes=notes,
         task="regression" if regression else "classification",
+        targets=list(model_target_names(config)) if named else [],
         ordinal=ordinal,
     )
 

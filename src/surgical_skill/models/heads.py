@@ -56,7 +56,12 @@ def _get(config: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def _is_regression(config: Any) -> bool:
+def is_regression_model(config: Any) -> bool:
+    """Whether the model predicts scores, not classes: its config's ``problem_type`` is ``"regression"``.
+
+    A config saved without a ``problem_type`` (folders written before the package set one) is a score model
+    when it has a single output. ``config`` may be a config object or a ``config.json`` read as a dict.
+    """
     problem_type = _get(config, "problem_type")
     if problem_type is not None:
         return problem_type == "regression"
@@ -89,7 +94,7 @@ def ordinal_loss(config: Any) -> str:
 
 def is_ordinal(config: Any) -> bool:
     """Whether the classes are ordered (an ordinal loss, or ``ordinal`` set): ordinal metrics apply."""
-    return not _is_regression(config) and (
+    return not is_regression_model(config) and (
         bool(_get(config, "ordinal", False)) or ordinal_loss(config) != "cross_entropy"
     )
 
@@ -110,7 +115,7 @@ def check_head_config(config: Any) -> None:
     if loss not in ORDINAL_LOSSES:
         raise ValueError(f"ordinal_loss={loss!r} is not one of: {', '.join(ORDINAL_LOSSES)}")
     num_labels = config.get("num_labels") if isinstance(config, Mapping) else config.num_labels
-    if not _is_regression(config):
+    if not is_regression_model(config):
         if head != "linear" or _get(config, "normalize_scores", False):
             raise ValueError("score_head and normalize_scores are for score (regression) models, not classes")
         if loss != "cross_entropy":
@@ -255,7 +260,7 @@ def scores_from_logits(logits: torch.Tensor, config: Any) -> torch.Tensor:
     """What a clip's logits say: class probabilities (N, num_labels); or for a score model every reported score
     in its own units (N, len(reported_score_names)): the outputs (or each distribution's expectation), scaled
     back from [0, 1] when the head learns that scale, then their sum when ``score_sum_name`` is set."""
-    if not _is_regression(config):
+    if not is_regression_model(config):
         if ordinal_loss(config) != "cross_entropy":
             return ordinal_probabilities(logits)
         return logits.float().softmax(-1)
@@ -274,7 +279,7 @@ def head_loss_terms(
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(summed loss, count) for the heads this module defines, or None for plain cross-entropy classes (the
     caller's own loss). Score labels are (B,) or (B, K) in their own units; class labels (B,) ids."""
-    if _is_regression(config):
+    if is_regression_model(config):
         targets = to_unit_scale(labels, config)  # (B, K)
         count = torch.tensor(float(targets.numel()), device=logits.device)
         if score_head(config) == "distribution":
@@ -302,7 +307,7 @@ def head_loss_terms(
 def expected_score_spread(logits: torch.Tensor, config: Any) -> torch.Tensor | None:
     """A distribution head's standard deviation of each target's predicted distribution, in score units
     (N, K): how sure the model is of a clip's score; None for other heads."""
-    if not _is_regression(config) or score_head(config) != "distribution":
+    if not is_regression_model(config) or score_head(config) != "distribution":
         return None
     distribution = score_distribution(logits, config)
     centres = bin_centres(config, logits.device)
@@ -323,6 +328,7 @@ __all__ = [
     "head_loss_terms",
     "head_width",
     "is_ordinal",
+    "is_regression_model",
     "ordinal_log_probabilities",
     "ordinal_loss",
     "ordinal_probabilities",

@@ -1,4 +1,5 @@
-"""One way to feed clips to a model, and one way to tell a score model from a class model.
+"""One way to feed clips to a model (and, from :mod:`~surgical_skill.models.heads`, one way to tell a score model
+from a class model and to read its logits: ``is_regression_model``, ``scores_from_logits``).
 
 Training, evaluation and the pipeline all build a model's forward arguments with :func:`model_inputs` and score
 clips with :func:`clip_logits`, so a batch reaches the model the same way wherever it comes from: the clips under
@@ -13,31 +14,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping
 from typing import Any
 
 import torch
-from transformers import PretrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 
-from .heads import scores_from_logits as _scores_from_logits
+# one reading of a model's outputs, in heads.py: whether it gives scores, and what its logits say
+from .heads import is_regression_model, scores_from_logits
 
-REGRESSION = "regression"
-
-
-def is_regression_model(config: PretrainedConfig | Mapping[str, Any]) -> bool:
-    """Whether the model predicts scores, not classes: its config's ``problem_type`` is ``"regression"``.
-
-    A config saved without a ``problem_type`` (folders written before the package set one) is a score model
-    when it has a single output. ``config`` may be a config object or a ``config.json`` read as a dict.
-    """
-    if isinstance(config, Mapping):
-        problem_type = config.get("problem_type")
-        num_labels = len(config["id2label"]) if config.get("id2label") else config.get("num_labels", 2)
-    else:
-        problem_type, num_labels = getattr(config, "problem_type", None), config.num_labels
-    if problem_type is not None:
-        return problem_type == REGRESSION
-    return num_labels == 1
+__all__ = [
+    "accepts_frame_mask",
+    "batch_model_inputs",
+    "clip_logits",
+    "is_regression_model",
+    "model_inputs",
+    "scores_from_logits",
+    "unwrap_model",
+]
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -107,13 +100,6 @@ def clip_logits(
         for chunk, mask in zip(pixel_values.split(size), masks)
     ]
     return torch.cat(logits)
-
-
-def scores_from_logits(logits: torch.Tensor, config: PretrainedConfig) -> torch.Tensor:
-    """What a clip's logits say: class probabilities (N, num_labels), or for a score model every reported
-    score in its own units (N, number of scores), as the config's head reads them
-    (:func:`surgical_skill.models.heads.scores_from_logits`)."""
-    return _scores_from_logits(logits, config)
 
 
 def batch_model_inputs(model: torch.nn.Module, batch: dict[str, Any], **kwargs: Any) -> dict[str, torch.Tensor]:
