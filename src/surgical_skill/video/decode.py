@@ -181,7 +181,7 @@ def _decode_rgb(
     frames = np.empty((len(targets), height, width, 3), dtype=np.uint8)
     decoded = np.zeros(len(targets), dtype=bool)
     reformatter = VideoReformatter()  # one swscale context reused for every frame
-    container = open_container(path)
+    container = open_container(path, stream_info_decode=False)  # probe() measured the stream already
     try:
         stream = select_video_stream(container, path, meta.stream_index)  # the stream probe() measured
         # Frame threads where the codec has them, slice threads otherwise. 0 lets FFmpeg pick (cores + 1),
