@@ -326,6 +326,7 @@ def measure_training(task: dict) -> dict:
         if task.get("compile"):  # what `accelerate launch --dynamo_backend inductor` sets; a cold compiler cache
             compiled = {"ACCELERATE_DYNAMO_BACKEND": task["compile"].upper()}
             compiled["TORCHINDUCTOR_CACHE_DIR"] = str(Path(run_dir) / "inductor-cache")
+            compiled["TRITON_CACHE_DIR"] = str(Path(run_dir) / "triton-cache")
         with environment(compiled):
             accelerator = make_accelerator(args)
             if cuda:
