@@ -41,11 +41,9 @@ format: setup
 	$(BIN)/ruff check --fix src tests benchmarks docs recipes
 	$(BIN)/ruff format src tests benchmarks docs recipes
 
+# Every benchmark one after another, then benchmarks/README.md rebuilt from what they measured (under 20 min).
 bench: setup
-	$(BIN)/python benchmarks/bench_decode.py
-	$(BIN)/python benchmarks/bench_data.py
-	$(BIN)/python benchmarks/bench_pipeline.py
-	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache benchmarks/_work

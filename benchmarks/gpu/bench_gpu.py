@@ -38,6 +38,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -829,7 +830,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         (output.parent / "section.md").write_text(markdown + "\n")
     else:
-        save_section("gpu", f"GPU: {device_name}", markdown, data)
+        saved = save_section("gpu", f"GPU: {device_name}", markdown, data)
+        # benchmarks/_work/ is not committed: this copy is what the README keeps from a GPU machine's run
+        shutil.copyfile(saved, HERE / "section.json")
     failed = [name for name, record in records.items() if record["status"] == "failed"]
     print(f"\nbench_gpu: {elapsed:.0f} s; results in {output}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
