@@ -22,7 +22,7 @@ decoded at a 224 short side and augmented (random resized crop to 224, flip, col
    the parent and of the largest worker process; forked workers' RSS counts the pages they share with the
    parent).
 
-    python benchmarks/bench_data.py          # what `make bench` runs (about 4 minutes on 2 cores)
+    python benchmarks/bench_data.py          # what `make bench` runs (about 5 minutes on 2 cores)
     python benchmarks/bench_data.py --quick  # fewer clips, archives of 1 and 2 units, 2 videos (a smoke run)
 """
 
@@ -176,8 +176,8 @@ def main() -> int:
     if args.prepare_job:
         prepare_job(args.prepare_job)
         return 0
-    raw_clips = args.raw_clips or (4 if args.quick else 8)
-    proxy_clips = args.proxy_clips or (16 if args.quick else 64)
+    raw_clips = args.raw_clips or (2 if args.quick else 8)
+    proxy_clips = args.proxy_clips or (8 if args.quick else 32)
     units = (1, 2) if args.quick else (1, 2, 4, 8)
 
     videos = [ensure_video("bench_60s_720p_keyint_default.mp4", 60, None, seed=1)]
@@ -219,9 +219,9 @@ def main() -> int:
     # --- random training clips ------------------------------------------------------------------------------
     rows = Dataset.from_dict(
         {
-            "video": [str(v) for v in videos],
-            "label": ["lower-skilled", "higher-skilled"] * 2,
-            "subject": [f"S{i}" for i in range(len(videos))],
+            "video": [str(v) for v in spread_videos],
+            "label": ["lower-skilled", "higher-skilled"] * (len(spread_videos) // 2),
+            "subject": [f"S{i}" for i in range(len(spread_videos))],
         }
     )
     raw = load_skill_dataset(rows, split_ratios=None)["train"]
@@ -233,7 +233,7 @@ def main() -> int:
     proxy_rate, proxy_times = one_process_rate(proxied, proxy_clips, seed=0)
     loaders = {"raw": {}, "proxies": {}}
     for workers in (1, 2):
-        loaders["raw"][workers] = loader_rate(raw, raw_clips * workers + 2 * workers, workers, args.batch_size)
+        loaders["raw"][workers] = loader_rate(raw, max(raw_clips, 4) + 4 * (workers - 1), workers, args.batch_size)
         loaders["proxies"][workers] = loader_rate(proxied, proxy_clips * workers, workers, args.batch_size)
     speedup = proxy_rate / raw_rate
     worker_speedup = loaders["proxies"][1]["per_worker"] / loaders["raw"][1]["per_worker"]

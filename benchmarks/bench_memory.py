@@ -19,7 +19,7 @@ included), never an import-time spike:
 Goal: peak memory does not grow with the recording's length: the 60-minute peak within 50 MB of the 1-minute
 peak, for both (about 5 % of what the process holds before the work).
 
-    python benchmarks/bench_memory.py          # what `make bench` runs (about 1-2 minutes on 2 cores)
+    python benchmarks/bench_memory.py          # what `make bench` runs (about 2 minutes on 2 cores; 10 s once to make the 60-min file)
     python benchmarks/bench_memory.py --quick  # 1- and 10-minute recordings only
 """
 
