@@ -168,8 +168,18 @@ def linear_fit(x: list[float], y: list[float]) -> tuple[float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer clips, smaller archives")
-    parser.add_argument("--raw-clips", type=int, default=None, help="random clips timed per raw-video reading")
-    parser.add_argument("--proxy-clips", type=int, default=None, help="random clips timed per proxy reading")
+    parser.add_argument(
+        "--raw-clips",
+        type=int,
+        default=None,
+        help="random raw-video clips timed in one process (default 8; 2 with --quick)",
+    )
+    parser.add_argument(
+        "--proxy-clips",
+        type=int,
+        default=None,
+        help="random proxy clips timed per reading (default 32; 8 with --quick)",
+    )
     parser.add_argument("--batch-size", type=int, default=2, help="DataLoader batch size (clips)")
     parser.add_argument("--prepare-job", help=argparse.SUPPRESS)  # internal: one prepare in a fresh process
     args = parser.parse_args()
