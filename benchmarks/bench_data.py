@@ -304,7 +304,7 @@ def main() -> int:
     verdict = "met" if met else "missed"
     markdown = f"""
 Random training clips (16 frames spread over the video, TSN sampling at random positions, decoded at a 224 short
-side, random resized crop to 224, flip, colour jitter) from four 60 s 1280x720 30 fps h264 videos with the x264
+side, random resized crop to 224, flip, colour jitter) from {len(spread_videos)} 60 s 1280x720 30 fps h264 videos with the x264
 default keyframe interval (250), and from their proxies. "One process" reads clips one after another with the
 decoder's own threads; the DataLoader columns read them as `fit` does (`make_loader`, one decoder thread per
 worker, batches of {args.batch_size}), timed after every worker's first batch.
