@@ -136,9 +136,42 @@ def machine_line() -> str:
 
 
 def peak_rss_mb(children: bool = False) -> float:
-    """Peak resident memory of this process (or of its finished children) in MB (Linux reports KiB)."""
+    """Peak resident memory of this process (or of its largest finished child) in MB.
+
+    For this process it is the kernel's high-water mark of its own memory (``VmHWM``): ``ru_maxrss`` of a process
+    started by ``subprocess`` also counts the memory of the process that started it (Linux carries the peak of
+    the pre-``exec`` image over), so a fresh process measured that way never reports less than its parent held.
+    Since :func:`reset_peak_rss` it is the peak since then. ``children=True`` reads ``ru_maxrss`` of finished
+    children: right for forked workers (their resident pages include those shared with the parent), but for a
+    child that ran another program it is at least this process's size at the time (measure inside it instead).
+    """
+    if not children:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+        except OSError:
+            pass
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
-    return resource.getrusage(who).ru_maxrss / 1024
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (``VmRSS``; Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Restart this process's peak-memory mark at its present size (Linux 4.0+), so that :func:`peak_rss_mb`
+    then measures the work that follows, not imports and loading before it. False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def save_section(name: str, title: str, markdown: str, data: object, *, goals_met: bool | None = None) -> Path:
