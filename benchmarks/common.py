@@ -43,11 +43,13 @@ def ensure_video(name: str, seconds: int, keyframe_interval: int | None, seed: i
     return path
 
 
-def ensure_long_video(name: str, source: Path, copies: int) -> Path:
+def ensure_long_video(name: str, source: Path, copies: int, *, title: str | None = None) -> Path:
     """``copies`` back-to-back copies of ``source`` in one file, remuxed (no re-encoding: seconds, not hours).
 
     The result has the source's encoding, keyframe layout and bitrate throughout, so an hour-long 720p
     recording costs one minute of generation. Timestamps are shifted so the file plays as one recording.
+    ``title`` goes into the container's metadata: with ``copies=1``, a file of the same frames but other bytes
+    (the proxy cache, keyed by content, then treats it as a recording of its own).
     """
     WORK.mkdir(exist_ok=True)
     path = WORK / name
@@ -58,6 +60,8 @@ def ensure_long_video(name: str, source: Path, copies: int) -> Path:
         in_stream = first.streams.video[0]
         duration_ticks = None
         with av.open(str(partial), "w") as out:
+            if title is not None:
+                out.metadata["title"] = title
             out_stream = out.add_stream_from_template(in_stream)
             offset = 0
             for _ in range(copies):
