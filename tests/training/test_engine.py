@@ -97,6 +97,8 @@ def test_a_tiny_model_learns_and_everything_is_saved(synthetic_manifest, tmp_pat
         "lr",
     ):
         assert key in history[-1], key
+    # the share of each epoch spent waiting for the data loader (also in the log line)
+    assert all(0.0 <= record["data_wait_share"] <= 1.0 for record in history)
     # the best model, with its processor, loads with the Auto classes
     loaded = AutoModelForVideoClassification.from_pretrained(result.model_dir)
     assert loaded.config.id2label == {0: "lower-skilled", 1: "higher-skilled"}

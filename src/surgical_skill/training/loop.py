@@ -368,13 +368,17 @@ def _forward_backward(
     finite = torch.isfinite(summed.detach()).float()
     if accelerator.num_processes > 1:
         finite = accelerator.reduce(finite, reduction="sum") / accelerator.num_processes
-    if finite.item() < 1:
+    # one device-to-host copy for the check and the epoch's sums (each copy waits for the device): the
+    # normalizer is the count, or the class weights of the batch's labels
+    share_finite, loss_value, normalizer = torch.stack(
+        [finite, summed.detach().float(), torch.as_tensor(normalizer, device=finite.device).float()]
+    ).tolist()
+    if share_finite < 1:
         _zero_weighted_backward(accelerator, model, dummy_input)
         return False
     accelerator.backward(summed / args.per_device_train_batch_size)
     fault_point("backward")
-    normalizer = float(normalizer)  # the count, or the class weights of the batch's labels
-    totals.loss_sum += summed.item()
+    totals.loss_sum += loss_value
     totals.normalizer_sum += normalizer
     totals.window_normalizer += normalizer
     totals.clips += batch["pixel_values"].shape[0]
