@@ -47,7 +47,7 @@ from datasets import Dataset
 from common import (
     WORK,
     ensure_long_video,
-    ensure_video,
+    ensure_recordings,
     machine_line,
     markdown_table,
     peak_rss_mb,
@@ -191,13 +191,7 @@ def main() -> int:
     proxy_clips = args.proxy_clips or (8 if args.quick else 32)
     units = (1, 2) if args.quick else (1, 2, 4, 8)
 
-    videos = [ensure_video("bench_60s_720p_keyint_default.mp4", 60, None, seed=1)]
-    # three more recordings: the same minute remuxed under another title (other bytes, so the proxy cache, keyed by
-    # content, prepares each), instead of encoding three more minutes of 720p (about 2 minutes each on 2 cores)
-    videos += [
-        ensure_long_video(f"bench_60s_720p_keyint_default_copy{i}.mp4", videos[0], 1, title=f"copy {i}")
-        for i in (2, 3, 4)
-    ]
+    videos = ensure_recordings(4)
     archives = {1: videos[0]}
     archives.update({n: ensure_long_video(f"bench_{n}min_720p.mp4", videos[0], n) for n in units if n > 1})
     print(machine_line())

@@ -82,6 +82,18 @@ def ensure_long_video(name: str, source: Path, copies: int, *, title: str | None
     return path
 
 
+def ensure_recordings(count: int = 4) -> list[Path]:
+    """``count`` 60 s 720p recordings with x264's default keyframe interval: the generated minute and remuxed copies
+    of it under other titles (the same frames in other bytes: the proxy cache, keyed by content, prepares each as a
+    recording of its own), instead of encoding more minutes of 720p (about 2 minutes each on 2 cores)."""
+    first = ensure_video("bench_60s_720p_keyint_default.mp4", 60, None, seed=1)
+    copies = [
+        ensure_long_video(f"bench_60s_720p_keyint_default_copy{i}.mp4", first, 1, title=f"copy {i}")
+        for i in range(2, count + 1)
+    ]
+    return [first, *copies]
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
