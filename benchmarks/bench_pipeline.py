@@ -205,7 +205,7 @@ preprocessing is timed there).
 - Like for like (uniform against uniform), this project takes {1 / like_for_like[0]:.2f}x transformers' time at
   {rows[0]["frames"]} frames and {1 / like_for_like[-1]:.2f}x at {rows[-1]["frames"]}. The clip-sampling column is
   a different choice of frames, not a faster implementation: {args.clips} clips of {frames} consecutive frames
-  touch {args.clips} keyframe intervals instead of all {len(meta.keyframe_indices)}, which makes it
+  touch a keyframe interval or two each instead of all {len(meta.keyframe_indices)}, which makes it
   {whole["uniform"] / whole["clip"]:.1f}x cheaper than uniform sampling here.
 - Whole call as a user makes it: this project, {args.clips} clips, label + probabilities + timeline:
   {calls["clip"]:.1f} s with clip sampling (about {calls["uniform"]:.1f} s with uniform sampling: its decode +
@@ -214,7 +214,7 @@ preprocessing is timed there).
 - Real-time factor of the whole-video sample (decode + preprocess): **{realtime["clip"]:.0f}x with clip
   sampling** (goal of issue 8: {GOAL_REALTIME:.0f}x, {"met" if met else "**missed**"});
   {realtime["uniform"]:.0f}x with uniform sampling.
-- Uniform sampling at {rows[-1]["frames"]} frames touches every GOP, so any exact decoder must decode every
+- Uniform sampling at {rows[-1]["frames"]} frames touches nearly every GOP, so any exact decoder must decode nearly every
   reference frame of the file: doing just that (FFmpeg through PyAV, non-reference frames skipped, nothing
   converted) takes {floor:.2f} s here ({floor_rtf:.0f}x real time), against this project's
   {whole["uniform"]:.2f} s: the decoder, not the toolkit, sets that bound. For uniform sampling of long

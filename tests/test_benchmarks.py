@@ -56,7 +56,9 @@ def test_readme_is_assembled_from_saved_sections(bench):
     assert "The whole `make bench` took 5.0 minutes." in text
     for missing in ("pipeline", "data", "memory", "models"):
         assert f"Not measured yet: run `python benchmarks/bench_{missing}.py`." in text
-    assert "## GPU\n\nNot measured yet: run `python benchmarks/gpu/bench_gpu.py` on a machine with an NVIDIA GPU" in text
+    assert (
+        "## GPU\n\nNot measured yet: run `python benchmarks/gpu/bench_gpu.py` on a machine with an NVIDIA GPU" in text
+    )
     machine = common.machine_info()
     assert text.count(f"{machine['cores']} cores") == 3  # once for all, once under each measured section
     saved = json.loads((common.RESULTS / "decode.json").read_text())

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from accelerate.state import AcceleratorState
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu" / "bench_gpu.py"
@@ -39,6 +40,7 @@ def bench_gpu():
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the smoke path is the CPU path; a GPU runs the real one")
 def test_smoke_trains_through_fit_and_reports_what_it_measured(bench_gpu, tmp_path):
     output = tmp_path / "results.json"
     argv = ["--smoke", "--in-process", "--only", "train-videomae-bf16", "train-videomae-fp16"]
@@ -63,6 +65,7 @@ def test_smoke_trains_through_fit_and_reports_what_it_measured(bench_gpu, tmp_pa
     assert "| VideoMAE (tiny) | fp16 |" in section and "not measured: fp16 needs a GPU" in section
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the smoke path is the CPU path; a GPU runs the real one")
 def test_a_task_that_fails_is_reported_and_fails_the_run(bench_gpu, tmp_path, monkeypatch):
     def broken(task):
         raise RuntimeError("out of memory, say")
@@ -75,6 +78,7 @@ def test_a_task_that_fails_is_reported_and_fails_the_run(bench_gpu, tmp_path, mo
     assert record["status"] == "failed" and "out of memory, say" in record["note"]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the smoke path is the CPU path; a GPU runs the real one")
 def test_what_the_budget_cannot_hold_is_skipped_with_a_note(bench_gpu, tmp_path):
     output = tmp_path / "results.json"
     argv = ["--smoke", "--in-process", "--only", "train-cnn_rnn-fp32", "--budget", "1", "--work-dir", str(tmp_path)]

@@ -829,6 +829,8 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(json.dumps(data, indent=2, default=str) + "\n")
     if args.smoke:
         (output.parent / "section.md").write_text(markdown + "\n")
+    elif args.quick or args.only is not None:
+        print("bench_gpu: a partial run (--quick or --only): not saved for the README")
     else:
         saved = save_section("gpu", f"GPU: {device_name}", markdown, data)
         # benchmarks/_work/ is not committed: this copy is what the README keeps from a GPU machine's run

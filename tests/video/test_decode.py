@@ -399,3 +399,34 @@ def test_any_frames_asked_of_a_damaged_file_are_exact_or_reported_lost(damaged):
             else:
                 assert i in stretch and not frame.any()
         assert all(ok for i, ok in zip(indices, decoded) if i not in stretch)
+
+
+def test_stream_info_decode_is_skipped_only_where_the_reordering_delay_is_stated(tmp_path, monkeypatch):
+    # x264 with B-frames states its reordering depth in the headers: the open skips FFmpeg's stream-info decode.
+    # Without B-frames (or without that statement) has_b_frames is unset, and the file is opened again with the
+    # full pass, as before. Either way probe and decode_frames give what the full pass gives.
+    from dataclasses import fields
+
+    from surgical_skill.video import metadata
+
+    with_b = make_test_video(tmp_path / "b.mp4", 24, keyframe_interval=6, preset="fast")
+    without_b = make_test_video(tmp_path / "p.mp4", 24, keyframe_interval=6, preset="ultrafast")
+    opened = []
+    real_open = metadata._open
+    monkeypatch.setattr(metadata, "_open", lambda path, options: opened.append(options) or real_open(path, options))
+    with metadata.open_container(str(with_b), stream_info_decode=False) as container:
+        assert container.streams.video[0].codec_context.has_b_frames
+    assert opened == [metadata._NO_STREAM_INFO_DECODE]
+    opened.clear()
+    with metadata.open_container(str(without_b), stream_info_decode=False):
+        pass
+    assert opened == [metadata._NO_STREAM_INFO_DECODE, None]
+
+    skipped = metadata._probe_uncached(str(with_b))
+    monkeypatch.setattr(metadata, "_NO_STREAM_INFO_DECODE", None)  # the full pass everywhere
+    full = metadata._probe_uncached(str(with_b))
+    for field in fields(full):
+        a, b = getattr(skipped, field.name), getattr(full, field.name)
+        assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b, field.name
+    expected = torch.from_numpy(sequential_decode(with_b)).permute(0, 3, 1, 2)
+    assert torch.equal(decode_frames(with_b, range(24), metadata=skipped), expected)

@@ -139,22 +139,40 @@ def check_readable_file(path: str | os.PathLike) -> str:
     return path
 
 
-# Codec options for the decoder FFmpeg opens inside avformat_find_stream_info while it opens a file. That pass
-# decodes up to seven frames single-threaded for h264 (to guess the reordering delay): 25-35 ms of CPU per
-# open of a 720p file (more at 1080p), paid again by every clip a DataLoader worker reads. Its results (the
-# codec context's pixel format and decode delay) are not used here: `probe` takes the frame format, size and
-# rotation from the first frame it decodes itself, and every decoding pass opens its own decoder, a separate
-# context that does not get these options. With ``skip_frame=all`` that pass decodes nothing (about 3 ms).
+# Codec options for the decoder FFmpeg opens inside avformat_find_stream_info while it opens a file. For h264 that
+# pass decodes up to seven frames single-threaded: 25-35 ms of CPU per open of a 720p file (more at 1080p), paid
+# again by every clip a DataLoader worker reads. What it finds that matters here is the decoder's reordering delay
+# (``has_b_frames``, which PyAV's decoding context starts from): `probe` takes format, size and rotation from a
+# frame it decodes itself. An h264 stream that states its reordering depth in its headers (VUI
+# bitstream_restriction, which x264 and most encoders write) gives that delay without decoding, so the pass is
+# skipped (``skip_frame=all`` for it only: about 3 ms); a stream that does not (``has_b_frames`` unset, also every
+# stream without B-frames) is opened again with the full pass, as before. For other codecs the pass guesses no
+# delay. (One side effect: for Matroska, which stores no dts, the demuxer's reconstructed dts of B-frame streams can
+# differ by a frame; `decode_frames` seeks by pts there.)
 _NO_STREAM_INFO_DECODE = {"skip_frame": "all"}
 
 
 def open_container(path: str, *, stream_info_decode: bool = True) -> av.container.InputContainer:
     """``av.open`` with FFmpeg's failures turned into :class:`VideoDecodeError`.
 
-    ``stream_info_decode=False`` skips the frames FFmpeg decodes while opening to fill in the stream's codec
-    parameters (pixel format, decode delay): for callers that read those from decoded frames instead.
+    ``stream_info_decode=False`` skips the frames FFmpeg decodes while opening to fill in the streams' codec
+    parameters, unless a video stream needs them (h264 without a stated reordering delay): for callers that read
+    the frame format and size from decoded frames.
     """
-    options = None if stream_info_decode else _NO_STREAM_INFO_DECODE
+    if not stream_info_decode:
+        container = _open(path, _NO_STREAM_INFO_DECODE)
+        if not any(_delay_needs_decoding(stream) for stream in container.streams.video):
+            return container
+        container.close()
+    return _open(path, None)
+
+
+def _delay_needs_decoding(stream) -> bool:
+    codec_context = stream.codec_context
+    return codec_context is not None and codec_context.name == "h264" and not codec_context.has_b_frames
+
+
+def _open(path: str, options: dict | None) -> av.container.InputContainer:
     try:
         return av.open(path, mode="r", metadata_errors="ignore", options=options)
     except av.FFmpegError as err:
