@@ -195,6 +195,9 @@ def train_recipe(argv: list[str]) -> int:
         return 0
 
 
+LET_FIRST_PROCESS_PRINT_S = 5.0
+
+
 def told_once(main):
     """``main`` as the launcher's processes should report a user's mistake: every process leaves the one-line
     message in torch elastic's error file (TORCHELASTIC_ERROR_FILE), so the failure summary of `accelerate launch`
@@ -209,6 +212,9 @@ def told_once(main):
                     json.dumps({"message": f"error: {err}", "timestamp": int(time.time())})
                 )
             if int(os.environ.get("RANK", "0")) > 0 and not debug_enabled():
+                # the launcher stops every process as soon as one exits with an error: leave the first process
+                # (which meets the same mistake) time to print the line before this exit gets it killed
+                time.sleep(LET_FIRST_PROCESS_PRINT_S)
                 return USAGE_EXIT_CODE
             raise
 
