@@ -304,15 +304,6 @@ def _decode_targets(
                     return
         raise _missing(path, targets[slot:], position + 1, meta.total_num_frames)
 
-    frame_pts = meta.frame_pts  # presentation order: sorted, unique (timestamps_reliable)
-
-    def index_of(pts: int | None) -> int | None:
-        # a binary search, not a dict of the whole video: that cost 10 MB and tens of ms per clip of an hour
-        if pts is None:
-            return None
-        i = int(np.searchsorted(frame_pts, pts))
-        return i if i < len(frame_pts) and frame_pts[i] == pts else None
-
     wanted_pts = frozenset(meta.frame_pts[targets].tolist())
     # Seek by a keyframe's pts (MP4, Matroska and AVI land exactly on it); a container that lands one
     # keyframe late (MPEG-TS searches by dts) is noticed on the first overshoot and then sought by dts.
@@ -340,7 +331,7 @@ def _decode_targets(
             for frame in iter_decoded_frames(container, stream, wanted_pts, log):
                 if log.errors != errors_seen:
                     tainted, errors_seen = True, log.errors
-                index = index_of(frame.pts)
+                index = meta.frame_index_of(frame.pts)
                 if index is None or index < start:
                     continue  # outside the index, or open-GOP leaders decoded without their references
                 if index > targets[slot]:

@@ -159,7 +159,6 @@ class _DamageWatch:
     def __init__(self, meta: VideoMetadata):
         self.meta = meta
         self.log = PassLog()
-        self.index = {int(p): i for i, p in enumerate(meta.frame_pts)} if meta.timestamps_reliable else None
         self.keyframes = frozenset(meta.keyframe_indices.tolist())
         self.good = np.zeros(meta.total_num_frames, dtype=bool)
         self.tainted, self.errors_seen, self.last = False, 0, -1
@@ -167,7 +166,7 @@ class _DamageWatch:
     def see(self, frame: av.VideoFrame) -> None:
         if self.log.errors != self.errors_seen:
             self.tainted, self.errors_seen = True, self.log.errors
-        index = self.index.get(frame.pts) if self.index is not None else None
+        index = self.meta.frame_index_of(frame.pts)
         if index is None or index <= self.last:
             return
         if index > self.last + 1:
@@ -182,7 +181,7 @@ class _DamageWatch:
         """Raise :class:`FramesLostError` when frames up to the last one seen (all, when ``finished``) were lost:
         a proxy would show a frozen picture there, which looks like a hesitation."""
         meta = self.meta
-        if self.index is None:
+        if not meta.timestamps_reliable:
             if self.log.errors:
                 raise VideoDecodeError(
                     meta.path,
