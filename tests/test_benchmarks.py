@@ -63,3 +63,54 @@ def test_readme_is_assembled_from_saved_sections(bench):
     assert text.count(f"{machine['cores']} cores") == 3  # once for all, once under each measured section
     saved = json.loads((common.RESULTS / "decode.json").read_text())
     assert saved["goals_met"] is True and saved["data"] == [1] and saved["machine"]["versions"]["torch"]
+
+
+def test_the_three_training_loops_read_the_same_clips_in_the_same_order(monkeypatch, tmp_path):
+    """bench_train compares step times of fit, a plain loop and Trainer; with 0 workers decoding is most of a step,
+    so the loops must decode the same clips in the same order (accelerate seeds fit's and Trainer's shuffles: a
+    change there would make the comparison unfair without failing)."""
+    import transformers
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import set_seed
+
+    from surgical_skill.training import TrainingArguments
+    from surgical_skill.training.data_setup import make_loader
+    from surgical_skill.training.loop import make_accelerator
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_train
+
+    dataset = [{"index": i} for i in range(37)]
+    plain = list(bench_train.plain_sampler(dataset))
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    args = TrainingArguments(output_dir=str(tmp_path / "fit"), report_to=["none"])
+    torch.manual_seed(12345)  # whatever ran before: fit seeds everything (accelerate's sampler too) from args.seed
+    set_seed(args.seed)  # as _set_up, before it makes the loader
+    loader = make_loader(dataset, 1, shuffle=True, num_workers=0, seed=args.seed)
+    loader.collate_fn = lambda batch: batch[0]["index"]
+    fit = list(make_accelerator(args).prepare(loader))
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    torch.manual_seed(12345)
+    trainer_args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "trainer"),
+        per_device_train_batch_size=1,
+        seed=0,
+        report_to="none",
+        remove_unused_columns=False,  # as run_trainer
+        dataloader_pin_memory=False,
+    )
+    trainer = transformers.Trainer(
+        model=torch.nn.Linear(1, 1),
+        args=trainer_args,
+        train_dataset=bench_train.ClipDataset(dataset),
+        data_collator=lambda batch: batch[0]["index"],
+    )
+    trainer_order = list(trainer.get_train_dataloader())
+    AcceleratorState._reset_state(reset_partial_state=True)
+    sys.modules.pop("bench_train", None)
+
+    assert sorted(plain) == list(range(37)) and plain != sorted(plain)
+    assert fit == plain
+    assert trainer_order == plain

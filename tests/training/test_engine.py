@@ -377,3 +377,30 @@ def test_nonfinite_batches_are_skipped_and_counted_on_request_and_never_kept_as_
     assert history[0]["nonfinite_skipped"] == batches - 1  # every batch after the first, diverged, step
     assert "skipping a batch whose loss is not finite at step 2" in caplog.text
     assert "not kept as the best model" in caplog.text and not (tmp_path / "run" / "model").exists()
+
+
+def test_optimizer_is_torch_fused_kernel_where_the_device_has_one(tmp_path):
+    """fit's AdamW/SGD use torch's fused kernel on the devices that have one (a CPU does), the per-tensor loop
+    elsewhere; the groups keep decay off biases and norms, and a fused step matches the per-tensor step."""
+    from surgical_skill.training.loop import make_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    for optim in ("adamw", "sgd"):
+        args = TrainingArguments(output_dir=str(tmp_path), optim=optim, weight_decay=0.1)
+        fused = make_optimizer(model, args)
+        assert all(group["fused"] for group in fused.param_groups)
+        assert [group["weight_decay"] for group in fused.param_groups] == [0.1, 0.0]
+        assert [len(group["params"]) for group in fused.param_groups] == [1, 3]  # the weight; bias, norm's two
+        assert not any(group["fused"] for group in make_optimizer(model, args, torch.device("meta")).param_groups)
+
+    reference = torch.nn.Linear(4, 3)
+    copy = torch.nn.Linear(4, 3)
+    copy.load_state_dict(reference.state_dict())
+    args = TrainingArguments(output_dir=str(tmp_path), weight_decay=0.1, learning_rate=0.01)
+    optimizers = [make_optimizer(reference, args, torch.device("meta")), make_optimizer(copy, args)]
+    for _ in range(3):
+        for module, optimizer in zip((reference, copy), optimizers):
+            module(torch.ones(2, 4)).square().sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    torch.testing.assert_close(copy.weight, reference.weight)

