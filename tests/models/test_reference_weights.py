@@ -1,0 +1,81 @@
+"""Reading published checkpoints: tensors only (never code), from a file or torch's hub cache without network,
+nested and DataParallel layouts; a converter's output loads whole or not at all."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from surgical_skill.models.reference_weights import (
+    WeightConversionError,
+    check_mapped,
+    load_converted,
+    read_reference_checkpoint,
+)
+
+
+def _state() -> dict[str, torch.Tensor]:
+    return nn.Linear(3, 2).state_dict()
+
+
+def test_nested_checkpoint_with_dataparallel_prefix_is_unwrapped(tmp_path):
+    state = _state()
+    path = tmp_path / "X3D_M.pyth"
+    torch.save({"epoch": 3, "model_state": {f"module.{k}": v for k, v in state.items()}}, path)
+    read = read_reference_checkpoint(path, what="test")
+    assert sorted(read) == sorted(state)
+    for key, value in state.items():
+        assert torch.equal(read[key], value)
+
+
+def test_a_url_already_in_the_hub_cache_is_read_without_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / "weights.pt"
+    cached.parent.mkdir(parents=True)
+    torch.save(_state(), cached)
+    read = read_reference_checkpoint("https://example.invalid/zoo/weights.pt", what="test")
+    assert sorted(read) == ["bias", "weight"]
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch ran-the-payload",))
+
+
+def test_a_checkpoint_that_holds_code_is_refused_without_running_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"model_state": _state(), "extra": _Payload()}, path)
+    with pytest.raises(WeightConversionError, match=r"evil\.pt.*weights_only"):
+        read_reference_checkpoint(path, what="test")
+    assert not (tmp_path / "ran-the-payload").exists()
+
+
+def test_missing_file_and_a_file_without_tensors_say_which(tmp_path):
+    with pytest.raises(WeightConversionError, match="no checkpoint file at .*nowhere.pt"):
+        read_reference_checkpoint(tmp_path / "nowhere.pt", what="test")
+    path = tmp_path / "empty.pt"
+    torch.save({"epoch": 1}, path)
+    with pytest.raises(WeightConversionError, match="holds no state dict"):
+        read_reference_checkpoint(path, what="test")
+
+
+def test_a_converter_output_that_does_not_fit_loads_nothing():
+    module = nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    good = {k: torch.randn_like(v) for k, v in before.items()}
+    for bad, message in (
+        ({"weight": good["weight"]}, "1 missing .*bias"),
+        ({**good, "extra": torch.zeros(1)}, "1 not used .*extra"),
+        ({**good, "bias": torch.zeros(5)}, r"another shape .*bias \(5,\) vs \(2,\)"),
+    ):
+        with pytest.raises(WeightConversionError, match=message):
+            load_converted(module, bad, what="test")
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, before[key])
+    load_converted(module, good, what="test")
+    assert torch.equal(module.weight, good["weight"])
+    check_mapped(good, module.state_dict(), what="test")
