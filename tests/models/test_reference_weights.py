@@ -79,3 +79,26 @@ def test_a_converter_output_that_does_not_fit_loads_nothing():
     load_converted(module, good, what="test")
     assert torch.equal(module.weight, good["weight"])
     check_mapped(good, module.state_dict(), what="test")
+
+
+def test_backbone_weights_is_refused_where_it_cannot_apply(tmp_path):
+    from surgical_skill.errors import UsageError
+    from surgical_skill.models import build_model
+
+    path = tmp_path / "weights.pt"
+    torch.save(_state(), path)
+    with pytest.raises(UsageError, match="come from torchvision: use backbone_pretrained=True"):
+        build_model("small3d", backbone_weights=str(path))
+    with pytest.raises(ValueError, match="backbone_pretrained is for torchvision backbones"):
+        build_model(
+            "videomae",
+            backbone_weights=str(path),
+            num_hidden_layers=1,
+            hidden_size=32,
+            num_attention_heads=1,
+            intermediate_size=32,
+        )
+    saved = tmp_path / "saved"
+    build_model("small3d", small3d_channels=[4]).save_pretrained(saved)
+    with pytest.raises(UsageError, match="saved model and brings its own weights"):
+        build_model(str(saved), backbone_weights=str(path))

@@ -145,6 +145,11 @@ if hasattr(transformers, "VJEPA2ForVideoClassification"):  # newer transformers 
     )
 
 
+def _converted_names() -> list[str]:
+    """Registry names whose pretrained backbone is converted from a reference checkpoint (``backbone_weights``)."""
+    return [name for name, spec in MODEL_REGISTRY.items() if getattr(spec.model_class, "reference_weights_url", None)]
+
+
 def list_models() -> dict[str, str]:
     """Registry name -> one-line description."""
     return {name: spec.description for name, spec in MODEL_REGISTRY.items()}
@@ -324,9 +329,11 @@ def build_model(
     """Build a video classifier by registry name (random init), or load one from a local folder or Hub id.
 
     ``overrides`` set config fields (``backbone``, ``temporal_pooling``, ``hidden_size`` ...) and the options
-    every family shares: ``freeze_backbone``, ``dropout``, ``class_weights``, ``label_smoothing`` and, for
-    torchvision backbones, ``backbone_pretrained``. Checkpoints are loaded with ``ignore_mismatched_sizes``,
-    so a Kinetics classifier gets a fresh head with ``num_labels`` outputs. Weights load from safetensors only;
+    every family shares: ``freeze_backbone``, ``dropout``, ``class_weights``, ``label_smoothing`` and
+    ``backbone_pretrained`` (torchvision's weights, or the published reference checkpoint of X3D, Slow, SlowFast
+    and I3D); ``backbone_weights`` (a local file or URL of that reference checkpoint) implies it. Checkpoints are
+    loaded with ``ignore_mismatched_sizes``, so a Kinetics classifier gets a fresh head with ``num_labels``
+    outputs. Weights load from safetensors only;
     a checkpoint with only ``pytorch_model.bin`` needs ``allow_pickle=True`` (and is then read with
     ``weights_only=True``; see :mod:`surgical_skill.models.loading`).
 
@@ -341,6 +348,7 @@ def build_model(
         >>> model = build_model("MCG-NJU/videomae-base-finetuned-kinetics", id2label=labels, freeze_backbone=True)
     """
     name = os.fspath(name_or_path)
+    weights = overrides.pop("backbone_weights", None)
     head = {key: overrides.pop(key) for key in HEAD_OPTIONS if key in overrides}
     labels = _labels(num_labels, id2label, head)
     if name in MODEL_REGISTRY:
@@ -353,17 +361,26 @@ def build_model(
             "build_model(**overrides)",
         )
         if spec.family == "transformers":
+            if weights is not None:
+                overrides["backbone_pretrained"] = True  # refused below, with what to do instead
             config = _transformers_config(spec, labels, overrides)
             _set_head(config, head)
             model = spec.model_class(config)
             _apply_shared_options(model, config)
         else:
+            if weights is not None:
+                overrides["backbone_pretrained"] = True  # recorded as a flag: the file's path stays out of the config
             config = spec.config_class(**{**spec.config_defaults, **overrides, **labels})
             _set_head(config, head)
             model = spec.model_class(config)
             if config.backbone_pretrained:
-                model.load_pretrained_backbone()
+                model.load_pretrained_backbone(weights)
         return model
+    if weights is not None:
+        raise UsageError(
+            f"backbone_weights is for building a registry model ({', '.join(_converted_names())}) from a published "
+            f"checkpoint; {name} is a saved model and brings its own weights"
+        )
     if not (os.path.isdir(name) or looks_like_hub_id(name)):
         raise _unknown(name)
     check_model_source(name, allow_pickle=allow_pickle, processor=False)

@@ -3,12 +3,15 @@ freezing, gradient checkpointing) and the classification head the ``...ForVideoC
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ImageClassifierOutput
 
+from ..errors import UsageError
 from .configuration_base import SkillVideoConfig
 from .losses import infer_problem_type, skill_loss
 
@@ -47,9 +50,20 @@ class SkillPreTrainedModel(PreTrainedModel):
             self.backbone.eval()  # a frozen backbone keeps its BatchNorm statistics too
         return self
 
-    def load_pretrained_backbone(self) -> None:
-        """Replace the backbone's random weights with torchvision's pretrained ones (see ``backbone_pretrained``)."""
+    def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
+        """Replace the backbone's random weights with pretrained ones (see ``backbone_pretrained``): torchvision's
+        for torchvision backbones; a reference checkpoint (``source``: a local file or URL, default the published
+        one) for the families converted from one (X3D, Slow/SlowFast, I3D)."""
         raise NotImplementedError
+
+    def _refuse_weights_file(self, source: str | os.PathLike | None) -> None:
+        """For families whose pretrained weights come from torchvision only."""
+        if source is not None:
+            raise UsageError(
+                f"backbone_weights ({os.fspath(source)}) is for models converted from a published checkpoint "
+                f"(x3d_*, slow_r50, slowfast_r50, i3d); {type(self).__name__}'s pretrained weights come from "
+                "torchvision: use backbone_pretrained=True (a file goes into torch's hub cache, checkpoints/)"
+            )
 
 
 class SkillVideoClassificationMixin:
@@ -70,8 +84,8 @@ class SkillVideoClassificationMixin:
     def backbone(self) -> nn.Module:
         return self.base_model.backbone
 
-    def load_pretrained_backbone(self) -> None:
-        self.base_model.load_pretrained_backbone()
+    def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
+        self.base_model.load_pretrained_backbone(source)
 
     def forward(
         self,

@@ -128,7 +128,20 @@ class ModelArguments:
         },
     )
     backbone_pretrained: bool = field(
-        default=False, metadata={"help": "Start from torchvision's pretrained backbone weights (needs network once)."}
+        default=False,
+        metadata={
+            "help": "Start from pretrained backbone weights: torchvision's, or for x3d_*, slow_r50, slowfast_r50 "
+            "and i3d the published Kinetics checkpoint, converted (needs network once, or the file in torch's hub "
+            "cache, or backbone_weights)."
+        },
+    )
+    backbone_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local file (or URL) of the published checkpoint to start x3d_*, slow_r50, slowfast_r50 or "
+            "i3d from (PyTorchVideo's .pyth, I3D's rgb_imagenet.pt); implies backbone_pretrained. Only the fact "
+            "that the backbone was pretrained is saved, not the path."
+        },
     )
     freeze_backbone: bool = field(default=False, metadata={"help": "Train only the layers after the backbone."})
     allow_pickle: bool = field(

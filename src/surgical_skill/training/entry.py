@@ -39,7 +39,7 @@ from .loop import FitResult, fit
 logger = logging.getLogger(__name__)
 
 # ModelArguments fields that are model config options, passed on when set
-_MODEL_OPTIONS = ("freeze_backbone", "backbone_pretrained", "dropout", "label_smoothing")
+_MODEL_OPTIONS = ("freeze_backbone", "backbone_pretrained", "backbone_weights", "dropout", "label_smoothing")
 
 
 @dataclass

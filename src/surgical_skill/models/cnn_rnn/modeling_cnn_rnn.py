@@ -17,7 +17,8 @@ class CNNRNNPreTrainedModel(SkillPreTrainedModel):
     config_class = CNNRNNConfig
     base_model_prefix = "cnn_rnn"
 
-    def load_pretrained_backbone(self) -> None:
+    def load_pretrained_backbone(self, source=None) -> None:
+        self._refuse_weights_file(source)
         load_torchvision_weights(self.backbone, self.config.backbone, BACKBONES_2D)
 
 

@@ -16,7 +16,8 @@ class FrameCNNPreTrainedModel(SkillPreTrainedModel):
     config_class = FrameCNNConfig
     base_model_prefix = "frame_cnn"
 
-    def load_pretrained_backbone(self) -> None:
+    def load_pretrained_backbone(self, source=None) -> None:
+        self._refuse_weights_file(source)
         load_torchvision_weights(self.backbone, self.config.backbone, BACKBONES_2D)
 
 

@@ -50,7 +50,8 @@ class Video3DCNNPreTrainedModel(SkillPreTrainedModel):
     config_class = Video3DCNNConfig
     base_model_prefix = "video3d"
 
-    def load_pretrained_backbone(self) -> None:
+    def load_pretrained_backbone(self, source=None) -> None:
+        self._refuse_weights_file(source)
         if self.config.backbone == "small3d":
             raise ValueError("small3d has no pretrained weights; build it with backbone_pretrained=False")
         load_torchvision_weights(self.backbone, self.config.backbone, BACKBONES_3D)
