@@ -70,6 +70,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A seconds-long run: a 2-layer small3d on clips of 4 frames of 32x32, no workers, no trackers, no progress bar
 TINY_SMALL3D = {"small3d_channels": [4, 8]}
+# X3D at 8-64 channels, one block per stage but two in the second (blocks with and without squeeze-excitation)
+TINY_X3D = {
+    "width_factor": 1.0,
+    "depth_factor": 1.0,
+    "stem_dim_in": 8,
+    "stage_depths": [1, 2, 1, 1],
+    "head_dim_out": 32,
+    "num_frames": 4,
+    "image_size": 32,
+}
 TINY_DATA = {
     "split_ratios": [0.6, 0.2, 0.2],
     "num_frames": 4,

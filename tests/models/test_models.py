@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoP
 
 from surgical_skill.errors import ModelLoadError
 from surgical_skill.models import MODEL_REGISTRY, build_model, build_video_processor, list_models
+from tests.helpers import TINY_X3D
 
 LABELS = ["lower-skilled", "higher-skilled"]
 TINY_VIT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
@@ -25,6 +26,9 @@ TINY = {
     "r2plus1d_18": ({}, (4, 3, 32, 32)),
     "s3d": ({}, (8, 3, 64, 64)),
     "swin3d_t": ({}, (4, 3, 32, 32)),
+    "x3d_s": (TINY_X3D, (4, 3, 32, 32)),
+    "x3d_m": (TINY_X3D, (4, 3, 32, 32)),
+    "x3d_l": (TINY_X3D, (4, 3, 32, 32)),
     "videomae": ({"image_size": 32, "patch_size": 16, "num_frames": 4, "tubelet_size": 2, **TINY_VIT}, (4, 3, 32, 32)),
     "timesformer": ({"image_size": 32, "patch_size": 16, "num_frames": 4, **TINY_VIT}, (4, 3, 32, 32)),
     "vivit": ({"image_size": 32, "tubelet_size": [2, 16, 16], "num_frames": 4, **TINY_VIT}, (4, 3, 32, 32)),

@@ -1,6 +1,6 @@
 """Video models as transformers ``PreTrainedModel``s, registered with the Auto classes.
 
-Families: the frame CNN, the CNN-RNN and the 3D CNNs (torchvision backbones or ``small3d``) live here;
+Families: the frame CNN, the CNN-RNN, the 3D CNNs (torchvision backbones or ``small3d``) and X3D live here;
 VideoMAE, TimeSformer, ViViT and V-JEPA 2 are transformers' own classes, built through the same factory.
 """
 
@@ -35,6 +35,9 @@ from .pooling import TEMPORAL_POOLING, TemporalPooling
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling, record_training_fps
+from .x3d.configuration_x3d import X3D_CHECKPOINT_URLS, X3D_PRESETS, X3DConfig
+from .x3d.convert_x3d import convert_pytorchvideo_x3d_state_dict
+from .x3d.modeling_x3d import X3DForVideoClassification, X3DModel, X3DPreTrainedModel
 
 __all__ = [
     "BACKBONES_2D",
@@ -44,6 +47,8 @@ __all__ = [
     "PROBLEM_TYPES",
     "TEMPORAL_POOLING",
     "VIDEO_BACKBONES",
+    "X3D_CHECKPOINT_URLS",
+    "X3D_PRESETS",
     "CNNRNNConfig",
     "CNNRNNForVideoClassification",
     "CNNRNNModel",
@@ -62,6 +67,10 @@ __all__ = [
     "Video3DCNNForVideoClassification",
     "Video3DCNNModel",
     "Video3DCNNPreTrainedModel",
+    "X3DConfig",
+    "X3DForVideoClassification",
+    "X3DModel",
+    "X3DPreTrainedModel",
     "accepts_frame_mask",
     "add_sampling",
     "batch_model_inputs",
@@ -70,6 +79,7 @@ __all__ = [
     "check_device",
     "check_model_source",
     "clip_logits",
+    "convert_pytorchvideo_x3d_state_dict",
     "infer_problem_type",
     "is_regression_model",
     "list_models",

@@ -34,11 +34,14 @@ from .loading import check_model_source, explain_load_error, looks_like_hub_id
 from .video3d.configuration_video3d import Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling
+from .x3d.configuration_x3d import X3D_PRESETS, X3DConfig
+from .x3d.modeling_x3d import X3DForVideoClassification, X3DModel
 
 logger = logging.getLogger(__name__)
 
 IMAGENET = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
 KINETICS = {"image_mean": [0.43216, 0.394666, 0.37645], "image_std": [0.22803, 0.22145, 0.216989]}
+PYTORCHVIDEO = {"image_mean": [0.45, 0.45, 0.45], "image_std": [0.225, 0.225, 0.225]}  # its Kinetics models
 
 
 def _frames(size: int, crop: int | None = None) -> dict[str, Any]:
@@ -107,6 +110,24 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
             ("s3d", 256, 224),
             ("swin3d_t", 256, 224),
             ("mvit_v2_s", 256, 224),
+        )
+    },
+    # PyTorchVideo's X3D: frames x stride, short side and crop of PySlowFast's X3D configs (the training crop,
+    # for which the reference's head was sized; its torch hub page feeds X3D-S 182 and X3D-M 256 uncropped)
+    **{
+        name: _ours(
+            "X3D",
+            X3DConfig,
+            X3DForVideoClassification,
+            f"X3D-{name[-1].upper()} ({frames} frames, {crop}; PyTorchVideo's Kinetics-400 weights with "
+            "backbone_pretrained=True)",
+            X3D_PRESETS[name],
+            {**_frames(side, crop), **PYTORCHVIDEO, "sampling_strategy": "clip", "frame_stride": stride},
+        )
+        for name, frames, stride, side, crop in (
+            ("x3d_s", 13, 6, 182, 160),
+            ("x3d_m", 16, 5, 256, 224),
+            ("x3d_l", 16, 5, 356, 312),
         )
     },
     "videomae": ModelSpec(
@@ -494,6 +515,7 @@ FAMILIES = (
     (FrameCNNConfig, FrameCNNModel, FrameCNNForVideoClassification),
     (CNNRNNConfig, CNNRNNModel, CNNRNNForVideoClassification),
     (Video3DCNNConfig, Video3DCNNModel, Video3DCNNForVideoClassification),
+    (X3DConfig, X3DModel, X3DForVideoClassification),
 )
 
 
