@@ -55,7 +55,7 @@ def test_a_checkpoint_that_holds_code_is_refused_without_running_it(tmp_path, mo
 
 
 def test_missing_file_and_a_file_without_tensors_say_which(tmp_path):
-    with pytest.raises(WeightConversionError, match="no checkpoint file at .*nowhere.pt"):
+    with pytest.raises(WeightConversionError, match=r"no checkpoint file at .*nowhere\.pt"):
         read_reference_checkpoint(tmp_path / "nowhere.pt", what="test")
     path = tmp_path / "empty.pt"
     torch.save({"epoch": 1}, path)

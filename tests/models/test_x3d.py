@@ -107,6 +107,10 @@ def test_pretrained_weights_load_from_a_file_and_from_the_hub_cache(tmp_path, mo
     model = build_model("x3d_s", id2label=LABELS)
     model.load_pretrained_backbone(path)
     torch.testing.assert_close(model.backbone.stem.conv_t.weight, reference["blocks.0.conv.conv_xy.weight"])
+    # build_model's backbone_weights (a recipe's): the flag is saved, the file's path is not
+    model = build_model("x3d_s", id2label=LABELS, backbone_weights=str(path))
+    torch.testing.assert_close(model.backbone.stem.conv_t.weight, reference["blocks.0.conv.conv_xy.weight"])
+    assert model.config.backbone_pretrained is True and str(tmp_path) not in model.config.to_json_string()
 
     # build_model(backbone_pretrained=True) reads the default URL's file from torch's hub cache (no network)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

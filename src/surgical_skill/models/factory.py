@@ -168,7 +168,9 @@ if hasattr(transformers, "VJEPA2ForVideoClassification"):  # newer transformers 
 
 def _converted_names() -> list[str]:
     """Registry names whose pretrained backbone is converted from a reference checkpoint (``backbone_weights``)."""
-    return [name for name, spec in MODEL_REGISTRY.items() if getattr(spec.model_class, "reference_weights_url", None)]
+    return [
+        name for name, spec in MODEL_REGISTRY.items() if getattr(spec.model_class, "converts_reference_weights", False)
+    ]
 
 
 def list_models() -> dict[str, str]:

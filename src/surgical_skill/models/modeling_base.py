@@ -24,6 +24,9 @@ class SkillPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     supports_gradient_checkpointing = True
     _no_split_modules: list[str] = []
+    # True for families whose pretrained backbone is a published reference checkpoint, converted
+    # (load_pretrained_backbone(source) takes a file or URL: build_model's backbone_weights)
+    converts_reference_weights = False
 
     def _init_weights(self, module: nn.Module) -> None:
         # Backbone convolutions and norms keep torchvision's own (kaiming) initialisation; only the layers this

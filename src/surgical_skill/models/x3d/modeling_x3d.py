@@ -198,6 +198,7 @@ def x3d_backbone(config: X3DConfig) -> SequentialBackbone:
 class X3DPreTrainedModel(SkillPreTrainedModel):
     config_class = X3DConfig
     base_model_prefix = "x3d"
+    converts_reference_weights = True  # backbone_weights: a PyTorchVideo checkpoint file
 
     def _init_weights(self, module: nn.Module) -> None:
         # PyTorchVideo's initialisation for training from scratch: He-normal convolutions (fan out)
