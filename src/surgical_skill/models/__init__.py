@@ -1,6 +1,7 @@
 """Video models as transformers ``PreTrainedModel``s, registered with the Auto classes.
 
-Families: the frame CNN, the CNN-RNN, the 3D CNNs (torchvision backbones or ``small3d``) and X3D live here;
+Families: the frame CNN, the CNN-RNN, the 3D CNNs (torchvision backbones or ``small3d``), X3D and Slow/SlowFast-R50
+(PyTorchVideo's architectures and weights) live here;
 VideoMAE, TimeSformer, ViViT and V-JEPA 2 are transformers' own classes, built through the same factory.
 """
 
@@ -32,6 +33,8 @@ from .loading import check_device, check_model_source, load_trained_model, load_
 from .losses import PROBLEM_TYPES, infer_problem_type, skill_loss, skill_loss_terms
 from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .pooling import TEMPORAL_POOLING, TemporalPooling
+from .slowfast.configuration_slowfast import SLOWFAST_BACKBONES, SlowFastConfig
+from .slowfast.modeling_slowfast import SlowFastForVideoClassification, SlowFastModel, SlowFastPreTrainedModel
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling, record_training_fps
@@ -45,6 +48,7 @@ __all__ = [
     "FAMILIES",
     "MODEL_REGISTRY",
     "PROBLEM_TYPES",
+    "SLOWFAST_BACKBONES",
     "TEMPORAL_POOLING",
     "VIDEO_BACKBONES",
     "X3D_CHECKPOINT_URLS",
@@ -61,6 +65,10 @@ __all__ = [
     "SkillPreTrainedModel",
     "SkillVideoClassificationMixin",
     "SkillVideoConfig",
+    "SlowFastConfig",
+    "SlowFastForVideoClassification",
+    "SlowFastModel",
+    "SlowFastPreTrainedModel",
     "SurgicalSkillVideoProcessor",
     "TemporalPooling",
     "Video3DCNNConfig",

@@ -31,6 +31,8 @@ from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel
 from .heads import HEAD_OPTIONS, check_head_config, head_width
 from .loading import check_model_source, explain_load_error, looks_like_hub_id
+from .slowfast.configuration_slowfast import SlowFastConfig
+from .slowfast.modeling_slowfast import SlowFastForVideoClassification, SlowFastModel
 from .video3d.configuration_video3d import Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel
 from .video_processor import SurgicalSkillVideoProcessor, add_sampling
@@ -130,6 +132,26 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
             ("x3d_l", 16, 5, 356, 312),
         )
     },
+    "slow_r50": _ours(
+        "SlowFast",
+        SlowFastConfig,
+        SlowFastForVideoClassification,
+        "PyTorchVideo's Slow-R50 (8 frames; Kinetics-400 weights with backbone_pretrained=True)",
+        {"backbone": "slow_r50"},
+        # PyTorchVideo's hub: 8 frames 8 apart, short side 256, centre crop 256
+        {**_frames(256), **PYTORCHVIDEO, "sampling_strategy": "clip", "frame_stride": 8},
+    ),
+    "slowfast_r50": _ours(
+        "SlowFast",
+        SlowFastConfig,
+        SlowFastForVideoClassification,
+        "PyTorchVideo's SlowFast-R50 (32 frames, slow pathway 1 in 4; Kinetics-400 weights with "
+        "backbone_pretrained=True)",
+        {"backbone": "slowfast_r50"},
+        # PyTorchVideo's hub: 32 frames 2 apart (the fast pathway; the model takes every 4th for the slow one),
+        # short side 256, centre crop 256
+        {**_frames(256), **PYTORCHVIDEO, "sampling_strategy": "clip", "frame_stride": 2},
+    ),
     "videomae": ModelSpec(
         "transformers",
         transformers.VideoMAEConfig,
@@ -518,6 +540,7 @@ FAMILIES = (
     (CNNRNNConfig, CNNRNNModel, CNNRNNForVideoClassification),
     (Video3DCNNConfig, Video3DCNNModel, Video3DCNNForVideoClassification),
     (X3DConfig, X3DModel, X3DForVideoClassification),
+    (SlowFastConfig, SlowFastModel, SlowFastForVideoClassification),
 )
 
 
