@@ -29,6 +29,11 @@ TINY = {
     "x3d_s": (TINY_X3D, (4, 3, 32, 32)),
     "x3d_m": (TINY_X3D, (4, 3, 32, 32)),
     "x3d_l": (TINY_X3D, (4, 3, 32, 32)),
+    "slow_r50": ({"stage_depths": [1, 1, 1, 1], "stem_channels": 8, "num_frames": 4}, (4, 3, 32, 32)),
+    "slowfast_r50": (
+        {"stage_depths": [1, 1, 1, 1], "stem_channels": 8, "beta_inv": 4, "num_frames": 8},
+        (8, 3, 32, 32),
+    ),
     "videomae": ({"image_size": 32, "patch_size": 16, "num_frames": 4, "tubelet_size": 2, **TINY_VIT}, (4, 3, 32, 32)),
     "timesformer": ({"image_size": 32, "patch_size": 16, "num_frames": 4, **TINY_VIT}, (4, 3, 32, 32)),
     "vivit": ({"image_size": 32, "tubelet_size": [2, 16, 16], "num_frames": 4, **TINY_VIT}, (4, 3, 32, 32)),
