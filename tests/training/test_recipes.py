@@ -77,6 +77,10 @@ def test_unknown_keys_fail_with_a_suggestion(tmp_path):
         (["--metric_for_best_model", "video_acc"], "'video_acc' is not a validation metric; choose loss, or video_"),
         (["--num_frames", "0"], "num_frames must be at least 1"),
         (["--image_size", "112", "--crop_size", "160"], r"crop_size \(160\) is larger than image_size \(112\)"),
+        (
+            ["--model_name_or_path", "slowfast_r50", "--num_frames", "30"],
+            r"num_frames: slowfast_r50 takes clips of a multiple of alpha=4 frames .*num_frames=30 is not",
+        ),
     ],
 )
 def test_bad_values_say_what_to_fix(flags, message):

@@ -96,7 +96,7 @@ def parse_recipe(
 def check_recipe(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
     """The checks that need keys of two groups, made before any data is loaded (each group checks its own keys
     when it is made): a ``crop_size`` larger than the frames a registry model's processor resizes to (the crop
-    would be padded with black), and a ``metric_for_best_model`` the task will not compute, when ``target`` (and
+    would be padded with black), a ``num_frames`` the model cannot take (SlowFast: a multiple of alpha), and a ``metric_for_best_model`` the task will not compute, when ``target`` (and
     ``label_names``) say the task.
 
     Raises:
@@ -111,6 +111,13 @@ def check_recipe(model_args: ModelArguments, data_args: DataArguments, training_
                 f"are resized to a short side of {edge} and the crop would be padded with black. Set image_size to "
                 f"at least {data_args.crop_size}, or make crop_size at most {edge}"
             )
+    spec = MODEL_REGISTRY.get(name)
+    if data_args.num_frames is not None and hasattr(getattr(spec, "config_class", None), "check_clip_frames"):
+        try:  # SlowFast: a clip must be a multiple of alpha frames
+            config = spec.config_class(**{**spec.config_defaults, **model_args.model_config})
+            config.check_clip_frames(data_args.num_frames)
+        except ValueError as err:
+            raise RecipeError(f"num_frames: {err}") from err
     metric = training_args.metric_for_best_model
     ordinal = model_args.ordinal or model_args.ordinal_loss != "cross_entropy"
     ordinal_names = {f"{level}_{name}" for level in ("video", "clip") for name in ORDINAL_VALIDATION_METRICS}

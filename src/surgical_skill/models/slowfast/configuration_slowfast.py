@@ -90,7 +90,7 @@ class SlowFastConfig(SkillVideoConfig):
 
     def check_clip_frames(self, num_frames: int) -> None:
         """Raise ``ValueError`` (one line) unless clips of ``num_frames`` fit the model: for SlowFast, a multiple
-        of ``alpha``. Training calls it with the video processor's ``num_frames`` before any data is read."""
+        of ``alpha``. A recipe's ``num_frames`` is checked with it when the recipe is parsed."""
         if self.has_fast_pathway and (num_frames < self.alpha or num_frames % self.alpha):
             raise ValueError(
                 f"slowfast_r50 takes clips of a multiple of alpha={self.alpha} frames (the slow pathway gets 1 in "
