@@ -123,12 +123,12 @@ def test_the_converter_maps_every_tensor_of_the_reference_checkpoint(name, full_
     assert all(torch.equal(loaded[key], tensor) for key, tensor in converted.items())
 
 
-def test_a_published_checkpoint_file_loads_through_load_pretrained_backbone(tmp_path, full_size):
+def test_a_published_checkpoint_file_loads_through_build_model(tmp_path):
     reference = reference_state("slow_r50", seed=1)
     path = tmp_path / "SLOW_8x8_R50.pyth"
     torch.save({"model_state": reference, "epoch": 196}, path)  # PyTorchVideo's layout
-    model = full_size["slow_r50"]
-    model.load_pretrained_backbone(path)
+    model = build_model("slow_r50", id2label=LABELS, backbone_weights=str(path))
+    assert model.config.backbone_pretrained and str(path) not in model.config.to_json_string()
     torch.testing.assert_close(model.backbone.slow.stem.conv.weight, reference["blocks.0.conv.weight"])
     torch.testing.assert_close(
         model.backbone.slow.stages[3][2].norm_c.running_var,

@@ -33,7 +33,7 @@ from .loading import check_device, check_model_source, load_trained_model, load_
 from .losses import PROBLEM_TYPES, infer_problem_type, skill_loss, skill_loss_terms
 from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .pooling import TEMPORAL_POOLING, TemporalPooling
-from .slowfast.configuration_slowfast import SLOWFAST_BACKBONES, SlowFastConfig
+from .slowfast.configuration_slowfast import SLOWFAST_BACKBONES, SLOWFAST_CHECKPOINT_URLS, SlowFastConfig
 from .slowfast.modeling_slowfast import SlowFastForVideoClassification, SlowFastModel, SlowFastPreTrainedModel
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
@@ -49,6 +49,7 @@ __all__ = [
     "MODEL_REGISTRY",
     "PROBLEM_TYPES",
     "SLOWFAST_BACKBONES",
+    "SLOWFAST_CHECKPOINT_URLS",
     "TEMPORAL_POOLING",
     "VIDEO_BACKBONES",
     "X3D_CHECKPOINT_URLS",

@@ -10,6 +10,11 @@ SLOWFAST_BACKBONES = ("slow_r50", "slowfast_r50")
 # or of the only one) and the size its head's average pools were sized for (a 224-pixel crop: 7x7 at the end).
 REFERENCE_FRAMES = {"slow_r50": 8, "slowfast_r50": 32}
 REFERENCE_HEAD_POOL = {"slow_r50": [[8, 7, 7]], "slowfast_r50": [[8, 7, 7], [32, 7, 7]]}
+# PyTorchVideo's hub (pytorchvideo/models/hub/resnet.py and slowfast.py): dicts with the weights under "model_state"
+SLOWFAST_CHECKPOINT_URLS = {
+    "slow_r50": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth",
+    "slowfast_r50": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOWFAST_8x8_R50.pyth",
+}
 
 
 class SlowFastConfig(SkillVideoConfig):

@@ -18,13 +18,8 @@ import torch
 from torch import nn
 
 from ..reference_weights import WeightConversionError, load_converted, read_reference_checkpoint
-from .configuration_slowfast import SlowFastConfig
+from .configuration_slowfast import SLOWFAST_CHECKPOINT_URLS, SlowFastConfig
 
-# PyTorchVideo's hub (pytorchvideo/models/hub/resnet.py and slowfast.py): dicts with the weights under "model_state"
-REFERENCE_URLS = {
-    "slow_r50": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth",
-    "slowfast_r50": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOWFAST_8x8_R50.pyth",
-}
 REFERENCE_NAMES = {"slow_r50": "Slow-R50 Kinetics-400", "slowfast_r50": "SlowFast-R50 Kinetics-400"}
 
 _BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
@@ -98,5 +93,5 @@ def load_reference_weights(backbone: nn.Module, config: SlowFastConfig, source: 
     published Kinetics-400 one, downloaded once into torch's hub cache), convert it and load it into
     ``backbone`` (all of it or nothing; :class:`WeightConversionError` says what does not fit)."""
     what = REFERENCE_NAMES[config.backbone]
-    state = read_reference_checkpoint(source or REFERENCE_URLS[config.backbone], what=what)
+    state = read_reference_checkpoint(source or SLOWFAST_CHECKPOINT_URLS[config.backbone], what=what)
     load_converted(backbone, convert_pytorchvideo_slowfast_state_dict(state, config), what=what)

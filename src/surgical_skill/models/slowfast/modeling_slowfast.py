@@ -13,13 +13,15 @@ Slow-R50 is the slow pathway alone (no fusions; features (B, 2048)).
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
-from .configuration_slowfast import SlowFastConfig
+from .configuration_slowfast import SLOWFAST_CHECKPOINT_URLS, SlowFastConfig
 
 
 class SlowFastStem(nn.Module):
@@ -213,6 +215,8 @@ def pack_pathways(clip: torch.Tensor, alpha: int) -> tuple[torch.Tensor, torch.T
 class SlowFastPreTrainedModel(SkillPreTrainedModel):
     config_class = SlowFastConfig
     base_model_prefix = "slowfast"
+    # converted from PyTorchVideo's published checkpoints (by backbone); ``backbone_weights`` may name another copy
+    reference_weights_url = SLOWFAST_CHECKPOINT_URLS
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -224,9 +228,13 @@ class SlowFastPreTrainedModel(SkillPreTrainedModel):
             init.ones_(module.weight)
             init.zeros_(module.bias)
 
-    def load_pretrained_backbone(self, source: str | None = None) -> None:
+    def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
         """Load PyTorchVideo's Kinetics-400 weights for ``config.backbone`` (downloaded once into torch's hub
-        cache) or those in the checkpoint file ``source``; see :func:`.convert_slowfast.load_reference_weights`."""
+        cache) or those of ``source`` (a local checkpoint file or URL; ``backbone_weights`` of
+        :func:`~surgical_skill.models.build_model`); see :func:`.convert_slowfast.load_reference_weights`.
+
+        Raises:
+            WeightConversionError: the file cannot be read, or its tensors do not fit this configuration."""
         from .convert_slowfast import load_reference_weights
 
         load_reference_weights(self.backbone, self.config, source)
@@ -266,5 +274,5 @@ class SlowFastForVideoClassification(SkillVideoClassificationMixin, SlowFastPreT
         self.classifier = nn.Linear(self.slowfast.feature_dim, config.num_labels)
         self.post_init()
 
-    def load_pretrained_backbone(self, source: str | None = None) -> None:
+    def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
         self.slowfast.load_pretrained_backbone(source)
