@@ -21,7 +21,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
-from .configuration_slowfast import SLOWFAST_CHECKPOINT_URLS, SlowFastConfig
+from .configuration_slowfast import SlowFastConfig
 
 
 class SlowFastStem(nn.Module):
@@ -215,8 +215,7 @@ def pack_pathways(clip: torch.Tensor, alpha: int) -> tuple[torch.Tensor, torch.T
 class SlowFastPreTrainedModel(SkillPreTrainedModel):
     config_class = SlowFastConfig
     base_model_prefix = "slowfast"
-    # converted from PyTorchVideo's published checkpoints (by backbone); ``backbone_weights`` may name another copy
-    reference_weights_url = SLOWFAST_CHECKPOINT_URLS
+    converts_reference_weights = True  # backbone_weights: a PyTorchVideo checkpoint file
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
