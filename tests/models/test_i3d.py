@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,8 @@ def test_a_checkpoint_that_does_not_fit_is_refused(full_model, reference_shapes)
 def test_backbone_pretrained_reads_a_local_checkpoint(reference_shapes, tmp_path):
     reference = random_reference_state(reference_shapes, seed=1)
     path = tmp_path / "rgb_imagenet.pt"
-    torch.save(reference, path)
+    # the published file predates PyTorch's zip format: an OrderedDict in the legacy format, read weights_only
+    torch.save(OrderedDict(reference), path, _use_new_zipfile_serialization=False)
     model = build_model("i3d", id2label=LABELS, backbone_pretrained=True, backbone_weights=str(path))
     weight = model.state_dict()["i3d.backbone.mixed_4f.branch_2.1.conv.weight"]
     torch.testing.assert_close(weight, reference["Mixed_4f.b2b.conv3d.weight"], rtol=0, atol=0)
