@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from surgical_skill.models import I3DConfig, I3DModel, build_model, build_video_processor
+from surgical_skill.models.i3d.configuration_i3d import I3D_KINETICS_RGB_URL
 from surgical_skill.models.i3d.convert_i3d import convert_pytorch_i3d_state_dict
 from surgical_skill.models.i3d.modeling_i3d import same_padding
 from surgical_skill.models.reference_weights import WeightConversionError, load_converted
@@ -105,21 +106,32 @@ def test_a_checkpoint_that_does_not_fit_is_refused(full_model, reference_shapes)
         convert_pytorch_i3d_state_dict(reference, I3DConfig(**TINY))
 
 
-def test_backbone_pretrained_reads_a_local_checkpoint(reference_shapes, tmp_path):
+def test_the_published_checkpoint_loads_from_a_file_or_the_hub_cache(reference_shapes, tmp_path, monkeypatch):
     reference = random_reference_state(reference_shapes, seed=1)
     path = tmp_path / "rgb_imagenet.pt"
     # the published file predates PyTorch's zip format: an OrderedDict in the legacy format, read weights_only
     torch.save(OrderedDict(reference), path, _use_new_zipfile_serialization=False)
-    model = build_model("i3d", id2label=LABELS, backbone_pretrained=True, backbone_weights=str(path))
-    weight = model.state_dict()["i3d.backbone.mixed_4f.branch_2.1.conv.weight"]
-    torch.testing.assert_close(weight, reference["Mixed_4f.b2b.conv3d.weight"], rtol=0, atol=0)
+    key, theirs = "i3d.backbone.mixed_4f.branch_2.1.conv.weight", reference["Mixed_4f.b2b.conv3d.weight"]
+
+    # build_model's backbone_weights (a recipe's): the flag is saved, the file's path is not
+    model = build_model("i3d", id2label=LABELS, backbone_weights=str(path))
+    torch.testing.assert_close(model.state_dict()[key], theirs, rtol=0, atol=0)
+    assert model.config.backbone_pretrained is True and str(tmp_path) not in model.config.to_json_string()
     assert model.classifier.out_features == 2
 
-    fresh = build_model("i3d", id2label=LABELS)
-    fresh.load_pretrained_backbone(path)  # or a path given directly
-    torch.testing.assert_close(fresh.state_dict()["i3d.backbone.mixed_4f.branch_2.1.conv.weight"], weight)
+    model = build_model("i3d", id2label=LABELS)
+    model.load_pretrained_backbone(path)
+    torch.testing.assert_close(model.state_dict()[key], theirs, rtol=0, atol=0)
     with pytest.raises(WeightConversionError, match="no checkpoint file at"):
-        fresh.load_pretrained_backbone(tmp_path / "absent.pt")
+        model.load_pretrained_backbone(tmp_path / "absent.pt")
+
+    # backbone_pretrained=True reads the published URL's file from torch's hub cache (no network)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    path.rename(cache / I3D_KINETICS_RGB_URL.rsplit("/", 1)[-1])
+    model = build_model("i3d", id2label=LABELS, backbone_pretrained=True)
+    torch.testing.assert_close(model.state_dict()[key], theirs, rtol=0, atol=0)
 
 
 def test_same_padding_is_tensorflows():

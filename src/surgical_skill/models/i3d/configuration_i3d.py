@@ -13,6 +13,9 @@ class I3DConfig(SkillVideoConfig):
     """I3D's RGB stream: the Inception-v1 stem and nine Inception modules with every filter inflated to 3D, the
     ``Mixed_5c`` output averaged over time and space (1024 features at full width), dropout and a linear classifier.
 
+    ``backbone_pretrained=True`` loads the published Kinetics-400 weights (:data:`I3D_KINETICS_RGB_URL`, downloaded
+    once into torch's hub cache; ``build_model("i3d", backbone_weights=path)`` reads a local copy).
+
     Any clip size that survives the strides works (the pooling is adaptive). The reference input (Kinetics-400) is
     64 consecutive frames at 25 fps, 224x224, pixels scaled to [-1, 1] (mean 0.5, std 0.5): the registry's video
     processor defaults (``build_model("i3d")``; resize the short side to 256, centre crop 224, stride 1). The skill
@@ -23,8 +26,6 @@ class I3DConfig(SkillVideoConfig):
         width_multiplier: scales every layer's channel count (rounded, at least 1). ``1.0`` is the published
             architecture (and the only width the Kinetics weights fit); tests build tiny versions with e.g.
             ``0.0625``.
-        backbone_weights: where ``backbone_pretrained=True`` reads the Kinetics weights: a local file or a URL
-            (``None``: :data:`I3D_KINETICS_RGB_URL`, downloaded once into torch's hub cache).
         dropout: before the classifier (0.5, as in the reference).
 
     Example:
@@ -37,7 +38,6 @@ class I3DConfig(SkillVideoConfig):
         self,
         backbone: str = "inception_i3d",
         width_multiplier: float = 1.0,
-        backbone_weights: str | None = None,
         num_frames: int = 64,
         image_size: int = 224,
         dropout: float = 0.5,
@@ -48,5 +48,4 @@ class I3DConfig(SkillVideoConfig):
         if not width_multiplier > 0:
             raise ValueError(f"width_multiplier must be positive, got {width_multiplier}")
         self.width_multiplier = float(width_multiplier)
-        self.backbone_weights = backbone_weights
         super().__init__(backbone=backbone, num_frames=num_frames, image_size=image_size, dropout=dropout, **kwargs)

