@@ -25,14 +25,13 @@ from torch import nn
 
 from ..reference_weights import WeightConversionError, load_converted, read_reference_checkpoint
 from .configuration_i3d import I3D_KINETICS_RGB_URL, I3DConfig
-from .modeling_i3d import INCEPTION_CHANNELS
 
 WHAT = "I3D Kinetics-400 RGB"
 
 _STEM = {"Conv3d_1a_7x7": "conv3d_1a_7x7", "Conv3d_2b_1x1": "conv3d_2b_1x1", "Conv3d_2c_3x3": "conv3d_2c_3x3"}
 _BRANCHES = {"b0": "branch_0", "b1a": "branch_1.0", "b1b": "branch_1.1", "b2a": "branch_2.0", "b2b": "branch_2.1"}
 _BRANCHES["b3b"] = "branch_3.1"
-_MIXED = {name.capitalize(): name for name in INCEPTION_CHANNELS}  # "Mixed_3b" -> "mixed_3b"
+_MIXED = {f"Mixed_{n}": f"mixed_{n}" for n in ("3b", "3c", "4b", "4c", "4d", "4e", "4f", "5b", "5c")}
 _TENSORS = {
     "conv3d": ("conv", ("weight",)),
     "bn": ("norm", ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")),

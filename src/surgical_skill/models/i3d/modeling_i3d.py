@@ -21,6 +21,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from ..backbones import SequentialBackbone
 from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .configuration_i3d import I3DConfig
+from .convert_i3d import load_pytorch_i3d_weights
 
 # TensorFlow's BatchNorm defaults as the published weights were trained with (decay 0.99 = PyTorch momentum 0.01)
 BATCH_NORM_EPS = 1e-3
@@ -164,8 +165,6 @@ class I3DPreTrainedModel(SkillPreTrainedModel):
             WeightConversionError: the file cannot be read, or its tensors do not fit this model (for example a
                 ``width_multiplier`` other than 1, or the two-channel optical-flow checkpoint).
         """
-        from .convert_i3d import load_pytorch_i3d_weights  # the converter imports this module
-
         load_pytorch_i3d_weights(self.base_model, source)
 
 
