@@ -1,7 +1,7 @@
 """Video models as transformers ``PreTrainedModel``s, registered with the Auto classes.
 
-Families: the frame CNN, the CNN-RNN, the 3D CNNs (torchvision backbones or ``small3d``), X3D and Slow/SlowFast-R50
-(PyTorchVideo's architectures and weights) live here;
+Families: the frame CNN, the CNN-RNN, the 3D CNNs (torchvision backbones or ``small3d``), X3D, Slow/SlowFast-R50
+(PyTorchVideo's architectures and weights) and I3D live here;
 VideoMAE, TimeSformer, ViViT and V-JEPA 2 are transformers' own classes, built through the same factory.
 """
 
@@ -20,6 +20,9 @@ from .factory import (
 )
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel, FrameCNNPreTrainedModel
+from .i3d.configuration_i3d import I3DConfig
+from .i3d.convert_i3d import convert_pytorch_i3d_state_dict
+from .i3d.modeling_i3d import I3DForVideoClassification, I3DModel, I3DPreTrainedModel
 from .inputs import (
     accepts_frame_mask,
     batch_model_inputs,
@@ -62,6 +65,10 @@ __all__ = [
     "FrameCNNForVideoClassification",
     "FrameCNNModel",
     "FrameCNNPreTrainedModel",
+    "I3DConfig",
+    "I3DForVideoClassification",
+    "I3DModel",
+    "I3DPreTrainedModel",
     "ModelSpec",
     "SkillPreTrainedModel",
     "SkillVideoClassificationMixin",
@@ -88,6 +95,7 @@ __all__ = [
     "check_device",
     "check_model_source",
     "clip_logits",
+    "convert_pytorch_i3d_state_dict",
     "convert_pytorchvideo_x3d_state_dict",
     "infer_problem_type",
     "is_regression_model",

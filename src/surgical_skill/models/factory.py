@@ -30,6 +30,8 @@ from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
 from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameCNNModel
 from .heads import HEAD_OPTIONS, check_head_config, head_width
+from .i3d.configuration_i3d import I3DConfig
+from .i3d.modeling_i3d import I3DForVideoClassification, I3DModel
 from .loading import check_model_source, explain_load_error, looks_like_hub_id
 from .slowfast.configuration_slowfast import SlowFastConfig
 from .slowfast.modeling_slowfast import SlowFastForVideoClassification, SlowFastModel
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 IMAGENET = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
 KINETICS = {"image_mean": [0.43216, 0.394666, 0.37645], "image_std": [0.22803, 0.22145, 0.216989]}
 PYTORCHVIDEO = {"image_mean": [0.45, 0.45, 0.45], "image_std": [0.225, 0.225, 0.225]}  # its Kinetics models
+# DeepMind's I3D: pixels scaled to [-1, 1]
+MINUS_ONE_TO_ONE = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
 
 
 def _frames(size: int, crop: int | None = None) -> dict[str, Any]:
@@ -151,6 +155,15 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         # PyTorchVideo's hub: 32 frames 2 apart (the fast pathway; the model takes every 4th for the slow one),
         # short side 256, centre crop 256
         {**_frames(256), **PYTORCHVIDEO, "sampling_strategy": "clip", "frame_stride": 2},
+    ),
+    "i3d": _ours(
+        "I3D",
+        I3DConfig,
+        I3DForVideoClassification,
+        "I3D (Inception-v1 inflated, RGB; 64 frames, 224): Kinetics-400 weights with backbone_pretrained=True",
+        {},
+        # the Kinetics input: 64 consecutive frames (num_frames from the config), short side 256, centre 224
+        {**_frames(256, 224), **MINUS_ONE_TO_ONE, "sampling_strategy": "clip", "frame_stride": 1},
     ),
     "videomae": ModelSpec(
         "transformers",
@@ -541,6 +554,7 @@ FAMILIES = (
     (Video3DCNNConfig, Video3DCNNModel, Video3DCNNForVideoClassification),
     (X3DConfig, X3DModel, X3DForVideoClassification),
     (SlowFastConfig, SlowFastModel, SlowFastForVideoClassification),
+    (I3DConfig, I3DModel, I3DForVideoClassification),
 )
 
 
