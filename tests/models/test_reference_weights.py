@@ -89,7 +89,7 @@ def test_backbone_weights_is_refused_where_it_cannot_apply(tmp_path):
     torch.save(_state(), path)
     with pytest.raises(UsageError, match="come from torchvision: use backbone_pretrained=True"):
         build_model("small3d", backbone_weights=str(path))
-    with pytest.raises(ValueError, match="backbone_pretrained is for torchvision backbones"):
+    with pytest.raises(UsageError, match=r"backbone_weights is for x3d_s, .*; start videomae from a pretrained"):
         build_model(
             "videomae",
             backbone_weights=str(path),
@@ -102,3 +102,13 @@ def test_backbone_weights_is_refused_where_it_cannot_apply(tmp_path):
     build_model("small3d", small3d_channels=[4]).save_pretrained(saved)
     with pytest.raises(UsageError, match="saved model and brings its own weights"):
         build_model(str(saved), backbone_weights=str(path))
+
+
+def test_a_recipe_with_backbone_weights_for_another_model_is_refused_when_parsed(tmp_path):
+    from surgical_skill.errors import UsageError
+    from surgical_skill.training import ModelArguments
+
+    assert ModelArguments(model_name_or_path="x3d_m", backbone_weights="").backbone_weights is None
+    assert ModelArguments(model_name_or_path="i3d", backbone_weights="rgb_imagenet.pt").backbone_weights
+    with pytest.raises(UsageError, match=r"backbone_weights is for x3d_s, .*r3d_18 is not one of them"):
+        ModelArguments(model_name_or_path="r3d_18", backbone_weights="X3D_M.pyth")

@@ -37,6 +37,7 @@ from .losses import PROBLEM_TYPES, infer_problem_type, skill_loss, skill_loss_te
 from .modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
 from .pooling import TEMPORAL_POOLING, TemporalPooling
 from .slowfast.configuration_slowfast import SLOWFAST_BACKBONES, SLOWFAST_CHECKPOINT_URLS, SlowFastConfig
+from .slowfast.convert_slowfast import convert_pytorchvideo_slowfast_state_dict
 from .slowfast.modeling_slowfast import SlowFastForVideoClassification, SlowFastModel, SlowFastPreTrainedModel
 from .video3d.configuration_video3d import VIDEO_BACKBONES, Video3DCNNConfig
 from .video3d.modeling_video3d import Video3DCNNForVideoClassification, Video3DCNNModel, Video3DCNNPreTrainedModel
@@ -96,6 +97,7 @@ __all__ = [
     "check_model_source",
     "clip_logits",
     "convert_pytorch_i3d_state_dict",
+    "convert_pytorchvideo_slowfast_state_dict",
     "convert_pytorchvideo_x3d_state_dict",
     "infer_problem_type",
     "is_regression_model",

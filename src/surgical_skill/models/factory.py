@@ -330,6 +330,18 @@ def _refuse_unknown_keys(
     )
 
 
+def check_backbone_weights(name_or_path: str | os.PathLike) -> None:
+    """Refuse ``backbone_weights`` (a reference checkpoint file) for a model that is not built from one, before
+    any data is loaded: a :class:`~surgical_skill.errors.UsageError` naming the models that take it."""
+    name = os.fspath(name_or_path)
+    if name not in _converted_names():
+        raise UsageError(
+            f"backbone_weights is for {', '.join(_converted_names())} (built from a published reference "
+            f"checkpoint); {name} is not one of them: leave backbone_weights out (torchvision backbones take "
+            "backbone_pretrained: true; a folder or Hub id brings its own weights)"
+        )
+
+
 def check_model_config(name_or_path: str | os.PathLike, model_config: Mapping[str, Any] | None) -> None:
     """Check a recipe's ``model_config`` before any data is loaded or model built: a key the model's config does
     not know (with the closest known key and the list of them), a key the data decides (``num_labels`` ...),
@@ -420,7 +432,10 @@ def build_model(
         )
         if spec.family == "transformers":
             if weights is not None:
-                overrides["backbone_pretrained"] = True  # refused below, with what to do instead
+                raise UsageError(
+                    f"backbone_weights is for {', '.join(_converted_names())} (converted from a published checkpoint); "
+                    f"start {name} from a pretrained checkpoint by Hub id or folder instead"
+                )
             config = _transformers_config(spec, labels, overrides)
             _set_head(config, head)
             model = spec.model_class(config)
@@ -476,7 +491,8 @@ def _transformers_config(spec: ModelSpec, labels: dict[str, Any], overrides: dic
         values.setdefault(spec.dropout_key, shared["dropout"])
     if shared.get("backbone_pretrained"):
         raise ValueError(
-            f"backbone_pretrained is for torchvision backbones; load a pretrained {spec.model_class.__name__} "
+            "backbone_pretrained is for the package's own families (torchvision backbones, X3D, SlowFast, I3D); "
+            f"load a pretrained {spec.model_class.__name__} "
             "by Hub id or folder instead (e.g. build_model('MCG-NJU/videomae-base', ...))"
         )
     config = spec.config_class(**values, **labels)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..deprecation import warn_renamed
 from ..evaluation.metrics import ORDINAL_VALIDATION_METRICS, validation_metric_names
-from ..models.factory import check_model_config
+from ..models.factory import check_backbone_weights, check_model_config
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
@@ -203,6 +203,9 @@ class ModelArguments:
         self.model_config = _mapping(self.model_config, "model_config")
         # typos in model_config would otherwise be kept as unused config attributes, silently
         check_model_config(self.model_name_or_path, self.model_config)
+        self.backbone_weights = self.backbone_weights or None  # "" on the command line: none
+        if self.backbone_weights is not None:
+            check_backbone_weights(self.model_name_or_path)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if isinstance(self.class_weights, str) and self.class_weights not in ("auto", ""):

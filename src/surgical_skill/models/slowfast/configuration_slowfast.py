@@ -61,6 +61,7 @@ class SlowFastConfig(SkillVideoConfig):
         head_pool_kernel_sizes: list[list[int]] | str | None = "reference",
         num_frames: int | None = None,
         image_size: int = 256,
+        dropout: float = 0.5,  # PyTorchVideo's head dropout for both models
         **kwargs,
     ):
         if backbone not in SLOWFAST_BACKBONES:
@@ -90,7 +91,7 @@ class SlowFastConfig(SkillVideoConfig):
                 )
         self.head_pool_kernel_sizes = head_pool_kernel_sizes
         num_frames = REFERENCE_FRAMES[backbone] if num_frames is None else num_frames
-        super().__init__(backbone=backbone, num_frames=num_frames, image_size=image_size, **kwargs)
+        super().__init__(backbone=backbone, num_frames=num_frames, image_size=image_size, dropout=dropout, **kwargs)
         self.check_clip_frames(num_frames)
 
     def check_clip_frames(self, num_frames: int) -> None:
