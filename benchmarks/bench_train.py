@@ -498,11 +498,10 @@ def verdict(overhead: dict) -> str:
 
 
 def judged(results: list[dict], pooled: dict, model_name: str) -> dict:
-    """The figure the target is judged on for a model: fit vs plain on the clips in memory (what the loop costs,
-    against the model's compute alone: stricter than against a step that also decodes, and far less noisy), or
-    the pooled decoded-clip figure where there is none (a quick run)."""
-    memory = [r for r in results if r["model"] == model_name and r["num_workers"] == IN_MEMORY]
-    return memory[0]["fit_overhead_vs_plain"] if memory else pooled[model_name]["plain"]
+    """The figure the target is judged on for a model: fit vs plain as the issue defines it (the same decoded
+    clips, 0, 1 and 2 workers), pooled over the worker counts. The clips-in-memory row is the diagnostic beside
+    it: what the loop itself costs in milliseconds, against the model's compute alone."""
+    return pooled[model_name]["plain"]
 
 
 def section(results: list[dict], pooled: dict, wait: dict, config: dict) -> tuple[str, bool]:
@@ -555,6 +554,12 @@ def section(results: list[dict], pooled: dict, wait: dict, config: dict) -> tupl
         f"fit vs plain < {OVERHEAD_TARGET:.0%}",
     ]
     met = all(verdict(judged(results, pooled, name)) == "met" for name in pooled)
+    extra = [r["fit_extra_ms_per_step"] for r in results if r["num_workers"] == IN_MEMORY]
+    own_cost = (
+        ", ".join(f"{ms:+.1f} ms" for ms in extra) + " per step for the two models in this run"
+        if extra
+        else "not measured in a one-round run"
+    )
     timed = {name: MODELS[name]["timed"] if config["timed"] is None else config["timed"] for name in pooled}
     if config["rounds"] > 1:
         spread = max(r["round_spread"] for r in results)
@@ -609,8 +614,11 @@ model:
 
 {markdown_table(pooled_header, pooled_rows)}
 
-Target (`fit` less than {OVERHEAD_TARGET:.0%} slower than the plain loop for each model, judged on the clips in memory;
-the decoded-clip figures are the end-to-end check, within their intervals): **{"met" if met else "missed"}**. {noise}
+Target (`fit` less than {OVERHEAD_TARGET:.0%} slower than the plain loop for each model, on the decoded clips as a user
+trains, pooled over the worker counts): **{"met" if met else "missed"}**. {noise} The clips-in-memory column is
+what the loop itself costs per optimizer step (progress bar, accumulation bookkeeping, the finite-loss check, the
+window's loss reduction): {own_cost}, which is a visible share of the tiny VideoMAE's compute-only step and a
+percent or two of a real one.
 
 Per configuration ("main-process CPU": the same ratio for the main process's own CPU time per step, without
 an interval; idle intra-op threads spinning while other processes hold the cores make it as noisy as wall time):
@@ -641,7 +649,7 @@ def main() -> int:
         config = {"warmup": 1, "timed": 2, "rounds": 1, "wait_steps": 2}
         workers = args.workers or [0]
     else:  # timed steps per run: the model's
-        config = {"warmup": 2, "timed": None, "rounds": 3, "wait_steps": 8}
+        config = {"warmup": 2, "timed": None, "rounds": 2, "wait_steps": 8}  # inside make bench's 20 minutes
         workers = args.workers or [0, 1, 2]
     print(machine_line(), f"torch threads {torch.get_num_threads()}")
     transformers.utils.logging.set_verbosity_error()
