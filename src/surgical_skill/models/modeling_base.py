@@ -69,6 +69,19 @@ class SkillPreTrainedModel(PreTrainedModel):
             )
 
 
+def init_like_pytorchvideo(module: nn.Module) -> None:
+    """PyTorchVideo's initialisation of a 3D CNN trained from scratch (X3D, Slow/SlowFast): He-normal 3D
+    convolutions (fan out), zero convolution biases, BatchNorm at the identity. Call it from a family's
+    ``_init_weights`` after the base class's."""
+    if isinstance(module, nn.Conv3d):
+        init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if module.bias is not None:
+            init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm3d):
+        init.ones_(module.weight)
+        init.zeros_(module.bias)
+
+
 class SkillVideoClassificationMixin:
     """The head of the families' ``...ForVideoClassification`` classes: the base model's pooled clip features,
     dropout, a linear classifier, and the loss by ``config.problem_type``.

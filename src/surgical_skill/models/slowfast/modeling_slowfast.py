@@ -17,10 +17,9 @@ import os
 
 import torch
 from torch import nn
-from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
+from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin, init_like_pytorchvideo
 from .configuration_slowfast import SlowFastConfig
 
 
@@ -221,11 +220,7 @@ class SlowFastPreTrainedModel(SkillPreTrainedModel):
         super()._init_weights(module)
         # as PyTorchVideo initialises them (without its zero-initialised last BatchNorm of each block, which
         # would keep a block's convolutions from learning in the first step)
-        if isinstance(module, nn.Conv3d):
-            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.BatchNorm3d):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        init_like_pytorchvideo(module)
 
     def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
         """Load PyTorchVideo's Kinetics-400 weights for ``config.backbone`` (downloaded once into torch's hub

@@ -10,11 +10,10 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
-from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..backbones import SequentialBackbone
-from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin
+from ..modeling_base import SkillPreTrainedModel, SkillVideoClassificationMixin, init_like_pytorchvideo
 from ..reference_weights import load_converted, read_reference_checkpoint
 from .configuration_x3d import X3D_CHECKPOINT_URLS, X3DConfig
 from .convert_x3d import convert_pytorchvideo_x3d_state_dict
@@ -201,15 +200,8 @@ class X3DPreTrainedModel(SkillPreTrainedModel):
     converts_reference_weights = True  # backbone_weights: a PyTorchVideo checkpoint file
 
     def _init_weights(self, module: nn.Module) -> None:
-        # PyTorchVideo's initialisation for training from scratch: He-normal convolutions (fan out)
         super()._init_weights(module)
-        if isinstance(module, nn.Conv3d):
-            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm3d):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        init_like_pytorchvideo(module)
 
     def load_pretrained_backbone(self, source: str | os.PathLike | None = None) -> None:
         """Load PyTorchVideo's Kinetics-400 weights for ``config.backbone`` into the backbone (the Kinetics
