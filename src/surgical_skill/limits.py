@@ -47,7 +47,7 @@ class ResourceLimits:
     """Clips one pipeline call may score: a clip a second over 3 hours is 10,800."""
     clip_batch_size: int = 64
     """Clips decoded and held at once by a pipeline call; memory stays flat in the clip count."""
-    max_manifest_rows: int = 1_000_000
+    max_manifest_rows: int = 200_000
     """Rows of one CSV/JSONL manifest or label file, checked while reading (not after loading it all)."""
     max_manifest_line_chars: int = 1_000_000
     """Characters in one line of a manifest or label file."""
