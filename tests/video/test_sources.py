@@ -23,7 +23,15 @@ import torch
 
 from surgical_skill import limits
 from surgical_skill.testing_utils import make_test_video, write_raw_h264
-from surgical_skill.video import VideoDecodeError, decode_frames, probe, write_video
+from surgical_skill.video import (
+    ProxySettings,
+    VideoDecodeError,
+    decode_frames,
+    prepare_proxies,
+    probe,
+    transcode_proxy,
+    write_video,
+)
 from surgical_skill.video import metadata as metadata_module
 from surgical_skill.video.sources import check_source, url_scheme
 from tests.helpers import run_cli
@@ -355,3 +363,13 @@ def test_frames_that_grow_past_the_declared_size_are_refused_when_decoded(tmp_pa
         assert decode_frames(growing, [0, 9], size=32).shape == (2, 3, 32, 32)
         with pytest.raises(limits.ResourceLimitError, match=r"a decoded frame is 512x512.*max_frame_pixels"):
             decode_frames(growing, [0, 12], size=32)
+
+
+def test_proxies_are_made_of_local_files_only(folder, server, tmp_path):
+    url = server.url("clip.mp4")
+    before = len(server.requests)
+    with pytest.raises(VideoDecodeError, match="allow_urls=True"):
+        transcode_proxy(url, tmp_path / "proxy.mp4", ProxySettings())
+    report = prepare_proxies([url, f"concat:file://{folder / 'clip.mp4'}"], tmp_path / "cache", progress=False)
+    assert not report.proxies and len(report.failures) == 2  # each read as a local path, and no such file
+    assert len(server.requests) == before and not (tmp_path / "proxy.mp4").exists()
