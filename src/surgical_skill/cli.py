@@ -28,6 +28,7 @@ from .evaluation.evaluate import parse_label_map
 from .evaluation.plots import prediction_timeline
 from .files import unwritable_reason, write_json_atomic
 from .hub import prepare_hub_folder, push_run
+from .limits import ResourceLimitError
 from .models import check_device
 from .pipeline import SurgicalSkillPipeline, load_pipeline
 from .training.runs import audit_run, evaluate_saved_model, run_score_names
@@ -119,19 +120,25 @@ def _write_json(path: str, payload, what: str) -> None:
 def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", help="video files to probe")
     parser.add_argument("--json", action="store_true", help="print one JSON object per video instead of a table")
+    parser.add_argument(
+        "--allow-urls",
+        action="store_true",
+        help="let VIDEOS be http(s) URLs (off: every argument is a local file; other protocols are always refused)",
+    )
 
 
 def _run_probe(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.videos:
         try:
-            info = probe(path).to_dict()
-        except VideoDecodeError as err:
+            info = probe(path, allow_urls=args.allow_urls).to_dict()
+        except (VideoDecodeError, ResourceLimitError) as err:
             failed += 1
+            reason = err.reason if isinstance(err, VideoDecodeError) else str(err)
             if args.json:
-                print(json.dumps({"path": path, "error": err.reason}))
+                print(json.dumps({"path": path, "error": reason}))
             else:
-                print(f"{path}: ERROR {err.reason}", file=sys.stderr)
+                print(f"{path}: ERROR {reason}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(info))

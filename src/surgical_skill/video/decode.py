@@ -13,16 +13,19 @@ import torch
 from av.video.reformatter import VideoReformatter
 from torchvision.transforms import v2
 
+from .. import limits
 from ..errors import UsageError
 from .errors import FramesLostError, VideoDecodeError
 from .metadata import (
     VideoMetadata,
     _ffmpeg_message,
+    check_frame_pixels,
     check_stream_index,
     open_container,
     probe,
     select_video_stream,
 )
+from .sources import is_url
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ def decode_frames(
     threads: int = 0,
     metadata: VideoMetadata | None = None,
     stream_index: int | None = None,
+    allow_urls: bool = False,
 ) -> torch.Tensor:
     """Decode the frames at ``indices`` (presentation order, 0-based) into a uint8 tensor (T, C, H, W).
 
@@ -111,23 +115,30 @@ def decode_frames(
     sequential decode's. (Damage that nothing flags cannot be told from a picture; a container whose own
     structure is damaged may also hold fewer frames than were recorded.)
 
+    ``path`` is a local file; an ``http``/``https`` URL is read only with ``allow_urls=True``, and no other FFmpeg
+    protocol ever (:func:`~surgical_skill.video.sources.check_source`). Frames over the ``max_frame_pixels`` budget
+    of :mod:`surgical_skill.limits` are refused before any is decoded.
+
     Args:
-        path: a video file (or URL).
+        path: a video file, or an http(s) URL with ``allow_urls``.
         indices: frame numbers, 0 <= i < ``probe(path).total_num_frames``.
         size: ``None`` (native), an int (short side) or ``(height, width)``.
         backend: ``"pyav"`` (default) or ``"torchcodec"`` (where installed; same frames). torchcodec stops at
             a damaged stretch: the whole call fails with a :class:`VideoDecodeError`, no frame is returned.
         interpolation: swscale algorithm for resizing (``BILINEAR``, ``BICUBIC``, ``AREA``, ``LANCZOS`` ...).
         threads: decoder threads; 0 lets FFmpeg choose (cores + 1). Use 1 inside many DataLoader workers.
-        metadata: this file's :class:`VideoMetadata` from :func:`probe`, to skip the (cached) probe.
+        metadata: this file's :class:`VideoMetadata` from :func:`probe`, to skip the (cached) probe; its ``path``
+            is read (``path`` is then ignored), trusted as :func:`probe` checked it.
         stream_index: the video stream to read (FFmpeg's numbering, as ``ffprobe`` lists streams); ``None``
             (default) reads FFmpeg's best video stream.
+        allow_urls: whether ``path`` may be an http(s) URL (the pyav backend only).
 
     Raises:
         FramesLostError: some asked-for frames could not be decoded (a damaged stretch); ``.lost`` lists them,
             ``.frames`` holds the clip with their rows zero and ``.decoded`` marks the others.
-        VideoDecodeError: unreadable file, no video stream (or ``stream_index`` not a video stream), or an
-            index out of range.
+        VideoDecodeError: unreadable file, no video stream (or ``stream_index`` not a video stream), an index
+            out of range, a URL without ``allow_urls`` (or with the torchcodec backend) and any other protocol.
+        ResourceLimitError: frames over ``max_frame_pixels``, or a video over ``max_video_frames``.
 
     Example:
         >>> meta = probe("suturing_01.mp4")
@@ -140,7 +151,7 @@ def decode_frames(
     wanted = _as_index_array(indices)
     stream_index = check_stream_index(stream_index)
     if metadata is None:
-        meta = probe(path, stream_index)
+        meta = probe(path, stream_index, allow_urls=allow_urls)
     elif stream_index is not None and stream_index != metadata.stream_index:
         raise UsageError(
             f"stream_index={stream_index} but the metadata given was probed on stream {metadata.stream_index}; "
@@ -153,6 +164,10 @@ def decode_frames(
     if len(wanted) == 0:
         return torch.empty((0, 3, out_h, out_w), dtype=torch.uint8)
     if backend == "torchcodec":
+        if is_url(meta.path):  # torchcodec opens with FFmpeg's defaults: no protocol list, no timeouts
+            raise VideoDecodeError(
+                meta.path, "backend='torchcodec' reads local files only; read a URL with backend='pyav'"
+            )
         return _decode_torchcodec(meta, wanted, size, threads)
 
     targets, inverse = np.unique(wanted, return_inverse=True)
@@ -247,7 +262,12 @@ class PassLog:
 
 
 def iter_decoded_frames(
-    container, stream, wanted_pts: frozenset[int] | None = None, log: PassLog | None = None
+    container,
+    stream,
+    wanted_pts: frozenset[int] | None = None,
+    log: PassLog | None = None,
+    *,
+    path: str | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames of ``stream`` from the container's current position, for decoding loops in this package.
 
@@ -259,7 +279,15 @@ def iter_decoded_frames(
     cannot change any frame that is returned, and saves a large share of the decoding work. The codec is
     always opened without skipping: PyAV opens it on the first packet, and some decoders (libdav1d, AV1) read
     ``skip_frame`` only then, so opening it skipping would drop every non-reference frame for good.
+
+    Every frame is checked against the ``max_frame_pixels`` budget (a stream may grow its frames mid-way past
+    the size it declared); ``path`` names the video in that error.
+
+    The container is opened by the caller (:func:`~surgical_skill.video.metadata.open_container`, which confines
+    FFmpeg to local files or opted-in http(s) URLs), so there is no ``allow_urls`` here.
     """
+    where = path or container.name
+    max_pixels = limits.get_limits().max_frame_pixels
     codec_context = stream.codec_context
     codec_context.skip_frame = "DEFAULT"  # the previous pass may have left it skipping
     skipping = False
@@ -285,7 +313,10 @@ def iter_decoded_frames(
             if log is not None:
                 log.errors += 1
             continue
-        yield from frames
+        for frame in frames:
+            if frame.width * frame.height > max_pixels:
+                check_frame_pixels(where, frame.width, frame.height)
+            yield frame
 
 
 def _decode_targets(
@@ -296,7 +327,7 @@ def _decode_targets(
     if not meta.timestamps_reliable:
         # No usable timestamps, so no seeking (and no skipping) either: count frames from the start.
         slot, position = 0, -1
-        for position, frame in enumerate(iter_decoded_frames(container, stream)):
+        for position, frame in enumerate(iter_decoded_frames(container, stream, path=path)):
             if position == targets[slot]:
                 yield slot, frame
                 slot += 1
@@ -328,7 +359,7 @@ def _decode_targets(
             # taints every frame after it up to the next keyframe: those are built on missing references, come
             # out differently with every thread setting, and often show an older picture (a frozen frame).
             tainted, errors_seen, overshot = False, 0, False
-            for frame in iter_decoded_frames(container, stream, wanted_pts, log):
+            for frame in iter_decoded_frames(container, stream, wanted_pts, log, path=path):
                 if log.errors != errors_seen:
                     tainted, errors_seen = True, log.errors
                 index = meta.frame_index_of(frame.pts)

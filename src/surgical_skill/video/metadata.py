@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import av
 import numpy as np
 
+from .. import limits
 from ..deprecation import RenamedKeys, renamed_keywords, warn_renamed
 from ..errors import UsageError
 from .errors import VideoDecodeError
+from .sources import check_source, is_url, url_scheme
 
 _CLIP_LENGTH = "`num_frames` now always means a clip's length"
 _RENAMED_FIELDS = {"num_frames": "total_num_frames", "num_frames_from_header": "total_num_frames_from_header"}
@@ -128,19 +131,17 @@ class VideoMetadata:
 VideoMetadata.__init__ = renamed_keywords(note=_CLIP_LENGTH, **_RENAMED_FIELDS)(VideoMetadata.__init__)
 
 
-def is_url(path: str | os.PathLike) -> bool:
-    return "://" in os.fspath(path)
-
-
 def check_readable_file(path: str | os.PathLike) -> str:
-    """Return ``path`` as a string, or raise :class:`VideoDecodeError` saying why it cannot be a video."""
+    """Return the local file ``path`` as a string, or raise :class:`VideoDecodeError` saying why it cannot be a
+    video. (Whether a string names a local file at all is :func:`~surgical_skill.video.sources.check_source`'s
+    question, asked first.)"""
     path = os.fspath(path)
-    if is_url(path):
-        return path
     if not os.path.exists(path):
         raise VideoDecodeError(path, "file not found")
     if os.path.isdir(path):
         raise VideoDecodeError(path, "is a directory, not a video file")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO, a socket or a device (/dev/zero) would block or never end
+        raise VideoDecodeError(path, "is not a regular file (a device, pipe or socket); give a video file")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "file is empty (0 bytes)")
     if not os.access(path, os.R_OK):
@@ -162,18 +163,36 @@ _NO_STREAM_INFO_DECODE = {"skip_frame": "all"}
 
 
 def open_container(path: str, *, stream_info_decode: bool = True) -> av.container.InputContainer:
-    """``av.open`` with FFmpeg's failures turned into :class:`VideoDecodeError`.
+    """``av.open`` of a local file or an http(s) URL, confined (see :func:`_open`), with FFmpeg's failures turned
+    into :class:`VideoDecodeError`.
 
-    ``stream_info_decode=False`` skips the frames FFmpeg decodes while opening to fill in the streams' codec
-    parameters, unless a video stream needs them (h264 without a stated reordering delay): for callers that read
-    the frame format and size from decoded frames.
+    The file is first opened without decoding anything, and the frame size every video stream declares is checked
+    against the ``max_frame_pixels`` budget (:mod:`surgical_skill.limits`) before any frame is decoded: a 200 kB
+    file can declare 8192x8192 frames. ``stream_info_decode=False`` then keeps that container (unless a video
+    stream needs FFmpeg's decoding pass: h264 without a stated reordering delay), for callers that read the frame
+    format and size from decoded frames; otherwise the file is opened again with FFmpeg's full pass.
     """
-    if not stream_info_decode:
-        container = _open(path, _NO_STREAM_INFO_DECODE)
-        if not any(_delay_needs_decoding(stream) for stream in container.streams.video):
+    container = _open(path, _NO_STREAM_INFO_DECODE)
+    try:
+        for stream in container.streams.video:
+            codec_context = stream.codec_context
+            if codec_context is not None:
+                check_frame_pixels(path, codec_context.width, codec_context.height, f"stream {stream.index} declares")
+        if not stream_info_decode and not any(_delay_needs_decoding(stream) for stream in container.streams.video):
             return container
+    except BaseException:
         container.close()
+        raise
+    container.close()
     return _open(path, None)
+
+
+def check_frame_pixels(path: str, width: int, height: int, what: str = "a decoded frame is") -> None:
+    """Refuse a frame of ``width`` x ``height`` over the ``max_frame_pixels`` budget, naming ``path``."""
+    if width * height > limits.get_limits().max_frame_pixels:
+        raise limits.exceeded(
+            "max_frame_pixels", f"video {path!r}", f"{what} {width}x{height} ({width * height / 1e6:.1f} M pixels)"
+        )
 
 
 def _delay_needs_decoding(stream) -> bool:
@@ -181,9 +200,77 @@ def _delay_needs_decoding(stream) -> bool:
     return codec_context is not None and codec_context.name == "h264" and not codec_context.has_b_frames
 
 
+# The demuxers a video is read with (FFmpeg's names; "mov" is MP4/MOV/M4V/3GP, "matroska" also WebM). Not on the
+# list: those that open other files or connections themselves (an HLS playlist, a DASH manifest, an ffconcat
+# script, an image-sequence pattern, SDP/RTSP, IMF), so a ".mp4" that is really such a text cannot make this
+# process read another local file or reach a host; and the many audio, image and subtitle formats.
+VIDEO_FORMATS = (
+    "mov",
+    "matroska",
+    "avi",
+    "mpegts",
+    "mpeg",
+    "mpegvideo",
+    "h264",
+    "hevc",
+    "vvc",
+    "m4v",
+    "obu",
+    "ivf",
+    "flv",
+    "asf",
+    "ogg",
+    "nut",
+    "mxf",
+    "dv",
+    "yuv4mpegpipe",
+    "mjpeg",
+)
+# What an http(s) URL needs: https runs over tls, both over tcp. No file, no other protocol, and a redirect is
+# opened under the same list (a server answering "Location: file:///..." gets nothing).
+URL_PROTOCOLS = "http,https,tcp,tls"
+
+
 def _open(path: str, options: dict | None) -> av.container.InputContainer:
+    """Open ``path`` with FFmpeg confined to what a video needs.
+
+    A local path is opened as ``file:<absolute path>`` with only the ``file`` protocol allowed, so a file named
+    ``concat:x.mp4`` or ``subfile,,...`` is just a file. An http(s) URL (already allowed by
+    :func:`~surgical_skill.video.sources.check_source`) is opened with only the protocols it needs and with the
+    connect and read timeouts of :mod:`surgical_skill.limits`. Either way only :data:`VIDEO_FORMATS` demuxers.
+    """
+    scheme = url_scheme(path)
+    confined = {"format_whitelist": ",".join(VIDEO_FORMATS), **(options or {})}
+    timeout = None
+    if scheme is None:
+        target = "file:" + os.path.abspath(path)
+        confined["protocol_whitelist"] = "file"
+    else:
+        check_source(path, allow_urls=True)  # every other protocol is refused here too, whoever called
+        budget = limits.get_limits()
+        target, timeout = path, (budget.url_connect_timeout_s, budget.url_read_timeout_s)
+        confined["protocol_whitelist"] = URL_PROTOCOLS
+        confined["listen"] = "0"  # http's own server mode, off (its default) whatever a URL or option says
+        # FFmpeg's own per-read timeout as well as PyAV's, in microseconds
+        confined["rw_timeout"] = str(int(budget.url_read_timeout_s * 1e6))
     try:
-        return av.open(path, mode="r", metadata_errors="ignore", options=options)
+        return av.open(target, mode="r", metadata_errors="ignore", options=confined, timeout=timeout)
+    except (av.ExitError, av.error.TimeoutError) as err:  # PyAV's timeout interrupts FFmpeg: ExitError
+        raise VideoDecodeError(
+            path,
+            f"the server did not answer in time (url_connect_timeout_s={timeout[0]}, url_read_timeout_s="
+            f"{timeout[1]}; FFmpeg: {_ffmpeg_message(err)})"
+            if timeout
+            else f"timed out ({_ffmpeg_message(err)})",
+        ) from err
+    except av.ArgumentError as err:  # EINVAL: among others, a demuxer not on the list, a redirect off http(s)
+        why = (
+            "not a video container this toolkit opens; playlists (m3u8), concat scripts and image sequences are "
+            "refused because they make FFmpeg open other files"
+        )
+        if timeout:
+            why += ", and a server may redirect only to http(s)"
+        raise VideoDecodeError(path, f"not a readable video file (FFmpeg: {_ffmpeg_message(err)}): {why}") from err
     except av.FFmpegError as err:
         raise VideoDecodeError(path, f"not a readable video file (FFmpeg: {_ffmpeg_message(err)})") from err
     except OSError as err:
@@ -220,7 +307,7 @@ def _ffmpeg_message(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
-def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoMetadata:
+def probe(path: str | os.PathLike, stream_index: int | None = None, *, allow_urls: bool = False) -> VideoMetadata:
     """Measure a video: frame count, frame rate, duration, size, rotation, codec and keyframe layout.
 
     A file with several video streams is measured on the one FFmpeg calls best (as ffprobe, the ffmpeg command
@@ -229,23 +316,37 @@ def probe(path: str | os.PathLike, stream_index: int | None = None) -> VideoMeta
 
     The count and timestamps come from scanning the stream's packets (demuxing only: no frame is decoded
     except the first, which confirms the codec works and gives the displayed size and rotation). Results are
-    cached per process, keyed by path, size and modification time, so repeated calls on one file are free.
+    cached per process, keyed by path, size and modification time, so repeated calls on one file are free (URLs
+    are never cached).
+
+    ``path`` is a local file; an ``http``/``https`` URL is opened only with ``allow_urls=True``, and no other
+    FFmpeg protocol ever (:func:`~surgical_skill.video.sources.check_source`). The frame size is checked against
+    the ``max_frame_pixels`` budget before any frame is decoded, and the frame count against ``max_video_frames``
+    while the packets are read (:mod:`surgical_skill.limits`).
 
     Raises:
-        VideoDecodeError: missing, empty, unreadable or non-video files, files where no frame decodes, and a
-            ``stream_index`` that is not a video stream of the file.
+        VideoDecodeError: missing, empty, unreadable or non-video files, files where no frame decodes, a
+            ``stream_index`` that is not a video stream of the file, a URL without ``allow_urls`` and any other
+            protocol.
+        ResourceLimitError: frames larger than ``max_frame_pixels`` or more than ``max_video_frames`` of them.
 
     Example:
         >>> meta = probe("suturing_01.mp4")
         >>> meta.total_num_frames, meta.fps, meta.duration, (meta.height, meta.width)
         (1800, 30.0, 60.0, (720, 1280))
     """
-    path = check_readable_file(path)
+    path = check_source(path, allow_urls=allow_urls)
     stream_index = check_stream_index(stream_index)
-    if is_url(path):
+    if is_url(path):  # an http(s) URL the caller opted into: never from the cache, which has no opt-in
         return _probe_uncached(path, stream_index)
-    stat = os.stat(path)
-    return _probe_cached(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stream_index)
+    path = check_readable_file(path)
+    status = os.stat(path)
+    meta = _probe_cached(os.path.abspath(path), status.st_size, status.st_mtime_ns, stream_index)
+    # measured perhaps under other budgets: the ones in force now decide
+    check_frame_pixels(meta.path, meta.width, meta.height, "its frames are")
+    if meta.total_num_frames > limits.get_limits().max_video_frames:
+        raise limits.exceeded("max_video_frames", f"video {meta.path!r}", f"{meta.total_num_frames:,} frames")
+    return meta
 
 
 def check_stream_index(stream_index) -> int | None:
@@ -335,6 +436,7 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
             path, "FFmpeg has no decoder for its video stream (unknown codec, or a truncated or damaged header)"
         )
     packets = _Packets()
+    max_frames = limits.get_limits().max_video_frames
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet demux yields at end of stream
@@ -348,14 +450,23 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
             packets.is_keyframe.append(bool(packet.is_keyframe))
             if packet.duration:
                 packets.durations.append(int(packet.duration))
+            if len(packets.pts) > max_frames:  # stop here: the rest of a huge stream is never read
+                raise limits.exceeded("max_video_frames", f"video {path!r}", f"more than {max_frames:,} frames")
             if packets.first_frame is None:
                 _decode_first_frame(codec_context, packet, packets)
+                if packets.first_frame is not None:
+                    frame = packets.first_frame
+                    check_frame_pixels(path, frame.width, frame.height, "its first decoded frame is")
     except av.FFmpegError as err:
         # A damaged tail: keep what was demuxed before it, as a sequential decode would.
         packets.decode_error = _ffmpeg_message(err)
     if packets.first_frame is None:
         # frames held back by the decoder for reordering come out on flush
         _decode_first_frame(codec_context, None, packets)
+        if packets.first_frame is not None:
+            check_frame_pixels(
+                path, packets.first_frame.width, packets.first_frame.height, "its first decoded frame is"
+            )
     if not packets.pts:
         raise VideoDecodeError(path, "the video stream holds no frames")
     if packets.first_frame is None:

@@ -78,7 +78,7 @@ def transcode_proxy(
     looks like a hesitation. :class:`~surgical_skill.video.FramesLostError` names the lost frames and seconds,
     and nothing is written.
     """
-    meta = probe(source)
+    meta = probe(source)  # local files only (no allow_urls): a proxy is a local copy of a local file
     out_fps = min(settings.fps, meta.fps) if meta.fps else settings.fps
     out_h, out_w = (
         output_size(settings.short_side, meta.height, meta.width)
@@ -88,7 +88,7 @@ def transcode_proxy(
     out_h, out_w = out_h + out_h % 2, out_w + out_w % 2  # yuv420p needs even sizes
     if meta.rotation in (90, 270):
         out_h, out_w = out_w, out_h  # the stored frame is the transposed one
-    container = open_container(str(source))
+    container = open_container(meta.path)
     try:
         return write_video(
             target,
@@ -127,7 +127,7 @@ def _frames_on_clock(
     reformatter = VideoReformatter()
     next_slot, start, shown, small = 0, None, None, None
     watch = _DamageWatch(meta)
-    for count, frame in enumerate(iter_decoded_frames(container, stream, log=watch.log)):
+    for count, frame in enumerate(iter_decoded_frames(container, stream, log=watch.log, path=meta.path)):
         watch.see(frame)
         if frame.pts is not None and meta.timestamps_reliable:
             now = float(frame.pts * stream.time_base)
