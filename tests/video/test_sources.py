@@ -15,6 +15,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -245,6 +246,7 @@ def test_a_local_file_whose_name_looks_like_a_protocol_opens_as_a_file(folder, t
         assert meta.total_num_frames == FRAMES
         assert torch.equal(decode_frames(f"./{name}", [4]), decode_frames(folder / "clip.mp4", [4]))
         assert probe(tmp_path / name).total_num_frames == FRAMES  # an absolute path too
+        assert probe(Path(name)).total_num_frames == FRAMES  # a pathlib.Path can only mean a local file
         # without "./" the name reads as a protocol: refused, and the message says how to mean the file
         with pytest.raises(VideoDecodeError, match=re.escape(f"./{name}")):
             probe(name)

@@ -58,6 +58,9 @@ def check_source(path: str | os.PathLike, *, allow_urls: bool = False, root: str
     if "\x00" in text:
         raise VideoDecodeError(text, "the path contains a NUL character")
     scheme = url_scheme(text)
+    if scheme is not None and isinstance(path, os.PathLike):
+        # A pathlib.Path can only name a local file, whatever its name looks like: hand it on as one.
+        text, scheme = (text if os.path.isabs(text) else os.path.join(".", text)), None
     if scheme is not None:
         if scheme not in URL_SCHEMES:
             local = "" if "://" in text else f" (a local file whose name contains ':' as ./{text})"
