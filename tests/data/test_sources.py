@@ -19,9 +19,11 @@ from surgical_skill.data import ClipDecoder, ClipSampling, ClipTransforms, load_
 from surgical_skill.data.building import check_row_sources
 from surgical_skill.data.public.common import read_csv_lines
 from surgical_skill.data.splits import SkillDatasetError
+from surgical_skill.errors import UsageError
 from surgical_skill.limits import ResourceLimitError
 from surgical_skill.training import DataArguments
 from surgical_skill.training.data_setup import load_data
+from tests.data.public.trees_cataract_lmm import write_cataract_lmm_tree
 from tests.helpers import run_cli, write_manifest
 
 
@@ -148,6 +150,8 @@ def test_a_path_climbing_out_of_the_root_is_refused(skill_videos, rooted):
         SkillDatasetError, match=r"row 2: video '.*outside.mp4' resolves to .*outside the dataset root"
     ):
         load_skill_dataset(manifest, split_ratios=None, root=root)
+    with pytest.raises(UsageError, match="is not a folder"):
+        load_skill_dataset(manifest, split_ratios=None, root=root / "typo")
 
 
 def test_a_symlink_inside_the_root_pointing_outside_is_refused(skill_videos, rooted, tmp_path):
@@ -301,3 +305,16 @@ def test_inspect_lists_a_url_row_as_a_problem_unless_urls_are_allowed(skill_vide
     assert refused.returncode == 0 and "row 1: video 'https://127.0.0.1:9/a.mp4' is a URL" in refused.stdout
     allowed = run_cli("inspect", manifest, "--allow-urls")
     assert allowed.returncode == 0 and "is a URL" not in allowed.stdout and "6" in allowed.stdout
+
+
+def test_a_public_dataset_tree_is_confined_to_its_root_symlinks_included(tmp_path):
+    tree = write_cataract_lmm_tree(tmp_path / "cataract", "scores")
+    first = sorted((tree / "videos").glob("*.mp4"))[0]
+    moved = shutil.move(first, tmp_path / "elsewhere.mp4")
+    first.symlink_to(moved)  # the tree's video is a link to a file outside it
+    assert load_skill_dataset(tree, split_ratios=None, probe_videos=False)  # no root: links are followed
+    with pytest.raises(SkillDatasetError, match=r"row 1 \(trial .*\): video .* resolves to .*elsewhere.mp4, outside"):
+        load_skill_dataset(tree, split_ratios=None, probe_videos=False, root=tree)
+    first.unlink()
+    shutil.move(moved, first)
+    assert load_skill_dataset(tree, split_ratios=None, probe_videos=False, root=tree)

@@ -370,6 +370,8 @@ def check_row_sources(
     Raises:
         SkillDatasetError: the row, the value and what to do.
     """
+    if root is not None and not Path(root).expanduser().is_dir():
+        raise UsageError(f"root {str(root)!r} is not a folder: give the folder every video of {origin} must be inside")
     places = places or [f"row {i + 1}" for i in range(len(rows))]
     controls, sources = [], []
     for row, place in zip(rows, places, strict=True):
