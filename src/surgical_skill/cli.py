@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .data import load_skill_dataset
-from .data.building import VIDEO_EXTENSIONS, read_manifest
+from .data.building import VIDEO_EXTENSIONS, check_row_sources, read_manifest
 from .data.synthetic import SyntheticConfig, generate_dataset, is_generated, save_previews
 from .errors import DEBUG_ENV, USAGE_EXIT_CODE, UsageError, run_reporting_errors
 from .evaluation.baselines import SCALAR_BASELINES, static_baselines
@@ -171,18 +171,43 @@ def _add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--preset", default=defaults.preset, help="x264 speed preset")
     parser.add_argument("--workers", type=POSITIVE, default=None, help="parallel transcodes (default: one per core)")
+    _add_source_arguments(parser)
 
 
-def _collect_videos(sources: Sequence[str]) -> list[str]:
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """--allow-urls and --root: what a dataset's video paths may open (see load_skill_dataset)."""
+    parser.add_argument(
+        "--allow-urls",
+        action="store_true",
+        help="let video paths in the data be http(s) URLs (other protocols, such as file: or tcp:, are always "
+        "refused)",
+    )
+    parser.add_argument(
+        "--root",
+        dest="video_root",  # inspect's positional is called root
+        default=None,
+        metavar="DIR",
+        help="refuse any video path that does not resolve (.. and symlinks followed) inside DIR; for data from "
+        "someone else",
+    )
+
+
+def _collect_videos(sources: Sequence[str], *, allow_urls: bool = False, root: str | None = None) -> list[str]:
+    """The videos to prepare, each checked as a dataset's rows are (check_row_sources), before any is opened."""
     videos: list[str] = []
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            videos += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+            check_row_sources([{"video": v} for v in found], source, found, allow_urls=allow_urls, root=root)
         elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
-            videos += [row["video"] for row in read_manifest(path)[0] if row.get("video")]
+            rows = [{"video": row["video"]} for row in read_manifest(path)[0] if row.get("video")]
+            check_row_sources(rows, source, allow_urls=allow_urls, root=root)
+            found = [row["video"] for row in rows]
         else:
-            videos.append(str(path))
+            check_row_sources([{"video": source}], "the command line", [source], allow_urls=allow_urls, root=root)
+            found = [source]
+        videos += found
     return videos
 
 
@@ -195,7 +220,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
         crf=args.crf,
         preset=args.preset,
     )
-    videos = _collect_videos(args.sources)
+    videos = _collect_videos(args.sources, allow_urls=args.allow_urls, root=args.video_root)
     if not videos:
         raise UsageError(
             f"no videos found in {', '.join(args.sources)}: give video files, folders holding videos "
@@ -488,6 +513,7 @@ def _add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--subject-column", default="subject", help="the column naming the surgeon")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the audit to this JSON file")
+    _add_source_arguments(parser)
 
 
 def _run_audit(args: argparse.Namespace) -> int:
@@ -507,6 +533,8 @@ def _run_audit(args: argparse.Namespace) -> int:
             subject_column=args.subject_column,
             split_ratios=None,
             allow_shared_subjects=True,
+            allow_urls=args.allow_urls,
+            root=args.video_root,
             **({"score_column": list(args.score_column)} if args.score_column else {}),
         )
         pooled = next(iter(data.values())) if len(data) == 1 else _concatenate(data)
@@ -563,6 +591,7 @@ def _add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
         "--score-bins", type=float, nargs="+", default=None, metavar="EDGE", help="lower edges of score classes"
     )
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the summary to this JSON file")
+    _add_source_arguments(parser)
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
@@ -584,6 +613,8 @@ def _run_inspect(args: argparse.Namespace) -> int:
         view=args.view,
         fold_file=args.fold_file,
         score_bins=args.score_bins,
+        allow_urls=args.allow_urls,
+        root=args.video_root,
     )
     print(inspection_text(summary))
     if args.json:

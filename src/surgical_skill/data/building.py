@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
+import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import datasets
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
+from .. import limits
 from ..errors import UsageError
 from ..files import write_bytes_atomic
+from ..markup import visible_controls
 from ..video import ProxySettings, VideoDecodeError, probe
+from ..video.sources import check_source
 from .splits import SPLIT_NAMES, SkillDatasetError, make_splits
 
 logger = logging.getLogger(__name__)
@@ -149,6 +154,12 @@ def _rows_from_folder(root: Path) -> tuple[list[dict[str, Any]], str]:
     files = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
     if not files:
         raise SkillDatasetError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {root}")
+    for metadata in root.rglob("metadata.*"):
+        if metadata.suffix.lower() in (".csv", ".jsonl") and metadata.is_file():
+            # datasets reads these whole: hold them to the manifest budgets first
+            with metadata.open(encoding="utf-8-sig", newline="") as handle:
+                for _ in manifest_lines(handle, metadata, header=int(metadata.suffix.lower() == ".csv")):
+                    pass
     loaded = datasets.load_dataset("videofolder", data_dir=str(root))
     rows: list[dict[str, Any]] = []
     for split_name, split in loaded.items():
@@ -175,6 +186,48 @@ def _csv_delimiter(header: str) -> str:
     return others[0] if len(others) == 1 else ","
 
 
+def manifest_lines(handle: IO[str], path: str | os.PathLike, header: int = 1) -> Iterator[str]:
+    """The lines of an open manifest or label file, read one at a time against the budgets of
+    :mod:`surgical_skill.limits`: a line longer than ``max_manifest_line_chars`` or more than
+    ``max_manifest_rows`` lines after the ``header`` lines are refused when reached, before the rest of the file is
+    read (a million-row file is refused after reading the budget's worth, not after loading it all).
+
+    Raises:
+        ResourceLimitError: a budget exceeded, naming the file, the line and the budget.
+        SkillDatasetError: the file is not UTF-8 text.
+    """
+    budget = limits.get_limits()
+    longest, most = budget.max_manifest_line_chars, budget.max_manifest_rows + header
+    for number in itertools.count(1):
+        try:
+            # at most the budget and a line break ("\r\n"): a line with no end is never read whole
+            line = handle.readline(longest + 2)
+        except UnicodeDecodeError as err:
+            raise SkillDatasetError(
+                f"{path}: not UTF-8 text ({err.reason}, at or after line {number}); save it as UTF-8 (in Excel: "
+                "CSV UTF-8) and read it again"
+            ) from None
+        if not line:
+            return
+        if number > most:
+            raise limits.exceeded(
+                "max_manifest_rows",
+                str(path),
+                f"more than {budget.max_manifest_rows:,} rows (lines{' after the header' if header else ''})",
+            )
+        if len(line.rstrip("\r\n")) > longest:
+            raise limits.exceeded(
+                "max_manifest_line_chars", f"{path}, line {number}", f"a line of more than {longest:,} characters"
+            )
+        yield line
+
+
+def read_text_within_budget(path: str | os.PathLike, *, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """A whole label file as text, read through :func:`manifest_lines` (so its budgets apply)."""
+    with Path(path).open(encoding=encoding, errors=errors, newline="") as handle:
+        return "".join(manifest_lines(handle, path))
+
+
 def read_manifest(path: Path, video_column: str = "video") -> tuple[list[dict[str, Any]], str]:
     """Rows of a CSV or JSONL manifest (as dicts of strings/values), video paths made absolute (relative paths
     are relative to the manifest).
@@ -182,24 +235,29 @@ def read_manifest(path: Path, video_column: str = "video") -> tuple[list[dict[st
     The paths are read from ``video_column``; when that is the default ``video`` and the manifest has no such
     column, from the one of ``file_name`` (what datasets' folder builders call it), ``path`` or ``video_path``
     it has, stored under ``video`` in the rows returned. A CSV whose header has no comma but semicolons (or tabs)
-    is read with that separator, as spreadsheets in many locales save it.
+    is read with that separator, as spreadsheets in many locales save it. The file is read line by line within
+    the manifest budgets (:func:`manifest_lines`).
 
     Raises:
         SkillDatasetError: not .csv/.jsonl, no rows, a line that is not a JSON object, or no column (or several
             candidate columns) with the video paths, naming the columns found.
+        ResourceLimitError: more rows than ``max_manifest_rows`` or a line longer than ``max_manifest_line_chars``.
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            delimiter = _csv_delimiter(handle.readline())
-            handle.seek(0)
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            rows = [dict(row) for row in reader]
+            lines = manifest_lines(handle, path, header=1)
+            first = next(lines, "")
+            reader = csv.DictReader(itertools.chain([first], lines), delimiter=_csv_delimiter(first))
+            try:
+                rows = [dict(row) for row in reader]
+            except csv.Error as err:
+                raise SkillDatasetError(f"{path}, line {reader.line_num}: not readable as CSV ({err})") from None
             columns = [c for c in reader.fieldnames or [] if c is not None]
     elif path.suffix.lower() in (".jsonl", ".json"):
         rows = []
         with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
+            for line_number, line in enumerate(manifest_lines(handle, path, header=0), start=1):
                 if line.strip():
                     try:
                         row = json.loads(line)
@@ -220,18 +278,24 @@ def read_manifest(path: Path, video_column: str = "video") -> tuple[list[dict[st
     out = []
     for row in rows:
         video = row.get(column)
-        if video:
-            video = str((base / str(video)).resolve()) if not os.path.isabs(str(video)) else str(video)
+        # a URL stays as written (check_source decides on it); any other relative path, "concat:x" or
+        # "10:30.mp4" included, is a file beside the manifest, which FFmpeg then reads as a plain path
+        if video and not os.path.isabs(str(video)) and "://" not in str(video):
+            video = str((base / str(video)).resolve())
         # in place, so the columns keep their order (messages list them as the file has them)
         out.append({(video_column if key == column else key): value for key, value in row.items()})
         out[-1][video_column] = video
     return out, str(path)
 
 
-def _rows_from_datasets(data: Dataset | DatasetDict, video_column: str, label_column: str) -> list[dict[str, Any]]:
-    """Rows of an existing dataset whose video column holds paths, or a ``Video`` feature (decoded or not)."""
+def _rows_from_datasets(
+    data: Dataset | DatasetDict, video_column: str, label_column: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of an existing dataset whose video column holds paths, or a ``Video`` feature (decoded or not), and
+    where each is (``split 'train', index 3``: the dataset's own index, for messages)."""
     splits = data.items() if isinstance(data, DatasetDict) else [(None, data)]
     rows: list[dict[str, Any]] = []
+    places: list[str] = []
     for split_name, split in splits:
         column = _path_column(
             split.column_names, video_column, "the dataset" if split_name is None else f"its {split_name} split"
@@ -240,7 +304,8 @@ def _rows_from_datasets(data: Dataset | DatasetDict, video_column: str, label_co
             # Decoded rows are torchcodec decoders; undecoded rows give the file path (or embedded bytes).
             split = split.cast_column(column, datasets.Video(decode=False))
         label_feature = split.features.get(label_column)
-        for row in split:
+        for index, row in enumerate(split):
+            places.append(f"index {index}" if split_name is None else f"split {split_name!r}, index {index}")
             video = row.pop(column)
             if isinstance(video, dict):
                 video = (
@@ -252,7 +317,7 @@ def _rows_from_datasets(data: Dataset | DatasetDict, video_column: str, label_co
             if split_name is not None:
                 row.setdefault("split", split_name)
             rows.append(row)
-    return rows
+    return rows, places
 
 
 def _materialize(data: bytes, name: str | None) -> str:
@@ -268,6 +333,75 @@ def _materialize(data: bytes, name: str | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ validation
+
+# C0 controls and DEL: a newline, tab, CR or NUL in a label, subject or file name splits report lines and table
+# cells, and makes file names that other tools read as two
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# the columns whose text ends up in reports, plots and file names (after _normalise_rows renamed them)
+TEXT_COLUMNS = {"video": "video path", "label": "label", "subject": "subject"}
+
+
+def _refuse(problems: list[str]) -> SkillDatasetError:
+    """One line: the first problem, and how many rows have one too (a list would break the line)."""
+    others = len(problems) - 1
+    return SkillDatasetError(problems[0] + (f" (and {others} more such row{'s' * (others > 1)})" if others else ""))
+
+
+def check_row_sources(
+    rows: list[dict[str, Any]],
+    origin: str,
+    places: Sequence[str] | None = None,
+    *,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
+) -> None:
+    """Refuse a dataset whose rows could make this process open something other than the videos meant, or put
+    invisible characters into reports: every video path goes through
+    :func:`~surgical_skill.video.sources.check_source` (a local file; an http(s) URL only with ``allow_urls``;
+    never ``file:``, ``concat:``, ``tcp:`` or another FFmpeg protocol; with ``root``, a path that resolves,
+    symlinks included, inside it), and video paths, labels and subjects may hold no control character.
+
+    With ``root``, a relative path (of a dataset; a manifest's are already relative to the manifest) is taken
+    as relative to ``root`` and written back to its row as such.
+
+    ``places`` names each row in messages (``row 3``, ``split 'train', index 2``); one line names the first
+    offending row and counts the others.
+
+    Raises:
+        SkillDatasetError: the row, the value and what to do.
+    """
+    if root is not None and not Path(root).expanduser().is_dir():
+        raise UsageError(f"root {str(root)!r} is not a folder: give the folder every video of {origin} must be inside")
+    places = places or [f"row {i + 1}" for i in range(len(rows))]
+    controls, sources = [], []
+    for row, place in zip(rows, places, strict=True):
+        for column, what in TEXT_COLUMNS.items():
+            value = row.get(column)
+            if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+                controls.append(
+                    f"{origin}, {place}: the {what} '{visible_controls(value)}' holds a control character "
+                    "(a newline, tab, carriage return, NUL ...); remove it from the data"
+                    + (" (rename the file)" if column == "video" else "")
+                )
+        video = row.get("video")
+        if video in (None, "") or CONTROL_CHARACTERS.search(str(video)):
+            continue  # a missing path is _validate's to report; a control character is reported above
+        video = str(video)
+        if root is not None and not os.path.isabs(video) and "://" not in video:
+            video = row["video"] = str(Path(root) / video)
+        try:
+            check_source(video, allow_urls=allow_urls, root=root)
+        except VideoDecodeError as err:
+            sources.append(f"{origin}, {place}: video {video!r} {_reason(err.reason)}")
+    if controls:
+        raise _refuse(controls)
+    if sources:
+        raise _refuse(sources)
+
+
+def _reason(reason: str) -> str:
+    # check_source's reasons read as "is a URL ..." or "resolves to ..." after the path, else as a clause
+    return reason if reason.startswith(("is ", "resolves ")) else f"is refused: {reason}"
 
 
 def _normalise_rows(
@@ -486,11 +620,11 @@ def _warn_if_scores_look_like_classes(rows: list[dict[str, Any]], origin: str) -
 # ------------------------------------------------------------------------------------------- building
 
 
-def _probe_columns(batch: dict[str, list]) -> dict[str, list]:
+def _probe_columns(batch: dict[str, list], allow_urls: bool = False, root: str | None = None) -> dict[str, list]:
     out: dict[str, list] = {name: [] for name in (*METADATA_COLUMNS, "probe_error")}
     for path in batch["video"]:
         try:
-            info = probe(path)
+            info = probe(check_source(path, allow_urls=allow_urls, root=root), allow_urls=allow_urls)
         except VideoDecodeError as err:
             for name in METADATA_COLUMNS:
                 out[name].append(None)
@@ -503,11 +637,19 @@ def _probe_columns(batch: dict[str, list]) -> dict[str, list]:
     return out
 
 
-def add_video_metadata(dataset: Dataset, *, num_proc: int | None = None, drop_unreadable: bool = False) -> Dataset:
+def add_video_metadata(
+    dataset: Dataset,
+    *,
+    num_proc: int | None = None,
+    drop_unreadable: bool = False,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
+) -> Dataset:
     """Probe every video once and store ``total_num_frames``, ``fps``, ``duration``, ``width`` and ``height``
     columns (replacing any there, a ``num_frames`` column of an older dataset included).
 
-    Unreadable videos raise a :class:`SkillDatasetError` listing all of them, or are dropped with a warning
+    Each path is checked with :func:`~surgical_skill.video.sources.check_source` first (``allow_urls``,
+    ``root``), so a refused one counts as unreadable. Unreadable videos raise a :class:`SkillDatasetError` listing all of them, or are dropped with a warning
     when ``drop_unreadable=True``.
     """
     if len(dataset) < 2 * (num_proc or 1):
@@ -516,6 +658,7 @@ def add_video_metadata(dataset: Dataset, *, num_proc: int | None = None, drop_un
     existing = [c for c in replaced if c in dataset.column_names]
     probed = dataset.remove_columns(existing).map(
         _probe_columns,
+        fn_kwargs={"allow_urls": allow_urls, "root": None if root is None else str(root)},
         batched=True,
         batch_size=16,
         num_proc=num_proc,
@@ -575,6 +718,8 @@ def load_skill_dataset(
     score_bins: Sequence[float] | None = None,
     drop_invalid_rows: bool = False,
     format_options: dict[str, Any] | None = None,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
     **hub_kwargs: Any,
 ) -> DatasetDict:
     """Build a ``DatasetDict`` of skill-rated videos whose rows are paths, labels and metadata (no frames).
@@ -609,10 +754,19 @@ def load_skill_dataset(
     (``fold_louo``, ``fold_loso`` ...). A malformed label line or a missing video is an error listing every one
     with its file and line, unless ``drop_invalid_rows=True`` (those rows are left out, with a warning).
 
+    **What a row may open**: a video path is a local file. An ``http``/``https`` URL is opened only with
+    ``allow_urls=True``; any other protocol FFmpeg knows (``file:``, ``concat:``, ``tcp:`` ...) is refused, as a
+    dataset from the Hub or from someone else could otherwise make this process read other files or open
+    connections. With ``root``, every path must resolve (``..`` and symlinks followed) inside that folder, and a
+    relative path of a dataset is relative to it. Control characters (newline, tab, NUL ...) in a video path,
+    label or subject are refused too. Each refusal names the row (see :func:`check_row_sources`). Manifests are
+    read within the budgets of :mod:`surgical_skill.limits` (``max_manifest_rows``, ``max_manifest_line_chars``).
+
     Raises:
         SkillDatasetError: listing every missing file, duplicated video, unknown label, empty class, bad
             score or unreadable video, every surgeon found in two supplied splits, or (``require_subjects``)
-            every row without a subject.
+            every row without a subject; a refused video path or a control character, naming the row.
+        ResourceLimitError: a manifest over the manifest budgets.
 
     Example:
         >>> data = load_skill_dataset("ratings.csv", split_ratios=(0.7, 0.15, 0.15), seed=0)
@@ -659,8 +813,9 @@ def load_skill_dataset(
             )
         # every column name is its default (checked above), as the reader's rows use them
         rows, origin, target, label_names, score_columns = _rows_for_target(public, target, label_names, score_columns)
+        places = [f"row {i + 1} (trial {row.get('trial')})" for i, row in enumerate(rows)]
     else:
-        rows, origin, video_column = _read_source(source, video_column, label_column, hub_kwargs)
+        rows, origin, video_column, places = _read_source(source, video_column, label_column, hub_kwargs)
     target_asked = target
     rows, target = _normalise_rows(
         rows,
@@ -675,6 +830,7 @@ def load_skill_dataset(
     )
     if label_names is not None:
         label_names = [str(name) for name in label_names]
+    check_row_sources(rows, origin, places, allow_urls=allow_urls, root=root)
     _validate(rows, origin, target, label_names, score_columns)
     if target_asked == "auto" and target == "label" and label_names is None:
         _warn_if_scores_look_like_classes(rows, origin)
@@ -682,12 +838,14 @@ def load_skill_dataset(
     _check_subjects(columns["subject"], columns["split"], origin, require_subjects, allow_shared_subjects)
     dataset = _dataset_from_columns(columns, len(rows), target, label_names)
     if probe_videos:
-        dataset = add_video_metadata(dataset, num_proc=num_proc, drop_unreadable=drop_unreadable)
+        dataset = add_video_metadata(
+            dataset, num_proc=num_proc, drop_unreadable=drop_unreadable, allow_urls=allow_urls
+        )
     result = _split(dataset, origin, split_ratios, seed)
     if proxy_dir is not None:
         from .proxy import use_proxies  # here, not at the top: proxy.py imports this module
 
-        result = use_proxies(result, proxy_dir, proxy_settings)
+        result = use_proxies(result, proxy_dir, proxy_settings, allow_urls=allow_urls)
     _log_summary(result, origin)
     if len(result) > 1:
         warn_missing_classes(result, origin)
@@ -792,29 +950,37 @@ def _rows_for_target(public, target: str, label_names: Sequence[str] | None, sco
 
 def _read_source(
     source: str | os.PathLike | Dataset | DatasetDict, video_column: str, label_column: str, hub_kwargs: dict
-) -> tuple[list[dict[str, Any]], str, str]:
-    """(rows, where they came from, their video column) of any source :func:`load_skill_dataset` takes.
+) -> tuple[list[dict[str, Any]], str, str, list[str]]:
+    """(rows, where they came from, their video column, where each row is) of any source
+    :func:`load_skill_dataset` takes.
 
-    Rows of a dataset (given, saved with ``save_to_disk`` or on the Hub) already have their video in ``video``.
+    Rows of a dataset (given, saved with ``save_to_disk`` or on the Hub) already have their video in ``video``, and
+    are placed by split and index; rows of a manifest or folder by row number.
     """
     if isinstance(source, Dataset | DatasetDict):
-        return _rows_from_datasets(source, video_column, label_column), "the given dataset", "video"
+        rows, places = _rows_from_datasets(source, video_column, label_column)
+        return rows, "the given dataset", "video", places
     path = Path(source).expanduser()
     if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
-        return _rows_from_datasets(datasets.load_from_disk(str(path)), video_column, label_column), str(path), "video"
+        rows, places = _rows_from_datasets(datasets.load_from_disk(str(path)), video_column, label_column)
+        return rows, str(path), "video", places
     if path.is_dir():
-        return (*_rows_from_folder(path), video_column)
-    if path.is_file():
-        return (*read_manifest(path, video_column), video_column)
-    if path.suffix.lower() in (".csv", ".jsonl", ".json") or path.is_absolute() or str(source).startswith("."):
+        rows, origin = _rows_from_folder(path)
+    elif path.is_file():
+        rows, origin = read_manifest(path, video_column)
+    elif path.suffix.lower() in (".csv", ".jsonl", ".json") or path.is_absolute() or str(source).startswith("."):
         raise SkillDatasetError(f"{source}: no such folder or manifest")
-    try:
-        hub = datasets.load_dataset(str(source), **hub_kwargs)
-    except Exception as err:  # offline, no such repo, no access: say which and why
-        raise SkillDatasetError(
-            f"{source}: not a local folder or manifest, and loading it from the Hub failed: {type(err).__name__}: {err}"
-        ) from err
-    return _rows_from_datasets(hub, video_column, label_column), str(source), "video"
+    else:
+        try:
+            hub = datasets.load_dataset(str(source), **hub_kwargs)
+        except Exception as err:  # offline, no such repo, no access: say which and why
+            raise SkillDatasetError(
+                f"{source}: not a local folder or manifest, and loading it from the Hub failed: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        rows, places = _rows_from_datasets(hub, video_column, label_column)
+        return rows, str(source), "video", places
+    return rows, origin, video_column, [f"row {i + 1}" for i in range(len(rows))]
 
 
 def _columns_from_rows(

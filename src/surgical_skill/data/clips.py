@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import datasets
@@ -25,6 +26,7 @@ from ..deprecation import renamed_class, renamed_keywords
 from ..errors import UsageError
 from ..video import FramesLostError, VideoDecodeError, decode_frames, probe
 from ..video.sampling import SAMPLING_STRATEGIES, ClipSampling, VideoTooShortError
+from ..video.sources import check_source
 from .splits import SkillDatasetError
 
 __all__ = [
@@ -164,6 +166,13 @@ class ClipDecoder:
     the transforms, and ``frame_valid`` (bool (T,), ``None`` for whole clips) marks them, which the collator
     turns into ``frame_mask``.
 
+    Every row's path is checked again before it is opened (:func:`~surgical_skill.video.sources.check_source`:
+    a local file, an http(s) URL only with ``allow_urls``, inside ``root`` when given; a dataset saved or mapped
+    after it was built may have been edited since): a refused path fails like an unreadable video, its
+    ``decode_error`` saying why, and no byte of it is read.
+
+    ``root`` may be several folders (a dataset's and its proxies'): a path inside any of them passes.
+
     ``stream_index`` picks a video stream other than FFmpeg's best one (see
     :func:`~surgical_skill.video.decode_frames`) for every row; the rows' length and rate columns, probed on the
     default stream, are then re-probed on it.
@@ -194,6 +203,8 @@ class ClipDecoder:
         threads: int | None = None,
         lost_frames: str = "drop",
         stream_index: int | None = None,
+        allow_urls: bool = False,
+        root: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     ):
         if lost_frames not in LOST_FRAMES:
             raise UsageError(f"lost_frames={lost_frames!r} must be one of {', '.join(LOST_FRAMES)}")
@@ -208,6 +219,22 @@ class ClipDecoder:
         self.threads = threads
         self.lost_frames = lost_frames
         self.stream_index = stream_index
+        self.allow_urls = allow_urls
+        roots = [root] if isinstance(root, str | os.PathLike) else list(root or ())
+        self.roots = [os.fspath(r) for r in roots] or None
+
+    def check_path(self, path: str) -> str:
+        """``path`` when this decoder may open it (inside one of its roots when it has several: the dataset's
+        and the proxies' folders), else the :class:`VideoDecodeError` of the first root."""
+        if self.roots is None:
+            return check_source(path, allow_urls=self.allow_urls)
+        first = None
+        for root in self.roots:
+            try:
+                return check_source(path, allow_urls=self.allow_urls, root=root)
+            except VideoDecodeError as err:
+                first = first or err
+        raise first
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -249,9 +276,11 @@ class ClipDecoder:
         Raises:
             FramesLostError: frames of the clip were lost and ``lost_frames="drop"`` (or all of them were).
             SkillDatasetError: ``segment`` is not a stretch of the video.
+            VideoDecodeError: ``path`` is refused by :func:`~surgical_skill.video.sources.check_source`.
         """
+        path = self.check_path(path)
         if not total_num_frames or self.stream_index is not None:
-            meta = probe(path, self.stream_index)
+            meta = probe(path, self.stream_index, allow_urls=self.allow_urls)
             total_num_frames, fps, short_side = meta.total_num_frames, meta.fps, min(meta.height, meta.width)
         bounds = None if segment is None else segment_bounds(*segment, total_num_frames, _describe_row(path, video_id))
         if bounds is None:
@@ -279,7 +308,13 @@ class ClipDecoder:
         valid = None
         try:
             clip = decode_frames(
-                path, indices, size=size, backend=self.backend, threads=self._threads(), stream_index=self.stream_index
+                path,
+                indices,
+                size=size,
+                backend=self.backend,
+                threads=self._threads(),
+                stream_index=self.stream_index,
+                allow_urls=self.allow_urls,
             )
         except FramesLostError as err:
             if self.lost_frames == "drop" or not err.decoded.any():  # nothing left to mask around

@@ -16,7 +16,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
 from ..errors import UsageError
-from .building import load_skill_dataset
+from .building import check_row_sources, load_skill_dataset
 from .public import PROTOCOLS, detect_format, read_public_dataset
 from .public.common import ALL_SUBSCORES, Problem, PublicDataset, Target
 from .splits import SkillDatasetError, fold_indices, natural_key
@@ -32,6 +32,8 @@ def inspect_dataset(
     folds: int = 5,
     seed: int = 0,
     target: str | None = None,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """A JSON-able summary of ``source`` (a public dataset's tree, or any source
@@ -47,7 +49,8 @@ def inspect_dataset(
     ``fold_file=...``), ``kfold`` (``folds`` grouped folds, ``seed``, stratified by ``target`` as training with
     that target and ``cv_folds: k`` stratifies them; default: the dataset's default target) or
     ``leave-one-subject-out``. ``options`` go to the format's reader (``task``, ``view``, ``fold_file``,
-    ``score_bins`` ...).
+    ``score_bins`` ...). A video path the dataset could not be built with (another protocol than a local file, an
+    http(s) URL without ``allow_urls``, a path outside ``root``, a control character) is listed as a problem.
 
     Raises:
         UsageError: an unknown protocol, or one the data does not offer.
@@ -64,12 +67,17 @@ def inspect_dataset(
         public = read_public_dataset(path, format, **{k: v for k, v in options.items() if v is not None})
         summary = _public_summary(public)
         rows = public.rows
+        try:
+            check_row_sources(rows, str(public.root), allow_urls=allow_urls, root=root)
+        except SkillDatasetError as err:
+            message = str(err).removeprefix(f"{public.root}, ")
+            summary["problems"].append(Problem(str(public.root), None, message).to_dict())
     else:
         if any(v is not None for v in options.values()):
             raise UsageError(
                 f"{source} is not one of the public dataset trees ({', '.join(sorted(options))} are their options)"
             )
-        summary, rows = _generic_summary(source, target or "auto")
+        summary, rows = _generic_summary(source, target or "auto", allow_urls=allow_urls, root=root)
     default = next((name for name, t in summary["targets"].items() if t.get("default")), None)
     if target not in (None, "auto") and target not in summary["targets"] and format is not None:
         raise UsageError(
@@ -109,7 +117,9 @@ def _public_summary(public: PublicDataset) -> dict[str, Any]:
     }
 
 
-def _generic_summary(source: str | os.PathLike, target: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _generic_summary(
+    source: str | os.PathLike, target: str, *, allow_urls: bool = False, root: str | os.PathLike | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A manifest, class folder, saved or Hub dataset: read without probing videos; a problem that stops it from
     being read is the one problem listed."""
     base = {"source": str(source), "format": None, "protocols": {}, "notes": []}
@@ -117,7 +127,13 @@ def _generic_summary(source: str | os.PathLike, target: str) -> tuple[dict[str, 
         raise SkillDatasetError(f"{source}: no such folder or manifest")
     try:
         data = load_skill_dataset(
-            source, target=target, split_ratios=None, probe_videos=False, allow_shared_subjects=True
+            source,
+            target=target,
+            split_ratios=None,
+            probe_videos=False,
+            allow_shared_subjects=True,
+            allow_urls=allow_urls,
+            root=root,
         )
     except SkillDatasetError as err:
         message = str(err).removeprefix(f"{source}: ")

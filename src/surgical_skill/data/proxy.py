@@ -16,7 +16,11 @@ logger = logging.getLogger(__name__)
 
 
 def use_proxies(
-    data: Dataset | DatasetDict, cache_dir: str | os.PathLike, settings: ProxySettings | None = None
+    data: Dataset | DatasetDict,
+    cache_dir: str | os.PathLike,
+    settings: ProxySettings | None = None,
+    *,
+    allow_urls: bool = False,
 ) -> Dataset | DatasetDict:
     """Point a dataset's ``video`` column at prepared proxies; the original path moves to ``source_video``.
 
@@ -24,10 +28,13 @@ def use_proxies(
     prepared, or changed since) keeps its original path, with a warning naming how many and how to fix it.
     A row's segment (``segment_start``/``segment_end``, frames of the original) is carried over to the proxy's
     frames (a proxy has another frame rate): the proxy frames shown from the segment's start to its end.
+    ``allow_urls``: whether a video without a proxy may be an http(s) URL (re-probed there).
     """
     settings = settings or ProxySettings()
     if isinstance(data, DatasetDict):
-        return DatasetDict({name: use_proxies(split, cache_dir, settings) for name, split in data.items()})
+        return DatasetDict(
+            {name: use_proxies(split, cache_dir, settings, allow_urls=allow_urls) for name, split in data.items()}
+        )
     known = read_index(cache_dir)
     proxies, missing = [], []
     for path in data["video"]:
@@ -47,7 +54,7 @@ def use_proxies(
     data = data.add_column("source_video", list(data["video"])).remove_columns("video").add_column("video", proxies)
     if any(column in data.column_names for column in (*METADATA_COLUMNS, *RENAMED_METADATA_COLUMNS)):
         source_fps = data["fps"] if "fps" in data.column_names else None
-        data = add_video_metadata(data)
+        data = add_video_metadata(data, allow_urls=allow_urls)
         if source_fps is not None and any(c in data.column_names for c in SEGMENT_COLUMNS):
             data = _segments_on_proxies(data, source_fps)
     return data

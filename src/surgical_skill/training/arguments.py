@@ -332,6 +332,20 @@ class DataArguments:
     proxy_dir: str | None = field(
         default=None, metadata={"help": "Folder of proxies made by `surgical-skill prepare` (faster decoding)."}
     )
+    allow_urls: bool = field(
+        default=False,
+        metadata={
+            "help": "Let the dataset's video paths be http(s) URLs (off: every video is a local file; other "
+            "protocols such as file:, concat: or tcp: are always refused)."
+        },
+    )
+    root: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder every video path must resolve inside (.. and symlinks followed); a dataset's relative "
+            "paths are relative to it. For data from someone else (a Hub dataset, a shared manifest)."
+        },
+    )
     num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (default: the model's)."})
     sampling_strategy: str | None = field(
         default=None, metadata={"help": "'uniform' (over the whole video) or 'clip' (consecutive frames)."}

@@ -60,8 +60,11 @@ def load_data(args: DataArguments) -> DatasetDict:
 
 def public_dataset_options(args: DataArguments) -> dict[str, Any]:
     """The recipe's options for reading a public dataset's tree (:func:`load_skill_dataset`'s ``format``, ``task``
-    ...), the same wherever a recipe's data is read again (evaluation of a run, a resume)."""
+    ...) and for what its rows may open (``allow_urls``, ``root``), the same wherever a recipe's data is read
+    again (evaluation of a run, a resume)."""
     return {
+        "allow_urls": args.allow_urls,
+        "root": args.root,
         "format": args.dataset_format,
         "task": args.task,
         "view": args.view,
@@ -211,7 +214,13 @@ def clip_datasets(
         color_jitter=jitter,
     )
     eval_transforms = ClipTransforms.from_video_processor(processor, training=False)
-    train_decoder = ClipDecoder(sampling, train_transforms, training=True, seed=seed)
+    # the decoders check every path again (the dataset may have been edited since it was built); proxies live in
+    # their own folder, which the root then includes
+    sources = {
+        "allow_urls": args.allow_urls,
+        "root": None if args.root is None else [args.root, *([args.proxy_dir] if args.proxy_dir else [])],
+    }
+    train_decoder = ClipDecoder(sampling, train_transforms, training=True, seed=seed, **sources)
     train_rows = data["train"]
     if args.rater_scores == "each":  # one training row per rater; validation and test keep the raters' mean
         train_rows = expand_rater_rows(train_rows)
@@ -219,7 +228,9 @@ def clip_datasets(
     train = expand_clips(train_rows, args.train_clips_per_video).with_transform(train_decoder)
     evaluation = {
         name: expand_clips(split, args.eval_clips_per_video).with_transform(
-            ClipDecoder(sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video)
+            ClipDecoder(
+                sampling, eval_transforms, training=False, clips_per_video=args.eval_clips_per_video, **sources
+            )
         )
         for name, split in data.items()
         if name != "train" and len(split)

@@ -10,7 +10,6 @@ line. Readers never raise for a problem in the data: they list it, so ``surgical
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
-from ..building import VIDEO_EXTENSIONS
+from ..building import VIDEO_EXTENSIONS, manifest_lines
 from ..splits import SkillDatasetError
 
 # A target name that is never a column: every sub-score of a row at once (several outputs; see load_skill_dataset)
@@ -182,27 +181,31 @@ def video_files(root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> dic
 def read_csv_lines(path: Path, delimiter: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of every non-empty record of a CSV file (UTF-8, BOM tolerated); the delimiter is
     sniffed among ``,``, ``;`` and tab when not given. The line number is the record's first line in the file (a
-    quoted field may span lines).
+    quoted field may span lines). The file is read line by line within the manifest budgets
+    (:func:`~surgical_skill.data.building.manifest_lines`).
 
     Raises:
         SkillDatasetError: the file is not UTF-8 text (saying how to save it so).
+        ResourceLimitError: more lines than ``max_manifest_rows`` (and a header) or one longer than
+            ``max_manifest_line_chars``.
     """
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise SkillDatasetError(
-            f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8 (in Excel: CSV UTF-8) and read it again"
-        ) from err
-    if delimiter is None:
-        first = next((line for line in text.split("\n") if line.strip()), "")
-        candidates = [d for d in (",", ";", "\t") if d in first]
-        delimiter = candidates[0] if candidates else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = 1
-    for fields in reader:
-        if any(f.strip() for f in fields):
-            yield start, [f.strip() for f in fields]
-        start = reader.line_num + 1
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        lines = manifest_lines(handle, path)
+        head = []  # the lines up to the first non-empty one, which the delimiter is sniffed from
+        for line in lines:
+            head.append(line)
+            if line.strip():
+                break
+        if delimiter is None:
+            first = head[-1] if head else ""
+            candidates = [d for d in (",", ";", "\t") if d in first]
+            delimiter = candidates[0] if candidates else ","
+        reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter)
+        start = 1
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                yield start, [f.strip() for f in fields]
+            start = reader.line_num + 1
 
 
 def parse_number(text: Any) -> float | None:

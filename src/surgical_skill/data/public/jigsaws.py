@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
-from ..building import VIDEO_EXTENSIONS
+from ..building import VIDEO_EXTENSIONS, read_text_within_budget
 from ..splits import SkillDatasetError
 from .common import (
     Problem,
@@ -270,7 +270,7 @@ def _read_meta(folder: Path, task: str, root: Path, problems: list[Problem]) -> 
     entries: list[dict] = []
     listed: set[str] = set()
     seen: dict[str, int] = {}
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = read_text_within_budget(path, encoding="utf-8-sig", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -427,7 +427,7 @@ def _rows(
 
 
 def _check_transcription(path: Path, root: Path, problems: list[Problem]) -> None:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text_within_budget(path, encoding="utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -543,7 +543,7 @@ def _split_trials(
     if path is None:
         return trials
     where = relative(path, root)
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text_within_budget(path, encoding="utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -693,7 +693,7 @@ def _assign_4fold(
     folds: dict[str, tuple[str, int]] = {}
     conflicting: set[str] = set()
     first_data_line = True
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = read_text_within_budget(path, encoding="utf-8-sig", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
