@@ -280,3 +280,15 @@ def test_datasets_are_named_not_located():
         "dataset": "lab/suturing",
     }
     assert public_recipe({"model_name_or_path": "facebook/x3d"})["model_name_or_path"] == "facebook/x3d"
+
+
+def test_score_names_from_the_data_cannot_break_the_card_tables(tmp_path):
+    markdown_it = pytest.importorskip("markdown_it")
+    save_tiny_model(
+        tmp_path / "run" / "model", target_names=["grs | <i>x</i>", "time\nmotion"], score_ranges=[[1, 5]] * 2
+    )
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(model_card(tmp_path / "run", "lab/x").text)
+    table = html.split("<th>score</th>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)  # the body rows: the header row began before the split
+    assert len(rows) == 2 and all(row.count("<td>") == 3 for row in rows)
+    assert "<td>grs | &lt;i&gt;x&lt;/i&gt;</td>" in rows[0] and "<i>" not in html

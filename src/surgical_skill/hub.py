@@ -281,10 +281,10 @@ def _public_report_markdown(text: str, left_out: list[str], known: dict[str, str
     for line in text.splitlines():
         if line.startswith("#"):
             skipping = False
-        if any(f"]({name})" in line for name in left_out):  # a figure left out: drop its whole section
-            while kept and not kept[-1].startswith("#"):
+        if any(f"]({name})" in line for name in left_out):  # a figure left out: drop it and its own heading
+            while kept and not kept[-1].strip():
                 kept.pop()
-            if kept:
+            if kept and kept[-1].startswith("## "):
                 kept.pop()
             skipping = True
             continue
