@@ -647,21 +647,44 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a training run folder (with model/, recipe.yaml and eval/)")
-    parser.add_argument("--repo-id", required=True, help="org/name on the Hub")
-    parser.add_argument("--private", action="store_true", help="create the repository as private")
-    parser.add_argument("--token", default=None, help="a Hub token (default: the one `hf auth login` saved)")
+    parser.add_argument(
+        "--repo-id", required=True, help="org/name on the Hub (the token: HF_TOKEN or `hf auth login`, never argv)"
+    )
+    visibility = parser.add_mutually_exclusive_group()
+    visibility.add_argument("--public", action="store_true", help="create the repository public (default: private)")
+    visibility.add_argument("--private", action="store_true", help=argparse.SUPPRESS)  # the default; kept for scripts
+    parser.add_argument(
+        "--include-predictions",
+        action="store_true",
+        help="also publish the per-video evaluation files (predictions.csv, misclassified.csv, timelines), with "
+        "surgeons pseudonymised by a salted hash and videos by file name (default: left out)",
+    )
+    parser.add_argument(
+        "--dataset-name",
+        default=None,
+        help="the dataset's name on the model card (default: its Hub id, or the local folder's or file's name)",
+    )
+    # Refused with a message: a token in argv shows in `ps` and in the shell's history
+    parser.add_argument("--token", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--output-dir", default=None, help="write the folder that would be uploaded here and push nothing"
     )
 
 
 def _run_push(args: argparse.Namespace) -> int:
+    if args.token is not None:
+        raise UsageError(
+            "--token is not accepted: a token on the command line shows in `ps` and in the shell's history; "
+            "set HF_TOKEN in the environment or run `hf auth login`, then push again"
+        )
     _check_writable(args.output_dir, "--output-dir", folder=True)
+    options = {"include_predictions": args.include_predictions, "dataset": args.dataset_name}
     if args.output_dir:
-        folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id)
+        folder = prepare_hub_folder(args.run_dir, args.output_dir, args.repo_id, **options)
         print(f"ready to upload (nothing pushed): {folder}")
     else:
-        print(f"pushed: {push_run(args.run_dir, args.repo_id, private=args.private, token=args.token)}")
+        url = push_run(args.run_dir, args.repo_id, private=not args.public, **options)
+        print(f"pushed ({'public' if args.public else 'private'}): {url}")
     return 0
 
 

@@ -1,25 +1,41 @@
 """Models on the Hub: a model card built from a run folder, :func:`prepare_hub_folder` (model, video processor,
 the package's code for ``trust_remote_code``, card, evaluation report) and :func:`push_run` to upload it
-(``surgical-skill push RUN_DIR --repo-id org/name``)."""
+(``surgical-skill push RUN_DIR --repo-id org/name``).
+
+A push publishes only what is meant to be public. A run folder records where things were on the machine that
+trained it (absolute paths carry user and directory names) and which surgeon made which video (surgeon
+identifiers are personal data in many institutions). So the folder names the dataset instead of locating it,
+reduces every local path to a base name, leaves the per-video files of the evaluation out unless asked
+(:data:`PER_VIDEO_FILES`; then subjects are pseudonymised by a salted hash and videos named by base name), and
+is checked for the run's absolute paths and the Hub token before it is complete. Repositories are private
+unless asked otherwise; the token comes from ``HF_TOKEN`` or ``hf auth login``, never from the command line.
+"""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import hmac
 import json
 import math
 import os
+import re
+import secrets
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from .errors import SurgicalSkillError
+from .errors import SurgicalSkillError, UsageError
 from .evaluation.baselines import baselines_markdown
 from .evaluation.formatting import fmt
 from .evaluation.report import ReportExistsError
 from .files import staged_folder
+from .markup import code_fence, csv_cell, markdown_inline
 from .models.heads import (
     DEFAULT_DISTRIBUTION_BINS,
     is_ordinal,
@@ -60,23 +76,323 @@ class HubPushError(SurgicalSkillError, RuntimeError):
     """An upload to the Hub failed (offline, no token, no rights); the run and its folder are untouched."""
 
 
+# ------------------------------------------------------------------------------------- what a push publishes
+
+LOCAL_PATH = "<local path>"
+# Recipe keys that hold a local path, published as the base name (a file's or run's name tells a reader what was
+# used, its folders only where it was) or, for a folder whose name says nothing, as LOCAL_PATH
+RECIPE_PATH_KEYS = {
+    "dataset": "name",
+    "model_name_or_path": "name",
+    "backbone_weights": "name",
+    "cv_fold_file": "name",
+    "output_dir": "name",
+    "resume_from_checkpoint": "name",
+    "proxy_dir": "hidden",
+}
+MANIFEST_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".txt", ".parquet", ".xlsx", ".arrow"}
+# A manifest called like this is named after its folder: "suturing", not "metadata"
+GENERIC_MANIFEST_STEMS = {"metadata", "manifest", "labels", "index", "data", "dataset", "annotations", "all"}
+# The evaluation files that hold figures over all videos: published as they are (their text scrubbed of paths)
+AGGREGATE_EVAL_FILES = (
+    "metrics.json",
+    "report.md",
+    "classification_report.txt",
+    "confusion_matrix.png",
+    "roc_pr.png",
+    "reliability.png",
+    "scores.png",
+    "residuals.png",
+)
+# The files that list videos and their surgeons: published only with include_predictions
+PER_VIDEO_FILES = ("predictions.csv", "misclassified.csv", "oof_predictions.csv", "timelines.png")
+PER_VIDEO_PLOT_SUFFIX = "_timeline.png"
+# The folders of a path in free text (a note, a protocol line): from a root, a home or a drive, through every
+# "name/" (names may hold spaces, not punctuation that ends a clause), so that only the base name stays. Not after
+# a word character, a dot, a slash or "<", so "n/a", "org/name", "</b>" and the path of an https URL stay.
+_PATH_FOLDERS = re.compile(
+    r"(?<![\w/.:~\\<-])(?:~[^\s\\/]*|[A-Za-z]:|\\\\)?[\\/](?:[^,;:'\"`|()<>\[\]{}\n\\/]*[\\/])*(?=[^\s/\\])"
+)
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9]+(?:[ _-][A-Za-z0-9]+)*")
+
+
+def _md(value) -> str:
+    """A data-derived value (class, score, metric name) as literal Markdown text; plain names stay as they are."""
+    text = str(value)
+    return text if _PLAIN_TEXT.fullmatch(text) else markdown_inline(text)
+
+
+def _base_name(path: str) -> str:
+    name = re.split(r"[\\/]+", str(path).rstrip("/\\"))[-1]
+    return name if name and name != "~" else LOCAL_PATH
+
+
+def scrub_paths(text: str, known: dict[str, str] | None = None) -> str:
+    """``text`` with every absolute or home-relative path reduced to its base name (``known`` first: exact
+    strings and what to put instead, such as a run's video paths).
+
+    Example: ``"left out: /home/alice/my videos/S9 trial 1.mp4."`` gives ``"left out: S9 trial 1.mp4."``."""
+    for secret in sorted(known or {}, key=len, reverse=True):
+        text = text.replace(secret, known[secret])
+    return _PATH_FOLDERS.sub("", text)
+
+
+def _scrub_value(value, known: dict[str, str]):
+    """:func:`scrub_paths` through every string of a JSON/YAML value."""
+    if isinstance(value, str):
+        return scrub_paths(value, known)
+    if isinstance(value, dict):
+        return {_scrub_value(k, known): _scrub_value(v, known) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v, known) for v in value]
+    return value
+
+
+def _repo_id_like(text: str) -> bool:
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _hub_id(text: str) -> bool:
+    """Whether ``text`` reads as a Hub repository id (and is no local file or folder here)."""
+    if "://" in text or text.startswith((".", "~", "/", "\\\\")) or re.match(r"[A-Za-z]:[\\/]", text):
+        return False
+    return _repo_id_like(text) and not Path(text).exists()
+
+
+def dataset_name(dataset: str | None) -> tuple[str, str | None]:
+    """``(name, hub_id)`` of a recipe's ``dataset``: a Hub id is its own name; a local folder is named by its
+    base name, a manifest file by its stem (or its folder's name when the stem is generic, like ``metadata``).
+    ``hub_id`` is None for local data. Never a path."""
+    text = str(dataset or "").strip()
+    if not text:
+        return "unknown", None
+    if _hub_id(text) and PurePosixPath(text).suffix.lower() not in MANIFEST_SUFFIXES:
+        return text, text
+    path = PurePosixPath(text.replace("\\", "/").rstrip("/"))
+    name = path.name
+    if path.suffix.lower() in MANIFEST_SUFFIXES:
+        name = path.stem
+        parent = path.parent
+        home = Path.home().as_posix()
+        if name.lower() in GENERIC_MANIFEST_STEMS and parent.name and parent.as_posix() not in (home, "~"):
+            name = parent.name
+    return (name if name and name != "~" else "unknown"), None
+
+
+def public_recipe(recipe: dict[str, Any], known: dict[str, str] | None = None) -> dict[str, Any]:
+    """The recipe as the card shows it: local paths as base names (``proxy_dir`` as ``<local path>``), the
+    dataset by :func:`dataset_name`, a model's registry name or Hub id and ``latest`` as they are, any other
+    absolute path in any value reduced to its base name."""
+    out = {}
+    for key, value in recipe.items():
+        if key in RECIPE_PATH_KEYS and isinstance(value, str) and value:
+            value = _public_path(key, value)
+        out[key] = _scrub_value(value, known or {})
+    return out
+
+
+def _public_path(key: str, value: str) -> str:
+    if key == "dataset":
+        return dataset_name(value)[1] or _base_name(value)
+    if key == "resume_from_checkpoint" and value == "latest":
+        return value
+    if key == "model_name_or_path" and (_hub_id(value) or not re.search(r"[\\/]", value)):
+        return value
+    if key == "backbone_weights" and "://" in value:  # a published checkpoint's URL: its file name
+        return _base_name(value.split("?")[0].split("#")[0])
+    return LOCAL_PATH if RECIPE_PATH_KEYS[key] == "hidden" else _base_name(value)
+
+
+def _private_paths(run: Path, recipe: dict[str, Any]) -> dict[str, str]:
+    """The run's local paths that a report or a note may quote (the run folder, the dataset, every video of its
+    split record and its predictions), each with the base name to publish instead."""
+    paths = {str(run.resolve()), str(run.absolute())}
+    splits = _load(run / "splits.json") or {}
+    for key in ("dataset", "dataset_resolved"):
+        paths.add(str(splits.get(key) or ""))
+    paths.add(str(recipe.get("dataset") or ""))
+    paths.add(str(recipe.get("output_dir") or ""))
+    for split in (splits.get("splits") or {}).values():
+        paths.update(str(v) for v in (split.get("videos") or []) if isinstance(split, dict))
+    for name in ("predictions.csv", "misclassified.csv", "oof_predictions.csv"):
+        for row in _csv_rows(run / "eval" / name):
+            paths.update(str(row.get(column) or "") for column in ("video", "source_video"))
+    known = {}
+    for path in paths:
+        if len(path) > 1 and (Path(path).is_absolute() or path.startswith("~") or re.match(r"[A-Za-z]:[\\/]", path)):
+            known[path] = _base_name(path)
+    return known
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def pseudonym(subject: str, salt: bytes) -> str:
+    """A subject id as published: ``subject-`` and 12 hex digits of its HMAC-SHA256 under ``salt``; the same
+    subject gets the same pseudonym within one push, and without the salt nobody can test a guessed name."""
+    if not subject:
+        return ""
+    return "subject-" + hmac.new(salt, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+
+
+def _write_public_csv(source: Path, target: Path, salt: bytes) -> None:
+    """A per-video CSV with its videos by base name and its subjects pseudonymised; other text cells formula-safe."""
+    with source.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        target.write_text("")
+        return
+    header = rows[0]
+    videos = {i for i, name in enumerate(header) if name in ("video", "source_video")}
+    subjects = {i for i, name in enumerate(header) if name == "subject"}
+
+    def cell(i: int, value: str):
+        if i in videos:
+            value = _base_name(value) if value else value
+        elif i in subjects:
+            value = pseudonym(value, salt)
+        return value if _is_number(value) else csv_cell(value)
+
+    with target.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([csv_cell(name) for name in header])
+        writer.writerows([cell(i, value) for i, value in enumerate(row)] for row in rows[1:])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _public_report_markdown(text: str, left_out: list[str], known: dict[str, str]) -> str:
+    """``report.md`` without the sections and lines that show or point to a file left out, paths scrubbed."""
+    kept, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            skipping = False
+        if any(f"]({name})" in line for name in left_out):  # a figure left out: drop it and its own heading
+            while kept and not kept[-1].strip():
+                kept.pop()
+            if kept and kept[-1].startswith("## "):
+                kept.pop()
+            skipping = True
+            continue
+        if skipping:
+            continue
+        if any(f"`{name}`" in line or name in line.split() for name in left_out):
+            line = "Per-video files are left out of this published copy (see the model card)."
+        kept.append(line)
+    return scrub_paths("\n".join(kept) + "\n", known)
+
+
+def _eval_files(run: Path, include_predictions: bool) -> tuple[list[str], list[str]]:
+    """The names in ``run/eval`` that are published and those left out."""
+    folder = run / "eval"
+    if not folder.is_dir():
+        return [], []
+    published, left_out = [], []
+    for path in sorted(folder.iterdir()):
+        per_video = path.name in PER_VIDEO_FILES or path.name.endswith(PER_VIDEO_PLOT_SUFFIX)
+        wanted = path.name in AGGREGATE_EVAL_FILES or (include_predictions and per_video)
+        if path.is_file() and wanted:
+            published.append(path.name)
+        elif not path.name.startswith("."):
+            left_out.append(path.name)
+    return published, left_out
+
+
+def _copy_public_eval(run: Path, target: Path, include_predictions: bool, known: dict[str, str]) -> list[str]:
+    """Write the published part of ``run/eval`` into ``target``; returns the names left out."""
+    published, left_out = _eval_files(run, include_predictions)
+    if not published:
+        return left_out
+    target.mkdir()
+    salt = secrets.token_bytes(32)  # one push, one salt, kept nowhere: pseudonyms cannot be reversed or linked
+    for name in published:
+        source = run / "eval" / name
+        if name.endswith(".csv"):
+            _write_public_csv(source, target / name, salt)
+        elif name == "metrics.json":
+            (target / name).write_text(json.dumps(_scrub_value(json.loads(source.read_text()), known), indent=2))
+        elif name == "report.md":
+            (target / name).write_text(_public_report_markdown(source.read_text(), left_out, known))
+        elif name.endswith((".txt", ".md")):
+            (target / name).write_text(scrub_paths(source.read_text(), known))
+        else:
+            shutil.copyfile(source, target / name)
+    return left_out
+
+
+def _private_markers(run: Path, known: dict[str, str]) -> dict[str, str]:
+    """Strings that must appear nowhere in a published folder, each with what it is: the run's absolute folders
+    (deep enough to be specific: ``/home/alice``, not ``/tmp``) and the Hub token."""
+    markers: dict[str, str] = {}
+    folders = {Path(path).parent for path in known} | {run.resolve(), Path.home()}
+    for folder in folders:
+        if folder.is_absolute() and len(folder.parts) >= 3:
+            markers[str(folder)] = "an absolute local path"
+    token = get_token()
+    if token and len(token) >= 8:
+        markers[token] = "the Hub token"
+    return markers
+
+
+def _check_nothing_private(folder: Path, markers: dict[str, str]) -> None:
+    """Refuse a folder that still holds one of ``markers`` in any file (weights: their header only)."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".safetensors":  # the tensors are numbers (gigabytes of them); the header holds text
+            with path.open("rb") as handle:
+                data = handle.read(min(int.from_bytes(handle.read(8), "little"), 100_000_000))
+        else:
+            data = path.read_bytes()
+        for marker, what in markers.items():
+            if marker.encode("utf-8") in data:
+                raise UsageError(
+                    f"refusing to publish {path.relative_to(folder)}: it holds {what}. Nothing was written; "
+                    "remove it from the run folder (or report the file that carries it) and push again"
+                )
+
+
 def _load(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
 
 
-def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
+def model_card(
+    run_dir: str | os.PathLike,
+    repo_id: str | None = None,
+    *,
+    dataset: str | None = None,
+    include_predictions: bool = False,
+):
     """A ``huggingface_hub.ModelCard`` for a training run: YAML metadata (pipeline tag, tags, library, dataset,
     evaluation results with their 95 % intervals) and a body with usage, the evaluation, intended use and
-    limitations for clinical settings, and the exact training recipe."""
+    limitations for clinical settings, what the published folder leaves out, and the exact training recipe.
+
+    The dataset is named (``dataset``, else :func:`dataset_name` of the recipe's), never located; local paths in
+    the recipe and the report's notes are reduced to base names; every class, score and note from the data is
+    literal Markdown text. ``include_predictions`` says whether the folder carries the per-video files."""
     run = Path(run_dir)
     config = _load(run / "model" / "config.json") or {}
     recipe = _load(run / "recipe.yaml") or {}
+    known = _private_paths(run, recipe)
     report = _load(run / "eval" / "metrics.json")
+    report = _scrub_value(report, known) if report else report
     labels = [config.get("id2label", {}).get(str(i)) for i in range(len(config.get("id2label", {})))]
     name = repo_id or run.name
-    dataset = str(recipe.get("dataset", "unknown"))
+    data_name, data_id = (check_dataset_name(dataset), None) if dataset else dataset_name(recipe.get("dataset"))
     results = []
     if report:
         headline = [(metric, report["metrics"].get(metric), None) for metric in CARD_METRICS]
@@ -91,25 +407,80 @@ def model_card(run_dir: str | os.PathLike, repo_id: str | None = None):
                 results.append(
                     EvalResult(
                         task_type="video-classification",
-                        dataset_type=dataset,
-                        dataset_name=Path(dataset).stem,
+                        dataset_type=data_id or data_name,
+                        dataset_name=data_name,
                         metric_type=metric,
                         metric_name=metric_name,
                         metric_value=value,
                         dataset_split=report.get("split"),
                     )
                 )
+    model = str(recipe.get("model_name_or_path", ""))
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag="video-classification",
         tags=CARD_TAGS,
         license="apache-2.0",
-        base_model=recipe.get("model_name_or_path") if "/" in str(recipe.get("model_name_or_path", "")) else None,
+        base_model=model if "/" in model and _hub_id(model) else None,
+        datasets=[data_id] if data_id else None,
         model_name=name,
         eval_results=results or None,
     )
-    body = _card_body(name, config, recipe, report, labels)
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+    _, left_out = _eval_files(run, include_predictions)
+    sections = [
+        _card_usage(name, config, labels),
+        _card_outputs(config, labels),
+        _card_evaluation(report, labels) if report else [],
+        _card_target_evaluation(report, config) if report else [],
+        _card_baselines(report, config) if report and report.get("baselines") else [],
+        _card_limitations(),
+        _card_data(data_name, data_id),
+        _card_left_out(left_out, include_predictions),
+        ["## Training recipe", "", code_fence(yaml.safe_dump(public_recipe(recipe, known), sort_keys=False), "yaml")],
+    ]
+    body = "\n".join(line for section in sections for line in section)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name given for the card (``--dataset-name``): one line, and a name rather than a path."""
+    text = str(name).strip()
+    if not text or "\n" in text or "\r" in text:
+        raise UsageError("--dataset-name must be one line of text, e.g. --dataset-name 'JIGSAWS suturing'")
+    if scrub_paths(text) != text:
+        raise UsageError(
+            f"--dataset-name {text!r} looks like a local path, which the card would publish: give a name "
+            "(e.g. the dataset's folder name or its Hub id)"
+        )
+    return text
+
+
+def _card_data(name: str, hub_id: str | None) -> list[str]:
+    where = f"[{name}](https://huggingface.co/datasets/{hub_id})" if hub_id else f"**{_md(name)}** (local data)"
+    return ["## Training data", "", f"Trained and evaluated on {where}.", ""]
+
+
+def _card_left_out(left_out: list[str], include_predictions: bool) -> list[str]:
+    """One short paragraph: what the published folder does not carry, and why."""
+    text = (
+        "Local paths of the machine that trained the model are reduced to file names, and the dataset is named, "
+        "not located."
+    )
+    if include_predictions:
+        text += (
+            " The per-video evaluation files are included with each video by its file name only and each surgeon "
+            "replaced by a salted hash (`subject-...`); the salt was random and is kept nowhere, so the "
+            "pseudonyms cannot be reversed or linked to another upload."
+        )
+    if left_out:
+        text += (
+            f" Not published from the evaluation: {', '.join(markdown_inline(name) for name in left_out)}. "
+            "Per-video files list every video and the surgeon who made it, and surgeon identifiers are personal "
+            "data in many institutions; the figures above summarise them."
+        )
+        if not include_predictions:
+            text += " `surgical-skill push --include-predictions` publishes them with surgeons pseudonymised."
+    return ["## What this folder leaves out", "", text, ""]
 
 
 def _target_blocks(report: dict[str, Any]) -> dict[str, Any]:
@@ -152,33 +523,21 @@ def _target_intervals(report: dict[str, Any], name: str) -> dict[str, Any]:
     return {**flat, **(inside if isinstance(inside, dict) else {})}
 
 
-def _card_body(name, config, recipe, report, labels) -> str:
-    sections = [
-        _card_usage(name, config, labels),
-        _card_outputs(config, labels),
-        _card_evaluation(report, labels) if report else [],
-        _card_target_evaluation(report, config) if report else [],
-        _card_baselines(report, config) if report and report.get("baselines") else [],
-        _card_limitations(),
-        ["## Training recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).strip(), "```", ""],
-    ]
-    return "\n".join(line for section in sections for line in section)
-
-
 def _card_usage(name, config, labels) -> list[str]:
     regression = is_regression_model(config)
     if regression:
         names, total = target_names(config), config.get("score_sum_name")
-        predicts = f"It predicts {_listed(names)}" + (f" and their sum, {total}." if total else ".")
+        predicts = f"It predicts {_listed(names)}" + (f" and their sum, {_md(total)}." if total else ".")
         if names == ["score"] and not total:
             predicts = "It predicts a skill score."
     else:
-        predicts = f"Classes: {', '.join(map(str, labels))}."
+        predicts = f"Classes: {', '.join(map(_md, labels))}."
     reads = 'result["scores"], result["clips"]' if regression else 'result["label"], result["score"], result["clips"]'
+    code_name = name if _repo_id_like(name) else "your-org/your-model"
     return [
-        f"# {name}",
+        f"# {_md(name)}",
         "",
-        f"A surgical skill assessment model ({config.get('model_type', 'video model')}) trained with "
+        f"A surgical skill assessment model ({_md(config.get('model_type', 'video model'))}) trained with "
         "[surgical-skill](https://github.com/surgical-skill/surgical-skill). It scores a whole recording from "
         "clips spread over it. " + predicts,
         "",
@@ -188,19 +547,20 @@ def _card_usage(name, config, labels) -> list[str]:
         "from transformers import pipeline",
         "",
         "# The repository carries surgical-skill's code: transformers, torch, torchvision and av suffice",
-        f'skill = pipeline("surgical-skill", model="{name}", trust_remote_code=True)',
+        f'skill = pipeline("surgical-skill", model="{code_name}", trust_remote_code=True)',
         'result = skill("trial.mp4", num_clips=8)',
         f"{reads}  # the clips are the timeline of the evidence",
         "```",
         "",
         "With the package installed (`pip install surgical-skill`): "
-        f"`surgical-skill predict trial.mp4 --model {name} --plot`.",
+        f"`surgical-skill predict trial.mp4 --model {code_name} --plot`.",
         "",
     ]
 
 
 def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{len(names)} scores ({', '.join(names)})"
+    shown = [_md(name) for name in names]
+    return shown[0] if len(shown) == 1 else f"{len(shown)} scores ({', '.join(shown)})"
 
 
 def _card_outputs(config, labels) -> list[str]:
@@ -209,13 +569,13 @@ def _card_outputs(config, labels) -> list[str]:
     if not is_regression_model(config):
         if is_ordinal(config):
             lines.append(
-                f"Ordered classes: {' < '.join(map(str, labels))}; ordinal metrics (quadratic kappa, "
+                f"Ordered classes: {' < '.join(map(_md, labels))}; ordinal metrics (quadratic kappa, "
                 "Expected Cost) apply."
             )
         else:
-            lines.append(f"Classes: {', '.join(map(str, labels))}.")
+            lines.append(f"Classes: {', '.join(map(_md, labels))}.")
         loss = ordinal_loss(config)
-        lines.append(f"Trained with {LOSS_NAMES.get(loss, loss)}.")
+        lines.append(f"Trained with {LOSS_NAMES.get(loss) or _md(loss)}.")
         if loss != "cross_entropy":
             lines.append(
                 "Class probabilities come from a cumulative-link reading of the outputs (a latent skill and "
@@ -227,10 +587,10 @@ def _card_outputs(config, labels) -> list[str]:
     lines += ["| score | range | |", "|---|---|---|"]
     for i, name in enumerate(names):
         low_high = f"{ranges[i][0]:g} to {ranges[i][1]:g}" if ranges else "not saved"
-        lines.append(f"| {name} | {low_high} | predicted |")
+        lines.append(f"| {_md(name)} | {low_high} | predicted |")
     if total:
         span = f"{sum(r[0] for r in ranges):g} to {sum(r[1] for r in ranges):g}" if ranges else "not saved"
-        lines.append(f"| {total} | {span} | the sum of the scores above |")
+        lines.append(f"| {_md(total)} | {span} | the sum of the scores above |")
     lines.append("")
     if score_head(config) == "distribution":
         bins = config.get("distribution_bins") or DEFAULT_DISTRIBUTION_BINS
@@ -258,7 +618,8 @@ def _card_target_evaluation(report, config) -> list[str]:
         return []
     metrics = list(dict.fromkeys(m for values in per_target.values() for m in values if m != "videos"))
     metrics += ["videos"] if any("videos" in values for values in per_target.values()) else []
-    lines = ["### Each score", "", "| score | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    header = "| score | " + " | ".join(map(_md, metrics)) + " |"
+    lines = ["### Each score", "", header, "|---|" + "---|" * len(metrics)]
     for name, values in per_target.items():
         intervals = _target_intervals(report, name)
         cells = []
@@ -269,14 +630,14 @@ def _card_target_evaluation(report, config) -> list[str]:
             if all(isinstance(v, int | float) and math.isfinite(v) for v in (value, low, high)):
                 cell += f" ({fmt(low)} to {fmt(high)})"
             cells.append(cell)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_md(name)} | " + " | ".join(cells) + " |")
     return [*lines, "", "In brackets: the 95 % interval, where the report gives one.", ""]
 
 
 def _card_evaluation(report, labels) -> list[str]:
     intervals = report.get("confidence_intervals_95", {})
     lines = [
-        f"## Evaluation ({report.get('split')} split, {report.get('videos')} videos)",
+        f"## Evaluation ({_md(report.get('split'))} split, {_md(report.get('videos'))} videos)",
         "",
         "| metric | value | 95 % interval |",
         "|---|---|---|",
@@ -287,18 +648,19 @@ def _card_evaluation(report, labels) -> list[str]:
         if isinstance(value, int | float) and metric in intervals and intervals[metric]:
             low, high = intervals[metric]  # null where too few resamples define the metric
             interval = "n/a" if low is None or high is None else f"{fmt(low)} to {fmt(high)}"
-            lines.append(f"| {metric} | {fmt(value)} | {interval} |")
-    lines += ["", f"Intervals: bootstrap resampling whole {report['bootstrap']['resampled_by']}s."]
-    lines += [f"The {m.replace('_', ' ')} interval: {how}." for m, how in report.get("interval_methods", {}).items()]
+            lines.append(f"| {_md(metric)} | {fmt(value)} | {interval} |")
+    lines += ["", f"Intervals: bootstrap resampling whole {_md(report['bootstrap']['resampled_by'])}s."]
+    methods = report.get("interval_methods", {}).items()
+    lines += [f"The {_md(m.replace('_', ' '))} interval: {markdown_inline(how)}." for m, how in methods]
     lines.append("")
     if report.get("protocol"):
-        lines += [report["protocol"], ""]
+        lines += [markdown_inline(report["protocol"]), ""]
     if report.get("threshold") is not None:
         saved = str(report.get("threshold_source", "")).startswith("saved with the model")
         rule = "the pipeline decides with it" if saved else "the pipeline decides by the larger probability"
-        source = report.get("threshold_source") or "given"
-        lines += [f"Decision: p({labels[1]}) >= {report['threshold']:.3f}, {source} ({rule}).", ""]
-    return lines + [f"Note: {note}" for note in report.get("notes", [])]
+        source = markdown_inline(report.get("threshold_source") or "given")
+        lines += [f"Decision: p({_md(labels[1])}) >= {report['threshold']:.3f}, {source} ({rule}).", ""]
+    return lines + [f"Note: {markdown_inline(note)}" for note in report.get("notes", [])]
 
 
 def _card_baselines(report, config) -> list[str]:
@@ -315,10 +677,10 @@ def _card_baselines(report, config) -> list[str]:
         figures = target_metrics(report, config)
         for name, table in baselines["per_target"].items():
             figure = figures.get(name, {}).get(table.get("metric"))
-            lines += [f"**{name}**", "", baselines_markdown(table, figure), ""]
+            lines += [f"**{_md(name)}**", "", baselines_markdown(table, figure), ""]
     elif "metric" in baselines:
         lines += [baselines_markdown(baselines, report["metrics"].get(baselines["metric"])), ""]
-    return [*lines, *(f"- {verdict}" for verdict in baselines.get("verdicts", [])), ""]
+    return [*lines, *(f"- {markdown_inline(verdict)}" for verdict in baselines.get("verdicts", [])), ""]
 
 
 def _card_limitations() -> list[str]:
@@ -336,10 +698,23 @@ def _card_limitations() -> list[str]:
     ]
 
 
-def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
+def prepare_hub_folder(
+    run_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    repo_id: str | None = None,
+    *,
+    include_predictions: bool = False,
+    dataset: str | None = None,
+) -> Path:
     """Write what :func:`push_run` uploads into ``output_dir``: the model (safetensors weights, config, video
     processor), the package's code recorded for ``trust_remote_code`` (see :mod:`surgical_skill.remote_code`),
-    ``README.md`` (the model card) and ``eval/`` (the evaluation report, when the run has one)."""
+    ``README.md`` (the model card, see :func:`model_card`) and ``eval/``: the evaluation's figures over all
+    videos, their text scrubbed of local paths. The per-video files (:data:`PER_VIDEO_FILES`) only with
+    ``include_predictions``, then with videos by base name and subjects pseudonymised (:func:`pseudonym`).
+    ``dataset`` names the data on the card (default: from the recipe's ``dataset``, never a path).
+
+    Before the folder is complete every file is searched for the run's absolute paths and the Hub token; a
+    folder holding one is refused and nothing is left behind."""
     run = Path(run_dir)
     model_dir = run / "model"
     if not (model_dir / "config.json").exists():
@@ -349,20 +724,34 @@ def prepare_hub_folder(run_dir: str | os.PathLike, output_dir: str | os.PathLike
     out = Path(output_dir).resolve()
     if out.exists() and any(out.iterdir()):
         raise ReportExistsError(f"{out} is not empty; choose a new folder")
+    card = model_card(run, repo_id, dataset=dataset, include_predictions=include_predictions)
+    known = _private_paths(run, _load(run / "recipe.yaml") or {})
     with staged_folder(out) as tmp:  # whole or absent: a failure leaves no half-made folder
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         save_remote_code(tmp)
-        model_card(run, repo_id).save(tmp / "README.md")
-        if (run / "eval").is_dir():
-            shutil.copytree(run / "eval", tmp / "eval")
+        card.save(tmp / "README.md")
+        _copy_public_eval(run, tmp / "eval", include_predictions, known)
+        _check_nothing_private(tmp, _private_markers(run, known))
     return out
 
 
-def push_run(run_dir: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Upload a run's model, video processor, code, model card and evaluation report to ``repo_id`` in one
-    commit (see :func:`prepare_hub_folder`); returns the repository URL."""
+def push_run(
+    run_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = True,
+    include_predictions: bool = False,
+    dataset: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Upload a run's model, video processor, code, model card and evaluation figures to ``repo_id`` in one
+    commit (see :func:`prepare_hub_folder`); returns the repository URL. The repository is created private
+    unless ``private=False``. The token: ``token`` from a caller's code, else huggingface_hub's own (``HF_TOKEN``
+    or ``hf auth login``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = prepare_hub_folder(run_dir, Path(tmp) / "upload", repo_id)
+        folder = prepare_hub_folder(
+            run_dir, Path(tmp) / "upload", repo_id, include_predictions=include_predictions, dataset=dataset
+        )
         api = HfApi(token=token)
         try:
             url = api.create_repo(repo_id, private=private, exist_ok=True)
