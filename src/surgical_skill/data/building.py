@@ -23,9 +23,9 @@ import datasets
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
-from .. import limits
 from ..errors import UsageError
 from ..files import write_bytes_atomic
+from ..limits import exceeded, get_limits
 from ..markup import visible_controls
 from ..video import ProxySettings, VideoDecodeError, probe
 from ..video.sources import check_source
@@ -196,7 +196,7 @@ def manifest_lines(handle: IO[str], path: str | os.PathLike, header: int = 1) ->
         ResourceLimitError: a budget exceeded, naming the file, the line and the budget.
         SkillDatasetError: the file is not UTF-8 text.
     """
-    budget = limits.get_limits()
+    budget = get_limits()
     longest, most = budget.max_manifest_line_chars, budget.max_manifest_rows + header
     for number in itertools.count(1):
         try:
@@ -210,13 +210,13 @@ def manifest_lines(handle: IO[str], path: str | os.PathLike, header: int = 1) ->
         if not line:
             return
         if number > most:
-            raise limits.exceeded(
+            raise exceeded(
                 "max_manifest_rows",
                 str(path),
                 f"more than {budget.max_manifest_rows:,} rows (lines{' after the header' if header else ''})",
             )
         if len(line.rstrip("\r\n")) > longest:
-            raise limits.exceeded(
+            raise exceeded(
                 "max_manifest_line_chars", f"{path}, line {number}", f"a line of more than {longest:,} characters"
             )
         yield line

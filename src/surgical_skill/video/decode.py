@@ -13,8 +13,8 @@ import torch
 from av.video.reformatter import VideoReformatter
 from torchvision.transforms import v2
 
-from .. import limits
 from ..errors import UsageError
+from ..limits import get_limits
 from .errors import FramesLostError, VideoDecodeError
 from .metadata import (
     VideoMetadata,
@@ -287,7 +287,7 @@ def iter_decoded_frames(
     FFmpeg to local files or opted-in http(s) URLs), so there is no ``allow_urls`` here.
     """
     where = path or container.name
-    max_pixels = limits.get_limits().max_frame_pixels
+    max_pixels = get_limits().max_frame_pixels
     codec_context = stream.codec_context
     codec_context.skip_frame = "DEFAULT"  # the previous pass may have left it skipping
     skipping = False

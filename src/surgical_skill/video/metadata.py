@@ -12,9 +12,9 @@ from typing import Any
 import av
 import numpy as np
 
-from .. import limits
 from ..deprecation import RenamedKeys, renamed_keywords, warn_renamed
 from ..errors import UsageError
+from ..limits import exceeded, get_limits
 from .errors import VideoDecodeError
 from .sources import check_source, is_url, url_scheme
 
@@ -189,8 +189,8 @@ def open_container(path: str, *, stream_info_decode: bool = True) -> av.containe
 
 def check_frame_pixels(path: str, width: int, height: int, what: str = "a decoded frame is") -> None:
     """Refuse a frame of ``width`` x ``height`` over the ``max_frame_pixels`` budget, naming ``path``."""
-    if width * height > limits.get_limits().max_frame_pixels:
-        raise limits.exceeded(
+    if width * height > get_limits().max_frame_pixels:
+        raise exceeded(
             "max_frame_pixels", f"video {path!r}", f"{what} {width}x{height} ({width * height / 1e6:.1f} M pixels)"
         )
 
@@ -247,7 +247,7 @@ def _open(path: str, options: dict | None) -> av.container.InputContainer:
         confined["protocol_whitelist"] = "file"
     else:
         check_source(path, allow_urls=True)  # every other protocol is refused here too, whoever called
-        budget = limits.get_limits()
+        budget = get_limits()
         target, timeout = path, (budget.url_connect_timeout_s, budget.url_read_timeout_s)
         confined["protocol_whitelist"] = URL_PROTOCOLS
         confined["listen"] = "0"  # http's own server mode, off (its default) whatever a URL or option says
@@ -344,8 +344,8 @@ def probe(path: str | os.PathLike, stream_index: int | None = None, *, allow_url
     meta = _probe_cached(os.path.abspath(path), status.st_size, status.st_mtime_ns, stream_index)
     # measured perhaps under other budgets: the ones in force now decide
     check_frame_pixels(meta.path, meta.width, meta.height, "its frames are")
-    if meta.total_num_frames > limits.get_limits().max_video_frames:
-        raise limits.exceeded("max_video_frames", f"video {meta.path!r}", f"{meta.total_num_frames:,} frames")
+    if meta.total_num_frames > get_limits().max_video_frames:
+        raise exceeded("max_video_frames", f"video {meta.path!r}", f"{meta.total_num_frames:,} frames")
     return meta
 
 
@@ -436,7 +436,7 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
             path, "FFmpeg has no decoder for its video stream (unknown codec, or a truncated or damaged header)"
         )
     packets = _Packets()
-    max_frames = limits.get_limits().max_video_frames
+    max_frames = get_limits().max_video_frames
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet demux yields at end of stream
@@ -451,7 +451,7 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
             if packet.duration:
                 packets.durations.append(int(packet.duration))
             if len(packets.pts) > max_frames:  # stop here: the rest of a huge stream is never read
-                raise limits.exceeded("max_video_frames", f"video {path!r}", f"more than {max_frames:,} frames")
+                raise exceeded("max_video_frames", f"video {path!r}", f"more than {max_frames:,} frames")
             if packets.first_frame is None:
                 _decode_first_frame(codec_context, packet, packets)
                 if packets.first_frame is not None:
