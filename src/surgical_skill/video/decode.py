@@ -89,6 +89,7 @@ def decode_frames(
     threads: int = 0,
     metadata: VideoMetadata | None = None,
     stream_index: int | None = None,
+    allow_urls: bool = False,
 ) -> torch.Tensor:
     """Decode the frames at ``indices`` (presentation order, 0-based) into a uint8 tensor (T, C, H, W).
 
