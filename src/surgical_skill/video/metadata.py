@@ -220,9 +220,7 @@ def _ffmpeg_message(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
-def probe(
-    path: str | os.PathLike, stream_index: int | None = None, *, allow_urls: bool = False
-) -> VideoMetadata:
+def probe(path: str | os.PathLike, stream_index: int | None = None, *, allow_urls: bool = False) -> VideoMetadata:
     """Measure a video: frame count, frame rate, duration, size, rotation, codec and keyframe layout.
 
     A file with several video streams is measured on the one FFmpeg calls best (as ffprobe, the ffmpeg command
