@@ -175,7 +175,7 @@ def test_peak_memory_stays_flat_in_the_clip_count(tmp_path):
     """The done-when of item 6, in a fresh process (its own peak RSS): 8 clips of 16 frames at 224x224, then 40,
     at clip_batch_size=4. One batch is 4 x 16 x 3 x 224 x 224 float32 = 38.5 MB preprocessed, 48 MB with its uint8
     frames; the 40-clip run may raise the peak by two batches at most. Holding every clip at once, as the pipeline
-    did before, raised it by 1,050 MB here (the new code: 27 MB)."""
+    did before, raised it by about 1 GB here (976-1,050 MB; batch by batch: 27 MB)."""
     size, frames = 224, 16
     torch.manual_seed(0)
     build_model("small3d", small3d_channels=[1]).save_pretrained(tmp_path / "model")  # the cheapest forward

@@ -9,16 +9,16 @@
 
 Clips are spread evenly over the whole video (``num_clips``, or one every ``clip_stride_seconds``), sampled
 and preprocessed exactly as in training (the model's saved video processor), batched through the model
-(``batch_size`` clips at a time) and their probabilities averaged.
+(``batch_size`` clips at a time) and their probabilities averaged. A two-class model decides with the threshold
+on p(class 1) chosen on validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]``
+says which rule decided), else by the largest probability; ``threshold=`` overrides it for a call. A score model's
+result names every score it reports (``result["scores"]``, e.g. each OSATS item and their sum), per clip too.
 
 Budgets (:mod:`surgical_skill.limits`): a call asking one video for more clips than ``max_clips_per_call`` is
 refused before anything is decoded (:class:`~surgical_skill.limits.ResourceLimitError`), and clips are decoded,
 preprocessed and scored a batch at a time (``clip_batch_size``, or ``batch_size`` when smaller), so memory stays
 flat in the clip count: only each clip's outputs are kept. Inputs are local files; an http(s) URL is read only
-with ``allow_urls=True`` (every other FFmpeg protocol is refused, :func:`~surgical_skill.video.sources.check_source`). A two-class model decides with the threshold on p(class 1) chosen on
-validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]`` says which rule
-decided), else by the largest probability; ``threshold=`` overrides it for a call. A score model's result
-names every score it reports (``result["scores"]``, e.g. each OSATS item and their sum), per clip too.
+with ``allow_urls=True`` (every other FFmpeg protocol is refused: :func:`~surgical_skill.video.sources.check_source`).
 
 Degenerate inputs (the policy of :mod:`surgical_skill.video.sampling`): a video too short for the model's clips
 (a clip would hold fewer than half its frames distinct, e.g. 1-7 frames for 16-frame clips) is refused with
@@ -485,8 +485,9 @@ def _as_tchw(video) -> torch.Tensor:
         isinstance(video, list | tuple) and _is_decoded_video(video)  # a list of frames
     ):
         raise UsageError(
-            f"cannot score an input of type {type(video).__name__}: give a video file path, an http(s) URL (with allow_urls=True), "
-            "a list of them, or decoded frames (a (T, H, W, 3) uint8 array or a (T, C, H, W) tensor, with fps=)"
+            f"cannot score an input of type {type(video).__name__}: give a video file path, an http(s) URL (with "
+            "allow_urls=True), a list of them, or decoded frames (a (T, H, W, 3) uint8 array or a (T, C, H, W) "
+            "tensor, with fps=)"
         )
     tensor = torch.as_tensor(np.asarray(video) if not isinstance(video, torch.Tensor) else video)
     if tensor.ndim != 4:
