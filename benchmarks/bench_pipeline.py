@@ -131,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     def ours_preprocess(name: str, clips: int):
         def run():
             _probe_cached.cache_clear()  # a new video: pay for the probe
-            return ours[name].preprocess(path, num_clips=clips)["pixel_values"]
+            # preprocess yields the clips a batch at a time (then the video's info): all of them, as a call does
+            batches = ours[name].preprocess(path, num_clips=clips)
+            pixels = [batch["pixel_values"] for batch in batches if "pixel_values" in batch]
+            return pixels[0] if len(pixels) == 1 else torch.cat(pixels)
 
         return run
 

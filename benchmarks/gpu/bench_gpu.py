@@ -491,7 +491,7 @@ def measure_pipeline(task: dict) -> dict:
         def preprocess(kwargs=kwargs):
             if _probe_cached is not None:
                 _probe_cached.cache_clear()
-            return skill.preprocess(path, **kwargs)
+            return list(skill.preprocess(path, **kwargs))  # a generator: every batch of clips, as a call makes
 
         if not calls:
             whole()  # warm-up: kernels, thread pools, the first decoder

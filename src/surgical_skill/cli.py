@@ -301,8 +301,14 @@ def _run_synth(args: argparse.Namespace) -> int:
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("videos", nargs="+", help="video files or URLs")
+    parser.add_argument("videos", nargs="+", help="video files (or http(s) URLs, with --allow-urls)")
     parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
+    parser.add_argument(
+        "--allow-urls",
+        action="store_true",
+        help="read videos given as http(s) URLs (by default every video is a local file; other protocols such as "
+        "file:, tcp: or concat: are always refused)",
+    )
     parser.add_argument("--num-clips", type=POSITIVE, default=8, help="clips spread over each video")
     parser.add_argument(
         "--clip-stride-seconds", type=_positive_number, default=None, help="or: one clip every n seconds"
@@ -338,7 +344,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     check_device(args.device)
     # The installed code, also for Hub folders that carry their own copy (which would ask for trust_remote_code)
     skill = load_pipeline(args.model, device=args.device, allow_pickle=args.allow_pickle)
-    options = {"num_clips": args.num_clips, "batch_size": args.batch_size}
+    options = {"num_clips": args.num_clips, "batch_size": args.batch_size, "allow_urls": args.allow_urls}
     if args.threshold is not None:
         options["threshold"] = args.threshold
     if args.clip_stride_seconds:

@@ -9,10 +9,16 @@
 
 Clips are spread evenly over the whole video (``num_clips``, or one every ``clip_stride_seconds``), sampled
 and preprocessed exactly as in training (the model's saved video processor), batched through the model
-(``batch_size`` clips at a time) and their probabilities averaged. A two-class model decides with the threshold on p(class 1) chosen on
-validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]`` says which rule
-decided), else by the largest probability; ``threshold=`` overrides it for a call. A score model's result
-names every score it reports (``result["scores"]``, e.g. each OSATS item and their sum), per clip too.
+(``batch_size`` clips at a time) and their probabilities averaged. A two-class model decides with the threshold
+on p(class 1) chosen on validation data and saved with it (``config.decision_threshold``; ``metadata["decision"]``
+says which rule decided), else by the largest probability; ``threshold=`` overrides it for a call. A score model's
+result names every score it reports (``result["scores"]``, e.g. each OSATS item and their sum), per clip too.
+
+Budgets (:mod:`surgical_skill.limits`): a call asking one video for more clips than ``max_clips_per_call`` is
+refused before anything is decoded (:class:`~surgical_skill.limits.ResourceLimitError`), and clips are decoded,
+preprocessed and scored a batch at a time (``clip_batch_size``, or ``batch_size`` when smaller), so memory stays
+flat in the clip count: only each clip's outputs are kept. Inputs are local files; an http(s) URL is read only
+with ``allow_urls=True`` (every other FFmpeg protocol is refused: :func:`~surgical_skill.video.sources.check_source`).
 
 Degenerate inputs (the policy of :mod:`surgical_skill.video.sampling`): a video too short for the model's clips
 (a clip would hold fewer than half its frames distinct, e.g. 1-7 frames for 16-frame clips) is refused with
@@ -31,6 +37,8 @@ import math
 import os
 import shutil
 import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +49,16 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .data.transforms import ClipTransforms
 from .deprecation import RenamedKeys
+from .errors import UsageError
 from .files import staged_contents
+from .limits import exceeded, get_limits
 from .models import build_video_processor, check_device, load_trained_model, load_trained_video_processor
 from .models.heads import expected_score_spread, is_ordinal, reported_score_names, target_names
 from .models.inputs import clip_logits, is_regression_model, scores_from_logits
 from .remote_code import save_remote_code
 from .video import ClipSampling, FramesLostError, VideoDecodeError, decode_frames, probe, sample_multi_clip_indices
+from .video.decode import _frames_lost
+from .video.sources import check_source
 
 AGGREGATIONS = ("mean", "median", "max")
 
@@ -54,8 +66,9 @@ logger = logging.getLogger(__name__)
 
 
 class SurgicalSkillPipeline(Pipeline):
-    """Whole-video skill assessment. Inputs: a path or URL, a list of them, or a decoded video (a (T, H, W, 3)
-    uint8 array or a (T, C, H, W) tensor, with ``fps=``). Outputs (plain JSON-able dicts):
+    """Whole-video skill assessment. Inputs: a local video file, an http(s) URL (with ``allow_urls=True``, given
+    to the pipeline or the call), a list of them, or a decoded video (a (T, H, W, 3) uint8 array or a (T, C, H, W)
+    tensor, with ``fps=``). Outputs (plain JSON-able dicts):
 
     - a class model: ``label``, ``score`` (its probability), ``probabilities`` (every class), ``spread`` (each
       class's standard deviation over clips), for ordered classes ``expected_class`` (the probability-weighted
@@ -111,11 +124,17 @@ class SurgicalSkillPipeline(Pipeline):
         top_k=None,
         aggregation=None,
         threshold=None,
+        allow_urls=None,
         **kwargs,
     ):
         preprocess = {
             k: v
-            for k, v in {"num_clips": num_clips, "clip_stride_seconds": clip_stride_seconds, "fps": fps}.items()
+            for k, v in {
+                "num_clips": num_clips,
+                "clip_stride_seconds": clip_stride_seconds,
+                "fps": fps,
+                "allow_urls": allow_urls,
+            }.items()
             if v is not None
         }
         postprocess = {
@@ -127,6 +146,16 @@ class SurgicalSkillPipeline(Pipeline):
             raise ValueError(f"threshold={threshold!r} must be a probability in [0, 1]")
         if aggregation is not None and aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation={aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        if num_clips is not None and (
+            isinstance(num_clips, bool) or not isinstance(num_clips, int | np.integer) or num_clips < 1
+        ):
+            raise UsageError(f"num_clips={num_clips!r} must be a whole number of clips, 1 or more")
+        if clip_stride_seconds is not None and (
+            isinstance(clip_stride_seconds, bool)
+            or not isinstance(clip_stride_seconds, int | float | np.integer | np.floating)
+            or not clip_stride_seconds > 0
+        ):
+            raise UsageError(f"clip_stride_seconds={clip_stride_seconds!r} must be a positive number of seconds")
         return preprocess, {}, postprocess
 
     def __call__(self, inputs, *args, errors: str = "raise", batch_size: int | None = None, **kwargs):
@@ -135,81 +164,132 @@ class SurgicalSkillPipeline(Pipeline):
         if batch_size is not None:
             self.clip_batch_size = batch_size
         if isinstance(inputs, list | tuple) and not _is_decoded_video(inputs):
-            results = []
-            for item in inputs:
-                try:
-                    results.append(super().__call__(item, *args, **kwargs))
-                except VideoDecodeError as err:
-                    if errors == "raise":
-                        raise
-                    results.append({"video": err.path or _name(item), "error": err.reason})
-            return results
+            return list(self._each(inputs, errors, args, kwargs))
+        if isinstance(inputs, types.GeneratorType | torch.utils.data.IterableDataset):
+            return self._each(inputs, errors, args, kwargs)  # lazily, as transformers streams these
+        if isinstance(inputs, torch.utils.data.Dataset):  # e.g. KeyDataset(dataset, "video")
+            return self._each((inputs[i] for i in range(len(inputs))), errors, args, kwargs)
         return super().__call__(inputs, *args, **kwargs)
 
-    def preprocess(
-        self, video, num_clips: int = 8, clip_stride_seconds: float | None = None, fps: float | None = None
-    ):
-        damage = None
-        if isinstance(video, str | os.PathLike):
-            meta = probe(video)
-            total_num_frames, rate, name = meta.total_num_frames, meta.fps, os.fspath(video)
-            warnings = self._input_warnings(total_num_frames, rate, name)
-            windows, warnings = self._distinct_windows(
-                self._windows(total_num_frames, rate, num_clips, clip_stride_seconds), name, warnings
-            )
-            unique, inverse = np.unique(windows.reshape(-1), return_inverse=True)
+    def _each(self, inputs, errors: str, args, kwargs) -> Iterator[dict[str, Any]]:
+        """Each video's result in turn (one video's clips at a time), an ``error`` record for an unreadable one
+        with ``errors="skip"``."""
+        for item in inputs:
             try:
-                frames = decode_frames(video, unique, size=self._decode_size(min(meta.height, meta.width)))
-            except FramesLostError as err:  # a damaged stretch: score the clips clear of it, never frozen frames
-                frames, damage = err.frames, err
-                whole = ~np.isin(windows, err.lost).any(axis=1)
-                if not whole.any():
+                yield super().__call__(item, *args, **kwargs)
+            except VideoDecodeError as err:
+                if errors == "raise":
                     raise
-                dropped = int((~whole).sum())
-                windows, inverse = windows[whole], inverse.reshape(windows.shape)[whole]
-                warning = f"{name}: scored on {len(windows)} of {len(windows) + dropped} clips: {err.reason}"
-                logger.warning(warning)
-                warnings = [*warnings, warning]
-            clips = frames[torch.from_numpy(inverse.reshape(windows.shape))]  # (K, T, C, H, W)
-            duration = meta.duration
+                yield {"video": err.path or _name(item), "error": err.reason}
+
+    def run_single(self, inputs, preprocess_params, forward_params, postprocess_params):
+        # transformers' ChunkPipeline loop: preprocess yields one batch of clips at a time, each is scored before
+        # the next is decoded, and postprocess sees every batch's (small) outputs. (ChunkPipeline itself would
+        # send a single video through a DataLoader and its own batching; videos here go one at a time.)
+        outputs = [self.forward(batch, **forward_params) for batch in self.preprocess(inputs, **preprocess_params)]
+        return self.postprocess(outputs, **postprocess_params)
+
+    def preprocess(
+        self,
+        video,
+        num_clips: int = 8,
+        clip_stride_seconds: float | None = None,
+        fps: float | None = None,
+        allow_urls: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """The video's clips, preprocessed, a batch at a time (``{"pixel_values", "spans"}``), then its ``info``.
+
+        The clip count is checked against ``max_clips_per_call`` before anything is decoded, and at most one
+        batch of decoded clips is held at once (:meth:`_clips_per_batch`): decoding every clip first held them
+        all (8000 clips of a small video took 6.8 GB). A batch decodes only its own clips' frames; each frame
+        equals a whole-video decode's, so the scores do not depend on the batch size."""
+        if isinstance(video, str | os.PathLike):
+            name = os.fspath(video)
+            check_source(name, allow_urls=allow_urls)  # before probe: no other FFmpeg protocol is ever opened
+            if clip_stride_seconds is None:
+                self._check_clip_count(num_clips, name)  # before probe too: nothing is read for a refused call
+            meta = probe(name, allow_urls=allow_urls)
+            total_num_frames, rate, duration = meta.total_num_frames, meta.fps, meta.duration
+            size = self._decode_size(min(meta.height, meta.width))
+            frames = None
         else:
             frames = _as_tchw(video)
             total_num_frames, rate, name = frames.shape[0], fps, "<array>"
-            warnings = self._input_warnings(total_num_frames, rate, name)
-            windows, warnings = self._distinct_windows(
-                self._windows(total_num_frames, rate, num_clips, clip_stride_seconds), name, warnings
-            )
-            clips = frames[torch.from_numpy(windows)]
             duration = total_num_frames / rate if rate else None
-        pixel_values = torch.stack([self.transforms(clip) for clip in clips])  # (K, T, C, H, W) float
-        if self.sampling.strategy == "uniform":  # each clip spans the video
-            spans = [(0, total_num_frames)] * len(windows)
-        else:
-            spans = [(int(w[0]), int(w[-1]) + 1) for w in windows]
-        return {
-            "pixel_values": pixel_values,
-            "spans": spans,
+        warnings = self._input_warnings(total_num_frames, rate, name)
+        self._check_clip_count(
+            self._clips_asked(total_num_frames, rate, num_clips, clip_stride_seconds), name, clip_stride_seconds
+        )
+        windows = self._windows(total_num_frames, rate, num_clips, clip_stride_seconds)
+        self._check_clip_count(len(windows), name, clip_stride_seconds)  # should _clips_asked ever drift
+        windows, warnings = self._distinct_windows(windows, name, warnings)
+
+        scored, damages = [], []
+        step = self._clips_per_batch()
+        for first in range(0, len(windows), step):
+            batch = windows[first : first + step]
+            if frames is None:
+                unique, inverse = np.unique(batch.reshape(-1), return_inverse=True)
+                try:
+                    decoded = decode_frames(name, unique, size=size, metadata=meta, allow_urls=allow_urls)
+                except FramesLostError as err:  # a damaged stretch: score the clips clear of it, never frozen frames
+                    decoded = err.frames
+                    damages.append(err)
+                    whole = ~np.isin(batch, err.lost).any(axis=1)
+                    batch, inverse = batch[whole], inverse.reshape(batch.shape)[whole]
+                clips = decoded[torch.from_numpy(inverse.reshape(batch.shape))]  # (B, T, C, H, W)
+                del decoded
+            else:
+                clips = frames[torch.from_numpy(batch)]
+            scored.append(batch)
+            if len(batch):
+                yield {
+                    "pixel_values": torch.stack([self.transforms(clip) for clip in clips]),  # (B, T, C, H, W) float
+                    "spans": self._spans(batch, total_num_frames),
+                }
+            del clips
+
+        scored = np.concatenate(scored)
+        info = {}
+        if damages:
+            damage = _combined_damage(meta, windows, damages)
+            if not len(scored):
+                raise damage
+            dropped = len(windows) - len(scored)
+            warning = f"{name}: scored on {len(scored)} of {len(windows)} clips: {damage.reason}"
+            logger.warning(warning)
+            warnings = [*warnings, warning]
+            info = _damage_info(damage, dropped)
+        yield {
             "info": {
                 "video": name,
                 "total_num_frames": total_num_frames,
                 "fps": rate,
                 "duration": duration,
-                "frames_used": len(np.unique(windows)),
+                "frames_used": len(np.unique(scored)),
                 "warnings": warnings,
-                **(_damage_info(damage, dropped) if damage is not None else {}),
-            },
+                **info,
+            }
         }
 
     def _forward(self, model_inputs):
+        if "pixel_values" not in model_inputs:  # the video's info, after its last batch of clips
+            return model_inputs
         pixel_values = model_inputs.pop("pixel_values")
         logits = clip_logits(self.model, pixel_values, batch_size=self.clip_batch_size, device=self.device)
         return {"logits": logits.cpu(), **model_inputs}
 
     def postprocess(
-        self, model_outputs, top_k: int | None = None, aggregation: str = "mean", threshold: float | None = None
+        self,
+        model_outputs: list[dict[str, Any]],
+        top_k: int | None = None,
+        aggregation: str = "mean",
+        threshold: float | None = None,
     ) -> dict[str, Any]:
-        logits = model_outputs["logits"]
-        info = model_outputs["info"]
+        batches, (last,) = model_outputs[:-1], model_outputs[-1:]
+        logits = torch.cat([batch["logits"] for batch in batches])  # (K, outputs): every clip's, in order
+        spans = [span for batch in batches for span in batch["spans"]]
+        info = last["info"]
         rate = info["fps"]
         reduce = {"mean": np.mean, "median": np.median, "max": np.max}[aggregation]
 
@@ -230,10 +310,10 @@ class SurgicalSkillPipeline(Pipeline):
             note="metadata['sampling']['num_frames'] is a clip's length",
         )
         if is_regression_model(self.model.config):
-            return self._score_result(logits, model_outputs["spans"], seconds, reduce, metadata)
+            return self._score_result(logits, spans, seconds, reduce, metadata)
         probabilities = scores_from_logits(logits, self.model.config).numpy()  # (K, num_labels)
         names = [self.model.config.id2label[i] for i in range(probabilities.shape[1])]
-        for (start, end), row in zip(model_outputs["spans"], probabilities):
+        for (start, end), row in zip(spans, probabilities):
             clips.append(
                 {
                     "start": seconds(start),
@@ -319,6 +399,41 @@ class SurgicalSkillPipeline(Pipeline):
         logger.warning(warning)
         return windows[np.sort(first)], [*warnings, warning]
 
+    def _clips_per_batch(self) -> int:
+        """Clips decoded and held at once: the ``clip_batch_size`` budget, or the forward batch when smaller."""
+        return max(1, min(get_limits().clip_batch_size, self.clip_batch_size))
+
+    def _clips_asked(
+        self, total_num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None
+    ) -> float:
+        """How many clips :meth:`_windows` would sample (before identical ones are merged), computed without
+        sampling them: ``num_clips``, or the count a stride implies (possibly ``inf`` for a vanishing stride)."""
+        if clip_stride_seconds is None or not fps:
+            return num_clips
+        if self.sampling.strategy == "clip":  # as sample_multi_clip_indices: starts a whole frame or more apart
+            room = max(0, total_num_frames - self.sampling.clip_span(fps))
+            return math.ceil(room / max(1, math.floor(clip_stride_seconds * fps))) + 1
+        per_clip = clip_stride_seconds * fps
+        return max(1, math.ceil(total_num_frames / per_clip)) if per_clip > 0 else math.inf
+
+    def _check_clip_count(self, count: float, name: str, clip_stride_seconds: float | None = None) -> None:
+        """Refuse more clips than the ``max_clips_per_call`` budget, saying how to ask for fewer."""
+        if count <= get_limits().max_clips_per_call:
+            return
+        asked = "an unbounded number of" if math.isinf(count) else f"{int(count):,}"
+        how = (
+            f"one every {clip_stride_seconds:g} s; a larger clip_stride_seconds asks for fewer"
+            if clip_stride_seconds is not None
+            else "num_clips; ask for fewer"
+        )
+        raise exceeded("max_clips_per_call", name, f"{asked} clips ({how})")
+
+    def _spans(self, windows: np.ndarray, total_num_frames: int) -> list[tuple[int, int]]:
+        """Each clip's [first, last + 1) frames, for its start and end in the timeline."""
+        if self.sampling.strategy == "uniform":  # each clip spans the video
+            return [(0, total_num_frames)] * len(windows)
+        return [(int(w[0]), int(w[-1]) + 1) for w in windows]
+
     def _windows(self, total_num_frames: int, fps: float | None, num_clips: int, clip_stride_seconds: float | None):
         if clip_stride_seconds is not None and self.sampling.strategy == "clip":
             if not fps:
@@ -349,6 +464,14 @@ def _damage_info(err: FramesLostError, clips_dropped: int) -> dict[str, Any]:
     }
 
 
+def _combined_damage(meta, windows: np.ndarray, damages: list[FramesLostError]) -> FramesLostError:
+    """The error one decode of every clip's frames would have raised, from the errors of the batches that met
+    the damage (what the warning and the metadata report; its ``frames`` are not kept)."""
+    targets = np.unique(windows)
+    lost = np.unique(np.concatenate([np.asarray(err.lost, dtype=np.int64) for err in damages]))
+    return _frames_lost(meta, targets, ~np.isin(targets, lost), None, None)
+
+
 def _is_decoded_video(inputs) -> bool:
     return len(inputs) > 0 and isinstance(inputs[0], np.ndarray | torch.Tensor)
 
@@ -358,6 +481,14 @@ def _name(item) -> str:
 
 
 def _as_tchw(video) -> torch.Tensor:
+    if not isinstance(video, np.ndarray | torch.Tensor) and not (
+        isinstance(video, list | tuple) and _is_decoded_video(video)  # a list of frames
+    ):
+        raise UsageError(
+            f"cannot score an input of type {type(video).__name__}: give a video file path, an http(s) URL (with "
+            "allow_urls=True), a list of them, or decoded frames (a (T, H, W, 3) uint8 array or a (T, C, H, W) "
+            "tensor, with fps=)"
+        )
     tensor = torch.as_tensor(np.asarray(video) if not isinstance(video, torch.Tensor) else video)
     if tensor.ndim != 4:
         raise ValueError(f"a decoded video must be (T, H, W, 3) or (T, 3, H, W), got shape {tuple(tensor.shape)}")

@@ -19,6 +19,7 @@ from datasets import Dataset
 from ..data import ClipDecoder, ClipSampling, ClipTransforms, SkillCollator, expand_clips, is_empty_batch
 from ..data.building import with_current_column_names
 from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
+from ..limits import exceeded, get_limits
 from ..models.heads import reported_score_names
 from ..models.inputs import clip_logits, is_regression_model, scores_from_logits
 
@@ -76,7 +77,15 @@ def predict_videos(
 
     A video none of whose clips decodes is left out (not scored), with a warning. A video some of whose clips
     cannot be decoded (they overlap a damaged stretch: frames lost) is scored on the clips that decoded, never on
-    frozen frames; its prediction says so (``clips_asked``, ``clip_errors``), with a warning."""
+    frozen frames; its prediction says so (``clips_asked``, ``clip_errors``), with a warning.
+
+    Clips are decoded and scored ``batch_size`` at a time (a DataLoader over single clips), so memory stays flat
+    in ``clips_per_video``; a count over the ``max_clips_per_call`` budget (:mod:`surgical_skill.limits`) is
+    refused before anything is decoded."""
+    if clips_per_video > get_limits().max_clips_per_call:
+        raise exceeded(
+            "max_clips_per_call", "predict_videos", f"{clips_per_video:,} clips per video (clips_per_video)"
+        )
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dataset = with_current_column_names(dataset)
     model.eval()
