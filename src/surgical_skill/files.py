@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import importlib.metadata
 import json
 import os
 import re
@@ -118,9 +119,11 @@ def staged_folder(
 
 def mark_folder(folder: str | os.PathLike, kind: str) -> Path:
     """Write the toolkit's marker into ``folder`` (which must exist): what lets a later call replace it."""
-    from . import __version__  # the package imports this module first
-
-    return write_json_atomic(Path(folder) / MARKER, {"made_by": MADE_BY, "kind": kind, "version": __version__})
+    try:  # from the installed metadata: this module is also copied into model folders as remote code
+        version = importlib.metadata.version(MADE_BY)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return write_json_atomic(Path(folder) / MARKER, {"made_by": MADE_BY, "kind": kind, "version": version})
 
 
 def folder_kind(folder: str | os.PathLike) -> str | None:
