@@ -9,11 +9,18 @@ import stat
 import numpy as np
 import pytest
 
+from surgical_skill.errors import UsageError
 from surgical_skill.files import (
+    MARKER,
+    folder_kind,
+    mark_folder,
+    remove_toolkit_folder,
     replace_folder,
     staged_contents,
     staged_file,
     staged_folder,
+    stale_siblings,
+    temporary_sibling,
     write_json_atomic,
     write_text_atomic,
 )
@@ -62,10 +69,10 @@ def test_staged_folder_replaces_the_folder_whole_or_not_at_all(tmp_path):
     with pytest.raises(ValueError), staged_folder(final) as tmp:
         (tmp / "new.txt").write_text("2")
         raise ValueError("failed half-way")
-    assert [p.name for p in final.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in final.iterdir()) == [MARKER, "old.txt"]
     with staged_folder(final) as tmp:
         (tmp / "new.txt").write_text("2")
-    assert [p.name for p in final.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in final.iterdir()) == [MARKER, "new.txt"]
     assert os.listdir(tmp_path) == ["report"]
 
 
@@ -94,5 +101,79 @@ def test_replace_folder_moves_the_old_one_aside_first(tmp_path):
     (tmp_path / "new" / "a").write_text("new")
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "a").write_text("old")
-    replace_folder(tmp_path / "new", tmp_path / "final")
+    with pytest.raises(UsageError, match=r"final already exists and was not made by surgical-skill.*--overwrite"):
+        replace_folder(tmp_path / "new", tmp_path / "final")  # not the toolkit's: asked for explicitly
+    assert (tmp_path / "final" / "a").read_text() == "old"
+    replace_folder(tmp_path / "new", tmp_path / "final", overwrite=True)
     assert (tmp_path / "final" / "a").read_text() == "new" and os.listdir(tmp_path) == ["final"]
+
+
+def _thesis(folder):
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("four years")
+    (folder / "chapters").mkdir()
+    (folder / "chapters" / "one.tex").write_text("intro")
+    return folder
+
+
+def _tree(folder):
+    return sorted((str(p.relative_to(folder)), p.read_bytes() if p.is_file() else None) for p in folder.rglob("*"))
+
+
+def test_a_folder_the_toolkit_did_not_make_is_never_replaced_unasked(tmp_path):
+    thesis = _thesis(tmp_path / "thesis")
+    before = _tree(thesis)
+    refused = pytest.raises(UsageError, match=r"thesis already exists and was not made by surgical-skill")
+    with refused, staged_folder(thesis, kind="evaluation-report") as tmp:
+        (tmp / "report.md").write_text("x")
+    assert _tree(thesis) == before and os.listdir(tmp_path) == ["thesis"]  # untouched, no temporary left
+    # made before markers existed: only a folder holding nothing but the old layout's files counts as the toolkit's
+    (thesis / "metrics.json").write_text("{}")
+    with pytest.raises(UsageError), staged_folder(thesis, legacy=("metrics.json", "*.png")):
+        pass
+    old = tmp_path / "old-report"
+    old.mkdir()
+    (old / "metrics.json").write_text("{}")
+    (old / "timelines.png").write_bytes(b"png")
+    with staged_folder(old, kind="evaluation-report", legacy=("metrics.json", "*.png")) as tmp:
+        (tmp / "metrics.json").write_text("new")
+    assert folder_kind(old) == "evaluation-report" and sorted(os.listdir(old)) == [MARKER, "metrics.json"]
+
+
+def test_marked_empty_or_explicitly_overwritten_folders_are_replaced(tmp_path):
+    ours = tmp_path / "ours"
+    with staged_folder(ours, kind="cross-validation") as tmp:
+        (tmp / "a").write_text("1")
+    assert folder_kind(ours) == "cross-validation"
+    with staged_folder(ours) as tmp:  # its marker makes it replaceable without asking
+        (tmp / "b").write_text("2")
+    assert sorted(os.listdir(ours)) == [MARKER, "b"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with staged_folder(empty) as tmp:
+        (tmp / "c").write_text("3")
+    assert (empty / "c").exists()
+    thesis = _thesis(tmp_path / "thesis")
+    with staged_folder(thesis, overwrite=True) as tmp:  # --overwrite: the user said so
+        (tmp / "d").write_text("4")
+    assert sorted(os.listdir(thesis)) == [MARKER, "d"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is a file"), staged_folder(tmp_path / "file", overwrite=True):
+        pass
+
+
+def test_only_the_toolkits_leftovers_are_removed(tmp_path):
+    final = tmp_path / "model"
+    crashed = temporary_sibling(final)  # as a killed staged_folder leaves it: marked
+    crashed.mkdir()
+    mark_folder(crashed, "model")
+    (crashed / "model.safetensors").write_bytes(b"half")
+    foreign = temporary_sibling(final)  # same pattern, but someone's folder
+    _thesis(foreign)
+    lookalike = tmp_path / ".model.tmp-mine"  # not the exact pattern
+    lookalike.mkdir()
+    assert stale_siblings(final) == sorted([crashed, foreign])
+    assert [remove_toolkit_folder(p) for p in sorted([crashed, foreign])] == [
+        p == crashed for p in sorted([crashed, foreign])
+    ]
+    assert not crashed.exists() and (foreign / "thesis.txt").read_text() == "four years" and lookalike.exists()

@@ -4,18 +4,30 @@ A run, a checkpoint, a report, a manifest or a video is either complete or absen
 temporary sibling first and renamed into place (``os.replace`` is atomic on one file system), so an interrupted
 process never leaves half a file under the final name. Temporary names start with a dot; files and folders get
 the usual permissions (the umask's), not the owner-only ones of ``tempfile``.
+
+Every folder the toolkit makes carries a small marker file (:data:`MARKER`: who made it, what kind, which
+version). An existing folder is replaced or deleted only when it carries the marker or the caller says
+``overwrite`` (``--overwrite``): a mistyped ``--output-dir`` must never cost someone a folder of their own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .errors import UsageError
+
+MARKER = ".surgical-skill.json"  # inside every folder the toolkit makes; what allows replacing it
+MADE_BY = "surgical-skill"
 
 
 def temporary_sibling(path: str | os.PathLike, kind: str = "tmp") -> Path:
@@ -68,27 +80,117 @@ def _plain_number(value: Any) -> Any:
 
 
 @contextlib.contextmanager
-def staged_folder(final: str | os.PathLike) -> Iterator[Path]:
-    """A fresh temporary folder beside ``final`` that replaces it when the block completes.
+def staged_folder(
+    final: str | os.PathLike,
+    *,
+    kind: str = "folder",
+    overwrite: bool = False,
+    legacy: tuple[str, ...] = (),
+) -> Iterator[Path]:
+    """A fresh temporary folder beside ``final`` (marked as the toolkit's ``kind`` of folder) that replaces it
+    when the block completes.
 
-    On an exception the temporary folder is removed and ``final`` is left exactly as it was. Whether ``final``
-    may be replaced is the caller's decision, checked before entering.
+    On an exception the temporary folder is removed and ``final`` is left exactly as it was. An existing
+    ``final`` is replaced only when it is empty, carries the toolkit's marker (or, made before markers, holds
+    only the ``legacy`` file names), or with ``overwrite``: checked before the block runs and again before the
+    rename, so no work is done only to be refused.
+
+    Raises:
+        UsageError: ``final`` is a file, or a folder the toolkit did not make and ``overwrite`` is not given.
 
     Example::
 
-        with staged_folder(run / "eval") as tmp:
+        with staged_folder(run / "eval", kind="evaluation-report") as tmp:
             (tmp / "metrics.json").write_text(...)
     """
     final = Path(final)
+    check_replaceable(final, overwrite=overwrite, legacy=legacy)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(final)
     tmp.mkdir()
     try:
+        mark_folder(tmp, kind)
         yield tmp
+        replace_folder(tmp, final, overwrite=overwrite, legacy=legacy)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    replace_folder(tmp, final)
+
+
+def mark_folder(folder: str | os.PathLike, kind: str) -> Path:
+    """Write the toolkit's marker into ``folder`` (which must exist): what lets a later call replace it."""
+    try:  # from the installed metadata: this module is also copied into model folders as remote code
+        version = importlib.metadata.version(MADE_BY)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return write_json_atomic(Path(folder) / MARKER, {"made_by": MADE_BY, "kind": kind, "version": version})
+
+
+def folder_kind(folder: str | os.PathLike) -> str | None:
+    """The kind written in ``folder``'s marker, or None when it has no readable marker of this toolkit."""
+    try:
+        marker = json.loads((Path(folder) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("made_by") != MADE_BY:
+        return None
+    return str(marker.get("kind", ""))
+
+
+def is_toolkit_folder(folder: str | os.PathLike, legacy: tuple[str, ...] = ()) -> bool:
+    """Whether ``folder`` is one the toolkit made: it carries the marker, or (folders made before the marker)
+    it is not empty and every entry in it is a plain file whose name matches one of the ``legacy`` patterns (so
+    a folder holding anything else, e.g. someone's ``thesis.txt`` or a subfolder, is never taken for one)."""
+    folder = Path(folder)
+    if folder_kind(folder) is not None:
+        return True
+    if not legacy or not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    return bool(entries) and all(
+        p.is_file() and not p.is_symlink() and any(fnmatch.fnmatchcase(p.name, g) for g in legacy) for p in entries
+    )
+
+
+def check_replaceable(final: str | os.PathLike, *, overwrite: bool = False, legacy: tuple[str, ...] = ()) -> None:
+    """Refuse to replace or delete ``final`` unless it is absent, an empty folder, a folder the toolkit made
+    (:func:`is_toolkit_folder`), or ``overwrite`` is given. A file is never replaced by a folder.
+
+    Raises:
+        UsageError: one line naming the folder and what to do.
+    """
+    final = Path(final)
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise UsageError(f"{final} is a file (or a link), not a folder: choose another folder")
+    if not final.exists() or overwrite or not any(final.iterdir()) or is_toolkit_folder(final, legacy):
+        return
+    raise UsageError(
+        f"{final} already exists and was not made by surgical-skill (no {MARKER} in it), so it is left alone: "
+        "choose another folder, or pass --overwrite to replace it"
+    )
+
+
+def remove_toolkit_folder(folder: str | os.PathLike) -> bool:
+    """Delete ``folder`` if the toolkit made it (its marker, or an empty folder); True when it was deleted.
+
+    For leftovers (temporary and moved-aside siblings): anything else under such a name is someone else's and is
+    left where it is."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    if folder_kind(folder) is None and any(folder.iterdir()):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def stale_siblings(path: str | os.PathLike, kind: str = "tmp") -> list[Path]:
+    """Siblings of ``path`` named exactly as :func:`temporary_sibling` names them (``.name.tmp-PID-8HEX``)."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{re.escape(kind)}-\d+-[0-9a-f]{{8}}")
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
 
 
 @contextlib.contextmanager
@@ -108,19 +210,28 @@ def staged_contents(folder: str | os.PathLike) -> Iterator[Path]:
         final.mkdir(exist_ok=True)
         for item in tmp.iterdir():
             if item.is_dir() and (final / item.name).is_dir():
-                replace_folder(item, final / item.name)
+                # an entry of the same name is replaced, as save_pretrained replaces the files it writes
+                replace_folder(item, final / item.name, overwrite=True)
             else:
                 os.replace(item, final / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def replace_folder(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
-    """Move the finished folder ``tmp`` to ``final``; an existing ``final`` is moved aside first, then removed."""
+def replace_folder(
+    tmp: str | os.PathLike, final: str | os.PathLike, *, overwrite: bool = False, legacy: tuple[str, ...] = ()
+) -> Path:
+    """Move the finished folder ``tmp`` to ``final``; an existing ``final`` (only one :func:`check_replaceable`
+    allows) is moved aside first, then removed.
+
+    Raises:
+        UsageError: ``final`` exists and is not the toolkit's, and ``overwrite`` is not given.
+    """
     tmp, final = Path(tmp), Path(final)
-    if not final.exists():
+    if not final.exists() and not final.is_symlink():
         os.replace(tmp, final)
         return final
+    check_replaceable(final, overwrite=overwrite, legacy=legacy)
     old = temporary_sibling(final, "old")
     os.replace(final, old)
     try:

@@ -32,6 +32,7 @@ from surgical_skill.evaluation.evaluate import (
 )
 from surgical_skill.evaluation.metrics import ordinal_metrics, predict_labels
 from surgical_skill.evaluation.report import read_report
+from surgical_skill.markup import markdown_inline
 from surgical_skill.models import build_model, build_video_processor
 from tests.helpers import TINY_SMALL3D
 
@@ -113,7 +114,7 @@ def test_the_report_holds_every_score_and_reads_back_to_the_same_metrics(items_r
     report = (folder / "report.md").read_text()
     assert "Spearman's rho over the 5 targets (Fisher-z mean)" in report
     assert "| target | Spearman [95 % CI] | Pearson [95 % CI] | MAE [95 % CI] | RMSE | videos |" in report
-    assert all(f"| {name} |" in report for name in ITEMS) and "| grs (sum) |" in report
+    assert all(f"| {markdown_inline(name)} |" in report for name in ITEMS) and "| grs (sum) |" in report
     for png in ("scores.png", "residuals.png", "timelines.png"):
         assert (folder / png).stat().st_size > 10_000 and f"]({png})" in report
 
@@ -284,7 +285,7 @@ def test_the_end_of_a_run_with_two_named_scores_chooses_no_threshold_and_reads_e
     assert list(result.baselines) == names
     assert any(line.startswith("grs: ") for line in result.baseline_verdicts)
     report = (tmp_path / "eval" / "report.md").read_text()
-    assert "### time_and_motion" in report and "| **the model** |" in report
+    assert r"### time\_and\_motion" in report and "| **the model** |" in report
     meta = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(meta["baselines"]["per_target"]) == set(names)
     assert meta["baselines"]["per_target"]["grs"]["target"] == "grs"

@@ -240,3 +240,58 @@ def test_the_summary_states_the_protocol_and_the_fields_figure(tmp_path):
     line = cross_validation_headline(summary, tmp_path / "cv")
     assert line.startswith("cross-validation (jigsaws-loso) over 2 folds: accuracy 0.667 ±")
     assert "pooled 0.600 (95 % interval" in line
+
+
+def test_the_summary_folder_and_files_are_safe_from_the_data(tmp_path):
+    """Subjects, labels and fold names are data: no cell of oof_predictions.csv runs as a spreadsheet formula and
+    no name breaks summary.md's tables; the cv/ folder replaces only an earlier summary (or an empty folder),
+    never someone's folder unless asked."""
+    from surgical_skill.errors import UsageError
+    from surgical_skill.evaluation import classification_metrics
+    from surgical_skill.evaluation.evaluate import EvaluationResult, VideoPrediction
+    from surgical_skill.files import MARKER, folder_kind
+    from surgical_skill.training import summarize_cross_validation
+
+    labels = ["=1+1", "hi\n| x | <script>"]
+    subjects = ["-cmd", '=HYPERLINK("http://x","y")']
+
+    def fold(subject, truths, probabilities):
+        predictions = [
+            VideoPrediction(i, f"@{subject}-{i}.mp4", subject, t, p, [], [])
+            for i, (t, p) in enumerate(zip(truths, probabilities))
+        ]
+        return EvaluationResult(classification_metrics(truths, probabilities), {}, predictions, None, labels)
+
+    results = {
+        "fold\n| a |": fold(subjects[0], [1, 0], [[0.2, 0.8], [0.6, 0.4]]),
+        "+b": fold(subjects[1], [0, 1, 0], [[0.7, 0.3], [0.6, 0.4], [0.3, 0.7]]),
+    }
+    cv = tmp_path / "cv"
+    summarize_cross_validation(results, cv, bootstrap_samples=20)
+    with (cv / "oof_predictions.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 6 and all(not c.startswith(("=", "+", "-", "@", "\t")) for row in rows for c in row)
+    assert rows[0][:4] == ["fold", "video", "subject", "label"]
+    assert {row[3] for row in rows[1:]} == {"'=1+1", "hi\n| x | <script>"}
+    assert {row[0] for row in rows[1:]} == {"fold\n| a |", "'+b"}
+    assert {row[2] for row in rows[1:]} == {"'" + s for s in subjects}
+    text = (cv / "summary.md").read_text()
+    assert "<script>" not in text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| fold |"))
+    fold_rows = lines[header + 2 :]
+    assert [line for line in fold_rows if line] == fold_rows[:2] and len([r for r in fold_rows if r]) == 2
+    assert fold_rows[0].startswith(r"| fold\\n\| a \| |")
+    assert folder_kind(cv) == "cross-validation"
+    summarize_cross_validation(results, cv, bootstrap_samples=20)  # its own earlier summary: replaced
+    (cv / MARKER).unlink()  # a summary written before the marker: only a summary's files, so replaced too
+    summarize_cross_validation(results, cv, bootstrap_samples=20)
+    thesis = tmp_path / "thesis"
+    (thesis / "chapters").mkdir(parents=True)
+    (thesis / "thesis.txt").write_text("four years")
+    with pytest.raises(UsageError, match=r"thesis already exists and was not made by surgical-skill.*--overwrite"):
+        summarize_cross_validation(results, thesis, bootstrap_samples=20)
+    assert sorted(p.name for p in thesis.iterdir()) == ["chapters", "thesis.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cv", "thesis"]
+    summarize_cross_validation(results, thesis, bootstrap_samples=20, overwrite=True)  # asked for: replaced
+    assert folder_kind(thesis) == "cross-validation" and not (thesis / "thesis.txt").exists()

@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
+from surgical_skill.files import folder_kind
 from tests.helpers import load_train_script, run_cli, write_manifest, write_tiny_recipe
 
 # not the defaults: the split and the class order must come from the run, not from evaluate's own options
@@ -103,15 +104,30 @@ def test_requests_that_would_score_seen_surgeons_are_refused(run, tmp_path, flag
 
 def test_the_run_report_is_never_overwritten_unasked(run, tmp_path):
     before = (run / "eval" / "metrics.json").read_bytes()
+    before_metrics = before.decode()
     result = run_cli("evaluate", run)  # the default output is the run's own eval/
     assert result.returncode == 2 and "already holds an evaluation report; pass --overwrite" in result.stderr
     assert (run / "eval" / "metrics.json").read_bytes() == before
     thesis = tmp_path / "thesis"
-    thesis.mkdir()
+    (thesis / "chapters").mkdir(parents=True)
+    (thesis / "chapters" / "one.tex").write_text("intro")
     (thesis / "thesis.txt").write_text("four years")
-    result = run_cli("evaluate", run, "--output-dir", thesis, "--overwrite")
-    assert result.returncode == 2 and "is not an evaluation report" in result.stderr
-    assert (thesis / "thesis.txt").read_text() == "four years" and len(list(thesis.iterdir())) == 1
+    (thesis / "metrics.json").write_text("{}")  # another tool's: it does not make the folder a report
+    before = sorted((str(p.relative_to(thesis)), p.read_bytes() if p.is_file() else b"") for p in thesis.rglob("*"))
+    for flags in ([], ["--overwrite"]):
+        result = run_cli("evaluate", run, "--output-dir", thesis, *flags)
+        assert result.returncode == 2 and "is not an evaluation report made by surgical-skill" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        after = sorted((str(p.relative_to(thesis)), p.read_bytes() if p.is_file() else b"") for p in thesis.rglob("*"))
+        assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]  # nothing staged beside it either
+    # its own earlier report (the toolkit's marker) is replaced on request, with the same figures
+    assert folder_kind(run) == "training-run" and folder_kind(run / "eval") == "evaluation-report"
+    result = run_cli("evaluate", run, "--overwrite")
+    assert result.returncode == 0, result.stderr[-3000:]
+    again, earlier = read(run / "eval" / "metrics.json"), json.loads(before_metrics)
+    assert again["metrics"]["accuracy"] == pytest.approx(earlier["metrics"]["accuracy"], abs=1e-6)
+    assert folder_kind(run / "eval") == "evaluation-report"
 
 
 def test_other_class_names_are_refused_listing_both_and_mapped_on_request(run, new_videos, tmp_path):

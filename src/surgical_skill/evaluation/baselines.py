@@ -41,6 +41,7 @@ from torch import nn
 from ..data.building import label_values, score_target_names, with_current_column_names
 from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..data.splits import fold_indices, subject_groups
+from ..markup import markdown_inline
 from ..video import VideoDecodeError, decode_frames
 from .compare import paired_bootstrap
 from .formatting import finite_or_none, fmt
@@ -199,9 +200,10 @@ def baselines_markdown(payload: dict[str, Any], model_value: float | None = None
         lines.append(f"| **the model** | **{model_value:.3f}** | |")
     for result in payload["baselines"].values():
         low, high = result["confidence_interval_95"]
-        lines.append(f"| {result['description']} | {fmt(result['value'])} | {fmt(low)} to {fmt(high)} |")
+        description = markdown_inline(result["description"])  # may be read back from a hand-edited metrics.json
+        lines.append(f"| {description} | {fmt(result['value'])} | {fmt(low)} to {fmt(high)} |")
     chance = "Spearman's rho 0" if metric == "spearman" else f"accuracy {payload['chance']:.3f} (the largest class)"
-    lines += ["", f"{payload['protocol']} Chance: {chance}."]
+    lines += ["", f"{markdown_inline(payload['protocol'])} Chance: {chance}."]
     for name, why in payload.get("skipped", {}).items():
         lines.append(f"Not computed: {BASELINES[name]} ({why}).")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import SurgicalSkillError
+from ..markup import markdown_inline
 from .formatting import fmt, fmt_p, json_safe
 from .metrics import (
     _quiet,
@@ -239,8 +240,11 @@ class ComparisonResult:
     def to_markdown(self) -> str:
         """A table of A, B, B - A with its paired 95 % interval and p-value per metric, and McNemar's test."""
         lines = [
-            f"A: {self.report_a}" + (f" (threshold {self.threshold_a:g})" if self.threshold_a is not None else ""),
-            f"B: {self.report_b}" + (f" (threshold {self.threshold_b:g})" if self.threshold_b is not None else ""),
+            # folder names and score names are the user's: literal text, one line each
+            f"A: {markdown_inline(self.report_a)}"
+            + (f" (threshold {self.threshold_a:g})" if self.threshold_a is not None else ""),
+            f"B: {markdown_inline(self.report_b)}"
+            + (f" (threshold {self.threshold_b:g})" if self.threshold_b is not None else ""),
             "",
             "| metric | A | B | B - A | 95 % CI of B - A | p |",
             "|---|---|---|---|---|---|",
@@ -248,7 +252,7 @@ class ComparisonResult:
         for name, m in self.metrics.items():
             low, high = m["ci_95"]
             lower = name.rsplit("/", 1)[-1] in LOWER_IS_BETTER or name == "mae_mean"
-            label = name.replace("_", " ") + (" (lower is better)" if lower else "")
+            label = markdown_inline(name.replace("_", " ")) + (" (lower is better)" if lower else "")
             lines.append(
                 f"| {label} | {fmt(m['a'])} | {fmt(m['b'])} | {fmt(m['difference'], True)} | "
                 f"{fmt(low, True)} to {fmt(high, True)} | {fmt_p(m['p_value'])} |"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..markup import csv_cell
+
 
 def finite_or_none(value: Any) -> float | None:
     """``value`` as a float, or None where it is missing, NaN or infinite (JSON has no NaN)."""
@@ -41,3 +43,17 @@ def fmt_p(value: Any) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3g}" if value >= 0.001 else "<0.001"
+
+
+def csv_text(value: Any) -> Any:
+    """A cell of a CSV the toolkit writes and may read back (``predictions.csv``): a string a spreadsheet would
+    run as a formula gets a leading ``'`` (:func:`surgical_skill.markup.csv_cell`), and so does one that already
+    starts with ``'``, so that :func:`read_csv_text` gives every value back exactly. Numbers are unchanged."""
+    if isinstance(value, str) and value.startswith("'"):
+        return "'" + value
+    return csv_cell(value)
+
+
+def read_csv_text(cell: str) -> str:
+    """The value :func:`csv_text` wrote as ``cell``."""
+    return cell[1:] if cell.startswith("'") else cell

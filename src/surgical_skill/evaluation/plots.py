@@ -7,6 +7,8 @@ this module leaves the user's plotting backend alone.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as skm
 
 from ..data.clips import segment_name
+from ..markup import visible_controls
 from .metrics import predict_labels
 
 
@@ -204,7 +207,9 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
             ax.set_ylim(0, 1)
         truth = "" if multi else f" ({p.label if regression else names[int(p.label)]})"  # several: in the legend
         ax.set_title(
-            f"{segment_name(Path(p.video).stem, getattr(p, 'segment', None))}{truth}{' - wrong' if wrong(p) else ''}",
+            plain_text(
+                f"{segment_name(Path(p.video).stem, getattr(p, 'segment', None))}{truth}{' - wrong' if wrong(p) else ''}"
+            ),
             fontsize=8,
             color="C3" if wrong(p) else "black",
         )
@@ -220,7 +225,8 @@ def timeline_figure(folder: Path, result, max_videos: int = 12) -> str:
 
 
 def prediction_timeline(result: dict, folder: str | Path) -> Path:
-    """A pipeline result's clip scores along the video, as ``<video name>_timeline.png`` in ``folder``."""
+    """A pipeline result's clip scores along the video, as ``<video name>-<hash>_timeline.png`` in ``folder``
+    (:func:`timeline_file_name`: one file per video path, a safe name whatever the video is called)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     clips = result["clips"]
@@ -246,13 +252,26 @@ def prediction_timeline(result: dict, folder: str | Path) -> Path:
             row.set_ylabel(name.replace("_", " "), fontsize=7)
             row.set_title(f"{name} {result['scores'][name]:.2f}", fontsize=8, loc="left")
         axes[-1, 0].set_xlabel("seconds")
-        fig.suptitle(Path(result["metadata"]["video"]).name, fontsize=9)
-        name = f"{Path(result['metadata']['video']).stem}_timeline.png"
-        return folder / _save(fig, folder, name)
+        fig.suptitle(plain_text(Path(result["metadata"]["video"]).name), fontsize=9)
+        return folder / _save(fig, folder, timeline_file_name(result["metadata"]["video"]))
     else:
         ax.plot([(c["start"] + c["end"]) / 2 for c in clips], [c["score"] for c in clips], marker="o", ms=3)
         ax.set(ylabel="score")
         title = f"score {result['predicted_score']:.2f}"
-    ax.set(xlabel="seconds", title=f"{Path(result['metadata']['video']).name}: {title}")
-    name = f"{Path(result['metadata']['video']).stem}_timeline.png"
-    return folder / _save(fig, folder, name)
+    ax.set(xlabel="seconds", title=plain_text(f"{Path(result['metadata']['video']).name}: {title}"))
+    return folder / _save(fig, folder, timeline_file_name(result["metadata"]["video"]))
+
+
+def timeline_file_name(video: str) -> str:
+    """``<safe stem>-<8 hex>_timeline.png`` for a video: the stem keeps only letters, digits, ``.``, ``_`` and
+    ``-`` (no separator, newline or leading dot reaches the file system), and the hash of the whole path as given
+    keeps two videos of one name in different folders apart."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(video)).stem).lstrip(".")[:60] or "video"
+    digest = hashlib.sha256(str(video).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{stem}-{digest}_timeline.png"
+
+
+def plain_text(text: str) -> str:
+    """A name from data as a matplotlib title shows it literally: controls visible (one line) and ``$`` escaped
+    (matplotlib reads ``$...$`` as mathtext, which can fail to parse)."""
+    return visible_controls(str(text)).replace("$", r"\$")

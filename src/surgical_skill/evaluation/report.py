@@ -24,13 +24,18 @@ from sklearn.metrics import classification_report
 
 from ..data.clips import SEGMENT_COLUMNS, segment_name
 from ..errors import SurgicalSkillError
-from ..files import staged_folder, write_json_atomic
+from ..files import folder_kind, is_toolkit_folder, staged_folder, write_json_atomic
+from ..markup import markdown_inline
 from . import plots
-from .formatting import fmt, json_safe
+from .formatting import csv_text, fmt, json_safe, read_csv_text
 from .inference import VideoPrediction
 from .metrics import HEADLINE_CLASSIFICATION, HEADLINE_REGRESSION, predict_labels
 
-REPORT_MARKER = "metrics.json"  # a folder holding it is an evaluation report (and may be replaced when asked)
+REPORT_MARKER = "metrics.json"  # every report holds it (and read_report needs it)
+REPORT_KIND = "evaluation-report"  # the kind in the toolkit's folder marker (surgical_skill.files.MARKER)
+# A report written before folders carried the marker: recognised only when it holds nothing but these files
+REPORT_LEGACY = ("metrics.json", "predictions.csv", "misclassified.csv", "classification_report.txt", "report.md")
+REPORT_LEGACY += ("*.png",)
 CLASSIFICATION, REGRESSION = "classification", "regression"
 
 
@@ -157,7 +162,7 @@ def read_report(folder: str | os.PathLike) -> SavedReport:
         targets,
         values,
         task,
-        [row.get("source_video") or "" for row in rows],
+        [read_csv_text(row.get("source_video") or "") for row in rows],
         meta,
         segments,
     )
@@ -218,7 +223,8 @@ def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool,
         except ValueError as err:
             raise ReportFormatError(f"{where}: the segment is not two frame numbers ({err})") from err
         segment = None if start is None or end is None else (start, end)
-        name = segment_name(row["video"], segment)
+        video = read_csv_text(row["video"])
+        name = segment_name(video, segment)
         if name in seen:
             raise ReportFormatError(f"{where}: video {name!r} appears twice")
         seen.add(name)
@@ -232,15 +238,16 @@ def _parse_rows(rows: list[dict[str, str]], labels: list[str], regression: bool,
                 targets.append(float(row["label"]))
                 values.append(float(row["predicted_score"]))
             else:
-                if row["label"] not in index:
-                    raise ReportFormatError(f"label {row['label']!r} is not one of the report's classes {labels}")
-                targets.append(index[row["label"]])
+                label = read_csv_text(row["label"])
+                if label not in index:
+                    raise ReportFormatError(f"label {label!r} is not one of the report's classes {labels}")
+                targets.append(index[label])
                 values.append([float(row[f"p_{name}"]) for name in labels])
                 correct.append(row.get("correct"))
         except (TypeError, ValueError) as err:
             raise ReportFormatError(f"{where}: {err}") from err
-        videos.append(row["video"])
-        subjects.append(row["subject"] or "")
+        videos.append(video)
+        subjects.append(read_csv_text(row["subject"] or ""))
     targets = np.asarray(targets, dtype=np.float64 if regression else np.int64)
     return videos, subjects, targets, np.asarray(values, dtype=np.float64), correct, segments
 
@@ -331,16 +338,27 @@ def check_output_dir(output_dir: str | os.PathLike, *, overwrite: bool) -> None:
         raise ReportExistsError(f"{folder} is a file; give a folder for the report")
     if not folder.is_dir() or not any(folder.iterdir()):
         return
-    if not (folder / REPORT_MARKER).is_file():
+    if not is_report_folder(folder):
         raise ReportExistsError(
-            f"{folder} exists and is not an evaluation report (no {REPORT_MARKER}); it is left alone: "
-            "choose another --output-dir"
+            f"{folder} exists and is not an evaluation report made by surgical-skill (it holds other files); "
+            "it is left alone: choose another --output-dir"
         )
     if not overwrite:
         raise ReportExistsError(
             f"{folder} already holds an evaluation report; pass --overwrite to replace it, or choose another "
             "--output-dir"
         )
+
+
+def is_report_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a report this toolkit wrote: its marker says so, or (written before reports were
+    marked) it holds ``metrics.json`` and nothing but a report's own files. A folder that merely holds a
+    ``metrics.json`` beside other things (someone's thesis, another tool's output) is not one."""
+    folder = Path(folder)
+    kind = folder_kind(folder)
+    if kind is not None:
+        return kind == REPORT_KIND
+    return (folder / REPORT_MARKER).is_file() and is_toolkit_folder(folder, REPORT_LEGACY)
 
 
 @dataclass
@@ -366,7 +384,10 @@ def write_report(
     absent, never half written. Only a report (or an empty folder) is ever replaced."""
     settings = ReportSettings(split_name, clips_per_video, resampled_by, bootstrap_samples)
     final = Path(output_dir)
-    with staged_folder(final) as tmp:
+    if final.exists():
+        check_output_dir(final, overwrite=True)  # only a report, or an empty folder, is ever replaced
+    # staged_folder checks again before the rename: still a report (or empty) now that the work is done
+    with staged_folder(final, kind=REPORT_KIND, legacy=REPORT_LEGACY) as tmp:
         write_json_atomic(tmp / "metrics.json", metrics_payload(result, settings))
         _write_predictions(tmp, result)
         figures = (
@@ -374,8 +395,6 @@ def write_report(
         )
         figures["timeline"] = plots.timeline_figure(tmp, result)
         (tmp / "report.md").write_text(report_markdown(result, figures, settings))
-        if final.exists():
-            check_output_dir(final, overwrite=True)  # still a report (or empty) now that the work is done
     return final
 
 
@@ -516,8 +535,9 @@ def _write_predictions(folder: Path, result: EvaluationResult) -> None:
 
 
 def _write_csv(path: Path, rows) -> None:
+    # names, subjects and labels come from other people's spreadsheets: no cell may run as a formula
     with path.open("w", newline="") as handle:
-        csv.writer(handle).writerows(rows)
+        csv.writer(handle).writerows([csv_text(cell) for cell in row] for row in rows)
 
 
 # ---------------------------------------------------------------------------------------------- report.md
@@ -535,8 +555,8 @@ FIGURE_TITLES = {
 def report_markdown(result: EvaluationResult, figures: dict[str, str], settings: ReportSettings) -> str:
     """``report.md``: the headline table with intervals, notes, baselines, per-class figures and the plots."""
     lines = _named_score_lines(result, settings) if result.multi_target else _headline_lines(result, settings)
-    for note in result.notes:
-        lines += [f"**Note.** {note}", ""]
+    for note in result.notes:  # notes name videos and subjects: data, shown as literal text
+        lines += [f"**Note.** {markdown_inline(note)}", ""]
     if isinstance(result.baselines, dict):
         lines += _target_baseline_lines(result)
     elif result.baselines is not None:
@@ -562,9 +582,9 @@ def _headline_lines(result: EvaluationResult, settings: ReportSettings) -> list[
         else ""
     )
     lines = [
-        f"# Evaluation on the {settings.split_name} split",
+        f"# Evaluation on the {markdown_inline(settings.split_name)} split",
         "",
-        *([result.protocol, ""] if result.protocol else []),
+        *([markdown_inline(result.protocol), ""] if result.protocol else []),
         f"{len(result.predictions)} videos{surgeons}; each scored from {settings.clips_per_video} clips spread "
         "over the whole video (mean probability).",
         "",
@@ -597,7 +617,7 @@ def _named_score_lines(result: EvaluationResult, settings: ReportSettings) -> li
     table_start = lines.index("| metric | value | 95 % interval |")
     protocol = lines[lines.index("") + 1 : table_start]  # the protocol and the videos, as for one score
     m = result.metrics
-    over = ", ".join(result.targets)
+    over = ", ".join(markdown_inline(t) for t in result.targets)
     lines = [
         lines[0],
         "",
@@ -613,7 +633,7 @@ def _named_score_lines(result: EvaluationResult, settings: ReportSettings) -> li
         "|---|---|---|---|---|---|",
     ]
     for name in result.label_names:
-        label = name if name in result.targets else f"{name} (sum)"
+        label = markdown_inline(name) + ("" if name in result.targets else " (sum)")
         if f"{name}/spearman" not in m:
             lines.append(f"| {label} | n/a | n/a | n/a | n/a | 0 |")
             continue
@@ -639,7 +659,8 @@ def _ordinal_lines(result: EvaluationResult) -> list[str]:
     return [
         "## Ordered classes",
         "",
-        f"The classes are ordered ({' < '.join(result.label_names)}): a decision one class off is a smaller error "
+        f"The classes are ordered ({' &lt; '.join(markdown_inline(n) for n in result.label_names)}): a decision one "
+        "class off is a smaller error "
         "than one two classes off.",
         "",
         "| metric | value | 95 % interval |",
@@ -668,8 +689,8 @@ def _target_baseline_lines(result: EvaluationResult) -> list[str]:
     ]
     for name, baselines in result.baselines.items():
         value, _ = model_figure(result, baselines)
-        lines += [f"### {name}", "", baselines.to_markdown(value), ""]
-    lines += [*(f"- {line}" for line in result.baseline_verdicts), ""]
+        lines += [f"### {markdown_inline(name)}", "", baselines.to_markdown(value), ""]
+    lines += [*(f"- {markdown_inline(line)}" for line in result.baseline_verdicts), ""]
     return lines
 
 
@@ -682,7 +703,7 @@ def _baseline_lines(result: EvaluationResult) -> list[str]:
         "",
         result.baselines.to_markdown(value),
         "",
-        *(f"- {line}" for line in result.baseline_verdicts),
+        *(f"- {markdown_inline(line)}" for line in result.baseline_verdicts),
         "",
     ]
 
@@ -692,11 +713,12 @@ def _rater_lines(raters: dict[str, Any], target: str = "") -> list[str]:
     (``target``: which of several named scores)."""
     agreement, model = raters["agreement"], raters["model"]
     names = raters["rater_names"]
+    target = markdown_inline(target) if target else ""
     lines = [
         "## Raters: the human reference" + (f" ({target})" if target else ""),
         "",
         (
-            f"Each video's {target!r} was scored by {raters['per_video']} raters ({agreement['raters']} in all). "
+            f"Each video's '{target}' was scored by {raters['per_video']} raters ({agreement['raters']} in all). "
             if target
             else f"The score is each video's mean over its raters ({raters['per_video']} a video, "
             f"{agreement['raters']} in all). "
@@ -714,7 +736,10 @@ def _rater_lines(raters: dict[str, Any], target: str = "") -> list[str]:
         "| model against | Spearman | Pearson | MAE |",
         "|---|---|---|---|",
     ]
-    for who, label in (("raters_mean", "the raters' mean"), *((name, f"rater {name}") for name in names)):
+    for who, label in (
+        ("raters_mean", "the raters' mean"),
+        *((name, f"rater {markdown_inline(name)}") for name in names),
+    ):
         lines.append(
             f"| {label} | {fmt(model.get(f'{who}/spearman'))} | {fmt(model.get(f'{who}/pearson'))} | "
             f"{fmt(model.get(f'{who}/mae'))} |"
@@ -725,8 +750,8 @@ def _rater_lines(raters: dict[str, Any], target: str = "") -> list[str]:
 def _classification_lines(result: EvaluationResult) -> list[str]:
     if result.threshold is not None:
         lines = [
-            f"Decision threshold on p({result.label_names[1]}): {result.threshold:.3f}, "
-            f"{result.threshold_source or 'given'}.",
+            f"Decision threshold on p({markdown_inline(result.label_names[1])}): {result.threshold:.3f}, "
+            f"{markdown_inline(result.threshold_source or 'given')}.",
             "",
         ]
     else:
@@ -740,7 +765,7 @@ def _classification_lines(result: EvaluationResult) -> list[str]:
     m = result.metrics
     for i, name in enumerate(result.label_names):
         lines.append(
-            f"| {name} | {fmt(m['precision_per_class'][i])} | {fmt(m['recall_per_class'][i])} | "
+            f"| {markdown_inline(name)} | {fmt(m['precision_per_class'][i])} | {fmt(m['recall_per_class'][i])} | "
             f"{fmt(m['specificity_per_class'][i])} | {fmt(m['f1_per_class'][i])} | {m['support_per_class'][i]} |"
         )
     wrong = int(np.sum(decided_labels(result) != np.asarray([int(p.label) for p in result.predictions])))

@@ -27,8 +27,16 @@ import torch
 from accelerate import Accelerator
 from safetensors import safe_open
 
-from ..errors import SurgicalSkillError
-from ..files import replace_folder, staged_folder, temporary_sibling, write_json_atomic
+from ..errors import SurgicalSkillError, UsageError
+from ..files import (
+    mark_folder,
+    remove_toolkit_folder,
+    replace_folder,
+    staged_folder,
+    stale_siblings,
+    temporary_sibling,
+    write_json_atomic,
+)
 
 CHECKPOINT_PREFIX = "checkpoint-"
 CHECKPOINTS = "checkpoints"
@@ -90,8 +98,10 @@ def save_checkpoint(
     final = folder / f"{CHECKPOINT_PREFIX}{step}"
     tmp = folder / f".tmp-{CHECKPOINT_PREFIX}{step}"  # a fixed name: every process must write into the same one
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
+        if tmp.exists() and not remove_toolkit_folder(tmp):  # a killed save's is marked (below); others are not
+            raise UsageError(f"{tmp} is in the way of checkpoint {step} and was not made by surgical-skill: move it")
+        tmp.mkdir(parents=True)
+        mark_folder(tmp, "checkpoint")  # before anything else is in it: a leftover is recognisable as ours
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
     if accelerator.is_main_process and model is not None:
@@ -100,7 +110,7 @@ def save_checkpoint(
     fault_point("checkpoint-write")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        replace_folder(tmp, final)
+        replace_folder(tmp, final, overwrite=True)  # checkpoint-<step> in the run's checkpoints/: the run's own
         fault_point("checkpoint-prune")
         if keep:
             for old in checkpoints_in(run_dir)[:-keep]:
@@ -197,13 +207,17 @@ def save_model(accelerator: Accelerator, model: torch.nn.Module, processor, path
     state_dict = accelerator.get_state_dict(model)  # gathers FSDP / DeepSpeed shards (every process calls it)
     if accelerator.is_main_process:
         path = Path(path)
-        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a process killed while saving
-            shutil.rmtree(stale, ignore_errors=True)
-        with staged_folder(path) as tmp:
+        for stale in stale_siblings(path):  # left by a process killed while saving: only ours (marked) go
+            remove_toolkit_folder(stale)
+        with staged_folder(path, kind="model", legacy=MODEL_LEGACY) as tmp:
             accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
             fault_point("model-write")
             processor.save_pretrained(tmp)
     accelerator.wait_for_everyone()
+
+
+# A model folder saved before folders were marked: save_pretrained's files only
+MODEL_LEGACY = ("*.json", "*.safetensors")
 
 
 def write_history(run_dir: str | Path, history: list[dict[str, Any]]) -> Path:

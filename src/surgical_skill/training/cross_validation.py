@@ -28,7 +28,7 @@ from ..data.splits import (
     subject_groups,
 )
 from ..evaluation.evaluate import ORDINAL_FIGURES, named_score_metrics, ordinal_figures
-from ..evaluation.formatting import finite_or_none, fmt
+from ..evaluation.formatting import csv_text, finite_or_none, fmt
 from ..evaluation.metrics import (
     HEADLINE_CLASSIFICATION,
     HEADLINE_REGRESSION,
@@ -38,6 +38,7 @@ from ..evaluation.metrics import (
 )
 from ..evaluation.report import score_columns
 from ..files import staged_folder, write_json_atomic, write_text_atomic
+from ..markup import markdown_inline
 from .arguments import DataArguments
 
 
@@ -181,9 +182,13 @@ def summarize_cross_validation(
     bootstrap_samples: int = 1000,
     seed: int = 0,
     protocol: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write ``summary.json``, ``summary.md`` and ``oof_predictions.csv`` into ``output_dir`` (atomically) from
     each fold's :class:`~surgical_skill.evaluation.evaluate.EvaluationResult`; returns the summary.
+
+    An existing ``output_dir`` is replaced only when it is an earlier summary (the toolkit's folder marker, or
+    only a summary's files) or empty, or with ``overwrite``; otherwise a UsageError, before anything is written.
 
     Per-fold metrics use each fold's own decision threshold (chosen on its validation part); the pooled
     out-of-fold metrics are computed once over every held-out video, with bootstrap intervals resampled by
@@ -243,18 +248,32 @@ def summarize_cross_validation(
         "pooled": summary["pooled"][field],
         "pooled_interval": summary["pooled_confidence_intervals_95"][field],
     }
-    with staged_folder(output_dir) as tmp:
+    with staged_folder(output_dir, kind=CV_KIND, overwrite=overwrite, legacy=CV_LEGACY) as tmp:
         write_json_atomic(tmp / "summary.json", summary)
         _write_oof_predictions(tmp / "oof_predictions.csv", predictions, first.label_names, regression, named)
         write_text_atomic(tmp / "summary.md", _summary_markdown(summary, headline))
     return summary
 
 
+CV_KIND = "cross-validation"  # the kind in the summary folder's marker
+CV_LEGACY = ("summary.json", "summary.md", "oof_predictions.csv")  # a summary folder written before markers
+
+
+class _SafeWriter:
+    """A csv writer whose string cells cannot run as spreadsheet formulas (subjects and labels are data)."""
+
+    def __init__(self, handle) -> None:
+        self._writer = csv.writer(handle)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_text(cell) for cell in row])
+
+
 def _write_oof_predictions(path: Path, predictions, names: list[str], regression: bool, named: bool = False) -> None:
     # rows covering segments (phases of one video) say which frames, as predictions.csv does
     segments = any(getattr(p, "segment", None) for _, p in predictions)
     with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = _SafeWriter(handle)
         frames = ["segment_start", "segment_end"] if segments else []
         if named:  # a true and a predicted column per named score, as each fold's predictions.csv
             writer.writerow(["fold", "video", *frames, "subject", *(c for n in names for c in score_columns(n))])
@@ -304,7 +323,7 @@ def _sharing_sentence(summary: dict[str, Any]) -> str:
     if not sharing:
         return "No fold's held-out surgeons trained or selected its model."
     return (
-        f"In {len(sharing)} of {summary['folds']} folds ({', '.join(sharing[:6])}{' ...' if len(sharing) > 6 else ''}) "
+        f"In {len(sharing)} of {summary['folds']} folds ({', '.join(markdown_inline(f) for f in sharing[:6])}{' ...' if len(sharing) > 6 else ''}) "
         "held-out surgeons also trained or selected the model, on their other videos."
     )
 
@@ -314,8 +333,8 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     protocol = summary.get("protocol")
     if protocol:
         lines.append(
-            f"Protocol: {protocol['description']}"
-            + (f"; folds: {protocol['fold_source']}" if protocol.get("fold_source") else "")
+            f"Protocol: {markdown_inline(protocol['description'])}"
+            + (f"; folds: {markdown_inline(protocol['fold_source'])}" if protocol.get("fold_source") else "")
             + "."
             + (
                 ""
@@ -336,7 +355,7 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
     for m in headline:
         low, high = summary["pooled_confidence_intervals_95"][m]
         lines.append(
-            f"| {m.replace('_', ' ')} | {fmt(summary['mean'][m])} ± {fmt(summary['std'][m])} | "
+            f"| {_md_metric(m)} | {fmt(summary['mean'][m])} ± {fmt(summary['std'][m])} | "
             f"{fmt(summary['pooled'][m])} | {fmt(low)} to {fmt(high)} |"
         )
     lines += [
@@ -358,16 +377,21 @@ def _summary_markdown(summary: dict[str, Any], headline) -> str:
             else ""
         ),
         *(
-            f"The pooled {m.replace('_', ' ')} interval: {how}."
+            f"The pooled {_md_metric(m)} interval: {markdown_inline(how)}."
             for m, how in summary["pooled_interval_methods"].items()
         ),
         "",
-        "| fold | " + " | ".join(m.replace("_", " ") for m in headline) + " |",
+        "| fold | " + " | ".join(_md_metric(m) for m in headline) + " |",
         "|---|" + "---|" * len(headline),
     ]
     for fold, values in summary["per_fold"].items():
-        lines.append(f"| {fold} | " + " | ".join(fmt(values[m]) for m in headline) + " |")
+        lines.append(f"| {markdown_inline(fold)} | " + " | ".join(fmt(values[m]) for m in headline) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _md_metric(name: str) -> str:
+    # a metric of a named score carries the score's name (``<name>/spearman``): the dataset's text
+    return markdown_inline(name.replace("_", " "))
 
 
 def cross_validation_headline(summary: dict[str, Any], where: str | os.PathLike) -> str:

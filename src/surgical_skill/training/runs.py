@@ -36,7 +36,7 @@ from ..errors import SurgicalSkillError
 from ..evaluation.baselines import SCALAR_BASELINES, static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
 from ..evaluation.report import EvaluationResult, check_output_dir, headline_summary, load_report, model_figure
-from ..files import unwritable_reason, write_json_atomic
+from ..files import MARKER, folder_kind, mark_folder, unwritable_reason, write_json_atomic
 from ..models.heads import target_names
 from ..models.inputs import is_regression_model
 from ..models.loading import (
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 SPLIT_RECORD = "splits.json"
 RECIPE = "recipe.yaml"
 RUN_LOCK = ".training.lock"
+RUN_KIND = "training-run"  # the kind in a run folder's marker (surgical_skill.files.MARKER)
 SPLITS = ("train", "validation", "test")
 
 
@@ -210,20 +211,25 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
     """Check that a new training run may write into ``output_dir``, before anything is loaded or written.
 
     An absent or empty folder is fine, and so is a resume (it continues the run that is there). Otherwise the
-    folder is refused, naming what it holds, unless ``overwrite``: then an earlier run there (a folder with a
-    ``recipe.yaml``) is deleted whole, so none of its checkpoints, model or report can mix with the new run's;
-    a folder that holds no run is written into as it is. Under several processes every one checks, and only the
-    one given ``remove`` deletes.
+    folder is refused, naming what it holds, unless ``overwrite``: then an earlier run there is deleted whole, so
+    none of its checkpoints, model or report can mix with the new run's, but only a run this toolkit made (its
+    folder marker, written by :func:`hold_run`); a folder that holds no run is written into as it is, and never
+    marked (so never deleted by a later run). Under several processes every one checks, and only the one given
+    ``remove`` deletes.
+
+    A run written before run folders were marked is not deleted (a ``recipe.yaml`` alone does not prove the
+    folder holds nothing else of value): the user deletes it, or chooses another folder.
 
     Raises:
-        RecipeError: the folder holds something and neither ``overwrite`` nor ``resume`` was asked.
+        RecipeError: the folder holds something and neither ``overwrite`` nor ``resume`` was asked, or
+            ``overwrite`` would delete a folder without the marker that holds a ``recipe.yaml``.
     """
     folder = Path(output_dir)
     if resume or not folder.exists():
         return
     if not folder.is_dir():
         raise RecipeError(f"output_dir {folder} is a file, not a folder; choose another output_dir")
-    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name != RUN_LOCK)
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name not in (RUN_LOCK, MARKER))
     if not held:
         return
     if not overwrite:
@@ -233,7 +239,13 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
             "choose a new output_dir, continue it with --resume_from_checkpoint latest, or replace it with "
             "--overwrite_output_dir true"
         )
-    if remove and (folder / RECIPE).exists():
+    ours = folder_kind(folder) == RUN_KIND
+    if not ours and (folder / RECIPE).exists():
+        raise RecipeError(
+            f"output_dir {folder} holds a recipe.yaml but no {MARKER} (a run made by an older surgical-skill, or "
+            "someone's files): it is not deleted; delete it yourself if it is an old run, or choose a new output_dir"
+        )
+    if remove and ours:
         logger.warning("overwrite_output_dir: deleting the earlier run in %s", folder)
         shutil.rmtree(folder)
 
@@ -297,6 +309,10 @@ def hold_run(run_dir: str | os.PathLike, *, active: bool = True) -> Iterator[Non
     process writing the same run is refused (:func:`check_run_is_free`); a lock left by a killed process is
     taken over. Only the process given ``active`` (the main one) holds it.
 
+    A run folder that was absent or empty gets the toolkit's marker (:data:`surgical_skill.files.MARKER`), which
+    lets a later ``overwrite_output_dir`` delete it whole; if the block leaves nothing in it (refused data), the
+    marker goes too, so the next attempt finds the folder as it was.
+
     Raises:
         RecipeError: another live process holds it.
     """
@@ -314,12 +330,23 @@ def hold_run(run_dir: str | os.PathLike, *, active: bool = True) -> Iterator[Non
         except FileExistsError:
             check_run_is_free(run_dir)
             path.unlink(missing_ok=True)  # stale: its process is gone
+    folder = path.parent
+    marked_here = folder_kind(folder) is None and not _run_entries(folder)
+    if marked_here:
+        mark_folder(folder, RUN_KIND)
     try:
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
             if path.read_text() == mine:
                 path.unlink()
+        if marked_here and folder.is_dir() and not _run_entries(folder):
+            (folder / MARKER).unlink(missing_ok=True)
+
+
+def _run_entries(folder: Path) -> list[str]:
+    """What a run folder holds besides its lock and marker."""
+    return [p.name for p in folder.iterdir() if p.name not in (RUN_LOCK, MARKER)]
 
 
 # What a resume may change: how long, how often, where to log, how fast. Every other key decides what the
