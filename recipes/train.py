@@ -54,6 +54,7 @@ from surgical_skill.training import (
     train,
     write_split_record,
 )
+from surgical_skill.training.data_setup import video_sources
 
 logger = logging.getLogger("train")
 
@@ -85,6 +86,7 @@ def train_and_evaluate(accelerator, model_args, data_args, training_args, data, 
             num_workers=data_args.num_workers,
             baselines=data_args.static_baselines,
             protocol=protocol,
+            **video_sources(data_args),  # the evaluation opens the videos under the rules training did
         )
     return None
 

@@ -472,6 +472,7 @@ def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="load a model whose weights are only a pickle checkpoint (pytorch_model.bin), with "
         "torch.load(weights_only=True); by default only safetensors weights are loaded",
     )
+    _add_source_arguments(parser)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -492,6 +493,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         baselines=args.baselines,
         allow_pickle=args.allow_pickle,
+        allow_urls=args.allow_urls,
+        root=args.video_root,
     )
     return 0
 

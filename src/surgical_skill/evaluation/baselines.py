@@ -43,6 +43,7 @@ from ..data.clips import SEGMENT_COLUMNS, segment_bounds, segment_name
 from ..data.splits import fold_indices, subject_groups
 from ..markup import markdown_inline
 from ..video import VideoDecodeError, decode_frames
+from ..video.sources import check_source
 from .compare import paired_bootstrap
 from .formatting import finite_or_none, fmt
 from .metrics import bootstrap_intervals, exact_at_the_edges
@@ -249,9 +250,14 @@ def scalar_features(dataset: Dataset) -> dict[str, np.ndarray]:
         }
 
 
-def frame_pixels(dataset: Dataset, which: str) -> tuple[torch.Tensor, np.ndarray]:
+def frame_pixels(
+    dataset: Dataset, which: str, *, allow_urls: bool = False, root: str | os.PathLike | None = None
+) -> tuple[torch.Tensor, np.ndarray]:
     """One frame per video (per segment, for a row covering one), the middle one (``which="middle"``) or the last,
-    as uint8 ``(N, 3, 64, 64)`` (squeezed to a square: a baseline, not a model), and which rows decoded."""
+    as uint8 ``(N, 3, 64, 64)`` (squeezed to a square: a baseline, not a model), and which rows decoded.
+
+    Each path is checked before it is opened (:func:`~surgical_skill.video.sources.check_source` with
+    ``allow_urls`` and ``root``); a refused one counts as not decoded, with a warning."""
     frames = torch.zeros(len(dataset), 3, FRAME_SIZE, FRAME_SIZE, dtype=torch.uint8)
     decoded = np.zeros(len(dataset), dtype=bool)
     segments = _segments(dataset)
@@ -259,7 +265,8 @@ def frame_pixels(dataset: Dataset, which: str) -> tuple[torch.Tensor, np.ndarray
         start, end = segments[i] or (0, int(row["total_num_frames"]))
         index = start + (end - start) // 2 if which == "middle" else end - 1
         try:
-            frame = decode_frames(row["video"], [index], size=FRAME_SIZE)[0]  # (C, H, W), short side 64
+            path = check_source(row["video"], allow_urls=allow_urls, root=root)
+            frame = decode_frames(path, [index], size=FRAME_SIZE, allow_urls=allow_urls)[0]  # (C, H, W), short 64
         except VideoDecodeError as err:
             logger.warning("static baseline: %s", err)
             continue
@@ -389,6 +396,8 @@ def static_baselines(
     baselines: Sequence[str] = tuple(BASELINES),
     bootstrap_samples: int = 1000,
     target: str | None = None,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> StaticBaselines:
     """Fit every static baseline on held-out surgeons.
 
@@ -434,7 +443,9 @@ def static_baselines(
                 skipped[name] = "no usable values"
                 continue
         else:
-            features = frame_pixels(data, "middle" if name == "middle_frame" else "last")
+            features = frame_pixels(
+                data, "middle" if name == "middle_frame" else "last", allow_urls=allow_urls, root=root
+            )
         predictions = _held_out_predictions(features, y, fold_list, regression, seed)[held_out]
         results[name] = _score(
             name, y[held_out], predictions, subjects, regression, bootstrap_samples, seed, len(baselines)

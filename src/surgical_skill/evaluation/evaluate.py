@@ -276,6 +276,8 @@ def evaluate_model(
     protocol: str = "",
     baselines: Any = None,
     overwrite: bool = False,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> EvaluationResult:
     """Evaluate a model (object or saved folder / Hub id) on a skill dataset split, per video.
 
@@ -300,6 +302,9 @@ def evaluate_model(
     mean of Spearman over the model's targets (:func:`score_predictions`), each with its raters where the rows
     carry every rater's score of it (:func:`rater_reference`), and plotted predicted against true and as residuals,
     one panel per score.
+
+    Video paths are opened as the dataset was built: http(s) URLs only with ``allow_urls``, files inside ``root``
+    when given (:func:`~surgical_skill.video.sources.check_source`).
     """
     if output_dir is not None:
         check_output_dir(output_dir, overwrite=overwrite)
@@ -313,7 +318,14 @@ def evaluate_model(
     for warning in input_warnings:
         logger.warning(warning)
     predictions = predict_videos(
-        model, processor, dataset, clips_per_video=clips_per_video, batch_size=batch_size, num_workers=num_workers
+        model,
+        processor,
+        dataset,
+        clips_per_video=clips_per_video,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        allow_urls=allow_urls,
+        root=root,
     )
     if not predictions:
         raise NothingDecodedError(
@@ -634,6 +646,8 @@ def evaluate_run(
     baselines: bool = True,
     overwrite: bool = True,
     protocol: str = "",
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> EvaluationResult:
     """The end of a training run: choose the binary decision threshold on ``data["validation"]`` (Youden's J)
     and save it with the model, fit the static baselines on the training and validation surgeons, then
@@ -641,12 +655,13 @@ def evaluate_run(
     the result (its ``report_dir`` is the folder)."""
     model = load_trained_model(model_dir)
     processor = load_trained_video_processor(model_dir, config=model.config)
-    options = {"clips_per_video": clips_per_video, "num_workers": num_workers}
+    sources = {"allow_urls": allow_urls, "root": root}  # what the rows may open, as when the data was built
+    options = {"clips_per_video": clips_per_video, "num_workers": num_workers, **sources}
     threshold, source = _choose_and_save_threshold(model, processor, model_dir, data, **options)
     reference = None
     if baselines:
         fitted_on = [data[name] for name in ("train", "validation") if name in data and name != split]
-        reference = static_baselines_or_none(concatenate_datasets(fitted_on), data[split])
+        reference = static_baselines_or_none(concatenate_datasets(fitted_on), data[split], **sources)
     result = evaluate_model(
         model,
         data[split],

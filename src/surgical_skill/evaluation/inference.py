@@ -9,6 +9,7 @@ and averages each video's clip probabilities (or scores) into one :class:`VideoP
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,8 @@ def predict_videos(
     batch_size: int = 16,
     num_workers: int = 2,
     device: str | torch.device | None = None,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> list[VideoPrediction]:
     """Score ``clips_per_video`` clips spread over each video (the processor's sampling and transforms) and
     average their probabilities.
@@ -81,7 +84,9 @@ def predict_videos(
 
     Clips are decoded and scored ``batch_size`` at a time (a DataLoader over single clips), so memory stays flat
     in ``clips_per_video``; a count over the ``max_clips_per_call`` budget (:mod:`surgical_skill.limits`) is
-    refused before anything is decoded."""
+    refused before anything is decoded. Every path is checked again before it is opened
+    (:func:`~surgical_skill.video.sources.check_source`: http(s) URLs only with ``allow_urls``, and inside
+    ``root`` when given); a refused one is left out like an undecodable video."""
     if clips_per_video > get_limits().max_clips_per_call:
         raise exceeded(
             "max_clips_per_call", "predict_videos", f"{clips_per_video:,} clips per video (clips_per_video)"
@@ -90,7 +95,15 @@ def predict_videos(
     dataset = with_current_column_names(dataset)
     model.eval()
     sampling = ClipSampling.from_video_processor(processor)
-    loader = clip_loader(dataset, processor, clips_per_video, batch_size=batch_size, num_workers=num_workers)
+    loader = clip_loader(
+        dataset,
+        processor,
+        clips_per_video,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        allow_urls=allow_urls,
+        root=root,
+    )
     per_video, failed = _score_clips(model, loader, device)
     truth_names = named_scores(model.config)
     predictions = _video_predictions(dataset, per_video, failed, sampling, clips_per_video, truth_names)
@@ -175,7 +188,14 @@ def partly_scored_note(prediction: VideoPrediction) -> str:
 
 
 def clip_loader(
-    dataset: Dataset, processor: Any, clips_per_video: int, *, batch_size: int = 16, num_workers: int = 2
+    dataset: Dataset,
+    processor: Any,
+    clips_per_video: int,
+    *,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> torch.utils.data.DataLoader:
     """Batches of every video's ``clips_per_video`` evaluation clips (no augmentation), in dataset order."""
     transform = ClipDecoder(
@@ -183,6 +203,8 @@ def clip_loader(
         ClipTransforms.from_video_processor(processor, training=False),
         training=False,
         clips_per_video=clips_per_video,
+        allow_urls=allow_urls,
+        root=root,
     )
     clips = expand_clips(dataset, clips_per_video).with_transform(transform)
     return torch.utils.data.DataLoader(

@@ -58,6 +58,16 @@ def load_data(args: DataArguments) -> DatasetDict:
     return data
 
 
+def video_sources(args: DataArguments) -> dict[str, Any]:
+    """What the recipe's video paths may open, for every decoder of its data (training, evaluation, baselines):
+    ``allow_urls`` and ``root``. Decoders check every path again (a dataset may have been edited since it was
+    built); proxies live in their own folder, which the root then includes."""
+    return {
+        "allow_urls": args.allow_urls,
+        "root": None if args.root is None else [args.root, *([args.proxy_dir] if args.proxy_dir else [])],
+    }
+
+
 def public_dataset_options(args: DataArguments) -> dict[str, Any]:
     """The recipe's options for reading a public dataset's tree (:func:`load_skill_dataset`'s ``format``, ``task``
     ...) and for what its rows may open (``allow_urls``, ``root``), the same wherever a recipe's data is read
@@ -214,12 +224,7 @@ def clip_datasets(
         color_jitter=jitter,
     )
     eval_transforms = ClipTransforms.from_video_processor(processor, training=False)
-    # the decoders check every path again (the dataset may have been edited since it was built); proxies live in
-    # their own folder, which the root then includes
-    sources = {
-        "allow_urls": args.allow_urls,
-        "root": None if args.root is None else [args.root, *([args.proxy_dir] if args.proxy_dir else [])],
-    }
+    sources = video_sources(args)
     train_decoder = ClipDecoder(sampling, train_transforms, training=True, seed=seed, **sources)
     train_rows = data["train"]
     if args.rater_scores == "each":  # one training row per rater; validation and test keep the raters' mean

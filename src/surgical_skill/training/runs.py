@@ -48,7 +48,7 @@ from ..models.loading import (
 )
 from .arguments import DataArguments, ModelArguments, TrainingArguments, rename_deprecated_keys
 from .checkpoints import checkpoint_info, checkpoints_in
-from .data_setup import label_info, public_dataset_options, trained_label_names
+from .data_setup import label_info, public_dataset_options, trained_label_names, video_sources
 from .recipe import RecipeError, recipe_to_dict
 
 logger = logging.getLogger(__name__)
@@ -500,6 +500,8 @@ def evaluate_saved_model(
     baselines: bool = True,
     bootstrap_samples: int = 1000,
     allow_pickle: bool = False,
+    allow_urls: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> EvaluationResult:
     """Evaluate a trained model (a run folder, its ``model/``, a model folder or a Hub id) into a report.
 
@@ -513,6 +515,9 @@ def evaluate_saved_model(
     On another dataset: every video is scored (or ``split``), the report says the figures are on new data,
     and videos the model trained on are refused; the report goes to ``<run>/eval-<dataset>`` by default.
     Class names are matched to the model's by name (``label_map`` renames the dataset's first).
+
+    Video paths may be http(s) URLs only with ``allow_urls`` (or a recipe that allowed them, on its own data) and
+    must lie inside ``root`` when given (on the run's own data, the recipe's ``root`` holds too).
 
     The model loads from safetensors weights only, unless ``allow_pickle`` (see
     :func:`~surgical_skill.models.load_trained_model`); a model folder that cannot be loaded, an unwritable
@@ -530,16 +535,24 @@ def evaluate_saved_model(
     if same:
         split = split or "test"
         _refuse_a_different_split(run, recipe_args, split, split_ratios, split_seed)
+    if same:  # the recipe's rule for its own videos, plus what the caller allows now
+        sources = video_sources(recipe_args)
+        sources["allow_urls"] = sources["allow_urls"] or allow_urls
+        if root is not None:
+            sources["root"] = [root, *(sources["root"] or [])] if sources["root"] else root
+    else:
+        sources = {"allow_urls": allow_urls, "root": root}
     options = {
         "clips_per_video": clips_per_video or recipe_args.eval_clips_per_video,
         "num_workers": recipe_args.num_workers if num_workers is None else num_workers,
+        **sources,
     }
     model = load_trained_model(run.model_dir, allow_pickle=allow_pickle)
     processor = load_trained_video_processor(run.model_dir, config=model.config)
     if same:
         evaluated, fitted_on, validation, protocol = _run_split(run, recipe_args)
     else:
-        evaluated, protocol, split = _new_data(model, dataset, split, split_ratios, split_seed, run)
+        evaluated, protocol, split = _new_data(model, dataset, split, split_ratios, split_seed, run, **sources)
         fitted_on = validation = None
     evaluated = align_labels(evaluated, model.config, label_map)  # a name the model does not know: refuse now
     protocol += _refuse_seen(evaluated, same, run, recipe_args)
@@ -547,7 +560,9 @@ def evaluate_saved_model(
     reference = None
     if baselines:  # fitted on the run's training surgeons; on new data, cross-validated within it
         fitted_on = align_labels(fitted_on, model.config, label_map) if fitted_on is not None else None
-        reference = static_baselines_or_none(*((fitted_on, evaluated) if fitted_on is not None else (evaluated,)))
+        reference = static_baselines_or_none(
+            *((fitted_on, evaluated) if fitted_on is not None else (evaluated,)), **sources
+        )
     result = evaluate_model(
         model,
         evaluated,
@@ -618,7 +633,9 @@ def audit_run(path: str | os.PathLike, dataset: str | None = None, *, target: st
         raise EvaluationRefused(f"{path} is not a training run (no {RECIPE}); audit a dataset instead")
     if dataset is not None and not run.is_same_dataset(dataset):
         raise EvaluationRefused("--run audits the run's own data; to audit other data, give only the dataset")
-    test, fitted, _, _ = _run_split(run, run.data_arguments())
+    recipe_args = run.data_arguments()
+    test, fitted, _, _ = _run_split(run, recipe_args)
+    sources = video_sources(recipe_args)
     names = score_target_names(test)
     if names is not None and target is None and len(names) == 1:
         target = names[0]
@@ -628,9 +645,9 @@ def audit_run(path: str | os.PathLike, dataset: str | None = None, *, target: st
             + (f"; {target!r} is not one" if target else "")
         )
     if names is not None:  # each score's one-number baselines, as its evaluation report has them
-        baselines = static_baselines(fitted, test, target=target, baselines=SCALAR_BASELINES)
+        baselines = static_baselines(fitted, test, target=target, baselines=SCALAR_BASELINES, **sources)
     else:
-        baselines = static_baselines(fitted, test)
+        baselines = static_baselines(fitted, test, **sources)
     report = run.run_dir / "eval"
     if not (report / "metrics.json").is_file():
         return baselines, None, None
@@ -720,7 +737,9 @@ def _run_split(run: RunFolder, args: DataArguments) -> tuple[Dataset, Dataset, D
     return test, concatenate_datasets(list(fitted.values())), fitted.get("validation"), protocol
 
 
-def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dataset, str, str]:
+def _new_data(
+    model, dataset, split, split_ratios, split_seed, run, *, allow_urls: bool = False, root=None
+) -> tuple[Dataset, str, str]:
     target = "score" if is_regression_model(model.config) else "label"
     # a model of named scores reads the new data's columns of those names (matched by name, never by position)
     named = target_names(model.config) if target == "score" else ["score"]
@@ -730,7 +749,14 @@ def _new_data(model, dataset, split, split_ratios, split_seed, run) -> tuple[Dat
         ratios = (0.7, 0.15, 0.15)
     # new data: none of it trained this model, so its own split column may share surgeons without harm
     loaded = load_skill_dataset(
-        dataset, target=target, split_ratios=ratios, seed=split_seed or 0, allow_shared_subjects=True, **columns
+        dataset,
+        target=target,
+        split_ratios=ratios,
+        seed=split_seed or 0,
+        allow_shared_subjects=True,
+        allow_urls=allow_urls,
+        root=root,
+        **columns,
     )
     if split in (None, "all"):
         evaluated, split = _pool(loaded), "all"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
@@ -39,14 +40,19 @@ def is_url(path: str | os.PathLike) -> bool:
     return url_scheme(path) is not None
 
 
-def check_source(path: str | os.PathLike, *, allow_urls: bool = False, root: str | os.PathLike | None = None) -> str:
+def check_source(
+    path: str | os.PathLike,
+    *,
+    allow_urls: bool = False,
+    root: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+) -> str:
     """``path`` as a string if this process may open it, else one clear error.
 
     Args:
         path: a local file path, or an ``http``/``https`` URL.
         allow_urls: whether an http(s) URL may be opened (off by default: a path from data is a local file).
-        root: when given, a local path must resolve (``..`` and symlinks followed) to a file inside this folder,
-            and URLs are refused.
+        root: when given, a local path must resolve (``..`` and symlinks followed) to a file inside this folder
+            (or inside one of several: a dataset's and its proxies' folders), and URLs are refused.
 
     Raises:
         VideoDecodeError: a protocol other than http(s), a URL without ``allow_urls``, a URL or a path outside
@@ -79,9 +85,9 @@ def check_source(path: str | os.PathLike, *, allow_urls: bool = False, root: str
             )
         return text
     if root is not None:
-        resolved, base = Path(text).resolve(), Path(root).resolve()
-        if not resolved.is_relative_to(base):
-            raise VideoDecodeError(
-                text, f"resolves to {resolved}, outside the dataset root {base}; videos must be files inside it"
-            )
+        resolved = Path(text).resolve()
+        bases = [Path(r).resolve() for r in ([root] if isinstance(root, str | os.PathLike) else root)]
+        if not any(resolved.is_relative_to(base) for base in bases):
+            where = f"the dataset root {bases[0]}" if len(bases) == 1 else f"the roots {', '.join(map(str, bases))}"
+            raise VideoDecodeError(text, f"resolves to {resolved}, outside {where}; videos must be files inside it")
     return text
