@@ -16,6 +16,7 @@ runs at exact moments with it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -27,7 +28,7 @@ import torch
 from accelerate import Accelerator
 from safetensors import safe_open
 
-from ..errors import SurgicalSkillError, UsageError
+from ..errors import SurgicalSkillError
 from ..files import (
     mark_folder,
     remove_toolkit_folder,
@@ -47,6 +48,8 @@ FAULT_ENV = "SURGICAL_SKILL_FAULT_AT"
 
 # Config keys that say nothing about what the weights are (bookkeeping transformers writes itself)
 _UNCOMPARED_CONFIG_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures"}
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(SurgicalSkillError, FileNotFoundError):
@@ -98,8 +101,12 @@ def save_checkpoint(
     final = folder / f"{CHECKPOINT_PREFIX}{step}"
     tmp = folder / f".tmp-{CHECKPOINT_PREFIX}{step}"  # a fixed name: every process must write into the same one
     if accelerator.is_main_process:
-        if tmp.exists() and not remove_toolkit_folder(tmp):  # a killed save's is marked (below); others are not
-            raise UsageError(f"{tmp} is in the way of checkpoint {step} and was not made by surgical-skill: move it")
+        # A killed save's leftover: marked (below) since this version, unmarked before it. Its fixed name inside the
+        # run's own checkpoints/ (the run folder was claimed by claim_output_dir) makes it the run's either way, and
+        # raising here would leave the other processes waiting at the barrier below for good.
+        if tmp.exists() and not remove_toolkit_folder(tmp):
+            logger.warning("removing %s, left by a save that was interrupted", tmp)
+            shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         mark_folder(tmp, "checkpoint")  # before anything else is in it: a leftover is recognisable as ours
     accelerator.wait_for_everyone()
