@@ -221,7 +221,9 @@ def save_remote_code(folder: str | os.PathLike, model: Any = None) -> list[Path]
     config_class = type(AutoConfig.for_model(config_dict["model_type"]))
     model_class = type(model) if model is not None else AutoModelForVideoClassification._model_mapping[config_class]
     processor_path = folder / VIDEO_PROCESSOR_FILE
-    processor_class = type(AutoVideoProcessor.from_pretrained(folder)) if processor_path.exists() else None
+    processor_class = (
+        type(AutoVideoProcessor.from_pretrained(folder, trust_remote_code=False)) if processor_path.exists() else None
+    )
 
     # the model's code only with its config's: a transformers config cannot name a class of ours in auto_map
     modules = shipped_modules(*((config_class, model_class) if _is_ours(config_class) else ()), processor_class)

@@ -162,9 +162,53 @@ def _is(err: Exception, name: str) -> bool:
     return any(cls.__name__ == name for cls in type(err).__mro__)
 
 
+def refuse_remote_code_option(options: dict[str, Any], where: str) -> None:
+    """Refuse ``trust_remote_code`` among a caller's options: the toolkit loads with ``trust_remote_code=False``
+    always (a folder's own Python code never runs here; its installed code loads instead).
+
+    Raises:
+        UsageError: the option was given.
+    """
+    if "trust_remote_code" in options:
+        raise UsageError(
+            f"{where}(trust_remote_code=...): surgical-skill never runs the Python code a model folder or Hub "
+            "repository carries (it loads with trust_remote_code=False and uses its own installed code); leave "
+            "the option out, or load the model yourself with transformers if you have read and trust that code"
+        )
+
+
+def is_unknown_model_error(err: Exception) -> bool:
+    """Whether a ``ValueError`` of transformers says the model needs code it does not have: custom code refused
+    (``trust_remote_code=False``) or a model type it does not know."""
+    text = str(err)
+    return "trust_remote_code" in text or "contains custom code" in text or "Unrecognized model" in text
+
+
+def _custom_code_refusal(name: str) -> str:
+    """Why a folder that asks for its own code is not loaded, naming what it asks for (from a local config)."""
+    asked = ""
+    config_file = Path(name).expanduser() / "config.json"
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+        config = json.loads(config_file.read_text())
+        entries = config.get("auto_map") if isinstance(config, dict) else None
+        if isinstance(entries, dict):
+            asked = " (" + ", ".join(f"{k}: {v}" for k, v in list(entries.items())[:3])[:200] + ")"
+        if isinstance(config, dict) and "model_type" in config:
+            asked += f" for its model type {str(config['model_type'])[:60]!r}"
+    return (
+        f"{name} asks to run its own Python code to load{asked}, which surgical-skill never does "
+        f"(trust_remote_code=False): neither surgical-skill nor transformers {transformers.__version__} knows the "
+        "model. Give a model folder saved by surgical-skill or transformers; run that code with transformers "
+        "yourself (trust_remote_code=True) only if you have read it and trust its author"
+    )
+
+
 def explain_load_error(name: str, err: Exception) -> str:
-    """A transformers / Hub loading error as one line saying what to do (offline, unknown id, unknown model type)."""
+    """A transformers / Hub loading error as one line saying what to do (offline, unknown id, unknown model type,
+    custom code refused)."""
     text = " ".join(str(err).split())
+    if "contains custom code" in text or "references custom code" in text or "trust_remote_code=True" in text:
+        return _custom_code_refusal(name)
     offline = is_offline_mode()
     if _is(err, "GatedRepoError"):
         return f"{name} is a gated model on the Hub: ask for access on its page, then log in with `hf auth login`"
@@ -232,6 +276,7 @@ def load_trained_model(
             says why and what to do.
     """
     name = os.fspath(name_or_path)
+    refuse_remote_code_option(kwargs, "load_trained_model")
     check_model_source(name, allow_pickle=allow_pickle, processor=False)
     try:
         with _quiet_loading():
@@ -239,6 +284,7 @@ def load_trained_model(
                 name,
                 use_safetensors=None if allow_pickle else True,
                 weights_only=True,
+                trust_remote_code=False,
                 ignore_mismatched_sizes=True,  # found below and refused with the sizes, not as a log table
                 output_loading_info=True,
                 **kwargs,
@@ -278,7 +324,7 @@ def load_trained_video_processor(name_or_path: str | os.PathLike, config=None):
         raise ModelLoadError(_no_processor(name))
     try:
         with _quiet_loading():
-            return AutoVideoProcessor.from_pretrained(name)
+            return AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as err:
         try:  # an image processor only (most older Hub video models)
             return build_video_processor(name, config=config)
