@@ -34,6 +34,7 @@ from .i3d.configuration_i3d import I3DConfig
 from .i3d.modeling_i3d import I3DForVideoClassification, I3DModel
 from .loading import (
     check_model_source,
+    drop_foreign_code,
     explain_load_error,
     is_unknown_model_error,
     looks_like_hub_id,
@@ -492,6 +493,9 @@ def build_model(
         if isinstance(err, SurgicalSkillError) or not is_unknown_model_error(err):
             raise
         raise ModelLoadError(explain_load_error(name, err)) from err
+    drop_foreign_code(
+        model.config, {"AutoConfig": type(model.config), "AutoModelForVideoClassification": type(model)}, where=name
+    )
     for key, value in shared.items():
         setattr(model.config, key, value)
     _apply_shared_options(model, model.config)
@@ -561,7 +565,9 @@ def build_video_processor(
 
 def _load_processor(name: str) -> BaseVideoProcessor:
     try:
-        return AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
+        processor = AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
+        drop_foreign_code(processor, {"AutoVideoProcessor": type(processor)}, where=name)
+        return processor
     except (OSError, ValueError, KeyError) as video_err:
         try:
             image_processor = AutoImageProcessor.from_pretrained(name, trust_remote_code=False)

@@ -306,6 +306,9 @@ def load_trained_model(
     problem = _weights_mismatch(name, info)
     if problem:
         raise ModelLoadError(problem)
+    drop_foreign_code(
+        model.config, {"AutoConfig": type(model.config), "AutoModelForVideoClassification": type(model)}, where=name
+    )
     return model
 
 
@@ -324,12 +327,87 @@ def load_trained_video_processor(name_or_path: str | os.PathLike, config=None):
         raise ModelLoadError(_no_processor(name))
     try:
         with _quiet_loading():
-            return AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
+            processor = AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
+        drop_foreign_code(processor, {"AutoVideoProcessor": type(processor)}, where=name)
+        return processor
     except (OSError, ValueError, KeyError) as err:
         try:  # an image processor only (most older Hub video models)
             return build_video_processor(name, config=config)
         except (OSError, ValueError, KeyError):
             raise ModelLoadError(explain_load_error(name, err)) from err
+
+
+# What the toolkit records in a folder it ships code in (surgical_skill.remote_code): auto_map entries naming its
+# own flat modules, and its pipeline under custom_pipelines. Anything else names code it did not write.
+OWN_PIPELINE_TASK = "surgical-skill"
+OWN_PIPELINE_IMPL = "surgical_skill_pipeline.SurgicalSkillPipeline"
+
+
+def own_code_entry(cls: type | None) -> str | None:
+    """``cls`` as the toolkit names it in ``auto_map`` (its flat module and class name), or ``None`` for a class
+    that is not the package's (a transformers class needs no entry: transformers has its code)."""
+    if cls is None or cls.__module__.split(".")[0] != "surgical_skill":
+        return None
+    return f"{cls.__module__.replace('.', '_')}.{cls.__name__}"
+
+
+def keep_own_code_entries(
+    values: dict[str, Any], own: dict[str, type | None], *, where: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a config's or processor's dict (``values``) into what it keeps and what it drops: ``auto_map``
+    keeps only the entries the toolkit writes for the classes ``own`` names (``{"AutoConfig": config class,
+    ...}``), ``custom_pipelines`` only the toolkit's own task. A foreign entry (another module or class, another
+    repository's ``org/repo--module.Class``) would make the next user who follows a README's
+    ``trust_remote_code=True`` run code nobody here wrote, so it is dropped, with a warning naming it.
+
+    Returns ``(kept values, dropped entries)``; an ``auto_map`` or ``custom_pipelines`` left empty is removed.
+    """
+    kept, dropped = dict(values), {}
+    expected = {key: own_code_entry(cls) for key, cls in own.items()}
+    entries = values.get("auto_map")
+    if entries is not None:
+        ours = (
+            {k: v for k, v in entries.items() if expected.get(k) is not None and v == expected[k]}
+            if isinstance(entries, dict)
+            else {}
+        )
+        foreign = dict(entries) if isinstance(entries, dict) else {"": entries}
+        dropped.update({f"auto_map.{k}": v for k, v in foreign.items() if k not in ours})
+        if ours:
+            kept["auto_map"] = ours
+        else:
+            kept.pop("auto_map")
+    pipelines = values.get("custom_pipelines")
+    if pipelines is not None:
+        task = pipelines.get(OWN_PIPELINE_TASK) if isinstance(pipelines, dict) else None
+        ours = {OWN_PIPELINE_TASK: task} if isinstance(task, dict) and task.get("impl") == OWN_PIPELINE_IMPL else {}
+        foreign = pipelines if isinstance(pipelines, dict) else {"": pipelines}
+        dropped.update({f"custom_pipelines.{k}": v for k, v in foreign.items() if k not in ours})
+        if ours:
+            kept["custom_pipelines"] = ours
+        else:
+            kept.pop("custom_pipelines")
+    if dropped:
+        logger.warning(
+            "%s: dropped %s, which name code surgical-skill did not write (%s): a folder it saves records only its "
+            "own code",
+            where,
+            ", ".join(dropped),
+            "; ".join(f"{k}={str(v)[:80]}" for k, v in dropped.items())[:300],
+        )
+    return kept, dropped
+
+
+def drop_foreign_code(obj: Any, own: dict[str, type | None], *, where: str) -> None:
+    """:func:`keep_own_code_entries` on a loaded config or processor (its ``auto_map`` and ``custom_pipelines``
+    attributes, which ``save_pretrained`` writes back), in place."""
+    values = {key: getattr(obj, key) for key in ("auto_map", "custom_pipelines") if hasattr(obj, key)}
+    kept, dropped = keep_own_code_entries(values, own, where=where)
+    for key in values:
+        if key in kept:
+            setattr(obj, key, kept[key])
+        elif dropped:
+            delattr(obj, key)
 
 
 def check_device(device: str | int | torch.device | None) -> None:
