@@ -95,3 +95,13 @@ def test_asking_for_remote_code_is_refused_and_a_known_folder_still_loads(tmp_pa
         load_trained_model(folder, trust_remote_code=True)
     assert load_trained_model(folder).config.model_type == "surgical_3d_cnn"
     assert load_pipeline(folder).model.config.model_type == "surgical_3d_cnn"
+
+
+def test_an_unknown_model_type_without_code_is_one_line_too(tmp_path, no_prompt):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "not_a_known_model"}))
+    save_file({"weight": torch.zeros(2)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"names a model type that neither surgical-skill nor transformers"):
+        build_model(folder, id2label=["a", "b"])
+    assert not no_prompt

@@ -181,7 +181,10 @@ def is_unknown_model_error(err: Exception) -> bool:
     """Whether a ``ValueError`` of transformers says the model needs code it does not have: custom code refused
     (``trust_remote_code=False``) or a model type it does not know."""
     text = str(err)
-    return "trust_remote_code" in text or "contains custom code" in text or "Unrecognized model" in text
+    return any(
+        phrase in text
+        for phrase in ("trust_remote_code", "contains custom code", "Unrecognized model", "does not recognize this")
+    )
 
 
 def _custom_code_refusal(name: str) -> str:
@@ -209,6 +212,12 @@ def explain_load_error(name: str, err: Exception) -> str:
     text = " ".join(str(err).split())
     if "contains custom code" in text or "references custom code" in text or "trust_remote_code=True" in text:
         return _custom_code_refusal(name)
+    if "Unrecognized model" in text or "does not recognize this architecture" in text:  # before offline: local too
+        return (
+            f"{name}: its config.json names a model type that neither surgical-skill nor transformers "
+            f"{transformers.__version__} knows; upgrade them if the model is newer, or load it with its own code "
+            f"(trust_remote_code) only if you trust its author ({text[:200]})"
+        )
     offline = is_offline_mode()
     if _is(err, "GatedRepoError"):
         return f"{name} is a gated model on the Hub: ask for access on its page, then log in with `hf auth login`"
@@ -227,12 +236,6 @@ def explain_load_error(name: str, err: Exception) -> str:
         or "cannot be loaded with `safetensors`" in text
     ):
         return pickle_refusal(f"The Hub model {name}", "pytorch_model.bin")
-    if "Unrecognized model" in text or "does not recognize this architecture" in text:
-        return (
-            f"{name}: its config.json names a model type that neither surgical-skill nor transformers "
-            f"{transformers.__version__} knows; upgrade them if the model is newer, or load it with its own code "
-            f"(trust_remote_code) only if you trust its author ({text[:200]})"
-        )
     return f"could not load the model {name}: {text[:400]}"
 
 
