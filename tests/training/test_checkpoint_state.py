@@ -143,3 +143,11 @@ def test_training_state_json_round_trips_exactly_and_refuses_what_it_is_not(tmp_
     (tmp_path / TRAINING_STATE).unlink()
     with pytest.raises(CheckpointError, match=r"has no training_state\.json"):
         read_training_state(tmp_path)
+
+
+def test_a_state_from_another_version_is_refused_before_a_weight_loads(synthetic_manifest, tmp_path, stopped):
+    checkpoint = shutil.copytree(stopped[1], tmp_path / "checkpoint-other")
+    saved = json.loads((checkpoint / TRAINING_STATE).read_text())
+    saved["train_state"]["sampler_position"] = 3
+    (checkpoint / TRAINING_STATE).write_text(json.dumps(saved))
+    _resume_refused(synthetic_manifest, tmp_path, checkpoint, r"names sampler_position, which this version")

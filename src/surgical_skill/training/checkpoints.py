@@ -23,6 +23,7 @@ import pickle
 import shutil
 import signal
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -287,22 +288,24 @@ def check_checkpoint_is_safe(checkpoint: str | Path, process_index: int = 0) -> 
             raise CheckpointError(_more_than_tensors(str(rng), err)) from err
 
 
-def resume_checkpoint(accelerator: Accelerator, checkpoint: str | Path) -> dict[str, Any]:
-    """``accelerator.load_state`` of a checkpoint checked by :func:`check_checkpoint_is_safe`, every pickle it
-    reads with ``weights_only=True`` (tensors and plain containers only); returns :func:`read_training_state`'s
-    value, read before any weight is loaded.
+def resume_checkpoint(
+    accelerator: Accelerator, checkpoint: str | Path, apply: Callable[[dict[str, Any]], None]
+) -> None:
+    """Resume from a checkpoint: :func:`check_checkpoint_is_safe`, then ``apply`` the JSON training state
+    (:func:`read_training_state`'s value) before any weight is loaded (so a state that does not fit changes
+    nothing), then ``accelerator.load_state`` with every pickle it reads opened with ``weights_only=True``
+    (tensors and plain containers only).
 
     Raises:
         CheckpointError: the checkpoint is unsafe, incomplete, or holds more than tensors in a file accelerate
             reads (``optimizer.bin`` ...).
     """
     check_checkpoint_is_safe(checkpoint, accelerator.process_index)
-    saved = read_training_state(checkpoint)
+    apply(read_training_state(checkpoint))
     try:
         accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
     except pickle.UnpicklingError as err:
         raise CheckpointError(_more_than_tensors(f"a file in {checkpoint}", err)) from err
-    return saved
 
 
 def _more_than_tensors(where: str, err: Exception) -> str:

@@ -793,9 +793,12 @@ def _set_up(
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
         check_checkpoint_fits(checkpoint, accelerator.unwrap_model(model))  # by name, before a weight is loaded
-        saved = resume_checkpoint(accelerator, checkpoint)
-        state.load_state_dict(saved["train_state"], source=checkpoint)
-        scheduler.load_state_dict(saved["scheduler"])
+
+        def apply(saved: dict[str, Any]) -> None:
+            state.load_state_dict(saved["train_state"], source=checkpoint)
+            scheduler.load_state_dict(saved["scheduler"])
+
+        resume_checkpoint(accelerator, checkpoint, apply)
         accelerator.print(
             f"resumed from {checkpoint}: epoch {state.epoch + 1}, step {state.global_step}, "
             f"{state.batches_in_epoch} batches into the epoch"
