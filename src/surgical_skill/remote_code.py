@@ -56,6 +56,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .files import write_json_atomic, write_text_atomic
 from .models.factory import register_auto_classes
+from .models.loading import keep_own_code_entries
 
 PACKAGE = "surgical_skill"
 PIPELINE_MODULE = f"{PACKAGE}.pipeline"
@@ -221,13 +222,19 @@ def save_remote_code(folder: str | os.PathLike, model: Any = None) -> list[Path]
     config_class = type(AutoConfig.for_model(config_dict["model_type"]))
     model_class = type(model) if model is not None else AutoModelForVideoClassification._model_mapping[config_class]
     processor_path = folder / VIDEO_PROCESSOR_FILE
-    processor_class = type(AutoVideoProcessor.from_pretrained(folder)) if processor_path.exists() else None
+    processor_class = (
+        type(AutoVideoProcessor.from_pretrained(folder, trust_remote_code=False)) if processor_path.exists() else None
+    )
 
     # the model's code only with its config's: a transformers config cannot name a class of ours in auto_map
     modules = shipped_modules(*((config_class, model_class) if _is_ours(config_class) else ()), processor_class)
     check_import_rule(modules)
     written = [write_text_atomic(folder / f"{flat_name(module)}.py", flattened_source(module)) for module in modules]
 
+    # only the entries written here: one another tool or author left (code of another module, another repository's
+    # org/repo--module.Class) would run for whoever loads this folder with trust_remote_code=True
+    own = {"AutoConfig": config_class, "AutoModelForVideoClassification": model_class}
+    config_dict, _ = keep_own_code_entries(config_dict, own, where=str(config_path))
     if _is_ours(config_class):
         config_dict["auto_map"] = {
             "AutoConfig": _entry(config_class),
@@ -235,10 +242,15 @@ def save_remote_code(folder: str | os.PathLike, model: Any = None) -> list[Path]
         }
     config_dict["custom_pipelines"] = {TASK: _custom_pipeline_entry(SurgicalSkillPipeline)}
     write_json_atomic(config_path, config_dict, sort_keys=True)
-    if processor_class is not None and _is_ours(processor_class):
+    if processor_class is not None:
         processor_dict = json.loads(processor_path.read_text())
-        processor_dict["auto_map"] = {"AutoVideoProcessor": _entry(processor_class)}
-        write_json_atomic(processor_path, processor_dict, sort_keys=True)
+        processor_dict, dropped = keep_own_code_entries(
+            processor_dict, {"AutoVideoProcessor": processor_class}, where=str(processor_path)
+        )
+        if _is_ours(processor_class):
+            processor_dict["auto_map"] = {"AutoVideoProcessor": _entry(processor_class)}
+        if dropped or _is_ours(processor_class):
+            write_json_atomic(processor_path, processor_dict, sort_keys=True)
     return written
 
 

@@ -282,10 +282,11 @@ def test_unreachable_weights_give_a_clear_error_not_a_hang(tmp_path, monkeypatch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # and nowhere to download from
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
-    with pytest.raises(
-        RuntimeError, match=r"could not fetch torchvision's pretrained weights for resnet18 from https"
-    ):
+    with pytest.raises(RuntimeError, match=r"could not read the torchvision resnet18 weights from https") as err:
         build_model("frame_cnn", id2label=LABELS, backbone_pretrained=True)
+    # the message names the exact file to copy there by hand, and how it is read
+    assert f"copy it to {tmp_path / 'hub' / 'checkpoints' / 'resnet18-'}" in str(err.value)
+    assert "weights_only=True" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_unknown_hub_id_fails_clearly_offline():

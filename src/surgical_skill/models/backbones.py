@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.hub
 import torchvision
 from torch import nn
 from torchvision.ops.misc import Permute
+
+from .reference_weights import WeightConversionError, hub_cache_file, read_reference_checkpoint
 
 
 @dataclass(frozen=True)
@@ -104,31 +104,37 @@ def build_backbone(name: str, table: dict[str, BackboneSpec], kind: str) -> tupl
     return table[name].extract(torchvision.models.get_model(table[name].name, weights=None))
 
 
+class TorchvisionWeightsError(WeightConversionError, RuntimeError):
+    """torchvision's pretrained weights could not be read (no network and nothing cached, a damaged file, or a
+    file that holds more than tensors); a ``RuntimeError`` as before."""
+
+
 def load_torchvision_weights(
     backbone: nn.Module, name: str, table: dict[str, BackboneSpec], timeout: float = 60.0
 ) -> None:
     """Load torchvision's pretrained weights (ImageNet or Kinetics) into a :class:`SequentialBackbone`.
 
-    Downloads into torch's hub cache on first use. Without network the file can be placed there by hand; a
-    failed download raises a clear error (with a socket timeout, so it never hangs).
+    Downloads into torch's hub cache on first use. Read by
+    :func:`~surgical_skill.models.reference_weights.read_reference_checkpoint` (``weights_only=True``), not by
+    torchvision's ``WeightsEnum.get_state_dict``, which unpickles with ``weights_only=False``: a file planted in
+    the hub cache could run code there. Without network the file can be copied to the cache path the error names;
+    a failed download raises a clear error (with a socket timeout, so it never hangs).
+
+    Raises:
+        TorchvisionWeightsError: the weights cannot be fetched or read safely (one line: which file, why, what to do).
     """
     weights = torchvision.models.get_model_weights(table[name].name).DEFAULT
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
     try:
-        state = weights.get_state_dict(progress=False, check_hash=False)
-    except Exception as err:  # URLError, HTTPError, OSError, a truncated download ...
-        raise RuntimeError(
-            f"could not fetch torchvision's pretrained weights for {name} from {weights.url}: "
-            f"{type(err).__name__}: {err}. Without network, copy the file into "
-            f"{torch.hub.get_dir()}/checkpoints/, or build the model with backbone_pretrained=False."
-        ) from err
-    finally:
-        socket.setdefaulttimeout(previous)
+        state = read_reference_checkpoint(
+            weights.url, what=f"torchvision {name}", timeout=timeout, local_path_option=False
+        )
+    except WeightConversionError as err:
+        raise TorchvisionWeightsError(str(err)) from err
     names = {key.split(".", 1)[0] for key in backbone.state_dict()}
     state = {key: value for key, value in state.items() if key.split(".", 1)[0] in names}
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise RuntimeError(
-            f"torchvision weights for {name} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        raise TorchvisionWeightsError(
+            f"the torchvision {name} weights in {hub_cache_file(weights.url)} do not fit its backbone: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]}; delete the file (it is downloaded again)"
         )

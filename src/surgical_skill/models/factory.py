@@ -24,7 +24,7 @@ from transformers import (
 from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..errors import ModelLoadError, UsageError
+from ..errors import ModelLoadError, SurgicalSkillError, UsageError
 from .cnn_rnn.configuration_cnn_rnn import CNNRNNConfig
 from .cnn_rnn.modeling_cnn_rnn import CNNRNNForVideoClassification, CNNRNNModel
 from .frame_cnn.configuration_frame_cnn import FrameCNNConfig
@@ -32,7 +32,14 @@ from .frame_cnn.modeling_frame_cnn import FrameCNNForVideoClassification, FrameC
 from .heads import HEAD_OPTIONS, check_head_config, head_width
 from .i3d.configuration_i3d import I3DConfig
 from .i3d.modeling_i3d import I3DForVideoClassification, I3DModel
-from .loading import check_model_source, explain_load_error, looks_like_hub_id
+from .loading import (
+    check_model_source,
+    drop_foreign_code,
+    explain_load_error,
+    is_unknown_model_error,
+    looks_like_hub_id,
+    refuse_remote_code_option,
+)
 from .slowfast.configuration_slowfast import SlowFastConfig
 from .slowfast.modeling_slowfast import SlowFastForVideoClassification, SlowFastModel
 from .video3d.configuration_video3d import Video3DCNNConfig
@@ -381,7 +388,7 @@ def check_model_config(name_or_path: str | os.PathLike, model_config: Mapping[st
             raise UsageError(f"model_config for {name!r}: {err}") from err
     elif os.path.isfile(os.path.join(name, "config.json")):
         try:
-            config = AutoConfig.from_pretrained(name)
+            config = AutoConfig.from_pretrained(name, trust_remote_code=False)
         except (OSError, ValueError, KeyError):
             return  # not a loadable model folder: build_model says why
         known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS)
@@ -418,6 +425,7 @@ def build_model(
         >>> model = build_model("MCG-NJU/videomae-base-finetuned-kinetics", id2label=labels, freeze_backbone=True)
     """
     name = os.fspath(name_or_path)
+    refuse_remote_code_option(overrides, "build_model")
     weights = overrides.pop("backbone_weights", None)
     head = {key: overrides.pop(key) for key in HEAD_OPTIONS if key in overrides}
     labels = _labels(num_labels, id2label, head)
@@ -459,7 +467,9 @@ def build_model(
     check_model_source(name, allow_pickle=allow_pickle, processor=False)
     shared = {key: overrides.pop(key) for key in SHARED_OPTIONS if key in overrides}
     try:
-        config, unused = AutoConfig.from_pretrained(name, **overrides, **labels, return_unused_kwargs=True)
+        config, unused = AutoConfig.from_pretrained(
+            name, **overrides, **labels, return_unused_kwargs=True, trust_remote_code=False
+        )
         known = set(config_keys(type(config))) | set(config.to_dict()) | set(SHARED_OPTIONS) | set(HEAD_OPTIONS)
         _refuse_unknown_keys(name, type(config), unused, known, "build_model(**overrides)")  # else dropped
         if num_labels is not None or id2label is not None or head:
@@ -475,9 +485,17 @@ def build_model(
             ignore_mismatched_sizes=True,
             use_safetensors=None if allow_pickle else True,
             weights_only=True,
+            trust_remote_code=False,
         )
     except OSError as err:
         raise ModelLoadError(explain_load_error(name, err)) from err
+    except ValueError as err:
+        if isinstance(err, SurgicalSkillError) or not is_unknown_model_error(err):
+            raise
+        raise ModelLoadError(explain_load_error(name, err)) from err
+    drop_foreign_code(
+        model.config, {"AutoConfig": type(model.config), "AutoModelForVideoClassification": type(model)}, where=name
+    )
     for key, value in shared.items():
         setattr(model.config, key, value)
     _apply_shared_options(model, model.config)
@@ -539,7 +557,7 @@ def build_video_processor(
         processor = _load_processor(name)
         for key, value in overrides.items():
             setattr(processor, key, value)
-        config = config or AutoConfig.from_pretrained(name)
+        config = config or AutoConfig.from_pretrained(name, trust_remote_code=False)
         model_frames = getattr(config, "num_frames", None) or getattr(config, "frames_per_clip", None)
     frames = num_frames or model_frames or getattr(processor, "num_frames", None) or 16
     return add_sampling(processor, num_frames=frames, **sampling)
@@ -547,13 +565,15 @@ def build_video_processor(
 
 def _load_processor(name: str) -> BaseVideoProcessor:
     try:
-        return AutoVideoProcessor.from_pretrained(name)
+        processor = AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
+        drop_foreign_code(processor, {"AutoVideoProcessor": type(processor)}, where=name)
+        return processor
     except (OSError, ValueError, KeyError) as video_err:
         try:
-            image_processor = AutoImageProcessor.from_pretrained(name)
+            image_processor = AutoImageProcessor.from_pretrained(name, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as err:
             raise OSError(f"no video or image processor could be loaded from {name!r}: {video_err}; {err}") from err
-    config = AutoConfig.from_pretrained(name)
+    config = AutoConfig.from_pretrained(name, trust_remote_code=False)
     video_class = VIDEO_PROCESSOR_MAPPING.get(type(config), SurgicalSkillVideoProcessor)
     if isinstance(video_class, dict):
         video_class = next(iter(video_class.values()))

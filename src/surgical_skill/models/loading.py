@@ -162,9 +162,62 @@ def _is(err: Exception, name: str) -> bool:
     return any(cls.__name__ == name for cls in type(err).__mro__)
 
 
+def refuse_remote_code_option(options: dict[str, Any], where: str) -> None:
+    """Refuse ``trust_remote_code`` among a caller's options: the toolkit loads with ``trust_remote_code=False``
+    always (a folder's own Python code never runs here; its installed code loads instead).
+
+    Raises:
+        UsageError: the option was given.
+    """
+    if "trust_remote_code" in options:
+        raise UsageError(
+            f"{where}(trust_remote_code=...): surgical-skill never runs the Python code a model folder or Hub "
+            "repository carries (it loads with trust_remote_code=False and uses its own installed code); leave "
+            "the option out, or load the model yourself with transformers if you have read and trust that code"
+        )
+
+
+def is_unknown_model_error(err: Exception) -> bool:
+    """Whether a ``ValueError`` of transformers says the model needs code it does not have: custom code refused
+    (``trust_remote_code=False``) or a model type it does not know."""
+    text = str(err)
+    return any(
+        phrase in text
+        for phrase in ("trust_remote_code", "contains custom code", "Unrecognized model", "does not recognize this")
+    )
+
+
+def _custom_code_refusal(name: str) -> str:
+    """Why a folder that asks for its own code is not loaded, naming what it asks for (from a local config)."""
+    asked = ""
+    config_file = Path(name).expanduser() / "config.json"
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+        config = json.loads(config_file.read_text())
+        entries = config.get("auto_map") if isinstance(config, dict) else None
+        if isinstance(entries, dict):
+            asked = " (" + ", ".join(f"{k}: {v}" for k, v in list(entries.items())[:3])[:200] + ")"
+        if isinstance(config, dict) and "model_type" in config:
+            asked += f" for its model type {str(config['model_type'])[:60]!r}"
+    return (
+        f"{name} asks to run its own Python code to load{asked}, which surgical-skill never does "
+        f"(trust_remote_code=False): neither surgical-skill nor transformers {transformers.__version__} knows the "
+        "model. Give a model folder saved by surgical-skill or transformers; run that code with transformers "
+        "yourself (trust_remote_code=True) only if you have read it and trust its author"
+    )
+
+
 def explain_load_error(name: str, err: Exception) -> str:
-    """A transformers / Hub loading error as one line saying what to do (offline, unknown id, unknown model type)."""
+    """A transformers / Hub loading error as one line saying what to do (offline, unknown id, unknown model type,
+    custom code refused)."""
     text = " ".join(str(err).split())
+    if "contains custom code" in text or "references custom code" in text or "trust_remote_code=True" in text:
+        return _custom_code_refusal(name)
+    if "Unrecognized model" in text or "does not recognize this architecture" in text:  # before offline: local too
+        return (
+            f"{name}: its config.json names a model type that neither surgical-skill nor transformers "
+            f"{transformers.__version__} knows; upgrade them if the model is newer, or load it with its own code "
+            f"(trust_remote_code) only if you trust its author ({text[:200]})"
+        )
     offline = is_offline_mode()
     if _is(err, "GatedRepoError"):
         return f"{name} is a gated model on the Hub: ask for access on its page, then log in with `hf auth login`"
@@ -183,12 +236,6 @@ def explain_load_error(name: str, err: Exception) -> str:
         or "cannot be loaded with `safetensors`" in text
     ):
         return pickle_refusal(f"The Hub model {name}", "pytorch_model.bin")
-    if "Unrecognized model" in text or "does not recognize this architecture" in text:
-        return (
-            f"{name}: its config.json names a model type that neither surgical-skill nor transformers "
-            f"{transformers.__version__} knows; upgrade them if the model is newer, or load it with its own code "
-            f"(trust_remote_code) only if you trust its author ({text[:200]})"
-        )
     return f"could not load the model {name}: {text[:400]}"
 
 
@@ -232,6 +279,7 @@ def load_trained_model(
             says why and what to do.
     """
     name = os.fspath(name_or_path)
+    refuse_remote_code_option(kwargs, "load_trained_model")
     check_model_source(name, allow_pickle=allow_pickle, processor=False)
     try:
         with _quiet_loading():
@@ -239,6 +287,7 @@ def load_trained_model(
                 name,
                 use_safetensors=None if allow_pickle else True,
                 weights_only=True,
+                trust_remote_code=False,
                 ignore_mismatched_sizes=True,  # found below and refused with the sizes, not as a log table
                 output_loading_info=True,
                 **kwargs,
@@ -260,6 +309,9 @@ def load_trained_model(
     problem = _weights_mismatch(name, info)
     if problem:
         raise ModelLoadError(problem)
+    drop_foreign_code(
+        model.config, {"AutoConfig": type(model.config), "AutoModelForVideoClassification": type(model)}, where=name
+    )
     return model
 
 
@@ -278,12 +330,87 @@ def load_trained_video_processor(name_or_path: str | os.PathLike, config=None):
         raise ModelLoadError(_no_processor(name))
     try:
         with _quiet_loading():
-            return AutoVideoProcessor.from_pretrained(name)
+            processor = AutoVideoProcessor.from_pretrained(name, trust_remote_code=False)
+        drop_foreign_code(processor, {"AutoVideoProcessor": type(processor)}, where=name)
+        return processor
     except (OSError, ValueError, KeyError) as err:
         try:  # an image processor only (most older Hub video models)
             return build_video_processor(name, config=config)
         except (OSError, ValueError, KeyError):
             raise ModelLoadError(explain_load_error(name, err)) from err
+
+
+# What the toolkit records in a folder it ships code in (surgical_skill.remote_code): auto_map entries naming its
+# own flat modules, and its pipeline under custom_pipelines. Anything else names code it did not write.
+OWN_PIPELINE_TASK = "surgical-skill"
+OWN_PIPELINE_IMPL = "surgical_skill_pipeline.SurgicalSkillPipeline"
+
+
+def own_code_entry(cls: type | None) -> str | None:
+    """``cls`` as the toolkit names it in ``auto_map`` (its flat module and class name), or ``None`` for a class
+    that is not the package's (a transformers class needs no entry: transformers has its code)."""
+    if cls is None or cls.__module__.split(".")[0] != "surgical_skill":
+        return None
+    return f"{cls.__module__.replace('.', '_')}.{cls.__name__}"
+
+
+def keep_own_code_entries(
+    values: dict[str, Any], own: dict[str, type | None], *, where: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a config's or processor's dict (``values``) into what it keeps and what it drops: ``auto_map``
+    keeps only the entries the toolkit writes for the classes ``own`` names (``{"AutoConfig": config class,
+    ...}``), ``custom_pipelines`` only the toolkit's own task. A foreign entry (another module or class, another
+    repository's ``org/repo--module.Class``) would make the next user who follows a README's
+    ``trust_remote_code=True`` run code nobody here wrote, so it is dropped, with a warning naming it.
+
+    Returns ``(kept values, dropped entries)``; an ``auto_map`` or ``custom_pipelines`` left empty is removed.
+    """
+    kept, dropped = dict(values), {}
+    expected = {key: own_code_entry(cls) for key, cls in own.items()}
+    entries = values.get("auto_map")
+    if entries is not None:
+        ours = (
+            {k: v for k, v in entries.items() if expected.get(k) is not None and v == expected[k]}
+            if isinstance(entries, dict)
+            else {}
+        )
+        foreign = dict(entries) if isinstance(entries, dict) else {"": entries}
+        dropped.update({f"auto_map.{k}": v for k, v in foreign.items() if k not in ours})
+        if ours:
+            kept["auto_map"] = ours
+        else:
+            kept.pop("auto_map")
+    pipelines = values.get("custom_pipelines")
+    if pipelines is not None:
+        task = pipelines.get(OWN_PIPELINE_TASK) if isinstance(pipelines, dict) else None
+        ours = {OWN_PIPELINE_TASK: task} if isinstance(task, dict) and task.get("impl") == OWN_PIPELINE_IMPL else {}
+        foreign = pipelines if isinstance(pipelines, dict) else {"": pipelines}
+        dropped.update({f"custom_pipelines.{k}": v for k, v in foreign.items() if k not in ours})
+        if ours:
+            kept["custom_pipelines"] = ours
+        else:
+            kept.pop("custom_pipelines")
+    if dropped:
+        logger.warning(
+            "%s: dropped %s, which name code surgical-skill did not write (%s): a folder it saves records only its "
+            "own code",
+            where,
+            ", ".join(dropped),
+            "; ".join(f"{k}={str(v)[:80]}" for k, v in dropped.items())[:300],
+        )
+    return kept, dropped
+
+
+def drop_foreign_code(obj: Any, own: dict[str, type | None], *, where: str) -> None:
+    """:func:`keep_own_code_entries` on a loaded config or processor (its ``auto_map`` and ``custom_pipelines``
+    attributes, which ``save_pretrained`` writes back), in place."""
+    values = {key: getattr(obj, key) for key in ("auto_map", "custom_pipelines") if hasattr(obj, key)}
+    kept, dropped = keep_own_code_entries(values, own, where=where)
+    for key in values:
+        if key in kept:
+            setattr(obj, key, kept[key])
+        elif dropped:
+            delattr(obj, key)
 
 
 def check_device(device: str | int | torch.device | None) -> None:

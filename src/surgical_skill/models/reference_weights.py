@@ -10,9 +10,11 @@ never loads half-way.
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -27,23 +29,32 @@ class WeightConversionError(SurgicalSkillError, ValueError):
     """A reference checkpoint's tensors do not map onto the model (keys left over or missing, shapes that differ)."""
 
 
+def hub_cache_file(url: str) -> Path:
+    """Where torch's hub cache keeps the download of ``url`` (``torch.hub.load_state_dict_from_url``'s own rule:
+    ``<torch.hub.get_dir()>/checkpoints/<the URL's file name>``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
 def read_reference_checkpoint(
-    source: str | os.PathLike, *, what: str, timeout: float = 60.0
+    source: str | os.PathLike, *, what: str, timeout: float = 60.0, local_path_option: bool = True
 ) -> dict[str, torch.Tensor]:
     """The state dict of a published checkpoint: a local file, or an ``http(s)`` URL downloaded once into torch's
-    hub cache (``torch.hub.get_dir()/checkpoints``; a file already there is used without network, which is how a
-    machine without network gets it: copy the file there, or pass its path).
+    hub cache (:func:`hub_cache_file`; a file already there is used without network, which is how a machine
+    without network gets it: copy the file there, or pass its path).
 
-    Read with ``weights_only=True``: tensors and plain containers only, never code. Nested checkpoints
-    (``{"model_state": ...}`` as PyTorchVideo's, ``{"state_dict": ...}``, ``{"model": ...}``) are unwrapped and a
-    DataParallel ``module.`` prefix is dropped. ``what`` names the weights in messages (``"X3D-M Kinetics-400"``).
+    Read with ``weights_only=True``: tensors and plain containers only, never code, whoever wrote the file (a
+    file planted in the hub cache included). Nested checkpoints (``{"model_state": ...}`` as PyTorchVideo's,
+    ``{"state_dict": ...}``, ``{"model": ...}``) are unwrapped and a DataParallel ``module.`` prefix is dropped.
+    ``what`` names the weights in messages (``"X3D-M Kinetics-400"``); ``local_path_option`` says whether the
+    caller can take a local path instead of the URL (messages offer it only then).
 
     Raises:
-        WeightConversionError: the file cannot be read or holds no state dict (one line: which file, why, what to
-            do).
+        WeightConversionError: the file cannot be read, holds more than tensors, or holds no state dict (one line:
+            which file, why, what to do).
     """
     text = os.fspath(source)
     url = text.startswith(("http://", "https://"))
+    where = str(hub_cache_file(text)) if url else text
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
@@ -57,20 +68,37 @@ def read_reference_checkpoint(
             checkpoint = torch.load(text, map_location="cpu", weights_only=True)
     except WeightConversionError:
         raise
-    except Exception as err:  # URLError, HTTPError, an UnpicklingError from weights_only, a truncated file ...
-        where = f"{torch.hub.get_dir()}/checkpoints/" if url else "its folder"
+    except pickle.UnpicklingError as err:  # weights_only met a class or function: the file asks to run code
         raise WeightConversionError(
-            f"could not read the {what} weights from {text}: {type(err).__name__}: {str(err).splitlines()[0]}. "
+            f"the {what} weights in {where} hold more than tensors ({_global_named(err)}), so they are refused: "
+            "they are read with weights_only=True, and loading them as they ask would run code from the file. "
             + (
-                f"Without network, copy the file into {where} or pass its local path; "
+                "Delete the file (it is downloaded again from its publisher)"
                 if url
-                else "Check that it is a PyTorch checkpoint (it is read with weights_only=True: tensors only); "
+                else "Get the file again from its publisher"
             )
-            + "or build the model with backbone_pretrained=False."
+            + ", or build the model with backbone_pretrained=False"
+        ) from err
+    except Exception as err:  # URLError, HTTPError, a truncated file ...
+        first = str(err).splitlines()[0] if str(err) else ""
+        if url:
+            hint = f"Without network, download {text} elsewhere and copy it to {where} (read with weights_only=True: tensors only)"
+            hint += ", or pass its local path" if local_path_option else ""
+        else:
+            hint = "Check that it is a PyTorch checkpoint (it is read with weights_only=True: tensors only)"
+        raise WeightConversionError(
+            f"could not read the {what} weights from {text}: {type(err).__name__}: {first}. {hint}; "
+            "or build the model with backbone_pretrained=False."
         ) from err
     finally:
         socket.setdefaulttimeout(previous)
-    return unwrap_state_dict(checkpoint, what=what, source=text)
+    return unwrap_state_dict(checkpoint, what=what, source=where)
+
+
+def _global_named(err: Exception) -> str:
+    """The line of a weights_only refusal that names the class or function the file asked for."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return next((line for line in lines if "GLOBAL" in line), lines[0] if lines else type(err).__name__)[:200]
 
 
 def unwrap_state_dict(checkpoint, *, what: str, source: str) -> dict[str, torch.Tensor]:

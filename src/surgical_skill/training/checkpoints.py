@@ -1,7 +1,9 @@
 """What a run writes while it trains: checkpoints to resume from, the best model, the epoch history.
 
-A run folder holds ``checkpoints/checkpoint-<step>`` (``accelerator.save_state``: model, optimizer, scheduler,
-RNG and :class:`~surgical_skill.training.loop.TrainState`), ``model/`` (``save_pretrained`` of the model and its
+A run folder holds ``checkpoints/checkpoint-<step>`` (``accelerator.save_state``: model weights in safetensors,
+optimizer and RNG, read back with ``weights_only=True``; the scheduler and
+:class:`~surgical_skill.training.loop.TrainState` as JSON in ``training_state.json``: nothing in a checkpoint is
+unpickled with code allowed, see :func:`check_checkpoint_is_safe`), ``model/`` (``save_pretrained`` of the model and its
 video processor) and ``training_history.json``. Each is written whole or not at all (``surgical_skill.files``), so a
 run stopped at any moment (Ctrl-C, a SIGKILL, a lost machine) resumes from its newest complete checkpoint.
 
@@ -18,14 +20,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import shutil
 import signal
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import load as accelerate_load
 from safetensors import safe_open
 
 from ..errors import SurgicalSkillError
@@ -44,6 +49,8 @@ CHECKPOINTS = "checkpoints"
 MODEL = "model"
 HISTORY = "training_history.json"
 CHECKPOINT_INFO = "checkpoint_info.json"
+TRAINING_STATE = "training_state.json"
+TRAINING_STATE_FORMAT = 1
 FAULT_ENV = "SURGICAL_SKILL_FAULT_AT"
 
 # Config keys that say nothing about what the weights are (bookkeeping transformers writes itself)
@@ -233,14 +240,116 @@ def write_history(run_dir: str | Path, history: list[dict[str, Any]]) -> Path:
     return write_json_atomic(Path(run_dir) / HISTORY, history)
 
 
+def write_training_state(folder: str | Path, *, train_state: dict[str, Any], scheduler: dict[str, Any]) -> Path:
+    """``training_state.json`` in a checkpoint being written: where training stands and the scheduler's state.
+
+    JSON rather than accelerate's ``register_for_checkpointing``, which pickles them into
+    ``custom_checkpoint_<n>.pkl`` and unpickles that on resume with ``weights_only=False``: a checkpoint folder
+    from anyone else (a shared drive, a download) could run code then. Floats round-trip exactly through JSON.
+    """
+    value = {"format": TRAINING_STATE_FORMAT, "train_state": train_state, "scheduler": scheduler}
+    return write_json_atomic(Path(folder) / TRAINING_STATE, value)
+
+
+def read_training_state(checkpoint: str | Path) -> dict[str, Any]:
+    """What :func:`write_training_state` wrote: ``{"train_state": ..., "scheduler": ...}``.
+
+    Raises:
+        CheckpointError: no such file, or not the JSON it writes (one line: which file, what to do).
+    """
+    path = Path(checkpoint) / TRAINING_STATE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{checkpoint} has no {TRAINING_STATE} (where a checkpoint keeps the training state and the scheduler): "
+            "it is incomplete or not a checkpoint of this toolkit; resume from another checkpoint-<step> folder"
+        )
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not readable JSON ({err}): resume from another checkpoint") from err
+    if (
+        not isinstance(value, dict)
+        or value.get("format") != TRAINING_STATE_FORMAT
+        or not isinstance(value.get("train_state"), dict)
+        or not isinstance(value.get("scheduler"), dict)
+    ):
+        raise CheckpointError(
+            f"{path} is not a training state this version writes (format {TRAINING_STATE_FORMAT} with train_state "
+            "and scheduler): resume from another checkpoint"
+        )
+    return value
+
+
+def check_checkpoint_is_safe(checkpoint: str | Path, process_index: int = 0) -> None:
+    """Refuse, before anything in it is loaded, a checkpoint that would need code-running unpickling.
+
+    ``custom_checkpoint_<n>.pkl`` (the training state as a pickle: checkpoints of earlier versions, or a planted
+    file) is refused without being opened. This process's RNG file (``random_states_<i>.pkl``) is read here with
+    ``weights_only=True``, as accelerate reads it, because accelerate skips an RNG file it cannot read with only a
+    log line, and the resume would then silently not be exact. The other files accelerate reads
+    (``optimizer.bin`` ...) are read with ``weights_only=True`` by :func:`resume_checkpoint`.
+
+    Raises:
+        CheckpointError: which file, why it is not loaded, what to do.
+    """
+    checkpoint = Path(checkpoint)
+    pickled = sorted(p.name for p in checkpoint.glob("custom_checkpoint_*.pkl"))
+    if pickled:
+        raise CheckpointError(
+            f"{checkpoint} keeps the training state as a pickle ({', '.join(pickled)}), which is not loaded: "
+            "unpickling a file can run any code its author put in it. Checkpoints of surgical-skill from before "
+            f"this version wrote it so; they now keep it as JSON ({TRAINING_STATE}). Start the run again "
+            "(--overwrite_output_dir true), or resume from a checkpoint written by this version"
+        )
+    rng = checkpoint / f"random_states_{process_index}.pkl"
+    if rng.is_file():
+        try:
+            accelerate_load(str(rng), weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(_more_than_tensors(str(rng), err)) from err
+
+
+def resume_checkpoint(
+    accelerator: Accelerator, checkpoint: str | Path, apply: Callable[[dict[str, Any]], None]
+) -> None:
+    """Resume from a checkpoint: :func:`check_checkpoint_is_safe`, then ``apply`` the JSON training state
+    (:func:`read_training_state`'s value) before any weight is loaded (so a state that does not fit changes
+    nothing), then ``accelerator.load_state`` with every pickle it reads opened with ``weights_only=True``
+    (tensors and plain containers only).
+
+    Raises:
+        CheckpointError: the checkpoint is unsafe, incomplete, or holds more than tensors in a file accelerate
+            reads (``optimizer.bin`` ...).
+    """
+    check_checkpoint_is_safe(checkpoint, accelerator.process_index)
+    apply(read_training_state(checkpoint))
+    try:
+        accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(_more_than_tensors(f"a file in {checkpoint}", err)) from err
+
+
+def _more_than_tensors(where: str, err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    named = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else type(err).__name__)[:200]
+    return (
+        f"{where} holds more than tensors ({named}), so it is not loaded: loading it would run code from the file "
+        "(checkpoints are read with weights_only=True). Resume from a checkpoint this toolkit wrote, or start again"
+    )
+
+
 __all__ = [
     "CHECKPOINT_PREFIX",
     "CheckpointError",
     "check_checkpoint_fits",
+    "check_checkpoint_is_safe",
     "checkpoint_info",
     "checkpoints_in",
+    "read_training_state",
     "resolve_checkpoint",
+    "resume_checkpoint",
     "save_checkpoint",
     "save_model",
     "write_history",
+    "write_training_state",
 ]

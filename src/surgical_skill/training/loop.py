@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +64,16 @@ from .arguments import TrainingArguments
 from .checkpoints import (  # re-exported: they lived here before training/checkpoints.py
     CHECKPOINT_PREFIX,
     MODEL,
+    CheckpointError,
     check_checkpoint_fits,
     checkpoints_in,
     fault_point,
     resolve_checkpoint,
+    resume_checkpoint,
     save_checkpoint,
     save_model,
     write_history,
+    write_training_state,
 )
 from .data_setup import make_loader
 from .recipe import RecipeError
@@ -110,7 +113,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclass
 class TrainState:
-    """Where training stands; saved in every checkpoint (``accelerator.register_for_checkpointing``)."""
+    """Where training stands; saved as JSON in every checkpoint (``training_state.json``)."""
 
     epoch: int = 0  # epochs completed
     global_step: int = 0  # optimizer steps taken
@@ -128,7 +131,15 @@ class TrainState:
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], source: str | os.PathLike | None = None) -> None:
+        """Set the fields ``state`` names; a key that is no field is refused (``source``: the checkpoint, for
+        the message), so a state from another version is not half applied."""
+        unknown = sorted(set(state) - {f.name for f in fields(self)})
+        if unknown:
+            raise CheckpointError(
+                f"{source or 'the training state'} names {', '.join(unknown)}, which this version's training "
+                "state does not have: resume with the version that wrote the checkpoint, or start again"
+            )
         for key, value in state.items():
             setattr(self, key, value)
 
@@ -776,11 +787,18 @@ def _set_up(
     total_steps = min(steps_per_epoch * args.num_train_epochs, args.max_steps or 10**12)
     scheduler = make_scheduler(optimizer, args, total_steps)
     state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state)
+    # The state and the scheduler go into each checkpoint as JSON, not through register_for_checkpointing, whose
+    # custom_checkpoint_<n>.pkl accelerate unpickles with weights_only=False on resume (training/checkpoints.py).
+    accelerator.register_save_state_pre_hook(_save_training_state(accelerator, state, scheduler))
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
         check_checkpoint_fits(checkpoint, accelerator.unwrap_model(model))  # by name, before a weight is loaded
-        accelerator.load_state(str(checkpoint))
+
+        def apply(saved: dict[str, Any]) -> None:
+            state.load_state_dict(saved["train_state"], source=checkpoint)
+            scheduler.load_state_dict(saved["scheduler"])
+
+        resume_checkpoint(accelerator, checkpoint, apply)
         accelerator.print(
             f"resumed from {checkpoint}: epoch {state.epoch + 1}, step {state.global_step}, "
             f"{state.batches_in_epoch} batches into the epoch"
@@ -792,6 +810,16 @@ def _set_up(
         accelerator, model, processor, optimizer, scheduler, train_loader, eval_loader, state, args, clip_decoder,
         max_decode_failure_share,
     )  # fmt: skip
+
+
+def _save_training_state(accelerator: Accelerator, state: TrainState, scheduler):
+    """The ``save_state`` hook that writes ``training_state.json`` into each checkpoint (main process)."""
+
+    def hook(models, weights, output_dir) -> None:
+        if accelerator.is_main_process:
+            write_training_state(output_dir, train_state=state.state_dict(), scheduler=scheduler.state_dict())
+
+    return hook
 
 
 def _train_epoch(run: _Run) -> tuple[dict[str, Any], bool]:
