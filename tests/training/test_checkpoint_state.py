@@ -1,7 +1,8 @@
 """Nothing in a checkpoint is unpickled with code allowed: the training state and the scheduler are JSON
 (``training_state.json``), accelerate's own files are read with ``weights_only=True``; a checkpoint holding a
-pickle payload (the old ``custom_checkpoint_<n>.pkl``, or a tampered optimizer or RNG file) is refused in one line
-and the payload never runs; a resume is still exact (cosine schedule, mid-epoch)."""
+pickle payload (in an earlier version's ``custom_checkpoint_<n>.pkl``, which is read as data only, or a tampered
+optimizer or RNG file) is refused in one line and the payload never runs; a resume is still exact (cosine schedule,
+mid-epoch), from an earlier version's checkpoint too."""
 
 from __future__ import annotations
 
@@ -97,14 +98,46 @@ def _resume_refused(synthetic_manifest, tmp_path, checkpoint: Path, match: str, 
     return str(err.value)
 
 
-def test_an_old_pickled_training_state_is_refused_unopened(synthetic_manifest, tmp_path, stopped):
+def _as_earlier_versions_wrote_it(checkpoint: Path, train_state: dict | None = None) -> None:
+    """The training state moved to accelerate's custom_checkpoint_<n>.pkl (scheduler 0, state 1), as before."""
+    saved = read_training_state(checkpoint)
+    (checkpoint / TRAINING_STATE).unlink()
+    torch.save(saved["scheduler"], checkpoint / "custom_checkpoint_0.pkl")
+    torch.save(train_state or saved["train_state"], checkpoint / "custom_checkpoint_1.pkl")
+
+
+def test_an_earlier_versions_pickled_state_is_read_as_data_and_resumes_exactly(synthetic_manifest, tmp_path, stopped):
+    run_dir, checkpoint, uninterrupted = stopped
+    shutil.copytree(run_dir, tmp_path / "run")
+    legacy = tmp_path / "run" / "checkpoints" / checkpoint.name
+    _as_earlier_versions_wrote_it(legacy)
+    before = {p.name: p.read_bytes() for p in legacy.iterdir()}
+    model, processor, train, evaluation, clip_decoder, args = setup(
+        synthetic_manifest, tmp_path, resume_from_checkpoint=str(legacy), **COMMON
+    )
+    fit_tiny(model, processor, train, evaluation, clip_decoder, args)
+    resumed = weights(model)
+    for key in uninterrupted:
+        torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=1e-6)
+    assert {p.name: p.read_bytes() for p in legacy.iterdir()} == before  # the checkpoint itself is not touched
+
+
+def test_a_payload_in_an_earlier_versions_pickled_state_is_refused_and_never_runs(
+    synthetic_manifest, tmp_path, stopped
+):
     checkpoint = shutil.copytree(stopped[1], tmp_path / "checkpoint-old")
     marker = tmp_path / "payload-ran"
-    (checkpoint / TRAINING_STATE).unlink()  # as checkpoints of earlier versions were
-    torch.save({"epoch": 1, "evil": _Payload(marker)}, checkpoint / "custom_checkpoint_1.pkl")
-    torch.save({"last_epoch": 3}, checkpoint / "custom_checkpoint_0.pkl")
-    message = _resume_refused(synthetic_manifest, tmp_path, checkpoint, r"custom_checkpoint_0\.pkl.*not loaded")
-    assert "before this version" in message and TRAINING_STATE in message
+    _as_earlier_versions_wrote_it(checkpoint, {"epoch": 1, "evil": _Payload(marker)})
+    message = _resume_refused(synthetic_manifest, tmp_path, checkpoint, r"custom_checkpoint_1\.pkl holds more than")
+    assert "weights_only=True" in message
+    assert not marker.exists()
+
+
+def test_a_pickled_state_beside_the_json_one_is_refused_unopened(synthetic_manifest, tmp_path, stopped):
+    checkpoint = shutil.copytree(stopped[1], tmp_path / "checkpoint-planted")
+    marker = tmp_path / "payload-ran"
+    torch.save({"evil": _Payload(marker)}, checkpoint / "custom_checkpoint_2.pkl")
+    _resume_refused(synthetic_manifest, tmp_path, checkpoint, r"custom_checkpoint_2\.pkl, which this toolkit never")
     assert not marker.exists()
 
 

@@ -23,6 +23,7 @@ import os
 import pickle
 import shutil
 import signal
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -280,13 +281,19 @@ def read_training_state(checkpoint: str | Path) -> dict[str, Any]:
     return value
 
 
+# Checkpoints written before the training state became JSON: accelerate's register_for_checkpointing(scheduler,
+# state) wrote each object's state_dict (plain numbers and lists) as custom_checkpoint_<index>.pkl, in that order.
+LEGACY_STATE_FILES = {"scheduler": "custom_checkpoint_0.pkl", "train_state": "custom_checkpoint_1.pkl"}
+
+
 def check_checkpoint_is_safe(checkpoint: str | Path, process_index: int = 0) -> None:
     """Refuse, before anything in it is loaded, a checkpoint that would need code-running unpickling.
 
-    ``custom_checkpoint_<n>.pkl`` (the training state as a pickle: checkpoints of earlier versions, or a planted
-    file) is refused without being opened. This process's RNG file (``random_states_<i>.pkl``) is read here with
-    ``weights_only=True``, as accelerate reads it, because accelerate skips an RNG file it cannot read with only a
-    log line, and the resume would then silently not be exact. The other files accelerate reads
+    This process's RNG file (``random_states_<i>.pkl``) is read here with ``weights_only=True``, as accelerate reads
+    it, because accelerate skips an RNG file it cannot read with only a log line, and the resume would then
+    silently not be exact. A checkpoint of an earlier version keeps the training state as
+    ``custom_checkpoint_<n>.pkl``: :func:`resume_checkpoint` reads those with ``weights_only=True`` itself and never
+    lets accelerate open them (it would, with ``weights_only=False``). The other files accelerate reads
     (``optimizer.bin`` ...) are read with ``weights_only=True`` by :func:`resume_checkpoint`.
 
     Raises:
@@ -294,12 +301,10 @@ def check_checkpoint_is_safe(checkpoint: str | Path, process_index: int = 0) -> 
     """
     checkpoint = Path(checkpoint)
     pickled = sorted(p.name for p in checkpoint.glob("custom_checkpoint_*.pkl"))
-    if pickled:
+    if pickled and ((checkpoint / TRAINING_STATE).exists() or sorted(pickled) != sorted(LEGACY_STATE_FILES.values())):
         raise CheckpointError(
-            f"{checkpoint} keeps the training state as a pickle ({', '.join(pickled)}), which is not loaded: "
-            "unpickling a file can run any code its author put in it. Checkpoints of surgical-skill from before "
-            f"this version wrote it so; they now keep it as JSON ({TRAINING_STATE}). Start the run again "
-            "(--overwrite_output_dir true), or resume from a checkpoint written by this version"
+            f"{checkpoint} holds {', '.join(pickled)}, which this toolkit never writes beside {TRAINING_STATE} (nor "
+            "in other numbers): it is not loaded. Resume from a checkpoint this toolkit wrote, or start again"
         )
     rng = checkpoint / f"random_states_{process_index}.pkl"
     if rng.is_file():
@@ -309,22 +314,56 @@ def check_checkpoint_is_safe(checkpoint: str | Path, process_index: int = 0) -> 
             raise CheckpointError(_more_than_tensors(str(rng), err)) from err
 
 
+def read_legacy_training_state(checkpoint: str | Path) -> dict[str, Any]:
+    """The training state and the scheduler of a checkpoint written before they became JSON, read from its
+    ``custom_checkpoint_<n>.pkl`` with ``weights_only=True`` (plain numbers and containers only, never code), in
+    the shape :func:`read_training_state` returns.
+
+    Raises:
+        CheckpointError: a file that holds more than plain data (one line: which, why).
+    """
+    value = {}
+    for key, name in LEGACY_STATE_FILES.items():
+        path = Path(checkpoint) / name
+        try:
+            value[key] = accelerate_load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(_more_than_tensors(str(path), err)) from err
+        if not isinstance(value[key], dict):
+            raise CheckpointError(f"{path} holds a {type(value[key]).__name__}, not a saved state: not loaded")
+    return value
+
+
 def resume_checkpoint(
     accelerator: Accelerator, checkpoint: str | Path, apply: Callable[[dict[str, Any]], None]
 ) -> None:
-    """Resume from a checkpoint: :func:`check_checkpoint_is_safe`, then ``apply`` the JSON training state
-    (:func:`read_training_state`'s value) before any weight is loaded (so a state that does not fit changes
+    """Resume from a checkpoint: :func:`check_checkpoint_is_safe`, then ``apply`` the training state
+    (:func:`read_training_state`'s value; for a checkpoint of an earlier version
+    :func:`read_legacy_training_state`'s) before any weight is loaded (so a state that does not fit changes
     nothing), then ``accelerator.load_state`` with every pickle it reads opened with ``weights_only=True``
     (tensors and plain containers only).
+
+    An earlier version's checkpoint is loaded through a view of it without its ``custom_checkpoint_<n>.pkl``
+    (links to its other files, in a temporary folder): accelerate would unpickle those with code allowed, and
+    refuses a folder holding them when no object is registered. The checkpoint itself is not changed.
 
     Raises:
         CheckpointError: the checkpoint is unsafe, incomplete, or holds more than tensors in a file accelerate
             reads (``optimizer.bin`` ...).
     """
+    checkpoint = Path(checkpoint)
     check_checkpoint_is_safe(checkpoint, accelerator.process_index)
-    apply(read_training_state(checkpoint))
+    legacy = (checkpoint / LEGACY_STATE_FILES["train_state"]).is_file()
+    apply(read_legacy_training_state(checkpoint) if legacy else read_training_state(checkpoint))
     try:
-        accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
+        if not legacy:
+            accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
+            return
+        with tempfile.TemporaryDirectory(prefix="surgical-skill-resume-") as view:
+            for item in checkpoint.iterdir():
+                if item.name not in LEGACY_STATE_FILES.values():
+                    os.symlink(item.resolve(), Path(view) / item.name)
+            accelerator.load_state(view, load_kwargs={"weights_only": True})
     except pickle.UnpicklingError as err:
         raise CheckpointError(_more_than_tensors(f"a file in {checkpoint}", err)) from err
 
