@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict
 
 from surgical_skill import limits
 from surgical_skill.data import ClipDecoder, ClipSampling, ClipTransforms, load_skill_dataset
-from surgical_skill.data.building import check_row_sources
+from surgical_skill.data.building import check_row_sources, video_roots
 from surgical_skill.data.public.common import read_csv_lines
 from surgical_skill.data.splits import SkillDatasetError
 from surgical_skill.errors import UsageError
@@ -318,3 +318,28 @@ def test_a_public_dataset_tree_is_confined_to_its_root_symlinks_included(tmp_pat
     first.unlink()
     shutil.move(moved, first)
     assert load_skill_dataset(tree, split_ratios=None, probe_videos=False, root=tree)
+
+
+def test_videos_embedded_in_a_dataset_pass_its_root_from_the_toolkits_cache(
+    skill_videos, rooted, tmp_path, monkeypatch
+):
+    """Hub parquet rows carry the video's bytes; the toolkit writes them to its cache, which a root admits."""
+    import datasets
+
+    root, outside = rooted
+    monkeypatch.setenv("SURGICAL_SKILL_CACHE", str(tmp_path / "cache"))
+    chosen = skill_videos[:6]
+    embedded = Dataset.from_dict(
+        {
+            "video": [{"bytes": Path(row["path"]).read_bytes(), "path": row["video"]} for row in chosen],
+            "label": [row["label"] for row in chosen],
+            "subject": [row["subject"] for row in chosen],
+        }
+    ).cast_column("video", datasets.Video(decode=False))
+    train = load_skill_dataset(embedded, split_ratios=None, root=root)["train"]
+    assert all(path.startswith(str(tmp_path / "cache" / "videos")) for path in train["video"])
+    assert train.with_transform(decoder(root=video_roots(root)))[0]["decode_error"] is None
+    # a path column pointing at the same files is not embedded: outside the root, refused
+    listed = Dataset.from_dict(columns(skill_videos, videos=[str(outside)] * 6))
+    with pytest.raises(SkillDatasetError, match="outside"):
+        load_skill_dataset(listed, split_ratios=None, root=root)

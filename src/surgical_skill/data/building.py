@@ -320,11 +320,25 @@ def _rows_from_datasets(
     return rows, places
 
 
+def embedded_videos_folder() -> Path:
+    """Where videos embedded in a dataset (Hub parquet rows carry bytes) are written, once each
+    (``$SURGICAL_SKILL_CACHE/videos``, by default ``~/.cache/surgical-skill/videos``)."""
+    return Path(os.environ.get("SURGICAL_SKILL_CACHE", Path.home() / ".cache" / "surgical-skill")) / "videos"
+
+
+def video_roots(root: str | os.PathLike | None, *more: str | os.PathLike | None) -> list[str | os.PathLike] | None:
+    """The folders a dataset confined to ``root`` may read videos from: ``root``, the folders the toolkit writes
+    its videos into for it (``more``: its proxies'; always the embedded videos' cache), or ``None`` (no root)."""
+    if root is None:
+        return None
+    return [root, *(folder for folder in more if folder), embedded_videos_folder()]
+
+
 def _materialize(data: bytes, name: str | None) -> str:
     """Write a video embedded in a dataset (Hub parquet rows carry bytes) to a cache file, once."""
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     suffix = Path(name).suffix if name else ".mp4"
-    cache = Path(os.environ.get("SURGICAL_SKILL_CACHE", Path.home() / ".cache" / "surgical-skill")) / "videos"
+    cache = embedded_videos_folder()
     target = cache / f"{digest}{suffix}"
     if not target.exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -390,7 +404,7 @@ def check_row_sources(
         if root is not None and not os.path.isabs(video) and "://" not in video:
             video = row["video"] = str(Path(root) / video)
         try:
-            check_source(video, allow_urls=allow_urls, root=root)
+            check_source(video, allow_urls=allow_urls, root=video_roots(root))
         except VideoDecodeError as err:
             sources.append(f"{origin}, {place}: video {video!r} {_reason(err.reason)}")
     if controls:
@@ -624,7 +638,7 @@ def _probe_columns(batch: dict[str, list], allow_urls: bool = False, root: str |
     out: dict[str, list] = {name: [] for name in (*METADATA_COLUMNS, "probe_error")}
     for path in batch["video"]:
         try:
-            info = probe(check_source(path, allow_urls=allow_urls, root=root), allow_urls=allow_urls)
+            info = probe(check_source(path, allow_urls=allow_urls, root=video_roots(root)), allow_urls=allow_urls)
         except VideoDecodeError as err:
             for name in METADATA_COLUMNS:
                 out[name].append(None)

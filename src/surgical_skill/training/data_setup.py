@@ -25,7 +25,7 @@ from ..data import (
     expand_clips,
     load_skill_dataset,
 )
-from ..data.building import check_training_data, label_values, score_target_names
+from ..data.building import check_training_data, label_values, score_target_names, video_roots
 from ..data.raters import expand_rater_rows, rater_scores
 from ..models import add_sampling
 from .arguments import DataArguments, ModelArguments
@@ -62,10 +62,7 @@ def video_sources(args: DataArguments) -> dict[str, Any]:
     """What the recipe's video paths may open, for every decoder of its data (training, evaluation, baselines):
     ``allow_urls`` and ``root``. Decoders check every path again (a dataset may have been edited since it was
     built); proxies live in their own folder, which the root then includes."""
-    return {
-        "allow_urls": args.allow_urls,
-        "root": None if args.root is None else [args.root, *([args.proxy_dir] if args.proxy_dir else [])],
-    }
+    return {"allow_urls": args.allow_urls, "root": video_roots(args.root, args.proxy_dir)}
 
 
 def public_dataset_options(args: DataArguments) -> dict[str, Any]:

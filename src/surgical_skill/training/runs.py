@@ -31,7 +31,7 @@ import yaml
 from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..data import load_skill_dataset
-from ..data.building import score_target_names
+from ..data.building import score_target_names, video_roots
 from ..errors import SurgicalSkillError
 from ..evaluation.baselines import SCALAR_BASELINES, static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
@@ -539,9 +539,9 @@ def evaluate_saved_model(
         sources = video_sources(recipe_args)
         sources["allow_urls"] = sources["allow_urls"] or allow_urls
         if root is not None:
-            sources["root"] = [root, *(sources["root"] or [])] if sources["root"] else root
+            sources["root"] = [root, *(sources["root"] or video_roots(root))]
     else:
-        sources = {"allow_urls": allow_urls, "root": root}
+        sources = {"allow_urls": allow_urls, "root": video_roots(root)}
     options = {
         "clips_per_video": clips_per_video or recipe_args.eval_clips_per_video,
         "num_workers": recipe_args.num_workers if num_workers is None else num_workers,

@@ -88,6 +88,10 @@ def check_source(
         resolved = Path(text).resolve()
         bases = [Path(r).resolve() for r in ([root] if isinstance(root, str | os.PathLike) else root)]
         if not any(resolved.is_relative_to(base) for base in bases):
-            where = f"the dataset root {bases[0]}" if len(bases) == 1 else f"the roots {', '.join(map(str, bases))}"
+            where = f"the dataset root {bases[0]}" + (
+                f" (or {', '.join(map(str, bases[1:]))}, where the toolkit writes its videos)"
+                if len(bases) > 1
+                else ""
+            )
             raise VideoDecodeError(text, f"resolves to {resolved}, outside {where}; videos must be files inside it")
     return text
