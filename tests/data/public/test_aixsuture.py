@@ -322,3 +322,21 @@ def test_a_second_sheet_is_named_and_not_read(tree, tmp_path):
     data = aixsuture.read(tmp_path / "t")
     assert (data.problems[0].file, data.problems[0].severity) == ("OSATS_copy.xlsx", "warning")
     assert "another OSATS sheet, not read (OSATS.xlsx was)" in data.problems[0].message
+
+
+def test_a_workbook_over_the_row_budget_is_refused_while_it_is_read(tmp_path):
+    from surgical_skill import limits
+
+    rows = osats_rows()  # 28 data rows
+    root = write_aixsuture_tree(tmp_path)
+    assert len(aixsuture.read(root).rows) == len(VIDEOS)
+    with limits.limited(max_manifest_rows=len(rows)):
+        assert len(aixsuture.read(root).rows) == len(VIDEOS)  # exactly at the budget
+    with (
+        limits.limited(max_manifest_rows=len(rows) - 1),
+        pytest.raises(
+            limits.ResourceLimitError,
+            match=r"OSATS.xlsx, sheet 'Tabelle1': more than .* rows exceeds the max_manifest_rows",
+        ),
+    ):
+        aixsuture.read(root)

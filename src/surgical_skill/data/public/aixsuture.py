@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...limits import exceeded, get_limits
 from ..splits import SkillDatasetError
 from .common import (
     Problem,
@@ -116,9 +117,12 @@ def _xlsx_tables(path: Path, sheet: str | None = None, rows_wanted: int | None =
         tables = []
         for name in [sheet] if sheet is not None else names:
             rows = []
+            budget = get_limits().max_manifest_rows
             for number, cells in enumerate(workbook[name].iter_rows(values_only=True), start=1):
                 if rows_wanted is not None and number > rows_wanted:
                     break
+                if number > budget + 1:  # the header and max_manifest_rows rows, counted while reading
+                    raise exceeded("max_manifest_rows", f"{path}, sheet {name!r}", f"more than {budget:,} rows")
                 rows.append((number, list(cells)))
             tables.append((name, rows))
         return tables
