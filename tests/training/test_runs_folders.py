@@ -42,3 +42,31 @@ def test_overwrite_deletes_only_a_run_the_toolkit_made(tmp_path):
     with hold_run(project):  # someone's folder written into on request is not marked (so never deleted later)
         pass
     assert _tree(project) == before
+
+
+def test_a_run_of_an_older_version_is_recognised_by_holding_nothing_else(tmp_path):
+    """Runs written before run folders were marked (e.g. an earlier `make demo`'s runs/demo) are started over
+    on request; the same layout with one foreign entry is not deleted."""
+    old = tmp_path / "old-run"
+    for folder in ("model", "checkpoints/checkpoint-2", "eval", "eval-other", "predictions", "surgical-skill"):
+        (old / folder).mkdir(parents=True)
+    for name in ("recipe.yaml", "splits.json", "training_history.json", "model/config.json"):
+        (old / name).write_text("{}")
+    claim_output_dir(old, overwrite=True, resume=False)
+    assert not old.exists()
+
+    for foreign in ("thesis.txt", "chapters/", "model.txt"):
+        kept = tmp_path / f"kept-{foreign.strip('/')}"
+        (kept / "model").mkdir(parents=True)
+        for name in ("recipe.yaml", "splits.json"):
+            (kept / name).write_text("{}")
+        (kept / foreign).mkdir() if foreign.endswith("/") else (kept / foreign).write_text("mine")
+        before = _tree(kept)
+        with pytest.raises(RecipeError, match=rf"more than a run .* holds \({foreign.rstrip('/')}"):
+            claim_output_dir(kept, overwrite=True, resume=False)
+        assert _tree(kept) == before
+    only_recipe = tmp_path / "only-recipe"  # a recipe without a split record or history: not a run
+    only_recipe.mkdir()
+    (only_recipe / "recipe.yaml").write_text("{}")
+    with pytest.raises(RecipeError, match="it is not deleted"):
+        claim_output_dir(only_recipe, overwrite=True, resume=False)

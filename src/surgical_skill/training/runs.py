@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import fnmatch
 import functools
 import hashlib
 import json
@@ -217,8 +218,9 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
     marked (so never deleted by a later run). Under several processes every one checks, and only the one given
     ``remove`` deletes.
 
-    A run written before run folders were marked is not deleted (a ``recipe.yaml`` alone does not prove the
-    folder holds nothing else of value): the user deletes it, or chooses another folder.
+    A run written before run folders were marked is deleted only when it holds nothing but what such a run
+    writes (its recipe with its split record or history, ``model/``, ``checkpoints/``, ``eval*/`` ...): a
+    ``recipe.yaml`` alone does not prove the folder holds nothing else of value.
 
     Raises:
         RecipeError: the folder holds something and neither ``overwrite`` nor ``resume`` was asked, or
@@ -239,15 +241,47 @@ def claim_output_dir(output_dir: str | os.PathLike, *, overwrite: bool, resume: 
             "choose a new output_dir, continue it with --resume_from_checkpoint latest, or replace it with "
             "--overwrite_output_dir true"
         )
-    ours = folder_kind(folder) == RUN_KIND
+    ours = folder_kind(folder) == RUN_KIND or _is_legacy_run(folder)
     if not ours and (folder / RECIPE).exists():
+        strange = _not_of_a_run(folder)
+        why = (
+            f"more than a run made by an older surgical-skill holds ({', '.join(strange[:4])})"
+            if strange
+            else f"no {SPLIT_RECORD} or training history beside it"
+        )
         raise RecipeError(
-            f"output_dir {folder} holds a recipe.yaml but no {MARKER} (a run made by an older surgical-skill, or "
-            "someone's files): it is not deleted; delete it yourself if it is an old run, or choose a new output_dir"
+            f"output_dir {folder} holds a recipe.yaml but no {MARKER}, and {why}: it is not deleted; delete it "
+            "yourself if it is an old run, or choose a new output_dir"
         )
     if remove and ours:
         logger.warning("overwrite_output_dir: deleting the earlier run in %s", folder)
         shutil.rmtree(folder)
+
+
+# What a run folder written before folders were marked holds: its files, its folders (the report of another
+# dataset is eval-<name>; `make demo` scores new videos into predictions/; TensorBoard logs under the project name)
+_LEGACY_RUN_FILES = (RECIPE, SPLIT_RECORD, "training_history.json", RUN_LOCK)
+_LEGACY_RUN_FOLDERS = ("model", "checkpoints", "eval", "eval-*", "predictions", "surgical-skill", "cv")
+
+
+def _not_of_a_run(folder: Path) -> list[str]:
+    """The entries of ``folder`` that a run of an older version never wrote (its files as files, its folders as
+    folders, nothing else, no links)."""
+    strange = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name == MARKER:
+            continue
+        names = _LEGACY_RUN_FOLDERS if entry.is_dir() else _LEGACY_RUN_FILES
+        if entry.is_symlink() or not any(fnmatch.fnmatchcase(entry.name, name) for name in names):
+            strange.append(entry.name + ("/" if entry.is_dir() else ""))
+    return strange
+
+
+def _is_legacy_run(folder: Path) -> bool:
+    """Whether ``folder`` is a run of a version before run folders were marked: its recipe and split record or
+    history, and nothing a run does not write (someone's recipe.yaml beside their thesis is not one)."""
+    has_record = (folder / SPLIT_RECORD).is_file() or (folder / "training_history.json").is_file()
+    return (folder / RECIPE).is_file() and has_record and not _not_of_a_run(folder)
 
 
 def resume_command(argv: list[str], num_processes: int = 1, script: str = "recipes/train.py") -> str:
