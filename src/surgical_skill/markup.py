@@ -14,7 +14,9 @@ import re
 
 # OWASP "CSV injection": a cell a spreadsheet may read as a formula starts with one of these.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators (str.splitlines and many renderers break
+# lines at U+2028, U+2029 and NEL)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Characters with a meaning anywhere in a line of CommonMark/GFM inline text or a table cell (``<``, ``>`` and
 # ``&`` are HTML-escaped instead), and those that mean something only at the start of a line (heading, list).
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")

@@ -209,7 +209,13 @@ def test_a_recipe_root_reaches_the_build(skill_videos, rooted, manifest):
 
 @pytest.mark.parametrize(
     ("column", "value", "shown"),
-    [("label", "expert\n=cmd", "expert\\n=cmd"), ("subject", "S1\tX", "S1\\tX"), ("video", "trial\r.mp4", "\\r")],
+    [
+        ("label", "expert\n=cmd", "expert\\n=cmd"),
+        ("subject", "S1\tX", "S1\\tX"),
+        ("video", "trial\r.mp4", "\\r"),
+        ("label", "expert\u2028# Injected heading", "expert\\u2028# Injected"),  # a line break to splitlines
+        ("subject", "S1\x85X", "S1\\x85X"),
+    ],
 )
 def test_control_characters_are_refused_naming_the_row(column, value, shown, skill_videos, tmp_path):
     rows = [dict(row, video=row["path"]) for row in skill_videos[:6]]
@@ -343,3 +349,47 @@ def test_videos_embedded_in_a_dataset_pass_its_root_from_the_toolkits_cache(
     listed = Dataset.from_dict(columns(skill_videos, videos=[str(outside)] * 6))
     with pytest.raises(SkillDatasetError, match="outside"):
         load_skill_dataset(listed, split_ratios=None, root=root)
+
+
+def test_media_columns_besides_the_video_are_never_opened(skill_videos, listener):
+    """datasets' Video/Audio/Image features fetch their paths when a row is read: every one stays undecoded."""
+    import datasets
+
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x.mp4"
+    values = columns(skill_videos)
+    values["extra"] = [url] * len(values["video"])
+    values["frame"] = [url] * len(values["video"])
+    data = Dataset.from_dict(values).cast_column("extra", datasets.Video()).cast_column("frame", datasets.Image())
+    train = load_skill_dataset(data, split_ratios=None, probe_videos=False)["train"]
+    assert len(train) == 6 and never_connected(listener)
+
+
+def test_a_dataset_over_the_row_budget_is_refused_before_its_rows_are_read(skill_videos, tmp_path):
+    data = Dataset.from_dict(columns(skill_videos))
+    with (
+        limits.limited(max_manifest_rows=5),
+        pytest.raises(ResourceLimitError, match="6 rows exceeds the max_manifest"),
+    ):
+        load_skill_dataset(data, split_ratios=None, probe_videos=False)
+    with limits.limited(max_manifest_rows=6):
+        assert len(load_skill_dataset(data, split_ratios=None, probe_videos=False)["train"]) == 6
+
+
+def test_a_root_given_with_a_tilde_is_the_home_folder(skill_videos, rooted, monkeypatch):
+    root, _ = rooted
+    monkeypatch.setenv("HOME", str(root.parent))
+    relative = [f"videos/{row['video']}" for row in skill_videos[:6]]
+    data = load_skill_dataset(
+        Dataset.from_dict(columns(skill_videos, videos=relative)), split_ratios=None, root="~/root"
+    )
+    assert data["train"]["video"][0] == str(root / relative[0])
+
+
+def test_a_class_folder_with_more_videos_than_the_budget_is_refused_while_it_is_walked(skill_videos, tmp_path):
+    for row in skill_videos[:3]:
+        (tmp_path / row["label"]).mkdir(exist_ok=True)
+        shutil.copy(row["path"], tmp_path / row["label"] / row["video"])
+    with limits.limited(max_manifest_rows=2), pytest.raises(ResourceLimitError, match="more than 2 videos"):
+        load_skill_dataset(tmp_path, split_ratios=None, probe_videos=False)
+    with limits.limited(max_manifest_rows=3):
+        assert len(load_skill_dataset(tmp_path, split_ratios=None, probe_videos=False)["train"]) == 3

@@ -285,6 +285,52 @@ def test_root_confines_local_paths(tmp_path):
         check_source("http://127.0.0.1/a.mp4", allow_urls=True, root=root)
 
 
+def test_a_symlink_then_dotdot_opens_the_file_the_check_saw(folder, tmp_path):
+    """The OS follows a symlink before "..": the file checked against the root is the file FFmpeg opens (it was
+    opened from the path with ".." removed as text: another file, outside the root)."""
+    root = tmp_path / "root"
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    (root / "a" / "fmt").mkdir()
+    (tmp_path / "fmt").mkdir()
+    shutil.copy(folder / "clip.mp4", root / "a" / "fmt" / "f.mp4")  # inside: 24 frames
+    make_test_video(tmp_path / "fmt" / "f.mp4", 10)  # outside: 10 frames
+    (root / "l").symlink_to(root / "a" / "b" / "c")
+    tricky = root / "l" / ".." / ".." / "fmt" / "f.mp4"
+    assert os.path.realpath(tricky) == str(root / "a" / "fmt" / "f.mp4")
+    assert check_source(str(tricky), root=root) == str(tricky)
+    assert probe(str(tricky)).total_num_frames == FRAMES
+    assert decode_frames(str(tricky), [FRAMES - 1]).shape[0] == 1
+
+
+def test_https_through_an_http_proxy_reaches_the_proxy(monkeypatch):
+    """With http_proxy set (hospital networks), FFmpeg's https goes through its httpproxy protocol: allowed."""
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(1)
+    seen = []
+
+    def answer():
+        connection, _ = proxy.accept()
+        connection.settimeout(5)
+        seen.append(connection.recv(200))
+        connection.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    with limits.limited(url_connect_timeout_s=3, url_read_timeout_s=3), pytest.raises(VideoDecodeError):
+        probe("https://videos.example.org/x.mp4", allow_urls=True)  # the proxy answers nothing useful
+    thread.join(5)
+    proxy.close()
+    assert seen and seen[0].startswith(b"CONNECT videos.example.org:443 ")
+
+
+def test_an_upper_case_scheme_is_read_as_ffmpeg_names_it(server):
+    url = server.url("clip.mp4")
+    assert check_source("HTTP" + url[4:], allow_urls=True) == url
+    assert probe("HTTP" + url[4:], allow_urls=True).total_num_frames == FRAMES
+
+
 @pytest.fixture(scope="module")
 def big_video(tmp_path_factory):
     """Black 2048x2048 frames: a few kB that decode to 12 MB each (the issue's 8192x8192 file, smaller)."""

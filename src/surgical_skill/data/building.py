@@ -151,15 +151,20 @@ def _rows_from_folder(root: Path) -> tuple[list[dict[str, Any]], str]:
     any datasets folder; the class still comes from the directory name when the metadata has no label.
     Split directories (``root/train/<class>``, ``root/test/<class>``) become the ``split`` column.
     """
-    files = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
-    if not files:
-        raise SkillDatasetError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {root}")
     for metadata in root.rglob("metadata.*"):
         if metadata.suffix.lower() in (".csv", ".jsonl") and metadata.is_file():
             # datasets reads these whole: hold them to the manifest budgets first
             with metadata.open(encoding="utf-8-sig", newline="") as handle:
                 for _ in manifest_lines(handle, metadata, header=int(metadata.suffix.lower() == ".csv")):
                     pass
+    files, budget = [], get_limits().max_manifest_rows
+    for path in root.rglob("*"):
+        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+            files.append(path)
+            if len(files) > budget:  # counted while the tree is walked, as a manifest's rows are
+                raise exceeded("max_manifest_rows", str(root), f"more than {budget:,} videos")
+    if not files:
+        raise SkillDatasetError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {root}")
     loaded = datasets.load_dataset("videofolder", data_dir=str(root))
     rows: list[dict[str, Any]] = []
     for split_name, split in loaded.items():
@@ -300,9 +305,15 @@ def _rows_from_datasets(
         column = _path_column(
             split.column_names, video_column, "the dataset" if split_name is None else f"its {split_name} split"
         )
-        if isinstance(split.features[column], datasets.Video):
-            # Decoded rows are torchcodec decoders; undecoded rows give the file path (or embedded bytes).
-            split = split.cast_column(column, datasets.Video(decode=False))
+        if len(split) > get_limits().max_manifest_rows:
+            where = "the dataset" if split_name is None else f"the dataset's {split_name} split"
+            raise exceeded("max_manifest_rows", where, f"{len(split):,} rows")
+        # Every media column undecoded: decoding a row would open its files or URLs (datasets' Video, Audio and
+        # Image features fetch http(s), hf:// and file:// paths) before any path was checked. The video column
+        # then gives the file path (or embedded bytes); any other is kept as the dataset has it.
+        for name, feature in split.features.items():
+            if isinstance(feature, datasets.Video | datasets.Audio | datasets.Image) and feature.decode:
+                split = split.cast_column(name, type(feature)(decode=False))
         label_feature = split.features.get(label_column)
         for index, row in enumerate(split):
             places.append(f"index {index}" if split_name is None else f"split {split_name!r}, index {index}")
@@ -350,7 +361,7 @@ def _materialize(data: bytes, name: str | None) -> str:
 
 # C0 controls and DEL: a newline, tab, CR or NUL in a label, subject or file name splits report lines and table
 # cells, and makes file names that other tools read as two
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # with C1, and U+2028/9: line breaks too
 # the columns whose text ends up in reports, plots and file names (after _normalise_rows renamed them)
 TEXT_COLUMNS = {"video": "video path", "label": "label", "subject": "subject"}
 
@@ -402,7 +413,7 @@ def check_row_sources(
             continue  # a missing path is _validate's to report; a control character is reported above
         video = str(video)
         if root is not None and not os.path.isabs(video) and "://" not in video:
-            video = row["video"] = str(Path(root) / video)
+            video = row["video"] = str(Path(root).expanduser() / video)
         try:
             check_source(video, allow_urls=allow_urls, root=video_roots(root))
         except VideoDecodeError as err:

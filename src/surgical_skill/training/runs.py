@@ -572,8 +572,8 @@ def evaluate_saved_model(
     if same:  # the recipe's rule for its own videos, plus what the caller allows now
         sources = video_sources(recipe_args)
         sources["allow_urls"] = sources["allow_urls"] or allow_urls
-        if root is not None:
-            sources["root"] = [root, *(sources["root"] or video_roots(root))]
+        if root is not None:  # the caller's root confines, whatever the recipe's was
+            sources["root"] = video_roots(root, recipe_args.proxy_dir)
     else:
         sources = {"allow_urls": allow_urls, "root": video_roots(root)}
     options = {

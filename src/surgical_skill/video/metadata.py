@@ -228,7 +228,7 @@ VIDEO_FORMATS = (
 )
 # What an http(s) URL needs: https runs over tls, both over tcp. No file, no other protocol, and a redirect is
 # opened under the same list (a server answering "Location: file:///..." gets nothing).
-URL_PROTOCOLS = "http,https,tcp,tls"
+URL_PROTOCOLS = "http,https,tcp,tls,httpproxy"  # httpproxy: https through a proxy (http_proxy), as in hospitals
 
 
 def _open(path: str, options: dict | None) -> av.container.InputContainer:
@@ -243,7 +243,7 @@ def _open(path: str, options: dict | None) -> av.container.InputContainer:
     confined = {"format_whitelist": ",".join(VIDEO_FORMATS), **(options or {})}
     timeout = None
     if scheme is None:
-        target = "file:" + os.path.abspath(path)
+        target = "file:" + os.path.realpath(path)  # what the OS opens: symlinks first, then ".."
         confined["protocol_whitelist"] = "file"
     else:
         check_source(path, allow_urls=True)  # every other protocol is refused here too, whoever called
@@ -268,8 +268,8 @@ def _open(path: str, options: dict | None) -> av.container.InputContainer:
             "not a video container this toolkit opens; playlists (m3u8), concat scripts and image sequences are "
             "refused because they make FFmpeg open other files"
         )
-        if timeout:
-            why += ", and a server may redirect only to http(s)"
+        if timeout:  # EINVAL for a URL is as often the protocol list: a redirect or a proxy of another protocol
+            why = f"either a redirect or proxy to a protocol other than {URL_PROTOCOLS}, or {why}"
         raise VideoDecodeError(path, f"not a readable video file (FFmpeg: {_ffmpeg_message(err)}): {why}") from err
     except av.FFmpegError as err:
         raise VideoDecodeError(path, f"not a readable video file (FFmpeg: {_ffmpeg_message(err)})") from err
@@ -341,7 +341,7 @@ def probe(path: str | os.PathLike, stream_index: int | None = None, *, allow_url
         return _probe_uncached(path, stream_index)
     path = check_readable_file(path)
     status = os.stat(path)
-    meta = _probe_cached(os.path.abspath(path), status.st_size, status.st_mtime_ns, stream_index)
+    meta = _probe_cached(os.path.realpath(path), status.st_size, status.st_mtime_ns, stream_index)
     # measured perhaps under other budgets: the ones in force now decide
     check_frame_pixels(meta.path, meta.width, meta.height, "its frames are")
     if meta.total_num_frames > get_limits().max_video_frames:

@@ -208,7 +208,7 @@ class _DamageWatch:
 
 def _index_key(path: str) -> tuple[str, int, int]:
     stat = os.stat(path)
-    return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns
 
 
 def read_index(cache_dir: str | os.PathLike) -> dict[tuple[str, int, int, str], str]:

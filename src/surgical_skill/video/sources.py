@@ -83,10 +83,10 @@ def check_source(
                 "is a URL; URLs are opened only when asked for (allow_urls=True, or --allow-urls on the command "
                 "line); otherwise give a local file",
             )
-        return text
+        return scheme + text[len(scheme) :]  # FFmpeg's protocol names are lower case: HTTPS://... works too
     if root is not None:
         resolved = Path(text).resolve()
-        bases = [Path(r).resolve() for r in ([root] if isinstance(root, str | os.PathLike) else root)]
+        bases = [Path(r).expanduser().resolve() for r in ([root] if isinstance(root, str | os.PathLike) else root)]
         if not any(resolved.is_relative_to(base) for base in bases):
             where = f"the dataset root {bases[0]}" + (
                 f" (or {', '.join(map(str, bases[1:]))}, where the toolkit writes its videos)"
