@@ -16,6 +16,7 @@ from typing import ClassVar
 import pytest
 import yaml
 
+from surgical_skill.errors import UsageError
 from surgical_skill.evaluation.evaluate import evaluate_model
 from surgical_skill.evaluation.report import ReportExistsError
 from surgical_skill.files import MARKER
@@ -441,6 +442,12 @@ def test_signed_urls_are_published_as_their_file_name(private_run, tmp_path):
     published = list(csv.DictReader((out / "eval" / "predictions.csv").open()))
     assert [row["video"] for row in published[:2]] == ["v.mp4", "w.mp4"]
     assert "could not be decoded: v.mp4." in (out / "README.md").read_text()
+    # the last check before the folder is complete knows the signature too: a file that still holds it is refused
+    config = json.loads((copy / "model" / "config.json").read_text())
+    (copy / "model" / "config.json").write_text(json.dumps({**config, "source": signed}))
+    with pytest.raises(UsageError, match=r"refusing to publish config\.json: it holds the query string of a video"):
+        prepare_hub_folder(copy, tmp_path / "again", "lab/x")
+    assert not (tmp_path / "again").exists()
 
 
 def test_a_home_folder_never_names_the_dataset(tmp_path):

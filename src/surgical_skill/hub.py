@@ -265,7 +265,9 @@ def _private_paths(run: Path, recipe: dict[str, Any]) -> dict[str, str]:
             paths.update(str(row.get(column) or "") for column in ("video", "source_video"))
     known = {}
     for path in paths:
-        if len(path) > 1 and (Path(path).is_absolute() or path.startswith("~") or re.match(r"[A-Za-z]:[\\/]", path)):
+        if "://" in path:  # a video given as a URL (opt-in): its file name, never its query string
+            known[path] = _url_name(path)
+        elif len(path) > 1 and (Path(path).is_absolute() or path.startswith("~") or re.match(r"[A-Za-z]:[\\/]", path)):
             known[path] = _base_name(path)
     return known
 
@@ -380,9 +382,14 @@ def _copy_public_eval(run: Path, target: Path, include_predictions: bool, known:
 
 def _private_markers(run: Path, known: dict[str, str]) -> dict[str, str]:
     """Strings that must appear nowhere in a published folder, each with what it is: the run's absolute folders
-    (deep enough to be specific: ``/home/alice``, not ``/tmp``) and the Hub token."""
+    (deep enough to be specific: ``/home/alice``, not ``/tmp``), the query strings of its videos' URLs (a
+    signature, a token) and the Hub token."""
     markers: dict[str, str] = {}
-    folders = {Path(path).parent for path in known} | {run.resolve(), Path.home()}
+    for path in known:
+        query = urlsplit(path).query if "://" in path else ""
+        if len(query) >= 8:
+            markers[query] = "the query string of a video's URL (a signature or a token)"
+    folders = {Path(path).parent for path in known if "://" not in path} | {run.resolve(), Path.home()}
     for folder in folders:
         if folder.is_absolute() and len(folder.parts) >= 3:
             markers[str(folder)] = "an absolute local path"
