@@ -145,7 +145,7 @@ def test_marked_empty_or_explicitly_overwritten_folders_are_replaced(tmp_path):
     with staged_folder(ours, kind="cross-validation") as tmp:
         (tmp / "a").write_text("1")
     assert folder_kind(ours) == "cross-validation"
-    with staged_folder(ours) as tmp:  # its marker makes it replaceable without asking
+    with staged_folder(ours, kind="cross-validation") as tmp:  # its marker makes it replaceable without asking
         (tmp / "b").write_text("2")
     assert sorted(os.listdir(ours)) == [MARKER, "b"]
     empty = tmp_path / "empty"
@@ -160,6 +160,28 @@ def test_marked_empty_or_explicitly_overwritten_folders_are_replaced(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="is a file"), staged_folder(tmp_path / "file", overwrite=True):
         pass
+
+
+def test_a_marked_folder_of_another_kind_is_not_replaced_unasked(tmp_path):
+    """A training run is marked, and holds more than the toolkit wrote (here its owner's thesis.txt): a
+    cross-validation summary or a model saved to the run's own path must not take its place."""
+    run = tmp_path / "run"
+    run.mkdir()
+    mark_folder(run, "training-run")
+    (run / "model").mkdir()
+    (run / "model" / "config.json").write_text("{}")
+    (run / "thesis.txt").write_text("four years")
+    before = _tree(run)
+    for kind in ("cross-validation", "model"):
+        refused = pytest.raises(UsageError, match=r"run is a training-run folder of surgical-skill, not a " + kind)
+        with refused, staged_folder(run, kind=kind) as tmp:
+            (tmp / "summary.json").write_text("{}")
+        with refused:
+            replace_folder(tmp_path / "elsewhere", run, kind=kind)
+    assert _tree(run) == before and sorted(os.listdir(tmp_path)) == ["run"]
+    with staged_folder(run, kind="cross-validation", overwrite=True) as tmp:  # --overwrite: the user said so
+        (tmp / "summary.json").write_text("{}")
+    assert folder_kind(run) == "cross-validation" and not (run / "thesis.txt").exists()
 
 
 def test_only_the_toolkits_leftovers_are_removed(tmp_path):

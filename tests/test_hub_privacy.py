@@ -16,8 +16,20 @@ from typing import ClassVar
 import pytest
 import yaml
 
+from surgical_skill.errors import UsageError
 from surgical_skill.evaluation.evaluate import evaluate_model
-from surgical_skill.hub import HubPushError, dataset_name, model_card, prepare_hub_folder, public_recipe, push_run
+from surgical_skill.evaluation.report import ReportExistsError
+from surgical_skill.files import MARKER
+from surgical_skill.hub import (
+    NEUTRAL_DATASET_NAME,
+    HubPushError,
+    _public_report_markdown,
+    dataset_name,
+    model_card,
+    prepare_hub_folder,
+    public_recipe,
+    push_run,
+)
 from surgical_skill.markup import markdown_inline
 from surgical_skill.pipeline import run_inference
 from surgical_skill.training import save_recipe
@@ -292,3 +304,180 @@ def test_score_names_from_the_data_cannot_break_the_card_tables(tmp_path):
     rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)  # the body rows: the header row began before the split
     assert len(rows) == 2 and all(row.count("<td>") == 3 for row in rows)
     assert "<td>grs | &lt;i&gt;x&lt;/i&gt;</td>" in rows[0] and "<i>" not in html
+
+
+class _AcceptingHub(BaseHTTPRequestHandler):
+    """A Hub on 127.0.0.1 that holds one repository, ``lab/x`` (public or private as the test sets it, holding
+    an earlier push's files), and accepts commits to it, recording each request."""
+
+    seen: ClassVar[list[dict]] = []
+    private: ClassVar[bool] = False
+    files: ClassVar[list[str]] = []
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.seen.append({"method": self.command, "path": self.path, "body": body})
+        route = self.path.split("?")[0]
+        if route == "/api/repos/create":
+            status, payload = 409, {"error": "You already created this model repo", "url": f"{self.base}/lab/x"}
+        elif route == "/api/models/lab/x" or route.startswith("/api/models/lab/x/revision/"):
+            status, payload = 200, {"id": "lab/x", "private": self.private, "sha": "0" * 40}
+        elif route.startswith("/api/models/lab/x/tree/"):
+            status, payload = 200, [{"type": "file", "path": p, "size": 1, "oid": "1" * 40} for p in self.files]
+        elif route.startswith("/api/models/lab/x/preupload/"):
+            files = json.loads(body)["files"]
+            status = 200
+            payload = {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+        elif route == "/api/validate-yaml":  # the model card's metadata: accepted
+            status, payload = 200, {}
+        elif route.startswith("/api/models/lab/x/commit/"):
+            status, payload = 200, {"commitUrl": f"{self.base}/lab/x/commit/{'2' * 40}", "commitOid": "2" * 40}
+        else:
+            status, payload = 404, {"error": f"not emulated: {self.command} {self.path}"}
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def accepting_hub(monkeypatch):
+    from huggingface_hub import constants
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AcceptingHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    _AcceptingHub.seen, _AcceptingHub.private = [], False
+    _AcceptingHub.files = ["README.md", "config.json", "eval/predictions.csv", "eval/old-notes.md", "notes.txt"]
+    yield _AcceptingHub
+    server.shutdown()
+    server.server_close()
+
+
+def _commits(seen: list[dict]) -> list[list[dict]]:
+    """Each commit the Hub received, as its list of operations (huggingface_hub sends NDJSON lines)."""
+    return [
+        [json.loads(line) for line in r["body"].splitlines() if line.strip()]
+        for r in seen
+        if "/commit/" in r["path"] and r["method"] == "POST"
+    ]
+
+
+def test_an_existing_public_repository_is_refused_unless_public_is_asked(private_run, accepting_hub):
+    """create_repo(exist_ok=True) leaves an existing repository's visibility as it is: a private push into a
+    public repository would publish. It is refused before anything is uploaded; with --public it goes ahead and
+    says what it really is."""
+    run, _, _ = private_run
+    result = run_cli("push", run, "--repo-id", "lab/x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "lab/x already exists on the Hub and is public, so nothing was uploaded" in result.stderr
+    assert not [r for r in accepting_hub.seen if "/preupload/" in r["path"] or "/commit/" in r["path"]]
+    assert any(r["path"].startswith("/api/models/lab/x") for r in accepting_hub.seen)  # it did ask the Hub
+    accepting_hub.seen.clear()
+    public = run_cli("push", run, "--repo-id", "lab/x", "--public")
+    assert public.returncode == 0, public.stderr
+    assert public.stdout.startswith("pushed (public): ") and len(_commits(accepting_hub.seen)) == 1
+
+
+def test_a_push_into_a_private_repository_replaces_what_earlier_pushes_left(private_run, accepting_hub):
+    """An earlier push's eval/predictions.csv (paths, surgeons) must not stay on the Hub beside a push that
+    leaves the per-video files out: the commit deletes the eval/ files it did not write, keeps the repository's
+    other files, and uploads no folder marker."""
+    run, _, _ = private_run
+    accepting_hub.private = True
+    pushed = push_run(run, "lab/x")
+    assert pushed.private is True
+    (commit,) = _commits(accepting_hub.seen)
+    deleted = {op["value"]["path"] for op in commit if op["key"] == "deletedFile"}
+    added = {op["value"]["path"] for op in commit if op["key"] == "file"}
+    assert deleted == {"eval/predictions.csv", "eval/old-notes.md"}
+    assert {"README.md", "config.json", "eval/metrics.json"} <= added
+    assert not [p for p in added if p.endswith(MARKER)]
+    result = run_cli("push", run, "--repo-id", "lab/x")  # the CLI says what the Hub says
+    assert result.returncode == 0 and result.stdout.startswith("pushed (private): "), result.stderr
+
+
+def test_the_published_folder_carries_no_folder_marker(private_run, tmp_path):
+    """The run's model folder is marked ("surgical-skill made this, it may be replaced"); a downloaded model
+    must not say so, nor may the folder uploaded by hand."""
+    run, _, _ = private_run
+    assert (run / "model" / MARKER).is_file()  # the marker really is in what is copied
+    out = prepare_hub_folder(run, tmp_path / "out", "lab/x", include_predictions=True)
+    assert [str(p.relative_to(out)) for p in out.rglob(MARKER)] == []
+    assert (out / "config.json").is_file() and (out / "eval" / "predictions.csv").is_file()
+    with pytest.raises(ReportExistsError, match="is not empty"):  # a second export is refused all the same
+        prepare_hub_folder(run, out, "lab/x")
+
+
+def test_signed_urls_are_published_as_their_file_name(private_run, tmp_path):
+    """Videos given as URLs (opt-in) can be signed: neither a note nor the per-video CSV keeps the query string
+    (the signature), the host or the fragment."""
+    run, _, _ = private_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    signed = "https://bucket.example/private/v.mp4?X-Amz-Signature=abc123&X-Amz-Credential=AKIA42"
+    metrics = json.loads((copy / "eval" / "metrics.json").read_text())
+    metrics["notes"].append(f"1 video(s) could not be decoded: {signed}.")
+    (copy / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    rows = list(csv.DictReader((copy / "eval" / "predictions.csv").open()))
+    rows[0]["video"] = signed
+    rows[1]["video"] = "http://host.example/a/w.mp4#t=10"
+    write_manifest(copy / "eval" / "predictions.csv", rows, fields=list(rows[0]))
+    out = prepare_hub_folder(copy, tmp_path / "out", "lab/x", include_predictions=True)
+    assert _leaks(out, ["X-Amz", "abc123", "AKIA42", "bucket.example", "host.example", "t=10"]) == []
+    published = list(csv.DictReader((out / "eval" / "predictions.csv").open()))
+    assert [row["video"] for row in published[:2]] == ["v.mp4", "w.mp4"]
+    assert "could not be decoded: v.mp4." in (out / "README.md").read_text()
+    # the last check before the folder is complete knows the signature too: a file that still holds it is refused
+    config = json.loads((copy / "model" / "config.json").read_text())
+    (copy / "model" / "config.json").write_text(json.dumps({**config, "source": signed}))
+    with pytest.raises(UsageError, match=r"refusing to publish config\.json: it holds the query string of a video"):
+        prepare_hub_folder(copy, tmp_path / "again", "lab/x")
+    assert not (tmp_path / "again").exists()
+
+
+def test_a_home_folder_never_names_the_dataset(tmp_path):
+    """A generic manifest (metadata.csv) is named after its folder, but a home folder is named after a person,
+    on this machine or any other (a container's home is not the machine's): a neutral name, and the card says
+    how to name it."""
+    for dataset in (
+        "/home/alice/metadata.csv",
+        "/Users/alice/labels.csv",
+        "C:\\Users\\alice\\manifest.csv",
+        str(Path.home() / "metadata.csv"),
+        "/home/alice",
+    ):
+        assert dataset_name(dataset) == (NEUTRAL_DATASET_NAME, None), dataset
+    assert dataset_name("/home/alice/suturing/metadata.csv") == ("suturing", None)  # a real folder name stays
+    assert dataset_name("/home/alice/ratings.xlsx") == ("ratings", None)
+    run = tmp_path / "run"
+    save_tiny_model(run / "model")
+    (run / "recipe.yaml").write_text(yaml.safe_dump({"dataset": "/home/alice/metadata.csv"}))
+    card = model_card(run, "lab/x").text
+    assert "alice" not in card and "`surgical-skill push --dataset-name NAME` names it" in card
+    assert "Trained and evaluated on **jigsaws** (local data)." in model_card(run, "lab/x", dataset="jigsaws").text
+
+
+def test_a_unicode_line_separator_in_a_label_does_not_start_a_line_in_the_report():
+    """splitlines() splits on U+2028 (and U+2029, \\x85): the text after one would become a heading of its own
+    in the published report.md. Only "\\n" ends a line."""
+    markdown_it = pytest.importorskip("markdown_it")
+    report = "# Evaluation\n\n| class | recall |\n|---|---|\n| novice\u2028# Injected heading | 0.5 |\n\nDone.\n"
+    published = _public_report_markdown(report, [], {})
+    assert published == report
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(published)
+    assert "<h1>Injected heading</h1>" not in html and html.count("<h1>") == 1

@@ -693,7 +693,7 @@ def _run_push(args: argparse.Namespace) -> int:
         print(f"ready to upload (nothing pushed): {folder}")
     else:
         url = push_run(args.run_dir, args.repo_id, private=not args.public, **options)
-        print(f"pushed ({'public' if args.public else 'private'}): {url}")
+        print(f"pushed ({'private' if url.private else 'public'}): {url}")
     return 0
 
 

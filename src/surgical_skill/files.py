@@ -91,12 +91,13 @@ def staged_folder(
     when the block completes.
 
     On an exception the temporary folder is removed and ``final`` is left exactly as it was. An existing
-    ``final`` is replaced only when it is empty, carries the toolkit's marker (or, made before markers, holds
-    only the ``legacy`` file names), or with ``overwrite``: checked before the block runs and again before the
-    rename, so no work is done only to be refused.
+    ``final`` is replaced only when it is empty, carries the toolkit's marker of the same ``kind`` (or, made
+    before markers, holds only the ``legacy`` file names), or with ``overwrite``: checked before the block runs
+    and again before the rename, so no work is done only to be refused.
 
     Raises:
-        UsageError: ``final`` is a file, or a folder the toolkit did not make and ``overwrite`` is not given.
+        UsageError: ``final`` is a file, a folder the toolkit did not make, or one it made as another kind (a
+            training run is no cross-validation summary), and ``overwrite`` is not given.
 
     Example::
 
@@ -104,14 +105,14 @@ def staged_folder(
             (tmp / "metrics.json").write_text(...)
     """
     final = Path(final)
-    check_replaceable(final, overwrite=overwrite, legacy=legacy)
+    check_replaceable(final, kind=kind, overwrite=overwrite, legacy=legacy)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(final)
     tmp.mkdir()
     try:
         mark_folder(tmp, kind)
         yield tmp
-        replace_folder(tmp, final, overwrite=overwrite, legacy=legacy)
+        replace_folder(tmp, final, kind=kind, overwrite=overwrite, legacy=legacy)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -152,9 +153,20 @@ def is_toolkit_folder(folder: str | os.PathLike, legacy: tuple[str, ...] = ()) -
     )
 
 
-def check_replaceable(final: str | os.PathLike, *, overwrite: bool = False, legacy: tuple[str, ...] = ()) -> None:
+def check_replaceable(
+    final: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    overwrite: bool = False,
+    legacy: tuple[str, ...] = (),
+) -> None:
     """Refuse to replace or delete ``final`` unless it is absent, an empty folder, a folder the toolkit made
-    (:func:`is_toolkit_folder`), or ``overwrite`` is given. A file is never replaced by a folder.
+    (:func:`is_toolkit_folder`) as ``kind`` (any kind when None), or ``overwrite`` is given. A file is never
+    replaced by a folder.
+
+    The kind matters because a marked folder holds more than the toolkit wrote: a training run keeps its model,
+    checkpoints and whatever its owner put beside them, so a cross-validation summary or a model saved to the
+    same path must not take its place unasked.
 
     Raises:
         UsageError: one line naming the folder and what to do.
@@ -162,7 +174,15 @@ def check_replaceable(final: str | os.PathLike, *, overwrite: bool = False, lega
     final = Path(final)
     if final.is_symlink() or (final.exists() and not final.is_dir()):
         raise UsageError(f"{final} is a file (or a link), not a folder: choose another folder")
-    if not final.exists() or overwrite or not any(final.iterdir()) or is_toolkit_folder(final, legacy):
+    if not final.exists() or overwrite or not any(final.iterdir()):
+        return
+    found = folder_kind(final)
+    if found is not None and kind is not None and found != kind:
+        raise UsageError(
+            f"{final} is a {found} folder of surgical-skill, not a {kind} one, so it is left alone: choose "
+            "another folder, or pass --overwrite to replace it"
+        )
+    if is_toolkit_folder(final, legacy):
         return
     raise UsageError(
         f"{final} already exists and was not made by surgical-skill (no {MARKER} in it), so it is left alone: "
@@ -219,19 +239,24 @@ def staged_contents(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 def replace_folder(
-    tmp: str | os.PathLike, final: str | os.PathLike, *, overwrite: bool = False, legacy: tuple[str, ...] = ()
+    tmp: str | os.PathLike,
+    final: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    overwrite: bool = False,
+    legacy: tuple[str, ...] = (),
 ) -> Path:
     """Move the finished folder ``tmp`` to ``final``; an existing ``final`` (only one :func:`check_replaceable`
-    allows) is moved aside first, then removed.
+    allows for ``kind``) is moved aside first, then removed.
 
     Raises:
-        UsageError: ``final`` exists and is not the toolkit's, and ``overwrite`` is not given.
+        UsageError: ``final`` exists and is not the toolkit's ``kind`` of folder, and ``overwrite`` is not given.
     """
     tmp, final = Path(tmp), Path(final)
     if not final.exists() and not final.is_symlink():
         os.replace(tmp, final)
         return final
-    check_replaceable(final, overwrite=overwrite, legacy=legacy)
+    check_replaceable(final, kind=kind, overwrite=overwrite, legacy=legacy)
     old = temporary_sibling(final, "old")
     os.replace(final, old)
     try:

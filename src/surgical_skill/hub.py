@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
@@ -34,7 +35,7 @@ from .errors import SurgicalSkillError, UsageError
 from .evaluation.baselines import baselines_markdown
 from .evaluation.formatting import fmt
 from .evaluation.report import ReportExistsError
-from .files import staged_folder
+from .files import MARKER, staged_folder
 from .markup import code_fence, csv_cell, markdown_inline
 from .models.heads import (
     DEFAULT_DISTRIBUTION_BINS,
@@ -107,12 +108,28 @@ AGGREGATE_EVAL_FILES = (
 # The files that list videos and their surgeons: published only with include_predictions
 PER_VIDEO_FILES = ("predictions.csv", "misclassified.csv", "oof_predictions.csv", "timelines.png")
 PER_VIDEO_PLOT_SUFFIX = "_timeline.png"
+# What a push owns in the repository and deletes when it did not write it this time: the evaluation folder (only a
+# push writes there) and the per-video files wherever they are, so that a push which leaves them out does not
+# leave an earlier push's copy (with its paths and surgeons) on the Hub. Patterns as upload_folder reads them.
+OWNED_PATTERNS = (
+    "eval/*",
+    *(pattern for name in PER_VIDEO_FILES for pattern in (name, f"*/{name}")),
+    f"*{PER_VIDEO_PLOT_SUFFIX}",
+)
+# Never uploaded: the toolkit's folder marker says "surgical-skill made this, it may be replaced"
+UNPUBLISHED_PATTERNS = (MARKER, f"*/{MARKER}")
+# A dataset that cannot be named without naming a person (a home folder) is called this on the card
+NEUTRAL_DATASET_NAME = "a local dataset"
+LOCAL_URL = "<URL>"
 # The folders of a path in free text (a note, a protocol line): from a root, a home or a drive, through every
 # "name/" (names may hold spaces, not punctuation that ends a clause), so that only the base name stays. Not after
 # a word character, a dot, a slash or "<", so "n/a", "org/name", "</b>" and the path of an https URL stay.
 _PATH_FOLDERS = re.compile(
     r"(?<![\w/.:~\\<-])(?:~[^\s\\/]*|[A-Za-z]:|\\\\)?[\\/](?:[^,;:'\"`|()<>\[\]{}\n\\/]*[\\/])*(?=[^\s/\\])"
 )
+# A URL in free text (not its closing punctuation): reduced to its file name, since a query string can be a
+# signature (``?X-Amz-Signature=...``) and the host and folders locate private data
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]])?")
 _PLAIN_TEXT = re.compile(r"[A-Za-z0-9]+(?:[ _-][A-Za-z0-9]+)*")
 
 
@@ -123,17 +140,33 @@ def _md(value) -> str:
 
 
 def _base_name(path: str) -> str:
+    if "://" in str(path):
+        return _url_name(str(path))
     name = re.split(r"[\\/]+", str(path).rstrip("/\\"))[-1]
     return name if name and name != "~" else LOCAL_PATH
+
+
+def _url_name(url: str) -> str:
+    """A URL's file name, without its host, folders, query string (a signature, a token) or fragment."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # an unparsable URL (a bad port, a bracket): nothing of it is kept
+        return LOCAL_URL
+    name = PurePosixPath(unquote(path)).name
+    return name if name and "/" not in name and "\\" not in name else LOCAL_URL
 
 
 def scrub_paths(text: str, known: dict[str, str] | None = None) -> str:
     """``text`` with every absolute or home-relative path reduced to its base name (``known`` first: exact
     strings and what to put instead, such as a run's video paths).
 
+    A URL (``https://bucket.example/v.mp4?X-Amz-Signature=...``) is reduced to its file name (``v.mp4``): its
+    query string can be a signature or a token.
+
     Example: ``"left out: /home/alice/my videos/S9 trial 1.mp4."`` gives ``"left out: S9 trial 1.mp4."``."""
     for secret in sorted(known or {}, key=len, reverse=True):
         text = text.replace(secret, known[secret])
+    text = _URL.sub(lambda match: _url_name(match.group()), text)
     return _PATH_FOLDERS.sub("", text)
 
 
@@ -166,21 +199,30 @@ def _hub_id(text: str) -> bool:
 def dataset_name(dataset: str | None) -> tuple[str, str | None]:
     """``(name, hub_id)`` of a recipe's ``dataset``: a Hub id is its own name; a local folder is named by its
     base name, a manifest file by its stem (or its folder's name when the stem is generic, like ``metadata``).
-    ``hub_id`` is None for local data. Never a path."""
+    ``hub_id`` is None for local data. Never a path, and never a home folder's name (``/home/alice``,
+    ``C:\\Users\\alice``, this user's home): that names a person, so such data is :data:`NEUTRAL_DATASET_NAME`
+    (``--dataset-name`` names it)."""
     text = str(dataset or "").strip()
     if not text:
         return "unknown", None
+    if "://" in text:  # a URL: its file name, never its query string
+        text = _url_name(text)
     if _hub_id(text) and PurePosixPath(text).suffix.lower() not in MANIFEST_SUFFIXES:
         return text, text
     path = PurePosixPath(text.replace("\\", "/").rstrip("/"))
-    name = path.name
+    if path.suffix.lower() in MANIFEST_SUFFIXES and path.stem.lower() not in GENERIC_MANIFEST_STEMS:
+        return path.stem, None
     if path.suffix.lower() in MANIFEST_SUFFIXES:
-        name = path.stem
-        parent = path.parent
-        home = Path.home().as_posix()
-        if name.lower() in GENERIC_MANIFEST_STEMS and parent.name and parent.as_posix() not in (home, "~"):
-            name = parent.name
-    return (name if name and name != "~" else "unknown"), None
+        path = path.parent
+    if not path.name or path.name.startswith("~") or _home_folder(path):
+        return NEUTRAL_DATASET_NAME, None
+    return path.name, None
+
+
+def _home_folder(path: PurePosixPath) -> bool:
+    """Whether ``path`` is a user's home folder: directly under a ``home`` or ``Users`` folder (on whatever
+    machine recorded it, a container's home differs from this one), or this user's home."""
+    return path.parent.name.lower() in ("home", "users") or path.as_posix() == Path.home().as_posix()
 
 
 def public_recipe(recipe: dict[str, Any], known: dict[str, str] | None = None) -> dict[str, Any]:
@@ -223,7 +265,9 @@ def _private_paths(run: Path, recipe: dict[str, Any]) -> dict[str, str]:
             paths.update(str(row.get(column) or "") for column in ("video", "source_video"))
     known = {}
     for path in paths:
-        if len(path) > 1 and (Path(path).is_absolute() or path.startswith("~") or re.match(r"[A-Za-z]:[\\/]", path)):
+        if "://" in path:  # a video given as a URL (opt-in): its file name, never its query string
+            known[path] = _url_name(path)
+        elif len(path) > 1 and (Path(path).is_absolute() or path.startswith("~") or re.match(r"[A-Za-z]:[\\/]", path)):
             known[path] = _base_name(path)
     return known
 
@@ -278,7 +322,9 @@ def _is_number(text: str) -> bool:
 def _public_report_markdown(text: str, left_out: list[str], known: dict[str, str]) -> str:
     """``report.md`` without the sections and lines that show or point to a file left out, paths scrubbed."""
     kept, skipping = [], False
-    for line in text.splitlines():
+    # "\n" only: splitlines also splits on U+2028, U+2029 and \x85, which a label may hold, and would turn the
+    # text after one into a line of its own (a heading, a table row) in the published report
+    for line in text.removesuffix("\n").split("\n"):
         if line.startswith("#"):
             skipping = False
         if any(f"]({name})" in line for name in left_out):  # a figure left out: drop it and its own heading
@@ -336,9 +382,14 @@ def _copy_public_eval(run: Path, target: Path, include_predictions: bool, known:
 
 def _private_markers(run: Path, known: dict[str, str]) -> dict[str, str]:
     """Strings that must appear nowhere in a published folder, each with what it is: the run's absolute folders
-    (deep enough to be specific: ``/home/alice``, not ``/tmp``) and the Hub token."""
+    (deep enough to be specific: ``/home/alice``, not ``/tmp``), the query strings of its videos' URLs (a
+    signature, a token) and the Hub token."""
     markers: dict[str, str] = {}
-    folders = {Path(path).parent for path in known} | {run.resolve(), Path.home()}
+    for path in known:
+        query = urlsplit(path).query if "://" in path else ""
+        if len(query) >= 8:
+            markers[query] = "the query string of a video's URL (a signature or a token)"
+    folders = {Path(path).parent for path in known if "://" not in path} | {run.resolve(), Path.home()}
     for folder in folders:
         if folder.is_absolute() and len(folder.parts) >= 3:
             markers[str(folder)] = "an absolute local path"
@@ -456,6 +507,12 @@ def check_dataset_name(name: str) -> str:
 
 
 def _card_data(name: str, hub_id: str | None) -> list[str]:
+    if name == NEUTRAL_DATASET_NAME and not hub_id:  # its folder was a home folder: a person's name
+        text = (
+            f"Trained and evaluated on {NEUTRAL_DATASET_NAME}, not named here (its folder is a home folder); "
+            "`surgical-skill push --dataset-name NAME` names it."
+        )
+        return ["## Training data", "", text, ""]
     where = f"[{name}](https://huggingface.co/datasets/{hub_id})" if hub_id else f"**{_md(name)}** (local data)"
     return ["## Training data", "", f"Trained and evaluated on {where}.", ""]
 
@@ -463,8 +520,9 @@ def _card_data(name: str, hub_id: str | None) -> list[str]:
 def _card_left_out(left_out: list[str], include_predictions: bool) -> list[str]:
     """One short paragraph: what the published folder does not carry, and why."""
     text = (
-        "Local paths of the machine that trained the model are reduced to file names, and the dataset is named, "
-        "not located."
+        "Local paths of the machine that trained the model, and URLs, are reduced to file names, and the dataset "
+        "is named, not located. Each push replaces the evaluation folder (`eval/`) and the per-video files in "
+        "the repository: what an earlier push put there and this one did not write is deleted."
     )
     if include_predictions:
         text += (
@@ -726,8 +784,11 @@ def prepare_hub_folder(
         raise ReportExistsError(f"{out} is not empty; choose a new folder")
     card = model_card(run, repo_id, dataset=dataset, include_predictions=include_predictions)
     known = _private_paths(run, _load(run / "recipe.yaml") or {})
-    with staged_folder(out) as tmp:  # whole or absent: a failure leaves no half-made folder
-        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+    with staged_folder(out, kind="hub-folder") as tmp:  # whole or absent: a failure leaves no half-made folder
+        # No marker in it: a downloaded model must not say "surgical-skill made this, it may be replaced", and
+        # the folder may be uploaded by hand. A second export is refused anyway (the folder is not empty).
+        (tmp / MARKER).unlink()
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MARKER))
         save_remote_code(tmp)
         card.save(tmp / "README.md")
         _copy_public_eval(run, tmp / "eval", include_predictions, known)
@@ -743,11 +804,18 @@ def push_run(
     include_predictions: bool = False,
     dataset: str | None = None,
     token: str | None = None,
-) -> str:
+) -> PushedRepo:
     """Upload a run's model, video processor, code, model card and evaluation figures to ``repo_id`` in one
-    commit (see :func:`prepare_hub_folder`); returns the repository URL. The repository is created private
-    unless ``private=False``. The token: ``token`` from a caller's code, else huggingface_hub's own (``HF_TOKEN``
-    or ``hf auth login``)."""
+    commit (see :func:`prepare_hub_folder`); returns the repository URL, with its visibility as the Hub reports
+    it (``.private``). The repository is created private unless ``private=False``; an existing public one is
+    refused unless ``private=False`` (``--public``), since creating it leaves its visibility as it is. The commit
+    deletes what an earlier push wrote and this one did not (:data:`OWNED_PATTERNS`). The token: ``token`` from
+    a caller's code, else huggingface_hub's own (``HF_TOKEN`` or ``hf auth login``).
+
+    Raises:
+        UsageError: the repository exists and is public, and ``private`` was asked (nothing is uploaded).
+        HubPushError: the Hub could not be reached or refused the upload.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         folder = prepare_hub_folder(
             run_dir, Path(tmp) / "upload", repo_id, include_predictions=include_predictions, dataset=dataset
@@ -755,10 +823,40 @@ def push_run(
         api = HfApi(token=token)
         try:
             url = api.create_repo(repo_id, private=private, exist_ok=True)
-            api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload skill model")
+            is_private = api.repo_info(repo_id).private
+        except Exception as err:
+            raise _push_error(run_dir, repo_id, err) from err
+        if private and is_private is not True:
+            raise UsageError(
+                f"{repo_id} already exists on the Hub and is public, so nothing was uploaded: make it private "
+                "in its settings on the Hub and push again, or pass --public to publish into it"
+            )
+        try:
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=str(folder),
+                commit_message="Upload skill model",
+                delete_patterns=list(OWNED_PATTERNS),
+                ignore_patterns=list(UNPUBLISHED_PATTERNS),
+            )
         except Exception as err:  # offline, no token, no rights: say which repository and why
-            raise HubPushError(
-                f"could not push {Path(run_dir) / 'model'} to the Hub as {repo_id}: {type(err).__name__}: {err}. "
-                "`surgical-skill push RUN_DIR --repo-id ... --output-dir DIR` writes the folder to upload by hand."
-            ) from err
-    return str(url)
+            raise _push_error(run_dir, repo_id, err) from err
+    return PushedRepo(str(url), private=bool(is_private))
+
+
+class PushedRepo(str):
+    """A pushed repository's URL (a ``str``) with its visibility as the Hub reported it (``.private``)."""
+
+    private: bool
+
+    def __new__(cls, url: str, *, private: bool) -> PushedRepo:
+        pushed = super().__new__(cls, url)
+        pushed.private = private
+        return pushed
+
+
+def _push_error(run_dir, repo_id: str, err: Exception) -> HubPushError:
+    return HubPushError(
+        f"could not push {Path(run_dir) / 'model'} to the Hub as {repo_id}: {type(err).__name__}: {err}. "
+        "`surgical-skill push RUN_DIR --repo-id ... --output-dir DIR` writes the folder to upload by hand."
+    )
