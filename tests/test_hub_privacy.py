@@ -24,6 +24,7 @@ from surgical_skill.hub import (
     NEUTRAL_DATASET_NAME,
     HubPushError,
     _public_report_markdown,
+    check_dataset_name,
     dataset_name,
     model_card,
     prepare_hub_folder,
@@ -275,6 +276,10 @@ def test_datasets_are_named_not_located():
     assert dataset_name("C:\\Users\\alice\\ratings.xlsx") == ("ratings", None)
     assert dataset_name("~/data/") == ("data", None)
     assert dataset_name("my-lab/jigsaws-suturing") == ("my-lab/jigsaws-suturing", "my-lab/jigsaws-suturing")
+    assert check_dataset_name(" JIGSAWS suturing ") == "JIGSAWS suturing"
+    for two_lines in ("a\nb", "a\u2028# b", "a\tb"):
+        with pytest.raises(UsageError, match="one line of text"):
+            check_dataset_name(two_lines)
     recipe = public_recipe(
         {
             "model_name_or_path": "/srv/models/run3/model",

@@ -36,7 +36,7 @@ from .evaluation.baselines import baselines_markdown
 from .evaluation.formatting import fmt
 from .evaluation.report import ReportExistsError
 from .files import MARKER, staged_folder
-from .markup import code_fence, csv_cell, markdown_inline
+from .markup import code_fence, csv_cell, markdown_inline, visible_controls
 from .models.heads import (
     DEFAULT_DISTRIBUTION_BINS,
     is_ordinal,
@@ -496,7 +496,7 @@ def model_card(
 def check_dataset_name(name: str) -> str:
     """A dataset name given for the card (``--dataset-name``): one line, and a name rather than a path."""
     text = str(name).strip()
-    if not text or "\n" in text or "\r" in text:
+    if not text or visible_controls(text) != text:  # a newline, a tab, U+2028 ...
         raise UsageError("--dataset-name must be one line of text, e.g. --dataset-name 'JIGSAWS suturing'")
     if scrub_paths(text) != text:
         raise UsageError(
