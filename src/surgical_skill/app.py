@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 WORST_CLIPS = 3
 """Clips whose middle frames the page shows: those that pulled the score down most."""
+WORST_CAPTION = "Clips that pulled the score down most (middle frames)"
 TABLE_HEADERS = ["video", "label", "score", "error"]
 CARD_SECTIONS = ("intended use", "limitation")
 """Headings (lower case, any level) of the model card sections the page shows."""
@@ -90,7 +91,8 @@ def build_app(model, *, device: str | int | None = None, num_clips: int = 8):
     # delete_cache: Gradio removes uploads and served files an hour old, hourly; no analytics leave the server
     with gr.Blocks(title=f"{title} - surgical skill", delete_cache=(3600, 3600), analytics_enabled=False) as app:
         gr.Markdown(
-            f"# Surgical skill: {_escape_markdown(title)}\nUpload one or several recordings and press *Score*."
+            f"# Surgical skill: {_escape_markdown(title)}\nUpload one or several recordings and press *Score*. "
+            "With several, the table lists every video and the details are the first one's."
         )
         with gr.Row():
             with gr.Column(scale=1):
@@ -108,7 +110,7 @@ def build_app(model, *, device: str | int | None = None, num_clips: int = 8):
                 label = gr.Label(label="Skill", elem_id="result-label")
                 timeline = gr.Plot(label="Skill over the recording", elem_id="timeline-plot")
                 worst = gr.Gallery(
-                    label="Clips that pulled the score down most (middle frames)",
+                    label=WORST_CAPTION,
                     columns=WORST_CLIPS,
                     height="auto",
                     elem_id="worst-clips",
@@ -269,12 +271,11 @@ def _read_card(model: str) -> str | None:
     if not model:
         return None
     folder = Path(model)
-    for candidate in (folder / "README.md", folder.parent / "README.md"):
-        if folder.is_dir() and candidate.is_file():
-            try:
-                return candidate.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                return None
+    if (folder / "README.md").is_file():  # the folder's own card only: a README above it may be anything
+        try:
+            return (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
     if folder.exists() or model.count("/") != 1:
         return None
     try:  # a Hub id: the card, if the Hub (or its cache) can give it
