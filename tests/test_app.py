@@ -230,3 +230,18 @@ def test_command_serves_the_page_on_127_0_0_1(classifier):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_only_video_files_are_taken(classifier, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    with pytest.raises(Exception, match=r"(?i)invalid file type"):  # Gradio's own check, before any scoring
+        score(classifier[2], text)
+    assert score(classifier[2], make_test_video(tmp_path / "next.mkv", 40))[ERROR] == ""
+
+
+def test_the_pipeline_warnings_reach_the_page(classifier, tmp_path):
+    out = score(classifier[2], make_test_video(tmp_path / "three frames.mp4", 3))
+    assert out[LABEL]["label"] in ("novice", "expert")  # scored, from clips that repeat frames
+    assert out[ERROR].startswith("warning: three frames.mp4: 3 frames, shorter than one clip")
+    assert str(tmp_path) not in out[ERROR]

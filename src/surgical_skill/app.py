@@ -16,7 +16,8 @@ The same function is the API endpoint ``/score`` (``gradio_client.Client(url).pr
 with ``files`` a list of ``handle_file(path)``); its outputs, in order: the label (``gr.Label``), the timeline
 (``gr.Plot``), the worst clips' frames (``gr.Gallery``), the JSON file (``gr.File``: a list with one result per
 video, each with its ``video`` name), the table (``gr.Dataframe``: video, label, score, error) and the error
-text (``gr.Textbox``, empty when every video was scored).
+text (``gr.Textbox``: a line per file that could not be scored, and the pipeline's warnings, such as a video
+shorter than one clip, as ``warning: ...``; empty when there is nothing to say).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def build_app(model, *, device: str | int | None = None, num_clips: int = 8):
         ModelLoadError: the model cannot be loaded.
     """
     gr = _gradio()
+    from .data.building import VIDEO_EXTENSIONS
     from .limits import get_limits
     from .pipeline import SurgicalSkillPipeline, load_pipeline
 
@@ -99,12 +101,12 @@ def build_app(model, *, device: str | int | None = None, num_clips: int = 8):
                 videos = gr.File(
                     label="Videos",
                     file_count="multiple",
-                    file_types=["video"],
+                    file_types=list(VIDEO_EXTENSIONS),  # the ones the toolkit reads; Gradio refuses others
                     type="filepath",
                     elem_id="video-input",
                 )
                 button = gr.Button("Score", variant="primary", elem_id="score-button")
-                errors = gr.Textbox(label="Errors", interactive=False, lines=2, elem_id="error-box")
+                errors = gr.Textbox(label="Errors and warnings", interactive=False, lines=2, elem_id="error-box")
                 gr.Markdown(card, elem_id="model-card")
             with gr.Column(scale=2):
                 label = gr.Label(label="Skill", elem_id="result-label")
@@ -177,6 +179,7 @@ def score_videos(skill, files, *, num_clips: int, title: str, outputs_dir: Path,
             messages.append(message)
             continue
         results.append({"video": name, **result})
+        messages += [f"warning: {warning}" for warning in result["metadata"].get("warnings", [])]
         rows.append([name, result.get("label", _scores_line(result)), round(float(result["score"]), 4), ""])
     if progress is not None:
         progress((len(paths), len(paths)), desc="done", unit="videos")
