@@ -3,6 +3,7 @@ models and generated videos. One server per model, shared by the tests of this m
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import surgical_skill.app
 
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
@@ -206,6 +209,9 @@ def test_command_defaults_to_loopback_and_no_share_link():
 
 def test_command_without_gradio_says_how_to_install(classifier, monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now fails as where it is not installed
+    importlib.reload(
+        surgical_skill.app
+    )  # the module itself imports without Gradio (the core package does not need it)
     done = run_cli("app", "--model", classifier[0])
     assert done.returncode == 2
     assert done.stderr.strip() == "error: the web app needs Gradio: pip install surgical-skill[app]"
