@@ -204,8 +204,7 @@ def score_videos(skill, files, *, num_clips: int, title: str, outputs_dir: Path,
 
 def worst_clip_frames(skill, result: dict, path: str, count: int = WORST_CLIPS) -> list[tuple[Any, str]]:
     """The middle frames of the ``count`` clips that pulled the score down most, each with a caption: for classes,
-    the clips with the lowest probability of the highest class of an ordered or two-class model (else of the
-    predicted class); for scores, the lowest sum of the scores where the model reports one (else the lowest first
+    the clips with the lowest probability of the decided class (the highest class of an ordered model); for scores, the lowest sum of the scores where the model reports one (else the lowest first
     score). Frames that several clips share (uniform clips span the whole video) are shown once."""
     from .video import decode_frames
 
@@ -215,8 +214,9 @@ def worst_clip_frames(skill, result: dict, path: str, count: int = WORST_CLIPS) 
         return []
     if "probabilities" in result:
         names = list(clips[0]["probabilities"])
-        ordered = "expected_class" in result or len(names) == 2
-        target = names[-1] if ordered else result["label"]
+        # ordered classes (novice < ... < expert): the highest; otherwise the decided class, whose probability is
+        # the video's score (which of two classes is the "skilled" one is the data's naming, not known here)
+        target = names[-1] if "expected_class" in result else result["label"]
         values = [c["probabilities"][target] for c in clips]
         what = f"p({target})"
     else:
