@@ -46,6 +46,7 @@ EPILOG = """examples:
   surgical-skill audit ratings.csv             can duration, file size or one frame predict the label?
   surgical-skill compare report-a/ report-b/ --json comparison.json   is model B really better than A?
   surgical-skill push runs/demo --repo-id my-lab/suturing-skill   model, processor, code, card, report -> Hub
+  surgical-skill app --model runs/demo/model   a web page: upload recordings, see the skill and when it shows
 """
 
 
@@ -697,6 +698,41 @@ def _run_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return port
+
+
+def _add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a trained model folder or Hub id")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to serve on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the network)",
+    )
+    parser.add_argument("--port", type=_port, default=None, help="the port (default: Gradio's, 7860 or the next free)")
+    parser.add_argument(
+        "--share", action="store_true", help="also open a public gradio.live link to the page (off by default)"
+    )
+    parser.add_argument("--num-clips", type=POSITIVE, default=8, help="clips spread over each video")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: GPU when present)")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from .app import launch_app  # Gradio is an optional extra: imported by this command only
+
+    check_device(args.device)
+    launch_app(
+        args.model, host=args.host, port=args.port, share=args.share, device=args.device, num_clips=args.num_clips
+    )
+    return 0
+
+
 def _add_export_space_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help="a trained model folder (copied into the Space) or a Hub model id (org/name)"
@@ -783,6 +819,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_push_arguments,
         run=_run_push,
         example="surgical-skill push runs/demo --repo-id my-lab/suturing-skill",
+    ),
+    "app": Command(
+        help="serve a web page that scores uploaded videos with a trained model (pip install surgical-skill[app])",
+        add_arguments=_add_app_arguments,
+        run=_run_app,
+        example="surgical-skill app --model runs/demo/model   then open http://127.0.0.1:7860",
     ),
     "export-space": Command(
         help="write a Hugging Face Space folder (app.py, requirements.txt, README with Space metadata) that runs "

@@ -229,6 +229,12 @@ def prediction_timeline(result: dict, folder: str | Path) -> Path:
     (:func:`timeline_file_name`: one file per video path, a safe name whatever the video is called)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    return folder / _save(prediction_timeline_figure(result), folder, timeline_file_name(result["metadata"]["video"]))
+
+
+def prediction_timeline_figure(result: dict) -> Figure:
+    """The figure :func:`prediction_timeline` saves: each class's probability (or each score, a panel each) at
+    the middle of each clip, titled with the video's name and result (the web app shows it as it is)."""
     clips = result["clips"]
     fig, ax = _subplots(figsize=(7, 2.8))
     if "probabilities" in result:
@@ -253,13 +259,15 @@ def prediction_timeline(result: dict, folder: str | Path) -> Path:
             row.set_title(f"{name} {result['scores'][name]:.2f}", fontsize=8, loc="left")
         axes[-1, 0].set_xlabel("seconds")
         fig.suptitle(plain_text(Path(result["metadata"]["video"]).name), fontsize=9)
-        return folder / _save(fig, folder, timeline_file_name(result["metadata"]["video"]))
+        fig.tight_layout()
+        return fig
     else:
         ax.plot([(c["start"] + c["end"]) / 2 for c in clips], [c["score"] for c in clips], marker="o", ms=3)
         ax.set(ylabel="score")
         title = f"score {result['predicted_score']:.2f}"
     ax.set(xlabel="seconds", title=plain_text(f"{Path(result['metadata']['video']).name}: {title}"))
-    return folder / _save(fig, folder, timeline_file_name(result["metadata"]["video"]))
+    fig.tight_layout()
+    return fig
 
 
 def timeline_file_name(video: str) -> str:
