@@ -61,7 +61,7 @@ def app_url(tmp_path_factory):
     from surgical_skill.app import launch_app
 
     model = save_tiny_model(
-        tmp_path_factory.mktemp("tiny-suturing") / "model", id2label=["lower-skilled", "higher-skilled"]
+        tmp_path_factory.mktemp("app") / "tiny-suturing", id2label=["lower-skilled", "higher-skilled"]
     )
     (model / "README.md").write_text(CARD)
     with socket.socket() as s:

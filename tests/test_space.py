@@ -119,6 +119,14 @@ def test_bad_models_and_options_are_one_clear_message(tmp_path):
     assert result.returncode == 2 and "one line" in result.stderr
 
 
+def test_the_command_writes_the_folder_and_says_how_to_try_and_publish_it(tiny_model, tmp_path):
+    result = run_cli("export-space", "--model", tiny_model, "--output-dir", tmp_path / "space", "--license", "mit")
+    assert result.returncode == 0, result.stderr
+    assert "python app.py" in result.stdout and "hf upload --repo-type space" in result.stdout
+    assert front_matter(tmp_path / "space" / "README.md")["license"] == "mit"
+    assert (tmp_path / "space" / "model" / "config.json").exists()
+
+
 def test_card_section_stops_at_the_next_heading_of_its_level():
     card = "# M\n## Intended use\nA\n### Detail\nB\n## Limitations\nC\n## Other\nD\n"
     assert card_section(card, "intended use") == "A\n### Detail\nB"

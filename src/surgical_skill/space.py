@@ -24,7 +24,6 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__
 from .errors import ModelLoadError, UsageError
 from .files import MARKER, staged_folder
 
@@ -60,6 +59,13 @@ if __name__ == "__main__":
     port = os.environ.get("GRADIO_SERVER_PORT")
     launch_app(MODEL, host=server_host(), port=int(port) if port else None)
 '''
+
+
+def toolkit_version() -> str:
+    try:
+        return importlib.metadata.version("surgical-skill")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "0.1.0.dev0"
 
 
 def gradio_version() -> str:
@@ -216,7 +222,7 @@ def export_space(
     model_literal = repr(hub_id) if hub_id else f'str(Path(__file__).resolve().parent / "{MODEL_FOLDER}")'
     requirements = (
         "# the toolkit and its web-app extra; Gradio itself is the Space's sdk_version (README.md)\n"
-        f"{requirement or f'surgical-skill[app]>={__version__}'}\n"
+        f"{requirement or f'surgical-skill[app]>={toolkit_version()}'}\n"
     )
     with staged_folder(output_dir, kind=SPACE_KIND, overwrite=overwrite) as tmp:
         if hub_id is None:
