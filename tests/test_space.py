@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import socket
@@ -173,10 +174,9 @@ def test_the_exported_app_runs_on_loopback_and_scores_like_the_pipeline(tiny_mod
         [sys.executable, "app.py"], cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        url = f"http://127.0.0.1:{port}/"
-        client = _connect(gradio_client, url, server)
+        expected = load_pipeline(tiny_model)(str(video), num_clips=8)  # while the server starts
+        client = _connect(gradio_client, f"http://127.0.0.1:{port}/", server)
         label, _, _, download, _, errors = client.predict([gradio_client.handle_file(str(video))], api_name="/score")
-        expected = load_pipeline(tiny_model)(str(video), num_clips=8)
         assert errors == ""
         assert label["label"] == expected["label"]
         scored = json.loads(Path(download).read_text())[0]
@@ -188,6 +188,28 @@ def test_the_exported_app_runs_on_loopback_and_scores_like_the_pipeline(tiny_mod
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [
+        ({}, "127.0.0.1"),  # run by hand: this computer only
+        ({"SPACE_ID": "my-lab/demo"}, "0.0.0.0"),  # inside a Space, as Spaces expect
+        ({"SPACE_ID": "my-lab/demo", "GRADIO_SERVER_NAME": "10.0.0.5"}, "10.0.0.5"),
+    ],
+)
+def test_the_exported_app_listens_on_loopback_unless_in_a_space(tmp_path, monkeypatch, env, host):
+    pytest.importorskip("surgical_skill.app")
+    out = export_space("my-lab/suturing-skill", tmp_path / "space")
+    for name in ("SPACE_ID", "GRADIO_SERVER_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("exported_space_app", out / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not __main__: nothing is launched
+    assert module.server_host() == host
+    assert module.MODEL == "my-lab/suturing-skill"
 
 
 def _connect(gradio_client, url: str, server: subprocess.Popen):
