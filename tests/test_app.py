@@ -3,6 +3,7 @@ models and generated videos. One server per model, shared by the tests of this m
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import surgical_skill.app
 
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
@@ -206,6 +209,9 @@ def test_command_defaults_to_loopback_and_no_share_link():
 
 def test_command_without_gradio_says_how_to_install(classifier, monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now fails as where it is not installed
+    importlib.reload(
+        surgical_skill.app
+    )  # the module itself imports without Gradio (the core package does not need it)
     done = run_cli("app", "--model", classifier[0])
     assert done.returncode == 2
     assert done.stderr.strip() == "error: the web app needs Gradio: pip install surgical-skill[app]"
@@ -230,3 +236,18 @@ def test_command_serves_the_page_on_127_0_0_1(classifier):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_only_video_files_are_taken(classifier, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    with pytest.raises(Exception, match=r"(?i)invalid file type"):  # Gradio's own check, before any scoring
+        score(classifier[2], text)
+    assert score(classifier[2], make_test_video(tmp_path / "next.mkv", 40))[ERROR] == ""
+
+
+def test_the_pipeline_warnings_reach_the_page(classifier, tmp_path):
+    out = score(classifier[2], make_test_video(tmp_path / "three frames.mp4", 3))
+    assert out[LABEL]["label"] in ("novice", "expert")  # scored, from clips that repeat frames
+    assert out[ERROR].startswith("warning: three frames.mp4: 3 frames, shorter than one clip")
+    assert str(tmp_path) not in out[ERROR]

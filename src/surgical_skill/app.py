@@ -16,7 +16,8 @@ The same function is the API endpoint ``/score`` (``gradio_client.Client(url).pr
 with ``files`` a list of ``handle_file(path)``); its outputs, in order: the label (``gr.Label``), the timeline
 (``gr.Plot``), the worst clips' frames (``gr.Gallery``), the JSON file (``gr.File``: a list with one result per
 video, each with its ``video`` name), the table (``gr.Dataframe``: video, label, score, error) and the error
-text (``gr.Textbox``, empty when every video was scored).
+text (``gr.Textbox``: a line per file that could not be scored, and the pipeline's warnings, such as a video
+shorter than one clip, as ``warning: ...``; empty when there is nothing to say).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 WORST_CLIPS = 3
 """Clips whose middle frames the page shows: those that pulled the score down most."""
+WORST_CAPTION = "Clips that pulled the score down most (middle frames)"
 TABLE_HEADERS = ["video", "label", "score", "error"]
 CARD_SECTIONS = ("intended use", "limitation")
 """Headings (lower case, any level) of the model card sections the page shows."""
@@ -67,6 +69,7 @@ def build_app(model, *, device: str | int | None = None, num_clips: int = 8):
         ModelLoadError: the model cannot be loaded.
     """
     gr = _gradio()
+    from .data.building import VIDEO_EXTENSIONS
     from .limits import get_limits
     from .pipeline import SurgicalSkillPipeline, load_pipeline
 
@@ -90,25 +93,26 @@ def build_app(model, *, device: str | int | None = None, num_clips: int = 8):
     # delete_cache: Gradio removes uploads and served files an hour old, hourly; no analytics leave the server
     with gr.Blocks(title=f"{title} - surgical skill", delete_cache=(3600, 3600), analytics_enabled=False) as app:
         gr.Markdown(
-            f"# Surgical skill: {_escape_markdown(title)}\nUpload one or several recordings and press *Score*."
+            f"# Surgical skill: {_escape_markdown(title)}\nUpload one or several recordings and press *Score*. "
+            "With several, the table lists every video and the details are the first one's."
         )
         with gr.Row():
             with gr.Column(scale=1):
                 videos = gr.File(
                     label="Videos",
                     file_count="multiple",
-                    file_types=["video"],
+                    file_types=list(VIDEO_EXTENSIONS),  # the ones the toolkit reads; Gradio refuses others
                     type="filepath",
                     elem_id="video-input",
                 )
                 button = gr.Button("Score", variant="primary", elem_id="score-button")
-                errors = gr.Textbox(label="Errors", interactive=False, lines=2, elem_id="error-box")
+                errors = gr.Textbox(label="Errors and warnings", interactive=False, lines=2, elem_id="error-box")
                 gr.Markdown(card, elem_id="model-card")
             with gr.Column(scale=2):
                 label = gr.Label(label="Skill", elem_id="result-label")
                 timeline = gr.Plot(label="Skill over the recording", elem_id="timeline-plot")
                 worst = gr.Gallery(
-                    label="Clips that pulled the score down most (middle frames)",
+                    label=WORST_CAPTION,
                     columns=WORST_CLIPS,
                     height="auto",
                     elem_id="worst-clips",
@@ -175,6 +179,7 @@ def score_videos(skill, files, *, num_clips: int, title: str, outputs_dir: Path,
             messages.append(message)
             continue
         results.append({"video": name, **result})
+        messages += [f"warning: {warning}" for warning in result["metadata"].get("warnings", [])]
         rows.append([name, result.get("label", _scores_line(result)), round(float(result["score"]), 4), ""])
     if progress is not None:
         progress((len(paths), len(paths)), desc="done", unit="videos")
@@ -269,12 +274,11 @@ def _read_card(model: str) -> str | None:
     if not model:
         return None
     folder = Path(model)
-    for candidate in (folder / "README.md", folder.parent / "README.md"):
-        if folder.is_dir() and candidate.is_file():
-            try:
-                return candidate.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                return None
+    if (folder / "README.md").is_file():  # the folder's own card only: a README above it may be anything
+        try:
+            return (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
     if folder.exists() or model.count("/") != 1:
         return None
     try:  # a Hub id: the card, if the Hub (or its cache) can give it
