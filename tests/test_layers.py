@@ -27,7 +27,7 @@ ALLOWED = {
     "remote_code": BASE | {"models", "pipeline"},
     "hub": BASE | {"evaluation", "remote_code", "models"},
     "testing_utils": BASE | {"video"},
-    "app": BASE | {"video", "models", "evaluation", "pipeline"},
+    "app": BASE | {"video", "data", "models", "evaluation", "pipeline"},
     "space": BASE | {"hub", "pipeline"},
 }
 
