@@ -58,8 +58,11 @@ def browser():
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     pytest.importorskip("gradio")
+    import torch
+
     from surgical_skill.app import launch_app
 
+    torch.manual_seed(0)  # the same random model, hence the same screenshot, each time
     model = save_tiny_model(
         tmp_path_factory.mktemp("app") / "tiny-suturing", id2label=["lower-skilled", "higher-skilled"]
     )
