@@ -27,7 +27,8 @@ ALLOWED = {
     "remote_code": BASE | {"models", "pipeline"},
     "hub": BASE | {"evaluation", "remote_code", "models"},
     "testing_utils": BASE | {"video"},
-    "app": BASE | {"video", "data", "models", "evaluation", "pipeline", "hub"},
+    "app": BASE | {"video", "data", "models", "evaluation", "pipeline"},
+    "space": BASE | {"hub", "pipeline"},
 }
 
 

@@ -733,6 +733,36 @@ def _run_app(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_space_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True, help="a trained model folder (copied into the Space) or a Hub model id (org/name)"
+    )
+    parser.add_argument("--output-dir", required=True, help="the Space folder to write (app.py, requirements.txt ...)")
+    parser.add_argument(
+        "--requirement",
+        default=None,
+        metavar="SPEC",
+        help="the toolkit's line in requirements.txt (default: surgical-skill[app]>=this version), e.g. "
+        "'surgical-skill[app] @ git+https://github.com/surgical-skill/surgical-skill'",
+    )
+    parser.add_argument(
+        "--license", default=None, help="the Space's license (default: the model card's, else apache-2.0)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder the toolkit did not make")
+
+
+def _run_export_space(args: argparse.Namespace) -> int:
+    from .space import export_space
+
+    folder = export_space(
+        args.model, args.output_dir, requirement=args.requirement, license=args.license, overwrite=args.overwrite
+    )
+    print(f"Space folder written: {folder}")
+    print(f"  try it here:  cd {folder} && python app.py   (http://127.0.0.1:7860)")
+    print(f"  publish it:   hf upload --repo-type space ORG/NAME {folder} .")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "probe": Command(
         help="print what a video holds: frames, fps, duration, size, rotation, codec, keyframes",
@@ -795,6 +825,13 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_app_arguments,
         run=_run_app,
         example="surgical-skill app --model runs/demo/model   then open http://127.0.0.1:7860",
+    ),
+    "export-space": Command(
+        help="write a Hugging Face Space folder (app.py, requirements.txt, README with Space metadata) that runs "
+        "the web app on a model",
+        add_arguments=_add_export_space_arguments,
+        run=_run_export_space,
+        example="surgical-skill export-space --model runs/demo/model --output-dir space/",
     ),
 }
 
