@@ -27,7 +27,7 @@ ALLOWED = {
     "remote_code": BASE | {"models", "pipeline"},
     "hub": BASE | {"evaluation", "remote_code", "models"},
     "testing_utils": BASE | {"video"},
-    "app": BASE | {"video", "data", "models", "evaluation", "pipeline"},
+    "app": BASE | {"video", "data", "models", "evaluation", "pipeline", "hub"},
     "space": BASE | {"hub", "pipeline"},
 }
 

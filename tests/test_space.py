@@ -17,7 +17,8 @@ import yaml
 
 import surgical_skill
 from surgical_skill.errors import ModelLoadError, UsageError
-from surgical_skill.space import DEFAULT_GRADIO_VERSION, INTENDED_USE_FALLBACK, card_section, export_space
+from surgical_skill.hub import INTENDED_USE_CAUTION, card_sections
+from surgical_skill.space import DEFAULT_GRADIO_VERSION, export_space
 from tests.helpers import run_cli, save_tiny_model
 
 CARD = """---
@@ -86,7 +87,7 @@ def test_hub_model_space_names_the_model_and_copies_nothing(tmp_path):
     assert not (out / "model").exists()
     assert "MODEL = 'my-lab/suturing-skill'" in (out / "app.py").read_text()
     # offline here (conftest): the card cannot be read, so the toolkit's own intended-use text stands in
-    assert INTENDED_USE_FALLBACK in (out / "README.md").read_text()
+    assert INTENDED_USE_CAUTION in (out / "README.md").read_text()
     assert (out / "requirements.txt").read_text().splitlines()[-1] == "surgical-skill[app] @ git+https://x"
 
 
@@ -128,11 +129,14 @@ def test_the_command_writes_the_folder_and_says_how_to_try_and_publish_it(tiny_m
     assert (tmp_path / "space" / "model" / "config.json").exists()
 
 
-def test_card_section_stops_at_the_next_heading_of_its_level():
+def test_card_sections_keep_their_sub_sections_and_stop_at_the_next_heading_of_their_level():
     card = "# M\n## Intended use\nA\n### Detail\nB\n## Limitations\nC\n## Other\nD\n"
-    assert card_section(card, "intended use") == "A\n### Detail\nB"
-    assert card_section(card, "limitations") == "C"
-    assert card_section(card, "nothing") == ""
+    assert card_sections(card, "intended use") == "### Intended use\nA\n### Detail\nB"
+    assert card_sections(card, "limitation") == "### Limitations\nC"
+    assert (
+        card_sections(card, "intended use", "limitation") == "### Intended use\nA\n### Detail\nB\n### Limitations\nC"
+    )
+    assert card_sections(card, "nothing") == ""
 
 
 def _has(module: str) -> bool:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SurgicalSkillError, UsageError
+from .hub import INTENDED_USE_CAUTION
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +44,7 @@ WORST_CAPTION = "Clips that pulled the score down most (middle frames)"
 TABLE_HEADERS = ["video", "label", "score", "error"]
 CARD_SECTIONS = ("intended use", "limitation")
 """Headings (lower case, any level) of the model card sections the page shows."""
-NO_CARD = (
-    "This model has no model card with an *Intended use* or *Limitations* section. Scores from a model are for "
-    "research and training feedback on recorded procedures; they are not a medical device and must not be the "
-    "sole basis of credentialing or clinical decisions. Validate the model on your own recordings first."
-)
+NO_CARD = "This model has no model card with an *Intended use* or *Limitations* section. " + INTENDED_USE_CAUTION
 INSTALL_HINT = "the web app needs Gradio: pip install surgical-skill[app]"
 
 
@@ -249,44 +246,9 @@ def worst_clip_frames(skill, result: dict, path: str, count: int = WORST_CLIPS) 
 def model_card_text(model: str) -> str:
     """The intended-use and limitations sections of the model's card (``README.md`` in its folder, or on the Hub
     for a Hub id, where it can be read), as Markdown; a general caution when there is none."""
-    text = _read_card(model)
-    if not text:
-        return NO_CARD
-    sections, keep, level = [], False, 0
-    for line in text.splitlines():
-        heading = re.match(r"^(#{1,6})\s+(.*)", line)
-        if heading:
-            depth = len(heading.group(1))
-            if keep and depth > level:  # a sub-heading of a kept section
-                sections.append(line)
-                continue
-            keep = any(word in heading.group(2).lower() for word in CARD_SECTIONS)
-            level = depth
-            if keep:
-                sections.append("### " + heading.group(2).strip())
-            continue
-        if keep:
-            sections.append(line)
-    return "\n".join(sections).strip() or NO_CARD
+    from .hub import card_sections, read_model_card
 
-
-def _read_card(model: str) -> str | None:
-    if not model:
-        return None
-    folder = Path(model)
-    if (folder / "README.md").is_file():  # the folder's own card only: a README above it may be anything
-        try:
-            return (folder / "README.md").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-    if folder.exists() or model.count("/") != 1:
-        return None
-    try:  # a Hub id: the card, if the Hub (or its cache) can give it
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(model, "README.md")).read_text(encoding="utf-8", errors="replace")
-    except Exception:
-        return None
+    return card_sections(read_model_card(model) if model else "", *CARD_SECTIONS) or NO_CARD
 
 
 def _model_title(source: str) -> str:

@@ -196,6 +196,56 @@ def _hub_id(text: str) -> bool:
     return _repo_id_like(text) and not Path(text).exists()
 
 
+INTENDED_USE_CAUTION = (
+    "For research and for training feedback on recorded procedures. It is not a medical device and must not be "
+    "the sole basis of credentialing, certification or clinical decisions. Validate it on your own recordings first."
+)
+"""What the web app and a Space say about a model whose card has no intended-use section."""
+
+
+def read_model_card(model: str | os.PathLike) -> str:
+    """The card (``README.md``, YAML metadata included) of a local model folder, or of a Hub model where the Hub
+    (or its cache) can give it now; ``""`` when there is none. A local folder's own card only: a README above it
+    may be anything."""
+    text = os.fspath(model)
+    folder = Path(text).expanduser()
+    if (folder / "README.md").is_file():
+        try:
+            return (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+    if folder.exists() or not _hub_id(text):
+        return ""
+    try:
+        from huggingface_hub import ModelCard
+
+        return ModelCard.load(text).content
+    except Exception:  # offline, private, no card: only the card's text is lost
+        return ""
+
+
+def card_sections(card_text: str, *keywords: str) -> str:
+    """The Markdown sections of a model card whose heading holds one of ``keywords`` (case insensitive, e.g.
+    ``"intended use"``), each with its sub-sections, up to the next heading of the same or a higher level, headed
+    ``### <heading>``; ``""`` when there is none."""
+    sections, keep, level = [], False, 0
+    for line in card_text.splitlines():
+        heading = re.match(r"^(#{1,6})\s+(.*)", line)
+        if heading:
+            depth = len(heading.group(1))
+            if keep and depth > level:  # a sub-heading of a kept section
+                sections.append(line)
+                continue
+            keep = any(word.lower() in heading.group(2).lower() for word in keywords)
+            level = depth
+            if keep:
+                sections.append("### " + heading.group(2).strip())
+            continue
+        if keep:
+            sections.append(line)
+    return "\n".join(sections).strip()
+
+
 def dataset_name(dataset: str | None) -> tuple[str, str | None]:
     """``(name, hub_id)`` of a recipe's ``dataset``: a Hub id is its own name; a local folder is named by its
     base name, a manifest file by its stem (or its folder's name when the stem is generic, like ``metadata``).

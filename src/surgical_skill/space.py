@@ -26,15 +26,11 @@ import yaml
 
 from .errors import ModelLoadError, UsageError
 from .files import MARKER, staged_folder
+from .hub import INTENDED_USE_CAUTION, card_sections, read_model_card
 
 SPACE_KIND = "space"
 MODEL_FOLDER = "model"
 DEFAULT_GRADIO_VERSION = "6.31.0"  # when Gradio is not installed where the Space is exported
-INTENDED_USE_FALLBACK = (
-    "For research and for training feedback on recorded procedures. It is not a medical device and must not be "
-    "the sole basis of credentialing, certification or clinical decisions. Validate it on your own recordings first."
-)
-
 APP_TEMPLATE = '''\
 """A web app that scores a surgical recording with {name}: upload a video, see the skill and when it shows.
 
@@ -76,39 +72,10 @@ def gradio_version() -> str:
         return DEFAULT_GRADIO_VERSION
 
 
-def card_section(card_text: str, *keywords: str) -> str:
-    """The body of the first Markdown section of a model card whose heading holds one of ``keywords`` (case
-    insensitive, e.g. ``"intended use"``), up to the next heading of the same or a higher level; ``""`` when
-    there is none."""
-    lines = card_text.splitlines()
-    for i, line in enumerate(lines):
-        heading = re.match(r"(#{1,6})\s+(.*)", line)
-        if heading and any(word.lower() in heading.group(2).lower() for word in keywords):
-            level, body = len(heading.group(1)), []
-            for following in lines[i + 1 :]:
-                nxt = re.match(r"(#{1,6})\s", following)
-                if nxt and len(nxt.group(1)) <= level:
-                    break
-                body.append(following)
-            return "\n".join(body).strip()
-    return ""
-
-
 def _is_hub_id(model: str) -> bool:
     from .hub import _hub_id
 
     return _hub_id(model)
-
-
-def _hub_card_text(repo_id: str) -> str:
-    """The Hub model's card, or ``""`` when it cannot be read now (offline, private, no card): the Space still
-    works, its README then carries the toolkit's standard intended-use text."""
-    try:
-        from huggingface_hub import ModelCard
-
-        return ModelCard.load(repo_id).content
-    except Exception:  # any failure to reach the Hub only costs the card's text
-        return ""
 
 
 def _front_matter_license(card_text: str) -> str | None:
@@ -195,21 +162,17 @@ def export_space(
             from .pipeline import load_pipeline  # the exact checks the app makes, here rather than in the Space
 
             load_pipeline(local)
-        card = local / "README.md"
-        card_text = card.read_text(errors="replace") if card.is_file() else ""
+        card_text = read_model_card(local)
         name = local.resolve().name if local.resolve().name != MODEL_FOLDER else local.resolve().parent.name
     elif local.exists():
         raise ModelLoadError(f"{text} is a file; give the model's folder (with config.json) or a Hub model id")
     elif _is_hub_id(text):
         hub_id, name = text, text.split("/")[-1]
-        card_text = _hub_card_text(text)
+        card_text = read_model_card(text)  # "" offline: the Space then carries the standard caution
     else:
         raise UsageError(f"--model {text!r} is neither a folder here nor a Hub model id (org/name)")
 
-    intended = card_section(card_text, "intended use") or INTENDED_USE_FALLBACK
-    limitations = card_section(card_text, "limitations")
-    if limitations and limitations not in intended:
-        intended = f"{intended}\n\n{limitations}"
+    intended = card_sections(card_text, "intended use", "limitation") or INTENDED_USE_CAUTION
     title = _title(name)
     readme = space_readme(
         title=title,
