@@ -217,15 +217,21 @@ class _Hub(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def local_hub(monkeypatch):
+def _serve_hub(monkeypatch, handler) -> ThreadingHTTPServer:
+    """``handler`` served on 127.0.0.1 as the Hub huggingface_hub talks to, with the fake token in HF_TOKEN."""
     from huggingface_hub import constants
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    return server
+
+
+@pytest.fixture
+def local_hub(monkeypatch):
+    server = _serve_hub(monkeypatch, _Hub)
     _Hub.seen = []
     yield _Hub.seen
     server.shutdown()
@@ -359,13 +365,7 @@ class _AcceptingHub(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def accepting_hub(monkeypatch):
-    from huggingface_hub import constants
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AcceptingHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    server = _serve_hub(monkeypatch, _AcceptingHub)
     _AcceptingHub.seen, _AcceptingHub.private = [], False
     _AcceptingHub.files = ["README.md", "config.json", "eval/predictions.csv", "eval/old-notes.md", "notes.txt"]
     yield _AcceptingHub

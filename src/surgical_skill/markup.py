@@ -16,7 +16,7 @@ import re
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators (str.splitlines and many renderers break
 # lines at U+2028, U+2029 and NEL)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Characters with a meaning anywhere in a line of CommonMark/GFM inline text or a table cell (``<``, ``>`` and
 # ``&`` are HTML-escaped instead), and those that mean something only at the start of a line (heading, list).
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
@@ -34,7 +34,7 @@ def csv_cell(value):
 
 def visible_controls(text: str) -> str:
     """Control characters (newline, tab, NUL ...) shown as their escapes (``\\n``), so one value stays one line."""
-    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return CONTROL_CHARACTERS.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def markdown_inline(value) -> str:

@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from ..errors import UsageError
 from ..files import write_bytes_atomic
 from ..limits import exceeded, get_limits
-from ..markup import visible_controls
+from ..markup import CONTROL_CHARACTERS, visible_controls
 from ..video import ProxySettings, VideoDecodeError, probe
 from ..video.sources import check_source
 from .splits import SPLIT_NAMES, SkillDatasetError, make_splits
@@ -359,10 +358,9 @@ def _materialize(data: bytes, name: str | None) -> str:
 
 # ------------------------------------------------------------------------------------------ validation
 
-# C0 controls and DEL: a newline, tab, CR or NUL in a label, subject or file name splits report lines and table
-# cells, and makes file names that other tools read as two
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # with C1, and U+2028/9: line breaks too
-# the columns whose text ends up in reports, plots and file names (after _normalise_rows renamed them)
+# Control characters (markup.CONTROL_CHARACTERS: a newline, tab, CR, NUL, U+2028 ...) in a label, subject or file
+# name split report lines and table cells, and make file names that other tools read as two: refused at build.
+# The columns whose text ends up in reports, plots and file names (after _normalise_rows renamed them)
 TEXT_COLUMNS = {"video": "video path", "label": "label", "subject": "subject"}
 
 

@@ -225,16 +225,8 @@ class ClipDecoder:
 
     def check_path(self, path: str) -> str:
         """``path`` when this decoder may open it (inside one of its roots when it has several: the dataset's
-        and the proxies' folders), else the :class:`VideoDecodeError` of the first root."""
-        if self.roots is None:
-            return check_source(path, allow_urls=self.allow_urls)
-        first = None
-        for root in self.roots:
-            try:
-                return check_source(path, allow_urls=self.allow_urls, root=root)
-            except VideoDecodeError as err:
-                first = first or err
-        raise first
+        and the proxies' folders), else :func:`check_source`'s :class:`VideoDecodeError`."""
+        return check_source(path, allow_urls=self.allow_urls, root=self.roots)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
