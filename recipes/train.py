@@ -147,9 +147,11 @@ def train_recipe(argv: list[str]) -> int:
         # Data: rows are paths and labels; frames are decoded only for the clips a batch needs
         data = load_data(data_args)
         logger.info("data: %s", {name: len(split) for name, split in data.items()})
-        if resume:
-            folds = [(run_dir / f, d) for f, d in cross_validation_folds(data, data_args)] if data_args.cv else []
-            check_resumed_data(folds or [(run_dir, data)], data_args)
+        folds = [(run_dir / f, d) for f, d in cross_validation_folds(data, data_args)] if data_args.cv else []
+        if resume:  # refused if the data changed; the splits the run began with if this version splits otherwise
+            folds = check_resumed_data(folds or [(run_dir, data)], data_args)
+            if not data_args.cv:
+                data = folds[0][1]
         if accelerator.is_main_process:  # only now: data a mistake refuses leaves no run behind to be refused again
             save_recipe(run_dir / "recipe.yaml", model_args, data_args, training_args)
         if not data_args.cv:
@@ -162,9 +164,9 @@ def train_recipe(argv: list[str]) -> int:
                     "with cross-validation, resume_from_checkpoint can only be 'latest' (every fold resumes)"
                 )
             protocol = protocol_description(data_args)
-            for fold, fold_data in cross_validation_folds(data, data_args):
+            for fold_dir, fold_data in folds:
+                fold = fold_dir.name
                 logger.info("cross-validation %s: %s", fold, {name: len(split) for name, split in fold_data.items()})
-                fold_dir = run_dir / fold
                 sentence = record_fold(protocol, fold, fold_data, data_args)  # the protocol, as its report states it
                 if resume and (fold_dir / "eval" / "metrics.json").exists():  # finished before the stop
                     results[fold] = load_report(fold_dir / "eval")

@@ -293,3 +293,44 @@ def test_a_fold_whose_protocol_shares_surgeons_is_evaluated_again_with_that_said
     assert "(jigsaws-4fold) holds out videos, not surgeons" in said and "new videos of known surgeons" in said
     with pytest.raises(EvaluationRefused, match="surgeons D trained or selected the model"):
         _refuse_seen(Dataset.from_dict({"video": [video], "subject": ["D"]}), True, run, args)
+
+
+def test_a_resume_keeps_the_recorded_splits_when_this_version_splits_the_same_videos_otherwise(
+    synthetic_manifest, tmp_path
+):
+    """A run begun under an earlier splitting (another version, another scikit-learn) resumes on the surgeons it
+    began with; new or missing videos are still refused, and a cross-validation that would mix recorded folds
+    with folds made the new way is refused."""
+    from datasets import DatasetDict, concatenate_datasets
+
+    from surgical_skill.data import load_skill_dataset
+    from surgical_skill.training import DataArguments, RecipeError, check_resumed_data, write_split_record
+
+    args = DataArguments(dataset=str(synthetic_manifest), split_ratios=[0.5, 0.25, 0.25])
+    data = load_skill_dataset(synthetic_manifest, split_ratios=(0.5, 0.25, 0.25), seed=0)
+    pool = concatenate_datasets(list(data.values()))
+    subjects = sorted(set(pool["subject"]))
+    # how an earlier version might have split the same videos: the first surgeons to test, the last to train
+    earlier = DatasetDict(
+        {
+            name: pool.filter(lambda row, chosen=chosen: row["subject"] in chosen)
+            for name, chosen in (("train", subjects[6:]), ("validation", subjects[3:6]), ("test", subjects[:3]))
+        }
+    )
+    assert set(earlier["test"]["subject"]) != set(data["test"]["subject"])
+    write_split_record(tmp_path / "run", earlier, args)
+
+    [(_, resumed)] = check_resumed_data([(tmp_path / "run", data)], args)
+    for name in ("train", "validation", "test"):
+        assert sorted(resumed[name]["video"]) == sorted(earlier[name]["video"]), name
+    [(_, same)] = check_resumed_data([(tmp_path / "run", earlier)], args)
+    assert same is earlier  # split as recorded: used as it is
+
+    fewer = DatasetDict({**data, "train": data["train"].select(range(len(data["train"]) - 1))})
+    with pytest.raises(RecipeError, match=r"split is not the one it trained on .* the data changed since"):
+        check_resumed_data([(tmp_path / "run", fewer)], args)
+
+    (tmp_path / "cv" / "fold-1").mkdir(parents=True)
+    shutil.copy(tmp_path / "run" / "splits.json", tmp_path / "cv" / "fold-1" / "splits.json")
+    with pytest.raises(RecipeError, match=r"fold-1 were split otherwise .* fold-2 have no splits\.json"):
+        check_resumed_data([(tmp_path / "cv" / "fold-1", data), (tmp_path / "cv" / "fold-2", data)], args)

@@ -1,18 +1,20 @@
 """Leakage-free splits: stratified by label, grouped by subject (no surgeon on both sides), reproducible.
 
-Built on scikit-learn's grouped splitters. Rows without a subject count as their own group.
+Each class's subjects are divided in the requested ratios (or 1/k per fold) to within one subject: a controlled
+rounding of ``class size x ratio`` (SciPy's integer programming), the same on every scikit-learn. Rows without a
+subject count as their own group.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
-from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
+from scipy.optimize import Bounds, LinearConstraint, milp
+from sklearn.model_selection import LeaveOneGroupOut
 
 from ..errors import SurgicalSkillError, UsageError
 
@@ -65,25 +67,6 @@ def _strata(dataset: Dataset, label_column: str, score_bins: int = 4) -> np.ndar
     return np.digitize(values, edges)
 
 
-def _stratified_group_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> list[np.ndarray]:
-    """Row indices of each fold; folds hold whole groups and keep the class mix as close as groups allow.
-
-    Stratification needs every class to have at least ``n_splits`` members; where one has fewer, the folds
-    are grouped only (scikit-learn's ``GroupKFold``), still shuffled by ``seed``.
-    """
-    n_groups = len(np.unique(groups))
-    n_splits = max(2, min(n_splits, n_groups))
-    if np.unique(y, return_counts=True)[1].min() >= n_splits:
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    else:
-        splitter = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        # "The least populated class in y has only N members": expected with few subjects; the split is
-        # still grouped and as stratified as the data allows.
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        return [test for _, test in splitter.split(np.zeros(len(y)), y, groups)]
-
-
 def _group_strata(y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(unique groups, the row -> group index, each group's stratum: its most common label or score bin)."""
     unique, inverse = np.unique(groups, return_inverse=True)
@@ -94,42 +77,102 @@ def _group_strata(y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.nda
     return unique, inverse, strata
 
 
-def _largest_remainder(total: int, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Integers summing to ``total``, each within one of ``total * share`` (ties broken at random)."""
-    target = total * shares
-    counts = np.floor(target).astype(int)
-    order = np.lexsort((rng.random(len(shares)), -(target - counts)))
-    counts[order[: total - counts.sum()]] += 1
+def _largest_remainder(wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Integers summing to ``round(wanted.sum())``, each the floor or the ceiling of its ``wanted`` (the largest
+    remainders rounded up, ties broken at random)."""
+    counts = np.floor(wanted + 1e-9).astype(int)
+    order = np.lexsort((rng.random(len(wanted)), -(wanted - counts)))
+    counts[order[: round(float(wanted.sum())) - counts.sum()]] += 1
     return counts
 
 
+def _round_table(target: np.ndarray, column_low: np.ndarray, column_high: np.ndarray, preference: np.ndarray):
+    """Integer table with the row sums of ``target`` (integers), column sums in ``[column_low, column_high]`` and
+    every cell the floor or the ceiling of its target, preferring to round up the cells of highest ``preference``;
+    None when no such table exists. A small integer program (scipy's HiGHS)."""
+    rows, columns = target.shape
+    floor, ceil = np.floor(target + 1e-9), np.ceil(target - 1e-9)  # an integer target is kept as it is
+    row_sums = np.rint(target.sum(1))
+    # a controlled rounding of a two-way table always exists when the margins may round too (Causey, Cox & Ernst
+    # 1985); the requested column bounds (a small split's one subject) can exclude it
+    constraints = [
+        LinearConstraint(np.kron(np.eye(rows), np.ones(columns)), row_sums, row_sums),
+        LinearConstraint(np.kron(np.ones(rows), np.eye(columns)), column_low, column_high),
+    ]
+    # mip_rel_gap 0: the optimum itself, not any table within HiGHS's default gap of it (the same split anywhere)
+    result = milp(
+        -preference.ravel(),
+        constraints=constraints,
+        integrality=np.ones(target.size),
+        bounds=Bounds(floor.ravel(), ceil.ravel()),
+        options={"mip_rel_gap": 0.0},
+    )
+    return None if result.x is None else np.rint(result.x).reshape(target.shape).astype(int)
+
+
+def _closest_table(target: np.ndarray, column_low: np.ndarray, column_high: np.ndarray, rng: np.random.Generator):
+    """Integer table with the row sums of ``target`` and column sums in ``[column_low, column_high]`` at the least
+    total distance from ``target`` (cells x, distances d >= |x - target|; ties broken at random)."""
+    rows, columns = target.shape
+    size = target.size
+    identity = np.eye(size)
+    row_sums = np.rint(target.sum(1))
+    constraints = [
+        LinearConstraint(
+            np.hstack([np.kron(np.eye(rows), np.ones(columns)), np.zeros((rows, size))]), row_sums, row_sums
+        ),
+        LinearConstraint(
+            np.hstack([np.kron(np.ones(rows), np.eye(columns)), np.zeros((columns, size))]), column_low, column_high
+        ),
+        LinearConstraint(np.hstack([identity, -identity]), -np.inf, target.ravel()),  # x - d <= target
+        LinearConstraint(np.hstack([identity, identity]), target.ravel(), np.inf),  # x + d >= target
+    ]
+    result = milp(
+        np.concatenate([rng.random(size) * 1e-6, np.ones(size)]),
+        constraints=constraints,
+        integrality=np.concatenate([np.ones(size), np.zeros(size)]),
+        bounds=Bounds(np.zeros(2 * size), np.concatenate([np.repeat(row_sums, columns), np.full(size, np.inf)])),
+        options={"mip_rel_gap": 0.0},
+    )
+    return np.rint(result.x[:size]).reshape(target.shape).astype(int)
+
+
 def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.ndarray:
-    """The split (0, 1, 2) of each group: split sizes within one group of ``ratios``, and every stratum's groups
-    divided in the same ratios as closely as those totals allow (a matrix rounding of ``class size x ratio``
-    whose row sums are the class sizes and column sums the split sizes)."""
+    """The part (0, 1, ...) of each group: each stratum's groups divided in ``ratios`` to within one group, and each
+    part's size within one group of ``ratios`` of all groups (a controlled rounding of ``stratum size x ratio``).
+
+    A part asked for (ratio > 0) gets at least one group when there are groups enough, even where that takes it
+    further than one group from its ratio (three subjects at 0.9/0.05/0.05 give one subject each); the strata
+    are then divided as closely as those sizes allow (least total distance from ``stratum size x ratio``).
+    """
     rng = np.random.default_rng(seed)
     n = len(strata)
-    totals = _largest_remainder(n, ratios, rng)
-    # a requested split gets at least one group when there are groups enough, taken from the largest
-    for s in np.flatnonzero((ratios > 0) & (totals == 0)):
-        if n >= np.count_nonzero(ratios):
-            totals[totals.argmax()] -= 1
-            totals[s] += 1
+    ratios = ratios / ratios.sum()
     classes, class_of = np.unique(strata, return_inverse=True)
-    sizes = np.bincount(class_of, minlength=len(classes))
+    sizes = np.bincount(class_of, minlength=len(classes)).astype(np.float64)
     target = sizes[:, None] * ratios[None, :]
-    cells = np.floor(target).astype(int)
-    fraction = target - cells + rng.random(target.shape) * 1e-9  # random tie-break
-    for s in range(len(ratios)):  # a split the totals shrank (to give a small one its group) gives some back
-        while cells[:, s].sum() > totals[s]:
-            cells[np.argmax(cells[:, s] - fraction[:, s] * 1e-3), s] -= 1
-    for c, s in zip(*np.unravel_index(np.argsort(-fraction, axis=None), target.shape)):
-        if cells[c].sum() < sizes[c] and cells[:, s].sum() < totals[s]:
-            cells[c, s] += 1
-    while (cells.sum(1) < sizes).any():  # what the first pass could not place goes where room is left
-        c = np.flatnonzero(cells.sum(1) < sizes)[0]
-        room = np.flatnonzero(cells.sum(0) < totals)
-        cells[c, room[np.argmax(fraction[c, room])]] += 1
+    wanted = n * ratios
+    low, high = np.floor(wanted + 1e-9), np.ceil(wanted - 1e-9)
+    if n >= np.count_nonzero(ratios):
+        low[(ratios > 0) & (low < 1)] = 1
+        while low.sum() > n:  # a small part's subject comes from the largest part
+            low[low.argmax()] -= 1
+        high = np.maximum(high, low)
+    # each part's size as close to its share as whole groups allow (largest remainders), a small part's one group
+    # taken from the largest part
+    sizes_of_parts = _largest_remainder(wanted, rng)
+    for s in np.flatnonzero((ratios > 0) & (sizes_of_parts == 0)):
+        if n >= np.count_nonzero(ratios):
+            sizes_of_parts[sizes_of_parts.argmax()] -= 1
+            sizes_of_parts[s] += 1
+    # round up the largest remainders first, ties broken at random (the seed); where no rounding within one gives
+    # those sizes, any within one of the shares; failing that (a small part's group) the closest table
+    preference = target - np.floor(target) + rng.random(target.shape) * 1e-6
+    cells = _round_table(target, sizes_of_parts, sizes_of_parts, preference)
+    if cells is None:
+        cells = _round_table(target, low, high, preference)
+    if cells is None:
+        cells = _closest_table(target, low, high, rng)
     assignment = np.empty(n, dtype=int)
     for c in range(len(classes)):
         members = rng.permutation(np.flatnonzero(class_of == c))
@@ -204,7 +247,10 @@ def fold_indices(
             f"cannot make folds by subject from {_subject_count(groups)}: at least two subjects are needed (one "
             "held out, one to fit on). Add subjects"
         )
-    return [np.sort(held) for held in _stratified_group_folds(y, groups, k, seed)]
+    _, row_group, group_strata = _group_strata(y, groups)
+    k = min(k, len(np.unique(groups)))
+    fold_of_row = _allocate_groups(group_strata, np.full(k, 1.0 / k), seed)[row_group]
+    return [np.flatnonzero(fold_of_row == fold) for fold in range(k)]
 
 
 def kfold_splits(

@@ -450,14 +450,22 @@ def check_resume(
     return allowed
 
 
-def check_resumed_data(folds: list[tuple[Path, DatasetDict]], data_args: DataArguments) -> None:
-    """Refuse a resume whose data differs from what the run trained on: the class names (against the newest
-    checkpoint's model) and the videos of each split (by content, in order, against ``splits.json``). ``folds``
-    pairs each run (or cross-validation fold) folder with its data. Reads only.
+def check_resumed_data(
+    folds: list[tuple[Path, DatasetDict]], data_args: DataArguments
+) -> list[tuple[Path, DatasetDict]]:
+    """Refuse a resume whose data differs from what the run trained on, and give each run (or cross-validation
+    fold) folder the splits it trained on. ``folds`` pairs each folder with its data as this version splits it.
+
+    The class names are checked against the newest checkpoint's model, and the videos against ``splits.json``
+    (by content). When the same videos are split otherwise now (the run began under an earlier version of the
+    splitting, or another scikit-learn), the recorded splits are rebuilt from the data and returned instead, so
+    the run goes on with the surgeons it began with. Reads only.
 
     Raises:
-        RecipeError: naming the labels or the split, with what the run had and what the data has now.
+        RecipeError: naming the labels or the split, with what the run had and what the data has now; or a
+            cross-validation whose finished folds were split otherwise and whose other folds have no record.
     """
+    rebuilt: list[tuple[Path, DatasetDict]] = []
     for folder, data in folds:
         found = checkpoints_in(folder)
         info = checkpoint_info(found[-1]) if found else None
@@ -471,19 +479,53 @@ def check_resumed_data(folds: list[tuple[Path, DatasetDict]], data_args: DataArg
                     f"trained on {trained} (in {found[-1]}): resume with the data as it was, or "
                     "train a new run in another output_dir"
                 )
-        record = Path(folder) / SPLIT_RECORD
-        if not record.is_file():
-            continue
-        saved = json.loads(record.read_text())["splits"]
-        now = split_record(data, data_args)["splits"]
+        rebuilt.append((folder, _recorded_splits(Path(folder) / SPLIT_RECORD, data, data_args)))
+    changed = [folder.name for (folder, before), (_, after) in zip(folds, rebuilt) if before is not after]
+    unrecorded = [folder.name for folder, _ in folds if not (Path(folder) / SPLIT_RECORD).is_file()]
+    if changed and unrecorded:
+        raise RecipeError(
+            f"cannot resume the cross-validation in {Path(folds[0][0]).parent}: its folds {', '.join(changed)} were "
+            f"split otherwise than this version splits them (an earlier version made them), and {', '.join(unrecorded)}"
+            " have no splits.json to rebuild: their held-out surgeons could overlap. Train the cross-validation "
+            "again in another output_dir"
+        )
+    return rebuilt
+
+
+def _recorded_splits(record: Path, data: DatasetDict, data_args: DataArguments) -> DatasetDict:
+    """``data`` when it splits the videos as ``record`` does (or there is no record); the recorded splits rebuilt
+    from the same videos when they are split otherwise now; refused when the videos themselves changed."""
+    if not record.is_file():
+        return data
+    saved = json.loads(record.read_text())["splits"]
+    now = split_record(data, data_args)["splits"]
+    if all(
+        saved.get(name, {}).get("fingerprints") == now.get(name, {}).get("fingerprints")
+        for name in set(saved) | set(now)
+    ):
+        return data
+    pool = _pool(data)
+    keys = _fingerprints(pool)
+    recorded = [key for part in saved.values() for key in part.get("fingerprints", [])]
+    if sorted(keys) != sorted(recorded):  # videos gone or new: name the first split that differs
         for name in sorted(set(saved) | set(now)):
             before, after = saved.get(name, {}), now.get(name, {})
             if before.get("fingerprints") != after.get("fingerprints"):
                 raise RecipeError(
-                    f"cannot resume {folder}: its {name} split is not the one it trained on "
+                    f"cannot resume {record.parent}: its {name} split is not the one it trained on "
                     f"({_split_difference(before, after)}; recorded in {record}): the data changed since. Resume "
                     "with the data as it was, or train a new run in another output_dir"
                 )
+    logger.warning(
+        "%s: this version splits the run's videos otherwise than when it began; resuming with the splits it "
+        "trained on, as recorded in %s",
+        record.parent,
+        record,
+    )
+    position = {key: i for i, key in enumerate(keys)}
+    return DatasetDict(
+        {name: pool.select([position[key] for key in part["fingerprints"]]) for name, part in saved.items()}
+    )
 
 
 def _split_difference(before: dict[str, Any], after: dict[str, Any]) -> str:
