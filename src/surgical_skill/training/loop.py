@@ -372,7 +372,13 @@ def _remaining_batches(
         clip_decoder.set_epoch(state.epoch)
     loader.set_epoch(state.epoch)
     skipped = state.batches_in_epoch
-    return accelerator.skip_first_batches(loader, skipped) if skipped else loader
+    if not skipped:
+        return loader
+    rest = accelerator.skip_first_batches(loader, skipped)
+    # before accelerate 1.15 the skipping loader began at iteration 0, i.e. epoch 0's shuffle, whatever the epoch
+    if hasattr(rest, "set_epoch"):  # a prepared loader has it (an unprepared one is skipped by plain slicing)
+        rest.set_epoch(state.epoch)
+    return rest
 
 
 def _seed_step(seed: int, device: torch.device) -> None:
