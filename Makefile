@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision are pinned to the builds this project is tested with; pip must not pick others.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test test-all quality format bench clean
+.PHONY: setup demo test test-min test-all quality format bench clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,24 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The floors: a second environment, .venv-min, with every direct dependency at the lowest version pyproject.toml
+# allows (uv's --resolution lowest-direct; torch pinned as above; what they pull in at its newest), then the suite
+# and the linters there. tests/test_dependencies.py checks that each floor really is what got installed.
+VENV_MIN := .venv-min
+STAMP_MIN := $(VENV_MIN)/.installed
+
+$(STAMP_MIN): pyproject.toml
+	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet "uv>=0.5"
+	$(VENV_MIN)/bin/uv pip install --quiet --python $(VENV_MIN)/bin/python --resolution lowest-direct --upgrade \
+		$(TORCH) -e ".[dev]"
+	touch $(STAMP_MIN)
+
+test-min: $(STAMP_MIN)
+	SURGICAL_SKILL_EXPECT_FLOORS=1 $(VENV_MIN)/bin/python -m pytest
+	$(VENV_MIN)/bin/ruff check src tests benchmarks docs recipes
+	$(VENV_MIN)/bin/ruff format --check src tests benchmarks docs recipes
+
 test-all: setup
 	$(BIN)/python -m pytest -m ""
 
@@ -46,4 +64,4 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache benchmarks/_work
+	rm -rf $(VENV) $(VENV_MIN) build dist src/*.egg-info .pytest_cache .ruff_cache benchmarks/_work

@@ -201,7 +201,7 @@ def save_section(name: str, title: str, markdown: str, data: object, *, goals_me
         "markdown": markdown.strip() + "\n",
         "data": data,
         "goals_met": goals_met,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(),
     }
     partial = path.with_suffix(".json.partial")

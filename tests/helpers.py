@@ -20,6 +20,16 @@ from surgical_skill.training import DataArguments, ModelArguments, TrainingArgum
 from surgical_skill.training.arguments import rename_deprecated_keys
 
 
+def optional_part_missing(reason: str) -> None:
+    """Skip a test whose optional part (torchcodec, the system's FFmpeg) is missing here, saying why; fail instead
+    where it must be present: ``.ci/run`` installs FFmpeg and sets ``SURGICAL_SKILL_REQUIRE_FFMPEG=1``."""
+    import pytest
+
+    if os.environ.get("SURGICAL_SKILL_REQUIRE_FFMPEG") == "1":
+        pytest.fail(f"{reason} (SURGICAL_SKILL_REQUIRE_FFMPEG=1: FFmpeg and torchcodec must be present)")
+    pytest.skip(reason)
+
+
 def run_cli(*args: str, timeout: int = 300, installed: bool = False) -> subprocess.CompletedProcess:
     """The ``surgical-skill`` command with ``args``: its exit code, standard output and standard error.
 

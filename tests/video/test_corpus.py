@@ -34,7 +34,7 @@ from surgical_skill.testing_utils import (
     write_vfr_video,
 )
 from surgical_skill.video import VideoDecodeError, decode_frames, output_size, probe
-from tests.helpers import run_cli
+from tests.helpers import optional_part_missing, run_cli
 
 HEIGHT, WIDTH = 48, 64
 
@@ -343,7 +343,7 @@ def test_rotation_is_what_a_player_shows(corpus, name):
     clip = as_hwc(decode_frames(path, range(8)))
     assert [read_frame_index(np.rot90(frame, k=-rotation // 90)) for frame in clip] == list(range(8))
     if shutil.which("ffmpeg") is None:
-        pytest.skip("no ffmpeg command to compare with")
+        optional_part_missing("no ffmpeg command to compare with (apt-get install ffmpeg)")
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         capture_output=True,
