@@ -30,17 +30,23 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# The floors: a second environment, .venv-min, with every direct dependency at the lowest version pyproject.toml
-# allows (uv's --resolution lowest-direct; torch pinned as above; what they pull in at its newest), then the suite
-# and the linters there. tests/test_dependencies.py checks that each floor really is what got installed.
+# The floors: a second environment, .venv-min, made afresh whenever pyproject.toml changes, on the oldest supported
+# Python, with every direct dependency at the lowest version pyproject.toml allows (uv's --resolution lowest-direct;
+# torch pinned as above; what they pull in at its newest) and the package built with the oldest setuptools allowed;
+# then the suite and the linters there. tests/test_dependencies.py checks that each floor really is what got
+# installed. uv reads PyPI unless told otherwise (UV_INDEX_URL, UV_EXTRA_INDEX_URL): it does not read pip.conf.
+PYTHON_MIN ?= python3.11
 VENV_MIN := .venv-min
 STAMP_MIN := $(VENV_MIN)/.installed
+FLOORS_OF_BUILD := import tomllib; print(*[r.replace(">=", "==") for r in tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]], sep="\n")
 
 $(STAMP_MIN): pyproject.toml
-	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	rm -rf $(VENV_MIN)
+	$(PYTHON_MIN) -m venv $(VENV_MIN)
 	$(VENV_MIN)/bin/python -m pip install --quiet "uv>=0.5"
-	$(VENV_MIN)/bin/uv pip install --quiet --python $(VENV_MIN)/bin/python --resolution lowest-direct --upgrade \
-		$(TORCH) -e ".[dev]"
+	$(VENV_MIN)/bin/python -c '$(FLOORS_OF_BUILD)' > $(VENV_MIN)/build-constraints.txt
+	$(VENV_MIN)/bin/uv pip install --quiet --python $(VENV_MIN)/bin/python --resolution lowest-direct \
+		--build-constraints $(VENV_MIN)/build-constraints.txt $(TORCH) -e ".[dev]"
 	touch $(STAMP_MIN)
 
 test-min: $(STAMP_MIN)

@@ -26,9 +26,10 @@ PINNED = dict(re.findall(r"\b(torch|torchvision)==([\w.+]+)", (ROOT / "Makefile"
 
 
 def requirements() -> list[Requirement]:
-    """The core dependencies and those of the extras ``make test`` and ``make test-min`` install (dev, app)."""
+    """The core dependencies and those of the extras (dev holds torchcodec's and the app's too: both environments
+    install it)."""
     found = [Requirement(spec) for spec in PROJECT["dependencies"]]
-    for extra in ("dev", "app"):
+    for extra in ("torchcodec", "dev", "app"):
         found += [Requirement(spec) for spec in PROJECT["optional-dependencies"][extra]]
     return found
 
@@ -49,6 +50,8 @@ def test_every_dependency_has_a_floor_and_no_cap():
 def test_python_floor_is_the_one_tested():
     assert PROJECT["requires-python"] == ">=3.11"  # transformers 5.23 (the floor) needs 3.11
     assert sys.version_info >= (3, 11)
+    if os.environ.get("SURGICAL_SKILL_EXPECT_FLOORS") == "1":  # make test-min runs on the oldest supported Python
+        assert sys.version_info[:2] == (3, 11)
 
 
 def test_torch_pins_meet_the_floors():

@@ -330,7 +330,23 @@ def test_a_resume_keeps_the_recorded_splits_when_this_version_splits_the_same_vi
     with pytest.raises(RecipeError, match=r"split is not the one it trained on .* the data changed since"):
         check_resumed_data([(tmp_path / "run", fewer)], args)
 
+    # a split the data gave (a split column edited since), not one this version makes by ratio: refused as before
+    given = DatasetDict(train=data["train"], validation=data["test"], test=data["validation"])
+    with pytest.raises(RecipeError, match=r"test split is not the one it trained on .* split column changed since"):
+        check_resumed_data([(tmp_path / "run", given)], args)
+    # subject ids edited since (two surgeons merged): the recorded split would put one surgeon in two splits
+    merged_id = earlier["test"][0]["subject"]
+    renamed = DatasetDict(
+        {
+            name: split.map(lambda row: {"subject": merged_id if row["subject"] == subjects[-1] else row["subject"]})
+            for name, split in data.items()
+        }
+    )
+    with pytest.raises(RecipeError, match=f"subjects changed since \\({merged_id} would be in two splits\\)"):
+        check_resumed_data([(tmp_path / "run", renamed)], args)
+
+    # a cross-validation whose finished fold holds out other surgeons than this version's folds would
     (tmp_path / "cv" / "fold-1").mkdir(parents=True)
     shutil.copy(tmp_path / "run" / "splits.json", tmp_path / "cv" / "fold-1" / "splits.json")
-    with pytest.raises(RecipeError, match=r"fold-1 were split otherwise .* fold-2 have no splits\.json"):
+    with pytest.raises(RecipeError, match="folds would no longer divide the videos between them"):
         check_resumed_data([(tmp_path / "cv" / "fold-1", data), (tmp_path / "cv" / "fold-2", data)], args)

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_flow
 from sklearn.model_selection import LeaveOneGroupOut
 
 from ..errors import SurgicalSkillError, UsageError
@@ -86,28 +88,50 @@ def _largest_remainder(wanted: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return counts
 
 
-def _round_table(target: np.ndarray, column_low: np.ndarray, column_high: np.ndarray, preference: np.ndarray):
-    """Integer table with the row sums of ``target`` (integers), column sums in ``[column_low, column_high]`` and
-    every cell the floor or the ceiling of its target, preferring to round up the cells of highest ``preference``;
-    None when no such table exists. A small integer program (scipy's HiGHS)."""
+def _round_table(target: np.ndarray, column_sums: np.ndarray, order: np.ndarray) -> np.ndarray | None:
+    """Integer table with the row sums of ``target`` (integers), the given column sums, and every cell the floor
+    or the ceiling of its target; None when no such table exists.
+
+    Cells are rounded up in ``order`` (flat indices, most wanted first) whenever a table with that cell up and the
+    earlier choices kept still exists, which a maximum flow decides (rows -> cells that may round up -> columns):
+    exact integer arithmetic, so the same ``order`` gives the same table with any SciPy.
+    """
     rows, columns = target.shape
-    floor, ceil = np.floor(target + 1e-9), np.ceil(target - 1e-9)  # an integer target is kept as it is
-    row_sums = np.rint(target.sum(1))
-    # a controlled rounding of a two-way table always exists when the margins may round too (Causey, Cox & Ernst
-    # 1985); the requested column bounds (a small split's one subject) can exclude it
-    constraints = [
-        LinearConstraint(np.kron(np.eye(rows), np.ones(columns)), row_sums, row_sums),
-        LinearConstraint(np.kron(np.ones(rows), np.eye(columns)), column_low, column_high),
-    ]
-    # mip_rel_gap 0: the optimum itself, not any table within HiGHS's default gap of it (the same split anywhere)
-    result = milp(
-        -preference.ravel(),
-        constraints=constraints,
-        integrality=np.ones(target.size),
-        bounds=Bounds(floor.ravel(), ceil.ravel()),
-        options={"mip_rel_gap": 0.0},
-    )
-    return None if result.x is None else np.rint(result.x).reshape(target.shape).astype(int)
+    floor = np.floor(target + 1e-9)  # an integer target is kept as it is
+    may_rise = (target - floor > 1e-9).ravel()
+    row_need = (np.rint(target.sum(1)) - floor.sum(1)).astype(int)
+    column_need = (np.asarray(column_sums) - floor.sum(0)).astype(int)
+    if (row_need < 0).any() or (column_need < 0).any() or row_need.sum() != column_need.sum():
+        return None
+
+    def feasible() -> bool:
+        # source 0 -> row r (1 + r) -> column c (1 + rows + c) -> sink; one unit per cell that may still rise
+        cell_rows, cell_columns = np.divmod(np.flatnonzero(may_rise), columns)
+        sink = 1 + rows + columns
+        tails = np.concatenate([np.zeros(rows, int), 1 + cell_rows, 1 + rows + np.arange(columns)])
+        heads = np.concatenate([1 + np.arange(rows), 1 + rows + cell_columns, np.full(columns, sink)])
+        capacity = np.concatenate([row_need, np.ones(len(cell_rows), int), column_need]).astype(np.int32)
+        graph = csr_matrix((capacity, (tails, heads)), shape=(sink + 1, sink + 1))
+        return maximum_flow(graph, 0, sink).flow_value == row_need.sum()
+
+    if not feasible():
+        return None
+    up = np.zeros(target.size, dtype=int)
+    for cell in order:
+        if not may_rise[cell]:
+            continue
+        may_rise[cell] = False  # decided now, either way
+        r, c = divmod(int(cell), columns)
+        if row_need[r] and column_need[c]:
+            row_need[r] -= 1
+            column_need[c] -= 1
+            if feasible():
+                up[cell] = 1
+                continue
+            row_need[r] += 1
+            column_need[c] += 1
+        # left down: every table still possible had it down, so one still exists
+    return (floor.ravel() + up).reshape(target.shape).astype(int)
 
 
 def _closest_table(target: np.ndarray, column_low: np.ndarray, column_high: np.ndarray, rng: np.random.Generator):
@@ -143,7 +167,9 @@ def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.nd
 
     A part asked for (ratio > 0) gets at least one group when there are groups enough, even where that takes it
     further than one group from its ratio (three subjects at 0.9/0.05/0.05 give one subject each); the strata
-    are then divided as closely as those sizes allow (least total distance from ``stratum size x ratio``).
+    are then divided as closely as those sizes allow (least total distance from ``stratum size x ratio``, an
+    integer program whose ties SciPy's solver may break otherwise in another release: only in that corner).
+    Everywhere else the seed decides every tie through exact integer arithmetic: the same split with any SciPy.
     """
     rng = np.random.default_rng(seed)
     n = len(strata)
@@ -158,19 +184,19 @@ def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.nd
         while low.sum() > n:  # a small part's subject comes from the largest part
             low[low.argmax()] -= 1
         high = np.maximum(high, low)
-    # each part's size as close to its share as whole groups allow (largest remainders), a small part's one group
-    # taken from the largest part
+    # each part's size as close to its share as whole groups allow (largest remainders); a small part's one group
+    # comes from the part furthest above its share
     sizes_of_parts = _largest_remainder(wanted, rng)
-    for s in np.flatnonzero((ratios > 0) & (sizes_of_parts == 0)):
-        if n >= np.count_nonzero(ratios):
-            sizes_of_parts[sizes_of_parts.argmax()] -= 1
+    if n >= np.count_nonzero(ratios):
+        for s in np.flatnonzero((ratios > 0) & (sizes_of_parts == 0)):
+            donor = np.argmax(np.where(sizes_of_parts > (ratios > 0), sizes_of_parts - wanted, -np.inf))
+            sizes_of_parts[donor] -= 1
             sizes_of_parts[s] += 1
-    # round up the largest remainders first, ties broken at random (the seed); where no rounding within one gives
-    # those sizes, any within one of the shares; failing that (a small part's group) the closest table
-    preference = target - np.floor(target) + rng.random(target.shape) * 1e-6
-    cells = _round_table(target, sizes_of_parts, sizes_of_parts, preference)
-    if cells is None:
-        cells = _round_table(target, low, high, preference)
+    # the largest remainders rounded up first, ties in a random order (the seed); where no rounding within one
+    # gives those sizes (a small part's group left another below its share), the closest table
+    remainder = np.round(target - np.floor(target + 1e-9), 9).ravel()
+    order = np.lexsort((rng.permutation(target.size), -remainder))
+    cells = _round_table(target, sizes_of_parts, order)
     if cells is None:
         cells = _closest_table(target, low, high, rng)
     assignment = np.empty(n, dtype=int)

@@ -23,6 +23,7 @@ import shlex
 import shutil
 import socket
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..data import load_skill_dataset
 from ..data.building import score_target_names, video_roots
+from ..data.splits import make_splits
 from ..errors import SurgicalSkillError
 from ..evaluation.baselines import SCALAR_BASELINES, static_baselines, static_baselines_or_none
 from ..evaluation.evaluate import align_labels, choose_threshold, decision_threshold, evaluate_model
@@ -457,13 +459,14 @@ def check_resumed_data(
     fold) folder the splits it trained on. ``folds`` pairs each folder with its data as this version splits it.
 
     The class names are checked against the newest checkpoint's model, and the videos against ``splits.json``
-    (by content). When the same videos are split otherwise now (the run began under an earlier version of the
-    splitting, or another scikit-learn), the recorded splits are rebuilt from the data and returned instead, so
-    the run goes on with the surgeons it began with. Reads only.
+    (by content). Where this version's splitting puts the same videos otherwise (a run begun under an earlier
+    release), the recorded splits are rebuilt from the data and returned instead, so the run goes on with the
+    surgeons it began with, provided that: the split was made by ratio or by cross-validation (a ``split``
+    column edited since is refused as before), each split holds the subjects recorded for it and no subject is in
+    two, and a cross-validation's held-out parts still divide the videos between the folds. Reads only.
 
     Raises:
-        RecipeError: naming the labels or the split, with what the run had and what the data has now; or a
-            cross-validation whose finished folds were split otherwise and whose other folds have no record.
+        RecipeError: naming the labels or the split, with what the run had and what the data has now.
     """
     rebuilt: list[tuple[Path, DatasetDict]] = []
     for folder, data in folds:
@@ -480,51 +483,73 @@ def check_resumed_data(
                     "train a new run in another output_dir"
                 )
         rebuilt.append((folder, _recorded_splits(Path(folder) / SPLIT_RECORD, data, data_args)))
-    changed = [folder.name for (folder, before), (_, after) in zip(folds, rebuilt) if before is not after]
-    unrecorded = [folder.name for folder, _ in folds if not (Path(folder) / SPLIT_RECORD).is_file()]
-    if changed and unrecorded:
-        raise RecipeError(
-            f"cannot resume the cross-validation in {Path(folds[0][0]).parent}: its folds {', '.join(changed)} were "
-            f"split otherwise than this version splits them (an earlier version made them), and {', '.join(unrecorded)}"
-            " have no splits.json to rebuild: their held-out surgeons could overlap. Train the cross-validation "
-            "again in another output_dir"
-        )
+    if len(folds) > 1 and any(before is not after for (_, before), (_, after) in zip(folds, rebuilt)):
+        held_out = [set(_fingerprints(data["test"])) if "test" in data else set() for _, data in rebuilt]
+        expected = set().union(*(set(_fingerprints(data["test"])) for _, data in folds if "test" in data))
+        if sum(map(len, held_out)) != len(expected) or set().union(*held_out) != expected:
+            raise RecipeError(
+                f"cannot resume the cross-validation in {Path(folds[0][0]).parent}: its finished folds hold out "
+                "surgeons as an earlier version chose them and its other folds would hold out surgeons as this "
+                "version does, so the folds would no longer divide the videos between them. Train the "
+                "cross-validation again in another output_dir"
+            )
     return rebuilt
 
 
 def _recorded_splits(record: Path, data: DatasetDict, data_args: DataArguments) -> DatasetDict:
     """``data`` when it splits the videos as ``record`` does (or there is no record); the recorded splits rebuilt
-    from the same videos when they are split otherwise now; refused when the videos themselves changed."""
+    from the same videos when this version splits them otherwise; refused when the videos, their subjects or a
+    given ``split`` column changed."""
     if not record.is_file():
         return data
     saved = json.loads(record.read_text())["splits"]
     now = split_record(data, data_args)["splits"]
-    if all(
-        saved.get(name, {}).get("fingerprints") == now.get(name, {}).get("fingerprints")
-        for name in set(saved) | set(now)
-    ):
+    names = sorted(set(saved) | set(now))
+    if all(saved.get(name, {}).get("fingerprints") == now.get(name, {}).get("fingerprints") for name in names):
         return data
+
+    def changed(why: str = "the data changed since") -> RecipeError:
+        name = next(n for n in names if saved.get(n, {}).get("fingerprints") != now.get(n, {}).get("fingerprints"))
+        return RecipeError(
+            f"cannot resume {record.parent}: its {name} split is not the one it trained on "
+            f"({_split_difference(saved.get(name, {}), now.get(name, {}))}; recorded in {record}): {why}. Resume "
+            "with the data as it was, or train a new run in another output_dir"
+        )
+
     pool = _pool(data)
     keys = _fingerprints(pool)
-    recorded = [key for part in saved.values() for key in part.get("fingerprints", [])]
-    if sorted(keys) != sorted(recorded):  # videos gone or new: name the first split that differs
-        for name in sorted(set(saved) | set(now)):
-            before, after = saved.get(name, {}), now.get(name, {})
-            if before.get("fingerprints") != after.get("fingerprints"):
-                raise RecipeError(
-                    f"cannot resume {record.parent}: its {name} split is not the one it trained on "
-                    f"({_split_difference(before, after)}; recorded in {record}): the data changed since. Resume "
-                    "with the data as it was, or train a new run in another output_dir"
-                )
+    if sorted(keys) != sorted(key for part in saved.values() for key in part.get("fingerprints", [])):
+        raise changed()  # videos gone or new
+    if not data_args.cv and not _split_by_ratio(data, data_args):
+        raise changed("the data's split column changed since")  # a split the data gave, not one made here
+    position = {key: i for i, key in enumerate(keys)}
+    result = DatasetDict(
+        {name: pool.select([position[key] for key in part["fingerprints"]]) for name, part in saved.items()}
+    )
+    subjects = {name: {s for s in split["subject"] if s} for name, split in result.items()}
+    seen = Counter(s for members in subjects.values() for s in members)
+    shared = sorted(s for s, splits_of in seen.items() if splits_of > 1)
+    if shared or any(sorted(subjects[name]) != saved[name].get("subjects", sorted(subjects[name])) for name in saved):
+        raise changed(
+            "the videos' subjects changed since" + (f" ({shared[0]} would be in two splits)" if shared else "")
+        )
     logger.warning(
-        "%s: this version splits the run's videos otherwise than when it began; resuming with the splits it "
-        "trained on, as recorded in %s",
+        "%s: this version splits the run's videos otherwise than the version it began under; resuming with the "
+        "splits it trained on, as recorded in %s",
         record.parent,
         record,
     )
-    position = {key: i for i, key in enumerate(keys)}
-    return DatasetDict(
-        {name: pool.select([position[key] for key in part["fingerprints"]]) for name, part in saved.items()}
+    return result
+
+
+def _split_by_ratio(data: DatasetDict, data_args: DataArguments) -> bool:
+    """Whether ``data`` is the split this version makes by ``split_ratios`` (not one a ``split`` column gave)."""
+    try:
+        remade = make_splits(_pool(data), tuple(data_args.split_ratios), seed=data_args.split_seed)
+    except SurgicalSkillError:
+        return False
+    return set(remade) == set(data) and all(
+        sorted(_fingerprints(remade[name])) == sorted(_fingerprints(data[name])) for name in data
     )
 
 
