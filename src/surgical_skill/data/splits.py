@@ -134,9 +134,9 @@ def _round_table(target: np.ndarray, column_sums: np.ndarray, order: np.ndarray)
     return (floor.ravel() + up).reshape(target.shape).astype(int)
 
 
-def _closest_table(target: np.ndarray, column_low: np.ndarray, column_high: np.ndarray, rng: np.random.Generator):
-    """Integer table with the row sums of ``target`` and column sums in ``[column_low, column_high]`` at the least
-    total distance from ``target`` (cells x, distances d >= |x - target|; ties broken at random)."""
+def _closest_table(target: np.ndarray, column_sums: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Integer table with the row sums of ``target`` and the given column sums at the least total distance from
+    ``target`` (cells x, distances d >= |x - target|; ties broken at random)."""
     rows, columns = target.shape
     size = target.size
     identity = np.eye(size)
@@ -146,7 +146,7 @@ def _closest_table(target: np.ndarray, column_low: np.ndarray, column_high: np.n
             np.hstack([np.kron(np.eye(rows), np.ones(columns)), np.zeros((rows, size))]), row_sums, row_sums
         ),
         LinearConstraint(
-            np.hstack([np.kron(np.ones(rows), np.eye(columns)), np.zeros((columns, size))]), column_low, column_high
+            np.hstack([np.kron(np.ones(rows), np.eye(columns)), np.zeros((columns, size))]), column_sums, column_sums
         ),
         LinearConstraint(np.hstack([identity, -identity]), -np.inf, target.ravel()),  # x - d <= target
         LinearConstraint(np.hstack([identity, identity]), target.ravel(), np.inf),  # x + d >= target
@@ -178,12 +178,6 @@ def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.nd
     sizes = np.bincount(class_of, minlength=len(classes)).astype(np.float64)
     target = sizes[:, None] * ratios[None, :]
     wanted = n * ratios
-    low, high = np.floor(wanted + 1e-9), np.ceil(wanted - 1e-9)
-    if n >= np.count_nonzero(ratios):
-        low[(ratios > 0) & (low < 1)] = 1
-        while low.sum() > n:  # a small part's subject comes from the largest part
-            low[low.argmax()] -= 1
-        high = np.maximum(high, low)
     # each part's size as close to its share as whole groups allow (largest remainders); a small part's one group
     # comes from the part furthest above its share
     sizes_of_parts = _largest_remainder(wanted, rng)
@@ -198,7 +192,7 @@ def _allocate_groups(strata: np.ndarray, ratios: np.ndarray, seed: int) -> np.nd
     order = np.lexsort((rng.permutation(target.size), -remainder))
     cells = _round_table(target, sizes_of_parts, order)
     if cells is None:
-        cells = _closest_table(target, low, high, rng)
+        cells = _closest_table(target, sizes_of_parts, rng)
     assignment = np.empty(n, dtype=int)
     for c in range(len(classes)):
         members = rng.permutation(np.flatnonzero(class_of == c))

@@ -522,10 +522,7 @@ def _recorded_splits(record: Path, data: DatasetDict, data_args: DataArguments) 
         raise changed()  # videos gone or new
     if not data_args.cv and not _split_by_ratio(data, data_args):
         raise changed("the data's split column changed since")  # a split the data gave, not one made here
-    position = {key: i for i, key in enumerate(keys)}
-    result = DatasetDict(
-        {name: pool.select([position[key] for key in part["fingerprints"]]) for name, part in saved.items()}
-    )
+    result = DatasetDict({name: _select_videos(pool, keys, part, name, record) for name, part in saved.items()})
     subjects = {name: {s for s in split["subject"] if s} for name, split in result.items()}
     seen = Counter(s for members in subjects.values() for s in members)
     shared = sorted(s for s, splits_of in seen.items() if splits_of > 1)
