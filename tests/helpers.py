@@ -20,13 +20,16 @@ from surgical_skill.training import DataArguments, ModelArguments, TrainingArgum
 from surgical_skill.training.arguments import rename_deprecated_keys
 
 
-def optional_part_missing(reason: str) -> None:
-    """Skip a test whose optional part (torchcodec, the system's FFmpeg) is missing here, saying why; fail instead
-    where it must be present: ``.ci/run`` installs FFmpeg and sets ``SURGICAL_SKILL_REQUIRE_FFMPEG=1``."""
+def optional_part_missing(
+    reason: str, require: str = "SURGICAL_SKILL_REQUIRE_FFMPEG", what: str = "FFmpeg and torchcodec"
+) -> None:
+    """Skip a test whose optional part is missing here, saying why; fail instead where ``require`` is 1, as
+    ``.ci/run`` sets it for what it installs: FFmpeg (torchcodec, the ffmpeg command), Chromium (the browser test)
+    and the sample videos."""
     import pytest
 
-    if os.environ.get("SURGICAL_SKILL_REQUIRE_FFMPEG") == "1":
-        pytest.fail(f"{reason} (SURGICAL_SKILL_REQUIRE_FFMPEG=1: FFmpeg and torchcodec must be present)")
+    if os.environ.get(require) == "1":
+        pytest.fail(f"{reason} ({require}=1: {what} must be present)")
     pytest.skip(reason)
 
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from surgical_skill.testing_utils import make_test_video
-from tests.helpers import save_tiny_model
+from tests.helpers import optional_part_missing, save_tiny_model
 
-REQUIRE = os.environ.get("SURGICAL_SKILL_REQUIRE_BROWSER") == "1"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CARD = """# tiny-suturing
 
@@ -30,9 +29,7 @@ CARD = """# tiny-suturing
 
 
 def _missing(reason: str):
-    if REQUIRE:
-        pytest.fail(f"{reason} (SURGICAL_SKILL_REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
+    optional_part_missing(reason, "SURGICAL_SKILL_REQUIRE_BROWSER", "Chromium and Playwright")
 
 
 def chromium_path() -> str:
